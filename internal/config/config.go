@@ -1,0 +1,244 @@
+// Package config owns the walletmcp home directory: where each file lives, the
+// config file, the account registry, the home passphrase verifier and the
+// policy attestation.
+//
+// # Security model
+//
+// The home is created 0700 and every file in it 0600. The home passphrase is
+// never stored: home.json holds only a scrypt salt and an HMAC check value
+// derived from it, so a wrong passphrase is refused before any keystore is
+// touched. Subkeys (for example the key that seals the TOTP secret) are derived
+// from the scrypt output with HKDF under distinct labels.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Errors returned by this package.
+var (
+	ErrNoHome      = errors.New("config: home not initialised (run `walletmcp init`)")
+	ErrHomeExists  = errors.New("config: home already initialised")
+	ErrPassphrase  = errors.New("config: wrong home passphrase")
+	ErrNotAttested = errors.New("config: policy not attested (run `walletmcp policy attest`)")
+	ErrPolicyDrift = errors.New("config: policy.toml changed since it was attested (run `walletmcp policy check`, then `walletmcp policy attest`)")
+)
+
+// File names inside the home.
+const (
+	ConfigFile      = "config.toml"
+	PolicyFile      = "policy.toml"
+	AttestationFile = "policy.attest.json"
+	HomeFile        = "home.json"
+	AccountsFile    = "accounts.json"
+	KeystoreDir     = "keystore"
+	StateFile       = "state.db"
+	AuditFile       = "audit.log"
+	DevPasswordFile = "dev-password"
+)
+
+// Home is a walletmcp home directory.
+type Home struct {
+	// Dir is the absolute path of the home.
+	Dir string
+}
+
+// DefaultDir returns $WALLETMCP_HOME, or ~/.walletmcp.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("WALLETMCP_HOME"); d != "" {
+		return d, nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("config: no home directory: %w", err)
+	}
+	return filepath.Join(h, ".walletmcp"), nil
+}
+
+// Open returns the home at dir (made absolute); it does not create anything.
+func Open(dir string) (*Home, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config: home path: %w", err)
+	}
+	return &Home{Dir: abs}, nil
+}
+
+// Path returns the path of name inside the home.
+func (h *Home) Path(name string) string { return filepath.Join(h.Dir, name) }
+
+// Initialised reports whether the home has a home.json.
+func (h *Home) Initialised() bool {
+	_, err := os.Stat(h.Path(HomeFile))
+	return err == nil
+}
+
+// Require returns ErrNoHome unless the home is initialised.
+func (h *Home) Require() error {
+	if !h.Initialised() {
+		return fmt.Errorf("%w: %s", ErrNoHome, h.Dir)
+	}
+	return nil
+}
+
+// EnsureDir creates the home (0700) if needed and refuses one that others
+// can read or write.
+func (h *Home) EnsureDir() error {
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return fmt.Errorf("config: create home: %w", err)
+	}
+	fi, err := os.Stat(h.Dir)
+	if err != nil {
+		return fmt.Errorf("config: stat home: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("config: home %s is accessible to other users (mode %o); run chmod 700 on it", h.Dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path (mode 0600) through a temporary file,
+// fsync and rename, so that a crash leaves either the old or the new file.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("config: write %s: %w", filepath.Base(path), err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("config: write %s: %w", filepath.Base(path), err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("config: write %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("config: sync %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("config: write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("config: write %s: %w", filepath.Base(path), err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Config is config.toml: settings that are not policy.
+type Config struct {
+	// RPCURL is the JSON-RPC endpoint `serve` uses when neither --dev nor
+	// --rpc is given. Default: empty (one of them is then required).
+	RPCURL string `toml:"rpc_url"`
+	// Keystore holds keystore settings.
+	Keystore KeystoreConfig `toml:"keystore"`
+	// Approval holds settings of the human approval channel.
+	Approval ApprovalConfig `toml:"approval"`
+}
+
+// KeystoreConfig configures new keystore files.
+type KeystoreConfig struct {
+	// Scrypt is "standard" (default: N=2^18, p=1, as geth) or "light"
+	// (N=2^12, p=6: for tests and dev homes only, never for real funds).
+	Scrypt string `toml:"scrypt"`
+}
+
+// ApprovalConfig configures human approvals.
+type ApprovalConfig struct {
+	// Listen is the loopback address of the approval page. Default "127.0.0.1:0"
+	// (a free port chosen at start).
+	Listen string `toml:"listen"`
+	// TTL is how long a pending approval lives. Default "10m".
+	TTL string `toml:"ttl"`
+}
+
+// DefaultConfigText is the config.toml that `walletmcp init` writes.
+const DefaultConfigText = `# walletmcp configuration (not policy: limits live in policy.toml)
+
+# JSON-RPC endpoint used by "walletmcp serve" without --dev or --rpc.
+rpc_url = ""
+
+[keystore]
+# "standard" (geth's N=2^18) for real keys; "light" only for tests and dev homes.
+scrypt = "standard"
+
+[approval]
+# Loopback address of the approval page; port 0 picks a free port.
+listen = "127.0.0.1:0"
+ttl = "10m"
+`
+
+// LoadConfig reads config.toml; a missing file means defaults. Unknown keys
+// are refused with their names.
+func (h *Home) LoadConfig() (*Config, error) {
+	c := &Config{}
+	data, err := os.ReadFile(h.Path(ConfigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		data = []byte(DefaultConfigText)
+	} else if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", ConfigFile, err)
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %v", ConfigFile, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("config: %s: unknown key(s): %s", ConfigFile, strings.Join(keys, ", "))
+	}
+	switch c.Keystore.Scrypt {
+	case "":
+		c.Keystore.Scrypt = "standard"
+	case "standard", "light":
+	default:
+		return nil, fmt.Errorf("config: %s: keystore.scrypt must be \"standard\" or \"light\"", ConfigFile)
+	}
+	if c.Approval.Listen == "" {
+		c.Approval.Listen = "127.0.0.1:0"
+	}
+	if c.Approval.TTL == "" {
+		c.Approval.TTL = "10m"
+	}
+	return c, nil
+}
+
+// readJSON decodes a JSON file of the home into v, refusing unknown fields.
+func (h *Home) readJSON(name string, v any) error {
+	data, err := os.ReadFile(h.Path(name))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("config: %s: %v", name, err)
+	}
+	return nil
+}
+
+// writeJSON writes v as indented JSON to a file of the home, atomically.
+func (h *Home) writeJSON(name string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("config: encode %s: %w", name, err)
+	}
+	return WriteFileAtomic(h.Path(name), append(data, '\n'))
+}
