@@ -1,0 +1,196 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+)
+
+// DevChainID is the chain id of the Dev chain (go-ethereum's simulated backend).
+const DevChainID = 1337
+
+// Defaults for DevOptions.
+const (
+	DefaultMineDelay     = 100 * time.Millisecond
+	DefaultIdleBlockTime = 5 * time.Second
+)
+
+// DevOptions configures NewDev; nil means defaults.
+type DevOptions struct {
+	// Alloc lists the accounts funded at genesis and their balances in wei.
+	Alloc map[common.Address]*big.Int
+	// MineDelay is how long after a Send the pending transactions are
+	// committed into a block. Default DefaultMineDelay (100ms).
+	MineDelay time.Duration
+	// IdleBlockTime is the interval at which an (often empty) block is
+	// committed even without a Send, so that block timestamps follow the
+	// clock. Default DefaultIdleBlockTime (5s).
+	IdleBlockTime time.Duration
+	// MaxFeePerGas bounds suggested fees, as in Options. Default 10,000 gwei
+	// (DefaultMaxFeePerGasGwei).
+	MaxFeePerGas *big.Int
+	// Timeout is the per-call timeout, as in Options. Default DefaultTimeout (10s).
+	Timeout time.Duration
+}
+
+// Dev is a Chain on an embedded chain: go-ethereum's simulated backend, chain
+// id 1337, in memory. A goroutine commits pending transactions into a block
+// MineDelay after each Send and commits a block every IdleBlockTime; Close
+// stops it. Dev is safe for concurrent use.
+type Dev struct {
+	conn
+	backend *simulated.Backend
+
+	kick      chan struct{} // a Send happened; capacity 1
+	stop      chan struct{} // closed by Close
+	stopped   chan struct{} // closed when the miner goroutine has returned
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Chain = (*Dev)(nil)
+
+// NewDev starts an embedded dev chain with opts.Alloc funded at genesis. It
+// commits one empty block before returning, so the chain starts at block 1.
+func NewDev(opts *DevOptions) (*Dev, error) {
+	if opts == nil {
+		opts = &DevOptions{}
+	}
+	delay, idle := opts.MineDelay, opts.IdleBlockTime
+	if delay <= 0 {
+		delay = DefaultMineDelay
+	}
+	if idle <= 0 {
+		idle = DefaultIdleBlockTime
+	}
+	if opts.MaxFeePerGas != nil && opts.MaxFeePerGas.Sign() <= 0 {
+		return nil, errors.New("chain: dev: DevOptions.MaxFeePerGas must be positive")
+	}
+	alloc := make(types.GenesisAlloc, len(opts.Alloc))
+	for addr, wei := range opts.Alloc {
+		if wei == nil || wei.Sign() < 0 {
+			return nil, fmt.Errorf("chain: dev: invalid genesis balance for %s", addr)
+		}
+		alloc[addr] = types.Account{Balance: new(big.Int).Set(wei)}
+	}
+	backend, err := newBackend(alloc)
+	if err != nil {
+		return nil, err
+	}
+	cl := backend.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	id, err := cl.ChainID(ctx)
+	if err != nil || id.Cmp(big.NewInt(DevChainID)) != 0 {
+		return nil, errors.Join(fmt.Errorf("chain: dev: unexpected chain id %v (%v)", id, err), backend.Close())
+	}
+	if err := warmUp(backend); err != nil {
+		return nil, errors.Join(err, backend.Close())
+	}
+	d := &Dev{
+		conn:    newConn(cl, id, opts.MaxFeePerGas, opts.Timeout),
+		backend: backend,
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go d.mine(delay, idle)
+	return d, nil
+}
+
+// newBackend calls simulated.NewBackend, which panics on failure.
+func newBackend(alloc types.GenesisAlloc) (b *simulated.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("chain: dev: starting the simulated backend: %v", r)
+		}
+	}()
+	return simulated.NewBackend(alloc), nil
+}
+
+// warmUp commits a first block, which lets go-ethereum's transaction indexer
+// start, and waits until it has finished: until then the chain answers every
+// lookup of an unknown transaction with "indexing in progress" instead of
+// "not found".
+func warmUp(b *simulated.Backend) error {
+	b.Commit()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := b.Client().TransactionReceipt(ctx, common.Hash{})
+		if !isIndexing(err) {
+			if err == nil || errors.Is(err, ethereum.NotFound) {
+				return nil
+			}
+			return fmt.Errorf("chain: dev: probing the transaction index: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("chain: dev: transaction index not ready")
+		case <-tick.C:
+		}
+	}
+}
+
+// mine is the miner goroutine: the only caller of backend.Commit.
+func (d *Dev) mine(delay, idle time.Duration) {
+	defer close(d.stopped)
+	ticker := time.NewTicker(idle)
+	defer ticker.Stop()
+	var timer *time.Timer
+	var due <-chan time.Time // non-nil while a commit after a Send is scheduled
+	for {
+		select {
+		case <-d.stop:
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-d.kick:
+			if due == nil {
+				timer = time.NewTimer(delay)
+				due = timer.C
+			}
+		case <-due:
+			due = nil
+			d.backend.Commit()
+			ticker.Reset(idle)
+		case <-ticker.C:
+			d.backend.Commit()
+		}
+	}
+}
+
+// Send broadcasts a signed transaction to the dev chain's pool; it is mined
+// MineDelay later.
+func (d *Dev) Send(ctx context.Context, tx *types.Transaction) error {
+	if err := d.conn.Send(ctx, tx); err != nil {
+		return err
+	}
+	select {
+	case d.kick <- struct{}{}:
+	default: // a kick is already queued
+	}
+	return nil
+}
+
+// Close stops the miner goroutine and the chain. Calls after the first return
+// the first call's result.
+func (d *Dev) Close() error {
+	d.closeOnce.Do(func() {
+		close(d.stop)
+		<-d.stopped
+		d.closeErr = d.backend.Close()
+	})
+	return d.closeErr
+}

@@ -1,0 +1,357 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/big"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+func newDev(t testing.TB, opts *DevOptions) *Dev {
+	t.Helper()
+	d, err := NewDev(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return d
+}
+
+func TestDevBalanceAtGenesis(t *testing.T) {
+	_, rich := newKey(t)
+	_, modest := newKey(t)
+	_, nobody := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{rich: ether(100), modest: big.NewInt(1)}})
+	if got := d.ChainID(); got.Cmp(big.NewInt(DevChainID)) != 0 {
+		t.Fatalf("ChainID = %s, want %d", got, DevChainID)
+	}
+	tests := []struct {
+		name string
+		addr common.Address
+		want *big.Int
+	}{
+		{"100 ether", rich, ether(100)},
+		{"1 wei", modest, big.NewInt(1)},
+		{"unfunded", nobody, new(big.Int)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wei, block, err := d.Balance(context.Background(), tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wei.Cmp(tc.want) != 0 {
+				t.Errorf("Balance = %s, want %s", wei, tc.want)
+			}
+			if block != 1 {
+				t.Errorf("block = %d, want 1 (the block NewDev commits)", block)
+			}
+		})
+	}
+}
+
+func TestDevSendReceiptStatus(t *testing.T) {
+	key, from := newKey(t)
+	_, to := newKey(t)
+	// A long mine delay so that the transaction is observably pending first.
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}, MineDelay: time.Second})
+	ctx := context.Background()
+
+	gas, err := d.EstimateGas(ctx, ethereum.CallMsg{From: from, To: &to, Value: ether(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gas != 21000 {
+		t.Errorf("EstimateGas = %d, want 21000", gas)
+	}
+	fees := suggestFees(t, d)
+	if want := new(big.Int).Add(new(big.Int).Lsh(fees.BaseFee, 1), fees.TipCap); fees.FeeCap.Cmp(want) != 0 {
+		t.Errorf("FeeCap = %s, want 2*%s+%s", fees.FeeCap, fees.BaseFee, fees.TipCap)
+	}
+	nonce, err := d.PendingNonce(ctx, from)
+	if err != nil || nonce != 0 {
+		t.Fatalf("PendingNonce = %d, %v; want 0", nonce, err)
+	}
+	tx := signTx(t, key, d.ChainID(), nonce, &to, ether(1), gas, fees, nil)
+
+	if err := d.Send(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.TxStatus(ctx, tx.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != StatusPending {
+		t.Errorf("TxStatus right after Send = %+v, want pending", st)
+	}
+	if _, err := d.Receipt(ctx, tx.Hash()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Receipt before mining: %v, want ErrNotFound", err)
+	}
+	if err := d.Send(ctx, tx); err != nil {
+		t.Errorf("re-sending the same transaction: %v, want success (already known)", err)
+	}
+	if n, err := d.PendingNonce(ctx, from); err != nil || n != 1 {
+		t.Errorf("PendingNonce after Send = %d, %v; want 1", n, err)
+	}
+
+	r := waitReceipt(t, d, tx.Hash())
+	if r.Status != types.ReceiptStatusSuccessful {
+		t.Errorf("receipt status = %d, want success", r.Status)
+	}
+	st, err = d.TxStatus(ctx, tx.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (TxStatus{Status: StatusSuccess, BlockNumber: r.BlockNumber.Uint64()}); st != want {
+		t.Errorf("TxStatus after mining = %+v, want %+v", st, want)
+	}
+	wei, block, err := d.Balance(ctx, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wei.Cmp(ether(1)) != 0 || block < r.BlockNumber.Uint64() {
+		t.Errorf("recipient Balance = %s at block %d, want 1 ether at block >= %d", wei, block, r.BlockNumber)
+	}
+}
+
+func TestDevUnknownHash(t *testing.T) {
+	d := newDev(t, nil)
+	ctx := context.Background()
+	hash := common.HexToHash("0x1234")
+	st, err := d.TxStatus(ctx, hash)
+	if err != nil || st != (TxStatus{Status: StatusNotFound}) {
+		t.Errorf("TxStatus(unknown) = %+v, %v; want not_found", st, err)
+	}
+	if _, err := d.Receipt(ctx, hash); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Receipt(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+// revertRuntime is PUSH1 0 PUSH1 0 REVERT; revertInit returns it as the code
+// of a new contract: PUSH1 5 PUSH1 12 PUSH1 0 CODECOPY PUSH1 5 PUSH1 0 RETURN.
+var (
+	revertRuntime = hexutil.MustDecode("0x60006000fd")
+	revertInit    = append(hexutil.MustDecode("0x6005600c60003960056000f3"), revertRuntime...)
+)
+
+func TestDevRevertedCall(t *testing.T) {
+	key, from := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}})
+	ctx := context.Background()
+	fees := suggestFees(t, d)
+
+	deploy := signTx(t, key, d.ChainID(), 0, nil, new(big.Int), 100_000, fees, revertInit)
+	if err := d.Send(ctx, deploy); err != nil {
+		t.Fatal(err)
+	}
+	r := waitReceipt(t, d, deploy.Hash())
+	if r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("deployment reverted")
+	}
+	contract := crypto.CreateAddress(from, 0)
+	if r.ContractAddress != contract {
+		t.Fatalf("contract at %s, want %s", r.ContractAddress, contract)
+	}
+	code, err := d.CodeAt(ctx, contract)
+	if err != nil || !bytes.Equal(code, revertRuntime) {
+		t.Fatalf("CodeAt = %x, %v; want %x", code, err, revertRuntime)
+	}
+	if _, err := d.Call(ctx, ethereum.CallMsg{From: from, To: &contract}); err == nil {
+		t.Error("Call to a reverting contract succeeded")
+	}
+
+	call := signTx(t, key, d.ChainID(), 1, &contract, new(big.Int), 50_000, fees, nil)
+	if err := d.Send(ctx, call); err != nil {
+		t.Fatal(err)
+	}
+	r = waitReceipt(t, d, call.Hash())
+	st, err := d.TxStatus(ctx, call.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (TxStatus{Status: StatusReverted, BlockNumber: r.BlockNumber.Uint64()}); st != want {
+		t.Errorf("TxStatus = %+v, want %+v", st, want)
+	}
+}
+
+func TestDevSendRefusesOtherChain(t *testing.T) {
+	key, from := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(1)}})
+	fees := suggestFees(t, d)
+	unprotected, err := types.SignTx(types.NewTransaction(0, from, big.NewInt(1), 21000, fees.FeeCap, nil), types.HomesteadSigner{}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		tx      *types.Transaction
+		wantErr error
+	}{
+		{"mainnet tx", signTx(t, key, big.NewInt(1), 0, &from, big.NewInt(1), 21000, fees, nil), ErrChainIDMismatch},
+		{"unprotected legacy tx", unprotected, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := d.Send(context.Background(), tc.tx)
+			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+				t.Errorf("Send = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDevCloseTwice(t *testing.T) {
+	d, err := NewDev(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, _, err := d.Balance(context.Background(), common.Address{}); err == nil {
+		t.Error("Balance after Close succeeded")
+	}
+}
+
+// Fifty goroutines acquire, sign and broadcast concurrently through Nonces:
+// all fifty transactions are mined, with nonces 0..49.
+func TestDevNoncesConcurrent(t *testing.T) {
+	const workers = 50
+	key, from := newKey(t)
+	_, to := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(100)}})
+	ctx := context.Background()
+	fees := suggestFees(t, d)
+	nonces := NewNonces(d)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var txs []*types.Transaction
+	for range workers {
+		wg.Go(func() {
+			tk, err := nonces.Acquire(ctx, from)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer tk.Release()
+			tx := signTx(t, key, d.ChainID(), tk.Nonce(), &to, big.NewInt(1), 21000, fees, nil)
+			if err := tk.Broadcast(ctx, func() error { return d.Send(ctx, tx) }); err != nil {
+				t.Errorf("nonce %d: %v", tk.Nonce(), err)
+				return
+			}
+			mu.Lock()
+			txs = append(txs, tx)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	var got []uint64
+	for _, tx := range txs {
+		if r := waitReceipt(t, d, tx.Hash()); r.Status != types.ReceiptStatusSuccessful {
+			t.Errorf("nonce %d reverted", tx.Nonce())
+		}
+		got = append(got, tx.Nonce())
+	}
+	slices.Sort(got)
+	for i, n := range got {
+		if n != uint64(i) {
+			t.Fatalf("mined nonces %v are not 0..%d", got, workers-1)
+		}
+	}
+	if n, err := d.PendingNonce(ctx, from); err != nil || n != workers {
+		t.Errorf("PendingNonce = %d, %v; want %d", n, err, workers)
+	}
+	wei, _, err := d.Balance(ctx, to)
+	if err != nil || wei.Cmp(big.NewInt(workers)) != 0 {
+		t.Errorf("recipient balance = %v, %v; want %d wei", wei, err, workers)
+	}
+}
+
+// Without any Send, the miner still commits a block every IdleBlockTime.
+func TestDevIdleBlocks(t *testing.T) {
+	d := newDev(t, &DevOptions{IdleBlockTime: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), receiptWait)
+	defer cancel()
+	_, first, err := d.Balance(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, block, err := d.Balance(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if block >= first+2 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("chain stuck at block %d", block)
+		case <-tick.C:
+		}
+	}
+}
+
+// Close stops the miner goroutine and the chain's own goroutines.
+func TestDevCloseLeavesNoGoroutines(t *testing.T) {
+	// go-ethereum starts a process-wide pool of sender-recovery goroutines
+	// with the first chain; start one first so that they are in the baseline.
+	warm, err := NewDev(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm.Close()
+	before := runtime.NumGoroutine()
+
+	for range 3 {
+		d, err := NewDev(&DevOptions{IdleBlockTime: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if stacks := allStacks(); strings.Contains(stacks, "chain.(*Dev).mine") {
+			t.Fatalf("miner goroutine still running after Close:\n%s", stacks)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, allStacks())
+		}
+		<-tick.C
+	}
+}
+
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}

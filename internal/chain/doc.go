@@ -1,0 +1,30 @@
+// Package chain is walletmcp's access to an Ethereum chain: a small Chain
+// interface with two implementations, RPC (a JSON-RPC node reached through
+// go-ethereum's ethclient) and Dev (go-ethereum's simulated backend, an
+// embedded chain with id 1337 that mines shortly after every Send), plus
+// Nonces, a per-account nonce allocator for concurrent senders.
+//
+// Both implementations share one body of logic written over the methods that
+// ethclient.Client and simulated.Client have in common; RPC adds the start-up
+// chain-id check, Dev adds the miner goroutine.
+//
+// # Security model
+//
+// The node is not trusted. Every answer that the rest of walletmcp acts on is
+// checked before it is returned, and an answer that fails a check is an error
+// wrapping ErrImplausible, never a value:
+//
+//   - the node's chain id must equal the configured one (Dial fails with
+//     ErrChainIDMismatch otherwise), and Send refuses a transaction signed
+//     for another chain or without replay protection;
+//   - suggested tips and fee caps must not exceed Options.MaxFeePerGas, and
+//     the tip must not exceed the fee cap;
+//   - a receipt or transaction must carry the hash that was asked for;
+//   - a balance must not be negative, a header must be present;
+//   - a gas estimate must not exceed the latest block's gas limit.
+//
+// Every call runs under a per-call timeout, and HTTP response bodies are
+// size-limited, so a hostile or stuck node can delay an operation but not
+// hang it or exhaust memory. Text in node errors is passed on wrapped; callers
+// that show errors to an agent must treat it as untrusted.
+package chain

@@ -1,0 +1,81 @@
+package chain
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
+)
+
+// receiptWait bounds how long tests wait for a transaction to be mined. It is
+// a liveness bound, not a timing assertion.
+const receiptWait = 30 * time.Second
+
+func ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether)) }
+
+func newKey(t testing.TB) (*ecdsa.PrivateKey, common.Address) {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, crypto.PubkeyToAddress(key.PublicKey)
+}
+
+// signTx signs an EIP-1559 transaction. to == nil creates a contract.
+func signTx(t testing.TB, key *ecdsa.PrivateKey, chainID *big.Int, nonce uint64, to *common.Address, value *big.Int, gas uint64, fees Fees, data []byte) *types.Transaction {
+	t.Helper()
+	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(chainID), &types.DynamicFeeTx{
+		ChainID:   chainID,
+		Nonce:     nonce,
+		GasTipCap: fees.TipCap,
+		GasFeeCap: fees.FeeCap,
+		Gas:       gas,
+		To:        to,
+		Value:     value,
+		Data:      data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// waitReceipt polls Receipt until the transaction is mined.
+func waitReceipt(t testing.TB, c Chain, hash common.Hash) *types.Receipt {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), receiptWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := c.Receipt(ctx, hash)
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Receipt(%s): %v", hash, err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("transaction %s not mined within %v", hash, receiptWait)
+		case <-tick.C:
+		}
+	}
+}
+
+func suggestFees(t testing.TB, c Chain) Fees {
+	t.Helper()
+	fees, err := c.SuggestFees(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fees
+}
