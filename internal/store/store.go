@@ -1,0 +1,212 @@
+// Package store keeps walletmcp's durable state in an SQLite database: the
+// transfer records that serve both as the spend ledger and as the idempotency
+// record, and (in later migrations) approvals and used TOTP steps.
+//
+// The database is opened through modernc.org/sqlite (pure Go) in WAL mode with
+// synchronous=FULL, foreign keys on and a busy timeout. The schema is versioned:
+// migrations is an ordered list of SQL steps, each applied in a transaction of
+// its own and recorded in the schema_migrations table. Adding a table is one
+// appended element.
+//
+// # Security model
+//
+// The server never sends the same transfer twice, also across a crash, because
+// a transfer is recorded here before it is signed and its signed bytes are
+// recorded before they are broadcast: after a restart Unfinished lists what may
+// have been interrupted, and a signed transaction is re-broadcast from RawTx,
+// never re-signed. For that, a committed transaction must reach the disk before
+// the commit returns (synchronous=FULL).
+//
+// The store fails closed: a database written by a newer schema than this code
+// knows is refused (a *SchemaVersionError), as is a database whose pragmas could
+// not be set. Inputs that would make the ledger under-count are refused
+// rather than stored: negative or missing amounts, assets not in canonical form
+// (so that a mixed-case contract address cannot escape its limit), unknown kinds.
+// A stored amount that does not parse as a non-negative integer is an error on
+// read, not a zero. The database file is created with mode 0600; SQLite gives
+// its -wal and -shm files the same mode.
+//
+// The store holds no key material and no secret.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// BusyTimeout is how long a statement waits for another process's lock on the
+// database before it fails with SQLITE_BUSY.
+const BusyTimeout = 5 * time.Second
+
+// ErrNotFound is returned when the requested record does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned by CreateTransfer when the idempotency key was already
+// used with other arguments.
+var ErrConflict = errors.New("store: idempotency key reused with different arguments")
+
+// ErrInvalidTransition is matched (errors.Is) by every *TransitionError.
+var ErrInvalidTransition = errors.New("store: invalid state transition")
+
+// Options configures a Store. A nil *Options means all defaults.
+type Options struct {
+	// Now returns the current time, used for CreatedAt and UpdatedAt.
+	// Default time.Now.
+	Now func() time.Time
+	// Rand is the source of random transfer IDs. Default crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Store is a handle on the state database. It is safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	now  func() time.Time
+	rand io.Reader
+	// wlock serialises this process's write transactions so that they queue
+	// here, cancellably, instead of polling SQLite's busy handler. Writers in
+	// other processes are still arbitrated by SQLite's lock and BusyTimeout.
+	wlock chan struct{}
+}
+
+// Open opens the database at path, creating it (mode 0600) when it does not
+// exist, and brings its schema up to date. A database whose schema version is
+// newer than this code knows is refused with a *SchemaVersionError.
+func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: database path: %w", err)
+	}
+	// Create the file ourselves so that it is born 0600: SQLite would use
+	// 0644 (less the umask), and it copies the database file's mode onto the
+	// -wal and -shm files it creates next to it.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open database: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("store: open database: %w", err)
+	}
+
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("store: open database: %w", err)
+	}
+	s := &Store{db: db, now: time.Now, rand: rand.Reader, wlock: make(chan struct{}, 1)}
+	if opts != nil && opts.Now != nil {
+		s.now = opts.Now
+	}
+	if opts != nil && opts.Rand != nil {
+		s.rand = opts.Rand
+	}
+	if err := checkPragmas(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx, migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dsn is the modernc.org/sqlite data source name for the database file at the
+// absolute path abs. The pragmas are applied to every pooled connection;
+// _txlock=immediate makes every transaction take the write lock at BEGIN, so
+// that a read-then-write transaction cannot fail half-way on a stale snapshot.
+func dsn(abs string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	if u.Path[0] != '/' { // a Windows volume: file:///C:/...
+		u.Path = "/" + u.Path
+	}
+	return u.String()
+}
+
+// checkPragmas verifies that the settings the store's guarantees rest on are
+// in force, rather than trusting that the driver applied them.
+func checkPragmas(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: open database: %w", err)
+	}
+	defer conn.Close()
+	var mode string
+	var sync, fk, busy int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("store: open database: %w", err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return fmt.Errorf("store: open database: %w", err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return fmt.Errorf("store: open database: %w", err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+		return fmt.Errorf("store: open database: %w", err)
+	}
+	switch {
+	case mode != "wal":
+		return fmt.Errorf("store: journal_mode is %q, want wal", mode)
+	case sync != 2:
+		return fmt.Errorf("store: synchronous is %d, want 2 (FULL)", sync)
+	case fk != 1:
+		return errors.New("store: foreign_keys is off")
+	case busy != BusyTimeout.Milliseconds():
+		return fmt.Errorf("store: busy_timeout is %d ms, want %d", busy, BusyTimeout.Milliseconds())
+	}
+	return nil
+}
+
+// Close closes the database. Calls that are in flight finish first.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
+// fn returns nil; otherwise it rolls back and returns fn's error.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case s.wlock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.wlock }()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapDBErr("begin", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return wrapDBErr("commit", err)
+	}
+	return nil
+}
+
+// wrapDBErr prefixes a driver error with the package and the operation.
+func wrapDBErr(op string, err error) error {
+	return fmt.Errorf("store: %s: %w", op, err)
+}
