@@ -53,7 +53,7 @@ func TestReadFile(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
 		name, content, want string
-		wantErr            bool
+		wantErr             bool
 	}{
 		{"plain", "pw", "pw", false},
 		{"newline", "pw\n", "pw", false},

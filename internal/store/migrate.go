@@ -12,6 +12,7 @@ import (
 // transaction together with its schema_migrations row.
 var migrations = []string{
 	schemaV1Transfers,
+	schemaV2Approvals,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,

@@ -259,9 +259,9 @@ func TestMigrate(t *testing.T) {
 	}{
 		{
 			name:        "appended step is applied",
-			steps:       withSteps(`CREATE TABLE approvals (id TEXT PRIMARY KEY) STRICT`),
+			steps:       withSteps(`CREATE TABLE extra_step (id TEXT PRIMARY KEY) STRICT`),
 			wantVersion: len(migrations) + 1,
-			wantTables:  []string{"approvals"},
+			wantTables:  []string{"extra_step"},
 		},
 		{
 			name: "several steps in order, multi-statement",

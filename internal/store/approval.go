@@ -1,0 +1,461 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+)
+
+// schemaV2Approvals creates the approvals table (one row per transfer parked
+// for a human decision) and the totp table (one row: the sealed TOTP secret,
+// the last accepted time step and the lockout counter). Conventions as in
+// schemaV1Transfers; digests and hashes are BLOBs of exactly 32 bytes.
+const schemaV2Approvals = `
+CREATE TABLE approvals (
+	id              TEXT    NOT NULL PRIMARY KEY,
+	link_token_hash BLOB    NOT NULL CHECK (length(link_token_hash) = 32),
+	idempotency_key TEXT             CHECK (idempotency_key <> ''),
+	args_hash       BLOB,
+	digest          BLOB    NOT NULL CHECK (length(digest) = 32),
+	chain_id        INTEGER NOT NULL CHECK (chain_id >= 0),
+	from_addr       TEXT    NOT NULL,
+	to_addr         TEXT    NOT NULL,
+	asset           TEXT    NOT NULL,
+	amount          TEXT    NOT NULL,
+	summary         TEXT    NOT NULL,
+	status          TEXT    NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'executed', 'failed')),
+	channel         TEXT    NOT NULL DEFAULT '' CHECK (channel IN ('', 'cli', 'web', 'elicitation')),
+	transfer_id     TEXT    NOT NULL DEFAULT '',
+	tx_hash         TEXT,
+	error           TEXT    NOT NULL DEFAULT '',
+	created_at      INTEGER NOT NULL,
+	expires_at      INTEGER NOT NULL CHECK (expires_at > created_at),
+	decided_at      INTEGER,
+	updated_at      INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX approvals_idempotency_key ON approvals (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX approvals_status_created ON approvals (status, created_at);
+CREATE INDEX approvals_created ON approvals (created_at);
+CREATE INDEX approvals_pending_expires ON approvals (expires_at) WHERE status = 'pending';
+CREATE TABLE totp (
+	id           INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	sealed       BLOB    NOT NULL CHECK (length(sealed) > 0),
+	enrolled_at  INTEGER NOT NULL,
+	last_step    INTEGER NOT NULL DEFAULT -1 CHECK (last_step >= -1),
+	failures     INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+	locked_until INTEGER NOT NULL DEFAULT 0
+) STRICT;
+`
+
+// Statuses of an approval. The allowed transitions are pending → approved,
+// rejected or expired (DecideApproval, ExpireApprovals), and approved →
+// executed or failed (MarkApprovalExecuted, MarkApprovalFailed).
+const (
+	ApprovalPending  = "pending"  // waiting for a human
+	ApprovalApproved = "approved" // approved with a TOTP code; the server executes it
+	ApprovalRejected = "rejected" // refused by a human
+	ApprovalExpired  = "expired"  // nobody decided before ExpiresAt
+	ApprovalExecuted = "executed" // signed and sent: TransferID and TxHash are set
+	ApprovalFailed   = "failed"   // approved, but executing it failed: Error says why
+)
+
+// Channels through which a human decides an approval.
+const (
+	ChannelCLI         = "cli"         // walletmcp approve / reject
+	ChannelWeb         = "web"         // the loopback approval page
+	ChannelElicitation = "elicitation" // the approval page opened through MCP URL elicitation
+)
+
+// MaxSummaryLen is the largest Summary (JSON) CreateApproval accepts.
+const MaxSummaryLen = 16 << 10
+
+// MaxListApprovals bounds the approvals ListApprovals returns.
+const MaxListApprovals = 500
+
+// ErrExpired is returned by DecideApproval when the approval's time is up.
+var ErrExpired = errors.New("store: approval expired")
+
+// ErrLocked is returned by AcceptTOTPStep while TOTP is locked out.
+var ErrLocked = errors.New("store: totp locked after too many wrong codes")
+
+// ErrReplay is returned by AcceptTOTPStep for a time step at or before the
+// last accepted one.
+var ErrReplay = errors.New("store: totp time step already used")
+
+// Approval is a transfer parked for a human decision, bound to the digest of
+// its intent, and what became of it.
+type Approval struct {
+	ID             string         // set by CreateApproval when empty: 128 random bits, hex
+	LinkTokenHash  []byte         // sha256 of the approval page's link token (the token is never stored)
+	IdempotencyKey string         // "" or the send_transfer key (unique among approvals)
+	ArgsHash       []byte         // sha256 of the canonical arguments (needed with a key)
+	Digest         []byte         // the 32-byte intent digest the approval is bound to
+	ChainID        uint64         // at most math.MaxInt64
+	From, To       common.Address // the intent's sender and recipient
+	Asset          string         // AssetETH or a lowercase 0x token contract address
+	Amount         *big.Int       // base units, not negative
+	Summary        []byte         // JSON of the clear-signing summary shown to the human
+	Status         string         // one of the Approval* statuses
+	Channel        string         // who decided: ChannelCLI, ChannelWeb, ChannelElicitation or ""
+	TransferID     string         // set by MarkApprovalExecuted
+	TxHash         *common.Hash   // set by MarkApprovalExecuted
+	Error          string         // the reason given to MarkApprovalFailed
+	CreatedAt      time.Time      // when it was parked (UTC); the store's clock when zero
+	ExpiresAt      time.Time      // the decision must come before this (UTC)
+	DecidedAt      *time.Time     // when a human decided (UTC)
+}
+
+// CreateApproval records a as a pending approval, setting its ID (when
+// empty), Status and CreatedAt (when zero) and clearing Channel, TransferID,
+// TxHash, Error and DecidedAt. If a.IdempotencyKey was already used by an
+// approval, it changes nothing and returns that approval and false when its
+// ArgsHash equals a's, and ErrConflict when it does not. Otherwise it returns
+// a and true. The check and the insert are one transaction.
+func (s *Store) CreateApproval(ctx context.Context, a *Approval) (*Approval, bool, error) {
+	if a == nil {
+		return nil, false, errors.New("store: nil approval")
+	}
+	created := a.CreatedAt
+	if created.IsZero() {
+		now, err := s.timestamp()
+		if err != nil {
+			return nil, false, err
+		}
+		created = now
+	}
+	created = time.Unix(0, unixNano(created)).UTC()
+	expires := time.Unix(0, unixNano(a.ExpiresAt)).UTC()
+	if err := validateApproval(a, created, expires); err != nil {
+		return nil, false, err
+	}
+	id := a.ID
+	if id == "" {
+		var err error
+		if id, err = s.newID(); err != nil {
+			return nil, false, err
+		}
+	}
+	var existing *Approval
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if a.IdempotencyKey != "" {
+			e, err := scanApproval(tx.QueryRowContext(ctx, qApprovalByKey, a.IdempotencyKey))
+			if err == nil {
+				existing = e
+				return nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO approvals
+			(id, link_token_hash, idempotency_key, args_hash, digest, chain_id, from_addr, to_addr, asset, amount,
+			 summary, status, created_at, expires_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, a.LinkTokenHash, nullString(a.IdempotencyKey), a.ArgsHash, a.Digest, int64(a.ChainID),
+			encodeAddr(a.From), encodeAddr(a.To), a.Asset, a.Amount.String(), string(a.Summary),
+			ApprovalPending, created.UnixNano(), expires.UnixNano(), created.UnixNano())
+		if err != nil {
+			return wrapDBErr("create approval", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if existing != nil {
+		if !bytes.Equal(existing.ArgsHash, a.ArgsHash) {
+			return nil, false, ErrConflict
+		}
+		return existing, false, nil
+	}
+	a.ID = id
+	a.Status = ApprovalPending
+	a.Channel, a.TransferID, a.TxHash, a.Error, a.DecidedAt = "", "", nil, "", nil
+	a.CreatedAt, a.ExpiresAt = created, expires
+	return a, true, nil
+}
+
+// Approval returns the approval with the given ID, or ErrNotFound.
+func (s *Store) Approval(ctx context.Context, id string) (*Approval, error) {
+	return scanApproval(s.db.QueryRowContext(ctx, qApprovalByID, id))
+}
+
+// ApprovalByKey returns the approval with the given idempotency key, or
+// ErrNotFound.
+func (s *Store) ApprovalByKey(ctx context.Context, key string) (*Approval, error) {
+	if key == "" {
+		return nil, ErrNotFound
+	}
+	return scanApproval(s.db.QueryRowContext(ctx, qApprovalByKey, key))
+}
+
+// ListApprovals returns the approvals with the given status ("" for all),
+// newest first, at most MaxListApprovals of them.
+func (s *Store) ListApprovals(ctx context.Context, status string) ([]*Approval, error) {
+	if status == "" {
+		return s.queryApprovals(ctx, "list approvals", qApprovalsAll, MaxListApprovals)
+	}
+	if !validApprovalStatus(status) {
+		return nil, errors.New("store: unknown approval status")
+	}
+	return s.queryApprovals(ctx, "list approvals", qApprovalsByStatus, status, MaxListApprovals)
+}
+
+// ApprovedToExecute returns the approvals with status "approved", oldest
+// first: what the server has to sign and send.
+func (s *Store) ApprovedToExecute(ctx context.Context) ([]*Approval, error) {
+	return s.queryApprovals(ctx, "list approved", qApprovedToExecute)
+}
+
+func (s *Store) queryApprovals(ctx context.Context, op, q string, args ...any) ([]*Approval, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrapDBErr(op, err)
+	}
+	defer rows.Close()
+	var out []*Approval
+	for rows.Next() {
+		a, err := scanApproval(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapDBErr(op, err)
+	}
+	return out, nil
+}
+
+// DecideApproval moves a pending approval to "approved" or "rejected" (to),
+// recording the channel and at as DecidedAt, provided at is before its
+// ExpiresAt. A pending approval whose time is up is marked "expired" instead
+// and ErrExpired returned; so is one already expired. Any other status is a
+// *TransitionError. The read and the update are one transaction.
+func (s *Store) DecideApproval(ctx context.Context, id, to, channel string, at time.Time) error {
+	if to != ApprovalApproved && to != ApprovalRejected {
+		return fmt.Errorf("store: an approval cannot be decided as %q", to)
+	}
+	if !validChannel(channel) || channel == "" {
+		return errors.New("store: unknown approval channel")
+	}
+	atNano := unixNano(at)
+	expired := false
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var cur string
+		var expiresAt int64
+		err := tx.QueryRowContext(ctx, `SELECT status, expires_at FROM approvals WHERE id = ?`, id).Scan(&cur, &expiresAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return wrapDBErr("read approval", err)
+		}
+		switch {
+		case cur == ApprovalExpired:
+			return ErrExpired
+		case cur != ApprovalPending:
+			return &TransitionError{ID: id, From: cur, To: to}
+		case atNano >= expiresAt:
+			expired = true
+			_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = ?, updated_at = ? WHERE id = ?`,
+				ApprovalExpired, atNano, id)
+		default:
+			_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = ?, channel = ?, decided_at = ?, updated_at = ? WHERE id = ?`,
+				to, channel, atNano, atNano, id)
+		}
+		if err != nil {
+			return wrapDBErr("update approval", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if expired {
+		return ErrExpired
+	}
+	return nil
+}
+
+// ExpireApprovals marks "expired" every pending approval whose ExpiresAt is at
+// or before now, and returns how many it marked.
+func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, updated_at = ?
+			WHERE status = 'pending' AND expires_at <= ?`, ApprovalExpired, unixNano(now), unixNano(now))
+		if err != nil {
+			return wrapDBErr("expire approvals", err)
+		}
+		n, err = res.RowsAffected()
+		if err != nil {
+			return wrapDBErr("expire approvals", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
+// MarkApprovalExecuted moves an approved approval to "executed", recording
+// the transfer that executed it and its transaction hash.
+func (s *Store) MarkApprovalExecuted(ctx context.Context, id, transferID string, hash common.Hash) error {
+	switch {
+	case transferID == "" || len(transferID) > MaxKeyLen:
+		return errors.New("store: invalid transfer id")
+	case hash == (common.Hash{}):
+		return errors.New("store: zero transaction hash")
+	}
+	return s.approvalTransition(ctx, id, ApprovalApproved, ApprovalExecuted,
+		`transfer_id = ?, tx_hash = ?`, transferID, encodeHash(hash))
+}
+
+// MarkApprovalFailed moves an approved approval to "failed", recording reason
+// (truncated to MaxErrorLen bytes).
+func (s *Store) MarkApprovalFailed(ctx context.Context, id, reason string) error {
+	return s.approvalTransition(ctx, id, ApprovalApproved, ApprovalFailed, `error = ?`, truncate(reason, MaxErrorLen))
+}
+
+// approvalTransition moves approval id from status from to status to, also
+// setting the columns in set (a list of "col = ?" with args).
+func (s *Store) approvalTransition(ctx context.Context, id, from, to, set string, args ...any) error {
+	now, err := s.timestamp()
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var cur string
+		err := tx.QueryRowContext(ctx, `SELECT status FROM approvals WHERE id = ?`, id).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return wrapDBErr("read approval", err)
+		}
+		if cur != from {
+			return &TransitionError{ID: id, From: cur, To: to}
+		}
+		a := append([]any{to, now.UnixNano()}, args...)
+		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, updated_at = ?, `+set+` WHERE id = ?`, append(a, id)...); err != nil {
+			return wrapDBErr("update approval", err)
+		}
+		return nil
+	})
+}
+
+// The approval queries, named so that a test can check that each uses an index.
+const (
+	selectApproval = `SELECT id, link_token_hash, idempotency_key, args_hash, digest, chain_id, from_addr, to_addr,
+	asset, amount, summary, status, channel, transfer_id, tx_hash, error, created_at, expires_at, decided_at FROM approvals`
+	qApprovalByID      = selectApproval + ` WHERE id = ?`
+	qApprovalByKey     = selectApproval + ` WHERE idempotency_key = ?`
+	qApprovalsAll      = selectApproval + ` ORDER BY created_at DESC, rowid DESC LIMIT ?`
+	qApprovalsByStatus = selectApproval + ` WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`
+	qApprovedToExecute = selectApproval + ` WHERE status = 'approved' ORDER BY created_at, rowid`
+)
+
+// scanApproval reads one row of selectApproval; sql.ErrNoRows becomes
+// ErrNotFound. A value that does not decode is an error, never a zero.
+func scanApproval(row interface{ Scan(...any) error }) (*Approval, error) {
+	var (
+		a                         Approval
+		key, hash                 sql.NullString
+		decided                   sql.NullInt64
+		chainID                   int64
+		from, to, amount, summary string
+		createdAt, expiresAt      int64
+	)
+	err := row.Scan(&a.ID, &a.LinkTokenHash, &key, &a.ArgsHash, &a.Digest, &chainID, &from, &to,
+		&a.Asset, &amount, &summary, &a.Status, &a.Channel, &a.TransferID, &hash, &a.Error, &createdAt, &expiresAt, &decided)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, wrapDBErr("read approval", err)
+	}
+	a.IdempotencyKey = key.String
+	a.ChainID = uint64(chainID) // the schema keeps chain_id >= 0
+	if a.From, err = decodeAddr(from); err != nil {
+		return nil, err
+	}
+	if a.To, err = decodeAddr(to); err != nil {
+		return nil, err
+	}
+	if a.Amount, err = decodeAmount(amount); err != nil {
+		return nil, err
+	}
+	a.Summary = []byte(summary)
+	if hash.Valid {
+		b, err := hexutil.Decode(hash.String)
+		if err != nil || len(b) != common.HashLength {
+			return nil, fmt.Errorf("store: corrupt tx hash %q", hash.String)
+		}
+		h := common.Hash(b)
+		a.TxHash = &h
+	}
+	a.CreatedAt = time.Unix(0, createdAt).UTC()
+	a.ExpiresAt = time.Unix(0, expiresAt).UTC()
+	if decided.Valid {
+		d := time.Unix(0, decided.Int64).UTC()
+		a.DecidedAt = &d
+	}
+	return &a, nil
+}
+
+// validateApproval refuses an approval that does not bind a complete intent
+// or that the database could not hold.
+func validateApproval(a *Approval, created, expires time.Time) error {
+	switch {
+	case len(a.ID) > MaxKeyLen:
+		return errors.New("store: approval id too long")
+	case len(a.LinkTokenHash) != sha256.Size:
+		return errors.New("store: approval without a sha256 link token hash")
+	case len(a.IdempotencyKey) > MaxKeyLen:
+		return errors.New("store: idempotency key too long")
+	case a.IdempotencyKey != "" && len(a.ArgsHash) != sha256.Size:
+		return errors.New("store: idempotency key without a sha256 arguments hash")
+	case len(a.Digest) != 32:
+		return errors.New("store: approval without a 32-byte intent digest")
+	case a.ChainID > math.MaxInt64:
+		return errors.New("store: chain id out of range")
+	case !validAsset(a.Asset):
+		return errors.New("store: asset is neither ETH nor a lowercase 0x contract address")
+	case a.Amount == nil:
+		return errors.New("store: missing amount")
+	case a.Amount.Sign() < 0:
+		return errors.New("store: negative amount")
+	case len(a.Summary) == 0 || len(a.Summary) > MaxSummaryLen:
+		return fmt.Errorf("store: approval summary empty or larger than %d bytes", MaxSummaryLen)
+	case !json.Valid(a.Summary):
+		return errors.New("store: approval summary is not JSON")
+	case a.ExpiresAt.IsZero() || !expires.After(created):
+		return errors.New("store: approval expiry not after its creation")
+	}
+	return nil
+}
+
+func validApprovalStatus(s string) bool {
+	switch s {
+	case ApprovalPending, ApprovalApproved, ApprovalRejected, ApprovalExpired, ApprovalExecuted, ApprovalFailed:
+		return true
+	}
+	return false
+}
+
+func validChannel(c string) bool {
+	switch c {
+	case "", ChannelCLI, ChannelWeb, ChannelElicitation:
+		return true
+	}
+	return false
+}
