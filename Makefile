@@ -1,0 +1,61 @@
+# walletmcp — two commands on a fresh machine: `make run` and `make test`.
+# Everything they need (Go tools, geth for the node test) is installed by
+# scripts/ensure-tools.sh into ./bin.
+
+SHELL := /bin/bash
+BIN := $(CURDIR)/bin
+DEV_HOME ?= $(CURDIR)/.dev-home
+GO ?= go
+export GOFLAGS := -buildvcs=false
+export WALLETMCP_GETH := $(BIN)/geth
+
+.PHONY: all build run demo test check lint bench tools geth staticcheck chromium clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/walletmcp ./cmd/walletmcp
+
+# Serve MCP over stdio on the embedded dev chain, with a dev home in .dev-home
+# (created on first run: one funded account, TOTP-less default policy, attested).
+run: build
+	@echo "walletmcp: serving MCP on stdin/stdout (dev chain, home $(DEV_HOME)); Ctrl-C to stop." >&2
+	@echo "Point your MCP client at: $(BIN)/walletmcp serve --dev --home $(DEV_HOME)" >&2
+	$(BIN)/walletmcp serve --dev --home $(DEV_HOME)
+
+# A short scripted agent session (go-sdk client) against a fresh dev server.
+demo: build
+	$(GO) run ./examples/demo --bin $(BIN)/walletmcp
+
+tools: geth staticcheck
+
+geth:
+	@scripts/ensure-tools.sh geth
+
+staticcheck:
+	@scripts/ensure-tools.sh staticcheck
+
+# Debian's chromium + chromium-driver (apt-get), for the approval page's
+# headless browser test.
+chromium:
+	@scripts/ensure-tools.sh chromium
+
+# All tests, with the race detector (the geth node test needs bin/geth).
+test: geth chromium
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint: staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.scratch/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	$(GO) mod verify
+
+# What CI runs: lint, then every test.
+check: lint test
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./signer/keystore/ ./internal/audit/ ./mcpserver/ ./approval/
+
+clean:
+	rm -rf $(BIN) $(DEV_HOME)

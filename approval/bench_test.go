@@ -1,0 +1,107 @@
+package approval_test
+
+import (
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/store"
+)
+
+// bnSetup builds what one verdict of the Guard reads: a policy in allowlist
+// mode with 1,000 allow entries and a ledger holding 100,000 spends of the
+// sender, all inside the 24h window.
+func bnSetup(b *testing.B) (*approval.Policy, *approval.Ledger, common.Address, time.Time) {
+	b.Helper()
+	allow := make([]string, 1000)
+	var to common.Address
+	for i := range allow {
+		a := common.BytesToAddress(crypto.Keccak256([]byte{byte(i >> 8), byte(i)}))
+		allow[i] = `"` + a.Hex() + `"`
+		if i == 500 {
+			to = a
+		}
+	}
+	doc := approval.PolicyTemplate(1337)
+	doc = strings.Replace(doc, `mode = "any"`, `mode = "allowlist"`, 1)
+	doc = strings.Replace(doc, "allow = []", "allow = [\n  "+strings.Join(allow, ",\n  ")+",\n]", 1)
+	doc = strings.Replace(doc, `window_auto_max = "1"`, `window_auto_max = "10"`, 1)
+	doc = strings.Replace(doc, `window_max = "10"`, `window_max = "1000000"`, 1)
+	p, err := approval.ParsePolicy([]byte(doc), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(p.Recipients.Allow) != 1000 {
+		b.Fatalf("allow list has %d entries", len(p.Recipients.Allow))
+	}
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	l := approval.NewLedger(p.LongestWindow())
+	spends := make([]store.Spend, 100_000)
+	start := now.Add(-23 * time.Hour)
+	for i := range spends {
+		kind := store.KindAuto
+		if i%10 == 0 {
+			kind = store.KindApproved
+		}
+		spends[i] = store.Spend{From: rlFrom, To: to, Asset: approval.NativeSymbol, Amount: big.NewInt(1e9), Kind: kind,
+			At: start.Add(time.Duration(i) * 800 * time.Millisecond)}
+	}
+	if err := l.Load(spends); err != nil {
+		b.Fatal(err)
+	}
+	if l.Len() != 100_000 {
+		b.Fatalf("ledger holds %d spends", l.Len())
+	}
+	return p, l, to, now
+}
+
+// BenchmarkGuardEvaluation measures one verdict as the Guard makes it:
+// Ledger.Sums + Ledger.PaidBefore + Evaluate. The target is below 50 µs per
+// verdict; it is reported, never asserted (DESIGN.md habit 12).
+func BenchmarkGuardEvaluation(b *testing.B) {
+	p, l, to, now := bnSetup(b)
+	in := rlETHIntent("0.01")
+	in.To = to
+	lim, err := p.LimitsFor(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bal := rlEth("100")
+	fee := new(big.Int).Mul(rlGwei(10), big.NewInt(21000))
+	b.ReportAllocs()
+	var d approval.Decision
+	for b.Loop() {
+		auto, total := l.Sums(in.From, in.Asset, lim.Window, now)
+		f := approval.Facts{
+			Now: now, NativeBalance: bal, AssetBalance: bal, MaxFeePerGas: rlGwei(10), MaxFee: fee,
+			WindowAuto: auto, WindowTotal: total, PaidBefore: l.PaidBefore(in.From, in.To), RecipientCodeChecked: true,
+		}
+		d = approval.Evaluate(p, in, lim, &f)
+	}
+	b.StopTimer()
+	if d.Verdict != approval.Allow {
+		b.Fatalf("verdict %v, want allow:\n%s", d.Verdict, rlDump(d.Reasons))
+	}
+}
+
+// BenchmarkLedgerReserve measures the Guard's bookkeeping around a verdict:
+// Sums, then Add of the reservation and Remove of it (a failed signing), on
+// the same 100,000-spend ledger.
+func BenchmarkLedgerReserve(b *testing.B) {
+	_, l, to, now := bnSetup(b)
+	s := store.Spend{From: rlFrom, To: to, Asset: approval.NativeSymbol, Amount: big.NewInt(1e9), Kind: store.KindAuto, At: now}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Sums(s.From, s.Asset, 24*time.Hour, now)
+		h, err := l.Add(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Remove(h)
+	}
+}

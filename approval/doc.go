@@ -1,0 +1,18 @@
+// Package approval decides what may be signed. Guard is the only path from a
+// transfer request to a signer: it parses and validates the request, evaluates
+// the attested policy, records the spend, and only then builds, signs and
+// broadcasts the transaction.
+//
+// # Security model
+//
+// The caller (the MCP layer, driven by a possibly hostile agent) supplies only
+// from, to, amount, asset and an idempotency key. It can never pass calldata,
+// gas, fees or a nonce. Verdicts fail closed: the zero Verdict is Deny, and any
+// error while gathering facts (balance, fees, the store) denies. The spend is
+// reserved in the store under a per-account lock before signing, so limits
+// hold under concurrency. Every verdict, signature and broadcast is written to
+// the audit log, and a signature's record is on disk before the signed
+// transaction leaves the process. A signed transaction is stored before it is
+// broadcast, so a crash never leads to a second, different transaction for the
+// same request: recovery re-broadcasts the stored one.
+package approval

@@ -1,0 +1,101 @@
+package approval
+
+import (
+	"context"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum"
+
+	"github.com/walletmcp/walletmcp/internal/erc20"
+)
+
+// Gas limits used when estimation fails (the policy then decides; a failing
+// estimate usually means the transfer would revert, which the balance rules
+// catch first).
+const (
+	gasLimitETH   = 21000
+	gasLimitToken = 120000
+)
+
+// chainFacts are what the Guard reads from the chain before it decides, and
+// the fee terms of the transaction it would sign.
+type chainFacts struct {
+	nativeBalance *big.Int
+	assetBalance  *big.Int
+	hasCode       bool
+	gas           uint64
+	tipCap        *big.Int
+	feeCap        *big.Int
+}
+
+// readChain gathers balances, recipient code and fee terms. It takes no lock:
+// limits that depend on other requests are checked under the account lock.
+func (g *Guard) readChain(ctx context.Context, in *Intent) (*chainFacts, error) {
+	f := &chainFacts{}
+	var err error
+	if f.nativeBalance, _, err = g.cfg.Chain.Balance(ctx, in.From); err != nil {
+		return nil, Errorf(CodeChainError, "reading the balance failed: %s", chainMsg(err))
+	}
+	f.assetBalance = f.nativeBalance
+	tok := in.TokenAddress()
+	if tok != nil {
+		if f.assetBalance, err = erc20.BalanceOf(ctx, g.cfg.Chain, *tok, in.From); err != nil {
+			return nil, Errorf(CodeChainError, "reading the token balance failed: %s", chainMsg(err))
+		}
+	}
+	code, err := g.cfg.Chain.CodeAt(ctx, in.To)
+	if err != nil {
+		return nil, Errorf(CodeChainError, "reading the recipient failed: %s", chainMsg(err))
+	}
+	f.hasCode = len(code) > 0
+	fees, err := g.cfg.Chain.SuggestFees(ctx)
+	if err != nil {
+		return nil, Errorf(CodeChainError, "reading fees failed: %s", chainMsg(err))
+	}
+	msg := ethereum.CallMsg{From: in.From, To: &in.To, Value: in.Amount}
+	f.gas = gasLimitETH
+	if tok != nil {
+		msg = ethereum.CallMsg{From: in.From, To: tok, Value: new(big.Int), Data: in.Calldata}
+		f.gas = gasLimitToken
+	}
+	if est, err := g.cfg.Chain.EstimateGas(ctx, msg); err == nil && est > 0 {
+		if tok != nil || est > f.gas {
+			// A margin for state that changes between estimate and inclusion.
+			f.gas = est + est/5
+		}
+	}
+	f.tipCap = new(big.Int).Set(fees.TipCap)
+	f.feeCap = new(big.Int).Set(fees.FeeCap)
+	// Stay under the policy's cap when the network allows it.
+	if f.feeCap.Cmp(g.cfg.Policy.MaxFeePerGas) > 0 {
+		minNeeded := new(big.Int).Add(fees.BaseFee, f.tipCap)
+		if minNeeded.Cmp(g.cfg.Policy.MaxFeePerGas) <= 0 {
+			f.feeCap.Set(g.cfg.Policy.MaxFeePerGas)
+		}
+	}
+	if f.tipCap.Cmp(f.feeCap) > 0 {
+		f.tipCap.Set(f.feeCap)
+	}
+	return f, nil
+}
+
+// maxFee is gas limit × max fee per gas.
+func (f *chainFacts) maxFee() *big.Int {
+	return new(big.Int).Mul(f.feeCap, new(big.Int).SetUint64(f.gas))
+}
+
+// decide evaluates the policy with the chain facts and the ledger. The caller
+// holds the account lock, so the window sums include every reservation.
+func (g *Guard) decide(in *Intent, lim *Limits, cf *chainFacts) *plan {
+	now := g.now()
+	auto, total := g.ledger.Sums(in.From, in.Asset, lim.Window, now)
+	f := &Facts{
+		Now: now, NativeBalance: cf.nativeBalance, AssetBalance: cf.assetBalance,
+		MaxFeePerGas: cf.feeCap, MaxFee: cf.maxFee(), TransfersLastHour: g.transfersLastHour(now),
+		WindowAuto: auto, WindowTotal: total, PaidBefore: g.ledger.PaidBefore(in.From, in.To),
+		RecipientHasCode: cf.hasCode, RecipientCodeChecked: true,
+	}
+	d := Evaluate(g.cfg.Policy, in, lim, f)
+	d.Summary = NewSummary(in, f.MaxFee)
+	return &plan{intent: in, decision: d, gas: cf.gas, tipCap: cf.tipCap, feeCap: cf.feeCap}
+}

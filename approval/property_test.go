@@ -1,0 +1,342 @@
+package approval_test
+
+import (
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/store"
+)
+
+// prBig returns a uniform integer in [0, max].
+func prBig(r *rand.Rand, max *big.Int) *big.Int {
+	if max.Sign() <= 0 {
+		return new(big.Int)
+	}
+	v := new(big.Int)
+	for i := 0; i <= max.BitLen()/64; i++ {
+		v.Lsh(v, 64).Or(v, new(big.Int).SetUint64(r.Uint64()))
+	}
+	return v.Mod(v, new(big.Int).Add(max, big.NewInt(1)))
+}
+
+func prAdd(a, b *big.Int) *big.Int { return new(big.Int).Add(a, b) }
+
+// prNear picks a value near one of the limits (equal, one above, one below)
+// or anywhere up to twice per_tx_max, so boundaries are hit often.
+func prNear(r *rand.Rand, lim *approval.Limits, rest ...*big.Int) *big.Int {
+	marks := append([]*big.Int{lim.AutoApproveMax, lim.PerTxMax, lim.WindowAutoMax, lim.WindowMax}, rest...)
+	m := marks[r.IntN(len(marks))]
+	switch r.IntN(4) {
+	case 0:
+		return new(big.Int).Set(m)
+	case 1:
+		return prAdd(m, big.NewInt(1))
+	case 2:
+		if m.Sign() > 0 {
+			return new(big.Int).Sub(m, big.NewInt(1))
+		}
+	}
+	return prAdd(prBig(r, new(big.Int).Mul(lim.PerTxMax, big.NewInt(2))), big.NewInt(1))
+}
+
+// prLimits returns random limits in ParsePolicy's invariants.
+func prLimits(r *rand.Rand, unit *big.Int) approval.Limits {
+	perTx := prAdd(prBig(r, new(big.Int).Mul(unit, big.NewInt(100))), big.NewInt(1))
+	auto := prBig(r, perTx)
+	windowMax := prAdd(perTx, prBig(r, new(big.Int).Mul(unit, big.NewInt(100))))
+	windowAuto := prAdd(auto, prBig(r, new(big.Int).Sub(windowMax, auto)))
+	return approval.Limits{
+		AutoApproveMax: auto, PerTxMax: perTx, WindowAutoMax: windowAuto, WindowMax: windowMax,
+		BalanceFractionApproval: big.NewRat(int64(r.IntN(1_000_000)+1), 1_000_000),
+		Window:                  time.Duration(r.IntN(744)+1) * time.Hour,
+	}
+}
+
+var prRank = map[string]approval.Verdict{"deny": approval.Deny, "approval_required": approval.ApprovalRequired, "allow": approval.Allow}
+
+// TestEvaluateInvariants checks, over 3000 random policies, intents and facts
+// (seeded, so a failure reproduces with its case number), that nothing above
+// per_tx_max, outside an allowlist, beyond window_max, on another chain, to
+// a denied, zero, precompile or own address, in an unknown token, or as ETH
+// to an unlisted contract is ever allowed or sent for approval; that an
+// allowed transfer passed every approval rule; that the verdict is the
+// strictest of its reasons; and that it never gets more permissive as the
+// amount grows.
+func TestEvaluateInvariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 20260310))
+	base := rlParse(t, rlPolicyText()+"\n[quiet_hours]\nstart = \"22:00\"\nend = \"07:00\"\ntime_zone = \"Europe/Berlin\"\n")
+	unknownLimits := prLimits(r, big.NewInt(1e18))
+	recipients := []common.Address{rlTo, rlListed, rlBlocked, rlFrom, rlToken, {}, common.BigToAddress(big.NewInt(0x100)), common.BigToAddress(big.NewInt(7))}
+	const cases = 3000
+	for i := 0; i < cases; i++ {
+		p := *base
+		p.Recipients.Mode = []string{"any", "allowlist"}[r.IntN(2)]
+		p.Recipients.NewRecipientApproval = r.IntN(2) == 0
+		p.QuietHours.Enabled = r.IntN(3) == 0
+		p.MaxTotalFee = prAdd(prBig(r, rlEth("0.1")), big.NewInt(1))
+		p.TransfersPerHour = r.IntN(50) + 1
+		p.UnknownTokens = approval.UnknownTokens{Allow: r.IntN(2) == 0, Limits: unknownLimits}
+
+		var in *approval.Intent
+		var lim approval.Limits
+		switch r.IntN(6) {
+		case 0, 1, 2:
+			in = rlETHIntent("1")
+			lim = prLimits(r, rlEth("1"))
+			p.Native = lim
+		case 3, 4:
+			in = rlTokenIntent(rlToken, "1", 6, "USDC")
+			lim = prLimits(r, rlUSDC("1"))
+			p.Tokens = []approval.Token{{Symbol: "USDC", Address: rlToken, Decimals: 6, Limits: lim}}
+		default:
+			in = rlTokenIntent(rlUnknown, "1", r.IntN(19), "X")
+			if l, err := p.UnknownTokens.LimitsFor(in.Decimals); err == nil {
+				lim = *l
+			} else {
+				lim = prLimits(r, big.NewInt(1000)) // the Guard would have refused; Evaluate must too
+			}
+		}
+		// Each way to fail is rare, so that all three verdicts are common.
+		bad := func() bool { return r.IntN(12) == 0 }
+		in.To = rlTo
+		if p.Recipients.Mode == "allowlist" && r.IntN(8) > 0 {
+			in.To = rlListed
+		}
+		if bad() {
+			in.To = recipients[r.IntN(len(recipients))]
+		}
+		if bad() {
+			in.ChainID = uint64(r.IntN(5))
+		}
+		if !bad() {
+			p.MaxTotalFee = rlEth("0.05")
+		}
+		f := &approval.Facts{
+			Now:               time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))),
+			MaxFeePerGas:      prAdd(prBig(r, rlGwei(199)), big.NewInt(1)),
+			TransfersLastHour: r.IntN(p.TransfersPerHour),
+			PaidBefore:        r.IntN(3) > 0, RecipientHasCode: bad(), RecipientCodeChecked: true,
+		}
+		if bad() {
+			f.MaxFeePerGas = prAdd(prBig(r, rlGwei(300)), big.NewInt(1))
+		}
+		if bad() {
+			f.TransfersLastHour = r.IntN(60)
+		}
+		f.MaxFee = new(big.Int).Mul(f.MaxFeePerGas, big.NewInt(int64(21000+r.IntN(200000))))
+		f.WindowAuto = prBig(r, lim.WindowAutoMax)
+		f.WindowTotal = new(big.Int).Set(f.WindowAuto)
+		if room := new(big.Int).Sub(lim.WindowMax, lim.PerTxMax); room.Cmp(f.WindowAuto) > 0 {
+			f.WindowTotal = prAdd(f.WindowAuto, prBig(r, room.Sub(room, f.WindowAuto)))
+		}
+		if bad() {
+			f.WindowAuto = prNear(r, &lim)
+			f.WindowTotal = prAdd(f.WindowAuto, prNear(r, &lim))
+		}
+		rich := new(big.Int).Mul(lim.PerTxMax, big.NewInt(int64(3+r.IntN(20))))
+		f.NativeBalance = prAdd(rlEth("1"), rich)
+		if bad() {
+			f.NativeBalance = prBig(r, rlEth("50"))
+		}
+		f.AssetBalance = f.NativeBalance
+		if in.Asset != approval.NativeSymbol {
+			f.AssetBalance = rich
+			if bad() {
+				f.AssetBalance = prNear(r, &lim)
+			}
+		}
+
+		pick := func() *big.Int {
+			if r.IntN(2) == 0 && lim.AutoApproveMax.Sign() > 0 {
+				return prAdd(prBig(r, new(big.Int).Sub(lim.AutoApproveMax, big.NewInt(1))), big.NewInt(1))
+			}
+			if a := prNear(r, &lim); a.Sign() > 0 {
+				return a
+			}
+			return big.NewInt(1)
+		}
+		a1, a2 := pick(), pick()
+		if a1.Cmp(a2) > 0 {
+			a1, a2 = a2, a1
+		}
+		var prev approval.Verdict = approval.Allow
+		for _, amount := range []*big.Int{a1, a2} {
+			c := *in
+			c.Amount = amount
+			d := approval.Evaluate(&p, &c, &lim, f)
+			fail := func(why string) {
+				t.Helper()
+				t.Fatalf("case %d: %s, got %v for amount %s of %s to %s:\n%s", i, why, d.Verdict, amount, c.Asset, c.To.Hex(), rlDump(d.Reasons))
+			}
+			mustDeny := func(cond bool, why string) {
+				t.Helper()
+				if cond && d.Verdict != approval.Deny {
+					fail(why + " must deny")
+				}
+			}
+			mustDeny(amount.Cmp(lim.PerTxMax) > 0, "above per_tx_max")
+			mustDeny(p.Recipients.Mode == "allowlist" && !p.Recipients.Allow[c.To], "outside the allowlist")
+			mustDeny(prAdd(f.WindowTotal, amount).Cmp(lim.WindowMax) > 0, "beyond window_max")
+			mustDeny(c.ChainID != p.ChainID, "another chain")
+			mustDeny(p.Recipients.Deny[c.To], "a denied recipient")
+			mustDeny(c.To == (common.Address{}) || c.To == c.From || approval.IsPrecompile(c.To), "zero, self or precompile")
+			mustDeny(c.Asset == strings.ToLower(c.To.Hex()), "the token contract itself")
+			mustDeny(c.Asset == strings.ToLower(rlUnknown.Hex()) && !p.UnknownTokens.Allow, "an unknown token")
+			mustDeny(c.Asset == approval.NativeSymbol && f.RecipientHasCode && !p.Recipients.Allow[c.To], "ETH to an unlisted contract")
+			mustDeny(f.TransfersLastHour >= p.TransfersPerHour, "over transfers_per_hour")
+			mustDeny(f.MaxFee.Cmp(p.MaxTotalFee) > 0 || f.MaxFeePerGas.Cmp(p.MaxFeePerGas) > 0, "over a fee cap")
+			if d.Verdict == approval.Allow {
+				share := new(big.Rat).Mul(lim.BalanceFractionApproval, new(big.Rat).SetInt(f.AssetBalance))
+				switch {
+				case amount.Cmp(lim.AutoApproveMax) > 0:
+					fail("allowed above auto_approve_max")
+				case prAdd(f.WindowAuto, amount).Cmp(lim.WindowAutoMax) > 0:
+					fail("allowed beyond window_auto_max")
+				case new(big.Rat).SetInt(amount).Cmp(share) > 0:
+					fail("allowed above balance_fraction_approval")
+				case p.Recipients.NewRecipientApproval && !f.PaidBefore:
+					fail("allowed to a new recipient")
+				case p.QuietHours.Contains(f.Now):
+					fail("allowed in quiet hours")
+				}
+			}
+			if len(d.Reasons) == 0 {
+				fail("no reasons")
+			}
+			strictest := approval.Allow
+			for _, rs := range d.Reasons {
+				v, ok := prRank[rs.Verdict]
+				if !ok || rs.Rule == "" || rs.Message == "" {
+					fail("malformed reason")
+				}
+				strictest = min(strictest, v)
+			}
+			if strictest != d.Verdict {
+				fail("verdict is not the strictest reason")
+			}
+			if d.RateLimited && d.Verdict != approval.Deny {
+				fail("rate limited but not denied")
+			}
+			if d.Verdict > prev {
+				fail("more permissive for a larger amount (previous " + prev.String() + ")")
+			}
+			prev = d.Verdict
+		}
+	}
+}
+
+// TestEvaluateMonotoneInAmount walks amounts upwards over fixed facts: the
+// verdict may only get stricter.
+func TestEvaluateMonotoneInAmount(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 7))
+	p := rlParse(t, rlPolicyText())
+	for i := 0; i < 2000; i++ {
+		f := rlFacts()
+		f.WindowAuto = prBig(r, rlEth("1.2"))
+		f.WindowTotal = prAdd(f.WindowAuto, prBig(r, rlEth("10")))
+		f.NativeBalance = prBig(r, rlEth("30"))
+		f.AssetBalance = f.NativeBalance
+		f.PaidBefore = r.IntN(2) == 0
+		amount := big.NewInt(1)
+		prev := approval.Allow
+		for step := 0; step < 12; step++ {
+			in := rlETHIntent("1")
+			in.Amount = amount
+			v := approval.Evaluate(p, in, &p.Native, f).Verdict
+			if v > prev {
+				t.Fatalf("case %d: amount %s gives %v after %v for a smaller amount", i, amount, v, prev)
+			}
+			prev = v
+			amount = prAdd(amount, prBig(r, rlEth("1")))
+		}
+	}
+}
+
+// TestLedgerMatchesModel runs 5000 random operations against a Ledger and a
+// plain list and compares every answer.
+func TestLedgerMatchesModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 13))
+	const retention = 6 * time.Hour
+	type entry struct {
+		at       time.Time
+		amount   int64
+		auto     bool
+		to       int
+		h        approval.LedgerHandle
+		gone     bool // removed or evicted
+		reserved bool
+	}
+	l := approval.NewLedger(retention)
+	var model []*entry
+	marked := map[int]bool{}
+	tos := []common.Address{lgBob, lgCarol}
+	now := lgT0
+	evicted := func(e *entry) bool { return e.at.Before(now.Add(-retention)) }
+	for op := 0; op < 5000; op++ {
+		switch k := r.IntN(10); {
+		case k < 4: // add, mostly at now, sometimes earlier or a little later
+			at := now
+			if r.IntN(5) == 0 {
+				at = now.Add(time.Duration(r.Int64N(int64(2*time.Hour))) - time.Hour)
+			}
+			e := &entry{at: at, amount: r.Int64N(1000), auto: r.IntN(3) > 0, to: r.IntN(2), reserved: true}
+			kind := store.KindApproved
+			if e.auto {
+				kind = store.KindAuto
+			}
+			var err error
+			if e.h, err = l.Add(store.Spend{From: lgAlice, To: tos[e.to], Asset: approval.NativeSymbol, Amount: big.NewInt(e.amount), Kind: kind, At: at}); err != nil {
+				t.Fatal(err)
+			}
+			model = append(model, e)
+		case k < 5 && len(model) > 0: // remove one
+			e := model[r.IntN(len(model))]
+			want := !e.gone
+			if got := l.Remove(e.h); got != want {
+				t.Fatalf("op %d: Remove = %v, want %v", op, got, want)
+			}
+			if want {
+				e.gone, e.reserved = true, false
+			}
+		case k < 8: // time passes, then sums
+			now = now.Add(time.Duration(r.Int64N(int64(40 * time.Minute))))
+			for _, e := range model {
+				if !e.gone && evicted(e) {
+					e.gone = true
+					if e.reserved {
+						marked[e.to] = true
+					}
+				}
+			}
+			w := time.Duration(r.Int64N(int64(retention))) + 1
+			var auto, total int64
+			for _, e := range model {
+				if !e.gone && !e.at.Before(now.Add(-w)) {
+					total += e.amount
+					if e.auto {
+						auto += e.amount
+					}
+				}
+			}
+			a, tot := l.Sums(lgAlice, approval.NativeSymbol, w, now)
+			if a == nil || a.Int64() != auto || tot.Int64() != total {
+				t.Fatalf("op %d: Sums(window %v) = %v/%v, want %d/%d", op, w, a, tot, auto, total)
+			}
+		default: // paid before
+			to := r.IntN(2)
+			want := marked[to]
+			for _, e := range model {
+				want = want || (e.to == to && e.reserved && !e.gone)
+			}
+			if got := l.PaidBefore(lgAlice, tos[to]); got != want {
+				t.Fatalf("op %d: PaidBefore = %v, want %v", op, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/secret"
+	"github.com/walletmcp/walletmcp/internal/store"
+)
+
+// defaultChainID is the chain id of a new home's policy (the dev chain).
+const defaultChainID = 1337
+
+func (c *cli) init(ctx context.Context, args []string) error {
+	fs := c.flags("init")
+	chainID := fs.Uint64("chain-id", defaultChainID, "chain_id written into the new policy.toml")
+	light := fs.Bool("light-kdf", false, "cheap scrypt parameters: for tests and throwaway dev homes only")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	if h.Initialised() {
+		return fmt.Errorf("%w: %s", config.ErrHomeExists, h.Dir)
+	}
+	pass, err := c.passphrase("New home passphrase: ", true)
+	if err != nil {
+		return err
+	}
+	defer pass.Wipe()
+	mk, err := initHome(ctx, h, pass, *chainID, *light)
+	if err != nil {
+		return err
+	}
+	mk.Wipe()
+	fmt.Fprintf(c.stdout, "initialised %s\nnext: review %s, run `walletmcp policy attest`, then `walletmcp account new`\n", h.Dir, h.Path(config.PolicyFile))
+	return nil
+}
+
+// initHome creates a home: passphrase verifier, config, policy template,
+// state database and audit log.
+func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID uint64, light bool) (*config.MasterKey, error) {
+	mk, err := h.Init(pass, light)
+	if err != nil {
+		return nil, err
+	}
+	cfgText := config.DefaultConfigText
+	if light {
+		cfgText = replaceOnce(cfgText, `scrypt = "standard"`, `scrypt = "light"`)
+	}
+	if err := config.WriteFileAtomic(h.Path(config.ConfigFile), []byte(cfgText)); err != nil {
+		return nil, err
+	}
+	if err := config.WriteFileAtomic(h.Path(config.PolicyFile), []byte(approval.PolicyTemplate(chainID))); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
+	if err != nil {
+		return nil, err
+	}
+	st.Close()
+	lg, err := audit.Open(h.Path(config.AuditFile), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer lg.Close()
+	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "home_initialised"}); err != nil {
+		return nil, err
+	}
+	return mk, nil
+}
+
+func replaceOnce(s, old, new string) string {
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i:i+len(old)] == old {
+			return s[:i] + new + s[i+len(old):]
+		}
+	}
+	return s
+}
+
+func (c *cli) accountNew(ctx context.Context, args []string) error {
+	fs := c.flags("account new")
+	label := fs.String("label", "", "a short name for the account")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := config.ValidateLabel(*label); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return err
+	}
+	lg, err := openAudit(h)
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		return err
+	}
+	defer pass.Wipe()
+	mk.Wipe()
+	addr, err := keystoreOf(h, cfg).New(pass)
+	if err != nil {
+		return err
+	}
+	if err := h.AddAccount(config.Account{Address: addr, Label: *label, Backend: config.BackendKeystore}); err != nil {
+		return err
+	}
+	return c.auditAdmin(ctx, lg, "account_created", map[string]any{"address": addr.Hex(), "backend": config.BackendKeystore}, addr.Hex())
+}
+
+func (c *cli) accountImport(ctx context.Context, args []string) error {
+	fs := c.flags("account import")
+	keyFile := fs.String("key-file", "", "file holding a hex private key (64 hex digits)")
+	ksFile := fs.String("keystore", "", "a V3 keystore file (asks for its passphrase)")
+	ksPassFile := fs.String("keystore-password-file", "", "file holding the --keystore file's passphrase")
+	label := fs.String("label", "", "a short name for the account")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if (*keyFile == "") == (*ksFile == "") {
+		return &exitError{code: 2, err: errors.New("account import: give exactly one of --key-file or --keystore")}
+	}
+	if err := config.ValidateLabel(*label); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return err
+	}
+	lg, err := openAudit(h)
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		return err
+	}
+	defer pass.Wipe()
+	mk.Wipe()
+	ks := keystoreOf(h, cfg)
+	var addr = [20]byte{}
+	if *keyFile != "" {
+		key, err := secret.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("--key-file: %w", err)
+		}
+		defer key.Wipe()
+		a, err := ks.ImportHex(key, pass)
+		if err != nil {
+			return err
+		}
+		addr = a
+	} else {
+		data, err := readBounded(*ksFile, 64<<10)
+		if err != nil {
+			return fmt.Errorf("--keystore: %w", err)
+		}
+		var filePass *secret.Bytes
+		if *ksPassFile != "" {
+			filePass, err = secret.ReadFile(*ksPassFile)
+		} else {
+			filePass, err = promptSecret(c.stderr, "Passphrase of the keystore file: ", false)
+		}
+		if err != nil {
+			return err
+		}
+		defer filePass.Wipe()
+		a, err := ks.ImportV3(data, filePass, pass)
+		if err != nil {
+			return err
+		}
+		addr = a
+	}
+	acct := config.Account{Address: addr, Label: *label, Backend: config.BackendKeystore}
+	if err := h.AddAccount(acct); err != nil {
+		return err
+	}
+	return c.auditAdmin(ctx, lg, "account_imported", map[string]any{"address": acct.Address.Hex(), "backend": config.BackendKeystore}, acct.Address.Hex())
+}
+
+// openAudit opens the home's audit log; commands open it before they change
+// anything, so that a tampered or unwritable log stops them early.
+func openAudit(h *config.Home) (*audit.Log, error) {
+	lg, err := audit.Open(h.Path(config.AuditFile), nil)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return lg, nil
+}
+
+// auditAdmin records an administrative event and prints result.
+func (c *cli) auditAdmin(ctx context.Context, lg *audit.Log, event string, fields map[string]any, result string) error {
+	fields["event"] = event
+	if err := lg.Append(ctx, audit.TypeSecurity, fields); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, result)
+	return nil
+}
+
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, max+1)
+	n, _ := f.Read(buf)
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil || m == 0 {
+			break
+		}
+	}
+	if int64(n) > max {
+		return nil, fmt.Errorf("larger than %d bytes", max)
+	}
+	return buf[:n], nil
+}
+
+func (c *cli) accountList(_ context.Context, args []string) error {
+	fs := c.flags("account list")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	if err := h.Require(); err != nil {
+		return err
+	}
+	accts, err := h.Accounts()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tBACKEND\tLABEL")
+	for _, a := range accts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address.Hex(), a.Backend, a.Label)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) policyCheck(_ context.Context, args []string) error {
+	fs := c.flags("policy check")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	data, sum, err := h.ReadPolicy()
+	if err != nil {
+		return err
+	}
+	p, err := approval.ParsePolicy(data, sum)
+	if err != nil {
+		return err
+	}
+	printPolicy(c.stdout, p)
+	fmt.Fprintf(c.stdout, "\nsha256 %s\n", sum)
+	return nil
+}
+
+func (c *cli) policyAttest(ctx context.Context, args []string) error {
+	fs := c.flags("policy attest")
+	code := fs.String("code", "", "a current TOTP code, required once TOTP is enrolled (asked for when absent)")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	data, sum, err := h.ReadPolicy()
+	if err != nil {
+		return err
+	}
+	p, err := approval.ParsePolicy(data, sum)
+	if err != nil {
+		return fmt.Errorf("not attesting an invalid policy: %w", err)
+	}
+	printPolicy(c.stdout, p)
+	lg, err := openAudit(h)
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		return err
+	}
+	pass.Wipe()
+	defer mk.Wipe()
+	if err := c.requireTOTP(ctx, h, lg, mk, *code, "TOTP code to attest this policy: "); err != nil {
+		return fmt.Errorf("policy not attested: %w", err)
+	}
+	if err := h.Attest(mk, sum, time.Now()); err != nil {
+		return err
+	}
+	return c.auditAdmin(ctx, lg, "policy_attested", map[string]any{"policy_sha256": sum}, "attested sha256 "+sum)
+}
+
+func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) {
+	fmt.Fprintf(w, "chain_id %d\n", p.ChainID)
+	show := func(name string, dec int, l *approval.Limits) {
+		fmt.Fprintf(w, "%s: auto_approve_max %s, per_tx_max %s, balance_fraction_approval %s, window %s (auto %s, total %s)\n",
+			name, approval.FormatAmount(l.AutoApproveMax, dec), approval.FormatAmount(l.PerTxMax, dec),
+			l.BalanceFractionApproval.FloatString(3), l.Window, approval.FormatAmount(l.WindowAutoMax, dec), approval.FormatAmount(l.WindowMax, dec))
+	}
+	show(approval.NativeSymbol, approval.NativeDecimals, &p.Native)
+	for i := range p.Tokens {
+		t := &p.Tokens[i]
+		show(t.Symbol+" ("+t.Address.Hex()+")", t.Decimals, &t.Limits)
+	}
+	fmt.Fprintf(w, "recipients: mode %s, %d allowed, %d denied, new_recipient_approval %v\n", p.Recipients.Mode, len(p.Recipients.Allow), len(p.Recipients.Deny), p.Recipients.NewRecipientApproval)
+	fmt.Fprintf(w, "fees: max_fee_per_gas_gwei %s\n", approval.FormatAmount(p.MaxFeePerGas, 9))
+	fmt.Fprintf(w, "rate: tool_calls_per_minute %d, transfers_per_hour %d\n", p.ToolCallsPerMinute, p.TransfersPerHour)
+}
+
+func (c *cli) auditVerify(_ context.Context, args []string) error {
+	fs := c.flags("audit verify")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	sum, err := audit.Verify(h.Path(config.AuditFile))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "audit log intact: %d records, last seq %d, head %s\n", sum.Records, sum.LastSeq, sum.LastHash)
+	return nil
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/term"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/approval/pending"
+	"github.com/walletmcp/walletmcp/approval/totp"
+	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/store"
+)
+
+// approvalsEnv is what the approval commands open: the audit log first (a
+// tampered or unwritable log stops them before anything changes), then the
+// state database.
+type approvalsEnv struct {
+	h   *config.Home
+	lg  *audit.Log
+	st  *store.Store
+	svc *pending.Service
+}
+
+func (e *approvalsEnv) close() {
+	if e.st != nil {
+		e.st.Close()
+	}
+	if e.lg != nil {
+		e.lg.Close()
+	}
+}
+
+func (c *cli) openApprovals(ctx context.Context) (*approvalsEnv, error) {
+	h, err := c.home()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Require(); err != nil {
+		return nil, err
+	}
+	e := &approvalsEnv{h: h}
+	if e.lg, err = openAudit(h); err != nil {
+		return nil, err
+	}
+	if e.st, err = store.Open(ctx, h.Path(config.StateFile), nil); err != nil {
+		e.close()
+		return nil, err
+	}
+	if e.svc, err = pending.New(&pending.Config{Store: e.st, Audit: e.lg}); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (c *cli) approvalsList(ctx context.Context, args []string) error {
+	fs := c.flags("approvals")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	e, err := c.openApprovals(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	list, err := e.svc.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(c.stdout, "no pending approvals")
+		return nil
+	}
+	for i, a := range list {
+		if i > 0 {
+			fmt.Fprintln(c.stdout)
+		}
+		c.printApproval(a, time.Now())
+	}
+	return nil
+}
+
+func (c *cli) approve(ctx context.Context, args []string) error {
+	fs := c.flags("approve")
+	codeFlag := fs.String("code", "", "the TOTP code (asked for when absent)")
+	id, err := c.parseID(fs, args)
+	if err != nil {
+		return err
+	}
+	e, err := c.openApprovals(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	a, err := e.svc.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	c.printApproval(a, time.Now())
+	switch {
+	case a.Status == store.ApprovalExpired:
+		return pending.ErrExpired
+	case a.Status != store.ApprovalPending:
+		return &pending.NotPendingError{ID: a.ID, Status: a.Status}
+	}
+	if err := checkSummary(a); err != nil {
+		return fmt.Errorf("not approving: %w", err)
+	}
+	if _, err := e.st.TOTP(ctx); errors.Is(err, store.ErrNotFound) {
+		return totp.ErrNotEnrolled
+	} else if err != nil {
+		return err
+	}
+	pass, mk, err := c.unlockHome(e.h)
+	if err != nil {
+		return err
+	}
+	pass.Wipe()
+	key, err := mk.Derive(totpKeyPurpose)
+	mk.Wipe()
+	if err != nil {
+		return err
+	}
+	v := totp.NewSealedVerifier(e.st, e.lg, key, nil)
+	defer v.Wipe()
+	code := *codeFlag
+	if code == "" {
+		if code, err = c.readCode("TOTP code to approve this transfer: "); err != nil {
+			return err
+		}
+	}
+	svc, err := pending.New(&pending.Config{Store: e.st, Verifier: v, Audit: e.lg})
+	if err != nil {
+		return err
+	}
+	if err := svc.Approve(ctx, a.ID, code, store.ChannelCLI); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "approved %s: the server signs and sends it\n", a.ID)
+	return nil
+}
+
+func (c *cli) reject(ctx context.Context, args []string) error {
+	fs := c.flags("reject")
+	id, err := c.parseID(fs, args)
+	if err != nil {
+		return err
+	}
+	e, err := c.openApprovals(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	a, err := e.svc.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	c.printApproval(a, time.Now())
+	if err := e.svc.Reject(ctx, a.ID, store.ChannelCLI); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "rejected %s\n", a.ID)
+	return nil
+}
+
+// parseID parses flags placed before or after the one positional argument,
+// an approval ID (32 hex digits), and returns the ID in lower case. Other
+// positional arguments are refused without being echoed (one could be a code
+// typed in the wrong place).
+func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return "", &exitError{code: 2, err: err}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 1 {
+		return "", &exitError{code: 2, err: fmt.Errorf("usage: walletmcp %s ID (one approval ID, from `walletmcp approvals`)", fs.Name()[len("walletmcp "):])}
+	}
+	id := strings.ToLower(pos[0])
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", &exitError{code: 2, err: errors.New("an approval ID is 32 hex digits (see `walletmcp approvals`)")}
+	}
+	return id, nil
+}
+
+// printApproval shows an approval as the human must check it: the recipient
+// with its last six hex characters highlighted, the amount in the asset's
+// units and in base units, the maximum fee and, for a token, the contract.
+// The intent comes from the stored columns; the summary adds only display
+// fields (amount, symbol, fee), stripped of anything unprintable.
+func (c *cli) printApproval(a *store.Approval, now time.Time) {
+	w := c.stdout
+	var s approval.Summary
+	sumErr := json.Unmarshal(a.Summary, &s)
+	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
+	switch a.Status {
+	case store.ApprovalPending:
+		fmt.Fprintf(w, ", expires %s (in %s)\n", a.ExpiresAt.Format(time.RFC3339), a.ExpiresAt.Sub(now).Round(time.Second))
+	default:
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  chain     %d\n", a.ChainID)
+	fmt.Fprintf(w, "  from      %s\n", a.From.Hex())
+	fmt.Fprintf(w, "  to        %s\n", highlightTail(a.To, isTerminal(w)))
+	if sumErr == nil {
+		fmt.Fprintf(w, "  amount    %s %s (%s base units)\n", printable(s.Amount), printable(s.Asset), a.Amount)
+		fmt.Fprintf(w, "  max fee   %s ETH\n", printable(s.MaxFee))
+	} else {
+		fmt.Fprintf(w, "  amount    %s base units of %s\n", a.Amount, a.Asset)
+	}
+	if a.Asset != store.AssetETH {
+		fmt.Fprintf(w, "  contract  %s\n", common.HexToAddress(a.Asset).Hex())
+	}
+	if err := checkSummary(a); err != nil {
+		fmt.Fprintf(w, "  WARNING   %v\n", err)
+	}
+}
+
+// checkSummary refuses a summary that does not describe the stored intent:
+// what the human reads must be what is signed.
+func checkSummary(a *store.Approval) error {
+	var s approval.Summary
+	if err := json.Unmarshal(a.Summary, &s); err != nil {
+		return errors.New("the approval's summary is unreadable")
+	}
+	to := a.To.Hex()
+	contract := ""
+	if a.Asset != store.AssetETH {
+		contract = common.HexToAddress(a.Asset).Hex()
+	}
+	switch {
+	case s.ChainID != a.ChainID,
+		!common.IsHexAddress(s.From) || common.HexToAddress(s.From) != a.From,
+		!common.IsHexAddress(s.To) || common.HexToAddress(s.To) != a.To,
+		s.ToTail != to[len(to)-6:],
+		s.AmountBaseUnits != a.Amount.String(),
+		s.Contract != contract:
+		return errors.New("the approval's summary does not match the transfer it approves")
+	}
+	return nil
+}
+
+// highlightTail renders addr (EIP-55) with its last six hex characters in
+// brackets and, on a terminal, in bold reverse video.
+func highlightTail(addr common.Address, tty bool) string {
+	hex := addr.Hex()
+	head, tail := hex[:len(hex)-6], hex[len(hex)-6:]
+	if tty {
+		tail = "\x1b[1;7m" + tail + "\x1b[0m"
+	}
+	return head + "[" + tail + "]"
+}
+
+// printable keeps at most 64 printable ASCII characters of s: summary fields
+// may carry text from the chain or the policy, and must not drive the terminal.
+func printable(s string) string {
+	out := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(out) > 64 {
+		out = out[:64] + "…"
+	}
+	return out
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/secret"
+	"github.com/walletmcp/walletmcp/wallet"
+)
+
+// cli holds what every command needs.
+type cli struct {
+	g      *globals
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// flags returns a FlagSet for a command, with the global flags registered.
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("walletmcp "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	c.g.register(fs)
+	return fs
+}
+
+// parse parses args and refuses positional arguments beyond max.
+func (c *cli) parse(fs *flag.FlagSet, args []string, maxPositional int) error {
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > maxPositional {
+		return &exitError{code: 2, err: fmt.Errorf("%s: unexpected argument %q", fs.Name(), safeWord(fs.Arg(maxPositional)))}
+	}
+	return nil
+}
+
+func (c *cli) home() (*config.Home, error) {
+	dir := c.g.home
+	if dir == "" {
+		var err error
+		if dir, err = config.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	return config.Open(dir)
+}
+
+// passphrase reads the home passphrase from --password-file, the environment,
+// or the terminal (never from a flag value or standard input).
+func (c *cli) passphrase(prompt string, confirm bool) (*secret.Bytes, error) {
+	if c.g.passwordFile != "" || os.Getenv("WALLETMCP_PASSWORD_FILE") != "" {
+		return config.ReadPassphrase(c.g.passwordFile)
+	}
+	return promptSecret(c.stderr, prompt, confirm)
+}
+
+// promptSecret reads a secret from the controlling terminal without echo.
+func promptSecret(w io.Writer, prompt string, confirm bool) (*secret.Bytes, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, errors.New("no terminal to ask for the passphrase: use --password-file or WALLETMCP_PASSWORD_FILE")
+	}
+	defer tty.Close()
+	read := func(p string) (*secret.Bytes, error) {
+		fmt.Fprint(tty, p)
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase: %w", err)
+		}
+		if len(b) == 0 {
+			return nil, secret.ErrEmpty
+		}
+		return secret.NewBytes(b), nil
+	}
+	p, err := read(prompt)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		again, err := read("Repeat: ")
+		if err != nil {
+			p.Wipe()
+			return nil, err
+		}
+		defer again.Wipe()
+		if !p.Equal(again) {
+			p.Wipe()
+			return nil, errors.New("the two passphrases differ")
+		}
+	}
+	return p, nil
+}
+
+// unlockHome checks the passphrase and returns it with the master key.
+func (c *cli) unlockHome(h *config.Home) (*secret.Bytes, *config.MasterKey, error) {
+	if err := h.Require(); err != nil {
+		return nil, nil, err
+	}
+	pass, err := c.passphrase("Home passphrase: ", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	mk, err := h.Unlock(pass)
+	if err != nil {
+		pass.Wipe()
+		return nil, nil, err
+	}
+	return pass, mk, nil
+}
+
+// keystore opens the home's keystore with the configured scrypt strength.
+func keystoreOf(h *config.Home, cfg *config.Config) *wallet.Keystore {
+	var opts *wallet.KeystoreOptions
+	if cfg.Keystore.Scrypt == "light" {
+		opts = wallet.LightKeystoreOptions()
+	}
+	return wallet.NewKeystore(h.Path(config.KeystoreDir), opts)
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/walletmcp/walletmcp/approval/totp"
+	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/secret"
+	"github.com/walletmcp/walletmcp/internal/store"
+)
+
+// totpKeyPurpose labels the key, derived from the home passphrase, that seals
+// the TOTP secret.
+const totpKeyPurpose = "totp"
+
+// maxCodeLine bounds a line read as a TOTP code.
+const maxCodeLine = 64
+
+func (c *cli) totpEnroll(ctx context.Context, args []string) error {
+	fs := c.flags("totp enroll")
+	pngFile := fs.String("png", "", "also write the QR code to this new PNG file (it holds the secret: delete it once scanned)")
+	oldCode := fs.String("code", "", "re-enrolling: a current code of the enrolled authenticator (asked for when absent)")
+	if err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *pngFile != "" {
+		// Refuse before any code is asked for (and spent).
+		if _, err := os.Lstat(*pngFile); err == nil {
+			return fmt.Errorf("--png: %s exists; give a new file name", *pngFile)
+		}
+	}
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	if err := h.Require(); err != nil {
+		return err
+	}
+	lg, err := openAudit(h)
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		return err
+	}
+	pass.Wipe()
+	key, err := mk.Derive(totpKeyPurpose)
+	mk.Wipe()
+	if err != nil {
+		return err
+	}
+	defer key.Wipe()
+
+	// Re-enrolling replaces the second factor: it takes a current code of
+	// the enrolled secret, verified (and spent) like any other.
+	enrolled, err := st.TOTP(ctx)
+	reenrol := err == nil
+	switch {
+	case reenrol:
+		old, err := totp.Open(key, enrolled.Sealed)
+		if err != nil {
+			return err
+		}
+		v := totp.NewVerifier(st, lg, old, nil)
+		defer v.Wipe()
+		code := *oldCode
+		if code == "" {
+			if code, err = c.readCode("TOTP is already enrolled. Current code of the enrolled authenticator: "); err != nil {
+				return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator: %w", err)
+			}
+		}
+		if err := v.Verify(ctx, code); err != nil {
+			return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator: %w", err)
+		}
+	case errors.Is(err, store.ErrNotFound):
+		if *oldCode != "" {
+			return &exitError{code: 2, err: errors.New("totp enroll: --code is for re-enrolling, and TOTP is not enrolled yet")}
+		}
+	default:
+		return err
+	}
+
+	k, err := totp.NewSecret(accountName(), nil)
+	if err != nil {
+		return err
+	}
+	uri := k.URL()
+	qr, err := qrcode.New(uri, qrcode.Medium)
+	if err != nil {
+		return fmt.Errorf("totp enroll: QR code: %w", err)
+	}
+	fmt.Fprintf(c.stdout, "Add this account to your authenticator app: scan the QR code, or enter the URI.\n"+
+		"Keep it private: whoever has it can approve transfers.\n\n%s\n\n%s\n", uri, qr.ToSmallString(false))
+	if *pngFile != "" {
+		if err := writeNewFile(*pngFile, qr, 256); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "QR code written to %s: delete it once scanned.\n", *pngFile)
+	}
+	newSecret := secret.CopyBytes([]byte(k.Secret()))
+	defer newSecret.Wipe()
+	code, err := c.readCode("Code from your authenticator: ")
+	if err != nil {
+		return fmt.Errorf("TOTP not enrolled: %w", err)
+	}
+	now := time.Now()
+	step, err := totp.Check(newSecret, code, now)
+	if err != nil {
+		_ = lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_enroll_failed", "reenrol": reenrol})
+		return fmt.Errorf("TOTP not enrolled, nothing changed (%w): check the authenticator's clock and run `walletmcp totp enroll` again", err)
+	}
+	sealed, err := totp.Seal(key, k.Secret())
+	if err != nil {
+		return err
+	}
+	if err := st.SetTOTP(ctx, sealed, now); err != nil {
+		return err
+	}
+	// The confirmation code is spent too. If a later step was already
+	// accepted (the old secret's code, a moment ago), this one is older and
+	// thus refused anyway.
+	if err := st.AcceptTOTPStep(ctx, step, now); err != nil && !errors.Is(err, store.ErrReplay) {
+		return err
+	}
+	return c.auditAdmin(ctx, lg, "totp_enrolled", map[string]any{"reenrol": reenrol},
+		"TOTP enrolled: approvals and `policy attest` now ask for a code")
+}
+
+// accountName is the account label of a new TOTP secret in authenticator
+// apps: this machine's name.
+func accountName() string {
+	host, err := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == ':' {
+			return -1
+		}
+		return r
+	}, host)
+	if err != nil || host == "" {
+		return "wallet"
+	}
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	return host
+}
+
+// writeNewFile writes the QR code as a PNG to a file that must not exist yet,
+// with mode 0600.
+func writeNewFile(path string, qr *qrcode.QRCode, size int) error {
+	png, err := qr.PNG(size)
+	if err != nil {
+		return fmt.Errorf("--png: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--png: %w", err)
+	}
+	if _, err := f.Write(png); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("--png: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("--png: %w", err)
+	}
+	return nil
+}
+
+// readCode asks for a TOTP code on the terminal (/dev/tty) or, without one,
+// reads a line from standard input. Spaces are dropped ("123 456").
+func (c *cli) readCode(prompt string) (string, error) {
+	var r io.Reader = c.stdin
+	w := c.stderr
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err == nil {
+		defer tty.Close()
+		r, w = tty, tty
+	}
+	fmt.Fprint(w, prompt)
+	line, err := readLine(r, maxCodeLine)
+	if tty == nil {
+		fmt.Fprintln(w) // the terminal echoes the newline; a pipe does not
+	}
+	if err != nil {
+		return "", err
+	}
+	code := strings.ReplaceAll(strings.TrimSpace(line), " ", "")
+	if code == "" {
+		return "", errors.New("no code given")
+	}
+	return code, nil
+}
+
+// readLine reads one line of at most max bytes from r, a byte at a time so
+// that nothing after the line is consumed; the line ending is dropped.
+func readLine(r io.Reader, max int) (string, error) {
+	var b strings.Builder
+	var buf [1]byte
+	for {
+		n, err := r.Read(buf[:])
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			if b.Len() >= max {
+				return "", fmt.Errorf("input line longer than %d bytes", max)
+			}
+			b.WriteByte(buf[0])
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the code: %w", err)
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\r"), nil
+}
+
+// requireTOTP verifies a TOTP code (code, or asked for with prompt) once TOTP
+// is enrolled; without an enrolment it does nothing. The code is spent.
+func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk *config.MasterKey, code, prompt string) error {
+	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.TOTP(ctx); errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	key, err := mk.Derive(totpKeyPurpose)
+	if err != nil {
+		return err
+	}
+	v := totp.NewSealedVerifier(st, lg, key, nil)
+	defer v.Wipe()
+	if code == "" {
+		if code, err = c.readCode(prompt); err != nil {
+			return err
+		}
+	}
+	return v.Verify(ctx, code)
+}

@@ -1,0 +1,182 @@
+package mcpserver
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/walletmcp/walletmcp/approval"
+)
+
+// elicitationKey names the one input request send_transfer makes.
+const elicitationKey = "approval"
+
+// supportsURLElicitation reports whether the client declared URL-mode
+// elicitation. The SDK does not check this on 2026-07-28, so we do, and fail
+// closed: without it, send_transfer returns approval_required at once.
+func supportsURLElicitation(req *mcp.CallToolRequest) bool {
+	caps := req.ClientCapabilities()
+	return caps != nil && caps.Elicitation != nil && caps.Elicitation.URL != nil
+}
+
+// requestState is what send_transfer asks the client to send back with the
+// elicitation's answer. It is MAC'd with a per-process key and bound to the
+// exact arguments, so a client cannot point it at another approval or
+// transfer.
+type requestState struct {
+	ApprovalID string `json:"a"`
+	URL        string `json:"u"`
+	Args       string `json:"h"` // hex sha256 of the canonical arguments
+	Expires    int64  `json:"e"` // unix seconds
+}
+
+func argsDigest(in sendIn) string {
+	b, _ := json.Marshal([]string{in.From, in.To, in.Amount, in.Asset, in.IdempotencyKey})
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (s *Server) signState(st requestState) string {
+	b, _ := json.Marshal(st)
+	m := hmac.New(sha256.New, s.stateKey)
+	m.Write(b)
+	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+var errBadState = approval.Errorf(approval.CodeInvalidArgument, "requestState: invalid or from another server run; call get_approval with the approval_id")
+
+func (s *Server) openState(raw string, in sendIn) (*requestState, error) {
+	if len(raw) > 2048 {
+		return nil, errBadState
+	}
+	body, mac, ok := strings.Cut(raw, ".")
+	if !ok {
+		return nil, errBadState
+	}
+	b, err1 := base64.RawURLEncoding.DecodeString(body)
+	got, err2 := base64.RawURLEncoding.DecodeString(mac)
+	if err1 != nil || err2 != nil {
+		return nil, errBadState
+	}
+	m := hmac.New(sha256.New, s.stateKey)
+	m.Write(b)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return nil, errBadState
+	}
+	var st requestState
+	if err := json.Unmarshal(b, &st); err != nil || st.ApprovalID == "" {
+		return nil, errBadState
+	}
+	if st.Args != argsDigest(in) {
+		return nil, approval.Errorf(approval.CodeInvalidArgument, "requestState: belongs to a call with other arguments")
+	}
+	return &st, nil
+}
+
+// askHuman answers send_transfer with a URL elicitation: the client shows
+// the approval page link to the human and calls again with the answer.
+func (s *Server) askHuman(req *mcp.CallToolRequest, in sendIn, o *approval.Outcome) error {
+	st := s.signState(requestState{ApprovalID: o.ApprovalID, URL: o.ApprovalURL, Args: argsDigest(in), Expires: o.ExpiresAt.Unix()})
+	msg := "Approve or reject this transfer on the approval page with your authenticator code: " + o.Summary.Line() +
+		". Check that the recipient ends in " + o.Summary.ToTail + "."
+	return &inputRequired{res: &mcp.CallToolResult{
+		InputRequests: mcp.InputRequestMap{elicitationKey: &mcp.ElicitParams{
+			Mode: "url", Message: msg, URL: o.ApprovalURL, ElicitationID: o.ApprovalID,
+		}},
+		RequestState: st,
+	}}
+}
+
+// resumeApproval handles the second call of an elicitation round trip. An
+// "accept" only means the human saw the page: the transfer moves only if the
+// approval was made there (or in the CLI) with a valid code. The call waits,
+// with progress notifications, until the human decides or the approval
+// expires. "decline" rejects the approval; "cancel" leaves it pending.
+func (s *Server) resumeApproval(ctx context.Context, req *mcp.CallToolRequest, in sendIn) (sendOut, string, error) {
+	st, err := s.openState(req.Params.RequestState, in)
+	if err != nil {
+		return sendOut{}, "", err
+	}
+	action := ""
+	if r, ok := req.Params.InputResponses[elicitationKey].(*mcp.ElicitResult); ok {
+		action = r.Action
+	}
+	switch action {
+	case "accept":
+		return s.waitForHuman(ctx, req, st)
+	case "decline":
+		if err := s.opts.Guard.RejectApproval(ctx, st.ApprovalID, "elicitation"); err != nil && !errors.Is(err, context.Canceled) {
+			// Already decided (for example approved in the CLI): report what it is.
+			return s.currentOutcome(ctx, st)
+		}
+		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "the human declined; approval %s is rejected and nothing was sent", st.ApprovalID)
+	default:
+		return s.currentOutcome(ctx, st)
+	}
+}
+
+// currentOutcome renders the approval as it is now.
+func (s *Server) currentOutcome(ctx context.Context, st *requestState) (sendOut, string, error) {
+	v, err := s.opts.Guard.Approval(ctx, st.ApprovalID)
+	if err != nil {
+		return sendOut{}, "", err
+	}
+	return approvalOut(v, st.URL)
+}
+
+// approvalOut renders an approval view as send_transfer output.
+func approvalOut(v *approval.ApprovalView, url string) (sendOut, string, error) {
+	switch v.Status {
+	case "executed":
+		return sendOut{Status: "submitted", TxHash: v.TxHash, ApprovalID: v.ApprovalID, Summary: v.Summary},
+			"submitted " + v.TxHash + " after human approval: " + v.Summary.Line(), nil
+	case "rejected":
+		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "approval %s was rejected by the human; nothing was sent", v.ApprovalID)
+	case "expired":
+		return sendOut{}, "", approval.Errorf(approval.CodeExpired, "approval %s expired before a human approved it", v.ApprovalID)
+	case "failed":
+		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "approval %s was approved but not executed: %s", v.ApprovalID, v.Error)
+	}
+	out := sendOut{Status: "approval_required", ApprovalID: v.ApprovalID, ApprovalURL: url, ExpiresAt: v.ExpiresAt, Summary: v.Summary}
+	return out, "approval_required " + v.ApprovalID + " (" + v.Status + "): poll get_approval", nil
+}
+
+// waitForHuman polls the approval until it is final or expires, sending
+// progress notifications when the client asked for them.
+func (s *Server) waitForHuman(ctx context.Context, req *mcp.CallToolRequest, st *requestState) (sendOut, string, error) {
+	token := req.Params.GetProgressToken()
+	poll := time.NewTicker(s.opts.PollInterval)
+	defer poll.Stop()
+	lastProgress := time.Now()
+	step := 0.0
+	for {
+		v, err := s.opts.Guard.Approval(ctx, st.ApprovalID)
+		if err != nil {
+			return sendOut{}, "", err
+		}
+		switch v.Status {
+		case "executed", "rejected", "expired", "failed":
+			return approvalOut(v, st.URL)
+		}
+		if token != nil && time.Since(lastProgress) >= s.opts.ProgressInterval {
+			step++
+			lastProgress = time.Now()
+			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+				ProgressToken: token, Progress: step,
+				Message: "waiting for the human to approve " + st.ApprovalID + " (" + v.Status + ")",
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return sendOut{}, "", approval.Errorf(approval.CodeInternal, "cancelled while waiting; approval %s is %s, poll get_approval", st.ApprovalID, v.Status)
+		case <-poll.C:
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/walletmcp/walletmcp/internal/audit"
+)
+
+// readOnlyTools are audited without waiting for the disk.
+var readOnlyTools = map[string]bool{
+	ToolListAccounts: true, ToolGetBalance: true, ToolGetPolicy: true, ToolGetTransaction: true, ToolGetApproval: true,
+}
+
+// maxAuditArgs bounds the arguments copied into an audit record.
+const maxAuditArgs = 4 << 10
+
+// middleware recovers panics, rate-limits and audits every tool call.
+func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
+		call, isCall := req.(*mcp.CallToolRequest)
+		defer func() {
+			if p := recover(); p != nil {
+				s.opts.Logger.Error("panic in handler", "method", method, "panic_type", fmt.Sprintf("%T", p))
+				_ = s.opts.Audit.Append(context.WithoutCancel(ctx), audit.TypeSecurity, map[string]any{"event": "panic", "method": method, "panic_type": fmt.Sprintf("%T", p)})
+				if isCall {
+					res, err = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "internal: unexpected error (recorded in the audit log)"}}}, nil
+				} else {
+					res, err = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "internal error"}
+				}
+			}
+		}()
+		if !isCall {
+			return next(ctx, method, req)
+		}
+		name := call.Params.Name
+		start := time.Now()
+		if !s.limiter.allow() {
+			res = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("rate_limited: at most %d tool calls per minute (policy rate.tool_calls_per_minute); retry later", s.opts.ToolCallsPerMinute)}}}
+			s.auditCall(ctx, name, call.Params.Arguments, res.(*mcp.CallToolResult), start)
+			return res, nil
+		}
+		res, err = next(ctx, method, req)
+		r, _ := res.(*mcp.CallToolResult)
+		if err == nil {
+			s.auditCall(ctx, name, call.Params.Arguments, r, start)
+		}
+		return res, err
+	}
+}
+
+// auditCall records a tool call with its arguments and outcome.
+func (s *Server) auditCall(ctx context.Context, name string, args json.RawMessage, r *mcp.CallToolResult, start time.Time) {
+	rec := map[string]any{"tool": name, "ms": time.Since(start).Milliseconds()}
+	switch {
+	case len(args) == 0:
+	case len(args) > maxAuditArgs || !json.Valid(args):
+		rec["args_bytes"] = len(args)
+	default:
+		rec["args"] = json.RawMessage(args)
+	}
+	if code := codeOfResult(r); code != "" {
+		rec["outcome"] = "error"
+		rec["code"] = code
+	} else {
+		rec["outcome"] = "ok"
+	}
+	// Read-only calls and refused calls are queued: they move nothing, and the
+	// next durable record (a signature's) writes them too. A call that moved
+	// funds is recorded durably before its response is sent.
+	if a, ok := s.opts.Audit.(AsyncAuditor); ok && (readOnlyTools[name] || rec["outcome"] == "error") {
+		if err := a.Enqueue(audit.TypeToolCall, rec); err != nil {
+			s.opts.Logger.Error("audit enqueue failed", "error", err)
+		}
+		return
+	}
+	if err := s.opts.Audit.Append(context.WithoutCancel(ctx), audit.TypeToolCall, rec); err != nil {
+		s.opts.Logger.Error("audit append failed", "error", err)
+	}
+}
+
+// limiter is a token bucket: rate tokens per period, burst of rate.
+type limiter struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	rate   float64
+	per    time.Duration
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(rate int, per time.Duration, now func() time.Time) *limiter {
+	return &limiter{now: now, rate: float64(rate), per: per, tokens: float64(rate), last: now()}
+}
+
+func (l *limiter) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.now()
+	if el := t.Sub(l.last); el > 0 {
+		l.tokens += l.rate * float64(el) / float64(l.per)
+		if l.tokens > l.rate {
+			l.tokens = l.rate
+		}
+		l.last = t
+	}
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// drainGroup counts calls read from the client and not yet answered.
+type drainGroup struct {
+	mu      sync.Mutex
+	pending int
+	idle    chan struct{} // closed when pending drops to zero while someone waits
+}
+
+func (d *drainGroup) add() {
+	d.mu.Lock()
+	d.pending++
+	d.mu.Unlock()
+}
+
+func (d *drainGroup) done() {
+	d.mu.Lock()
+	if d.pending > 0 {
+		d.pending--
+	}
+	if d.pending == 0 && d.idle != nil {
+		close(d.idle)
+		d.idle = nil
+	}
+	d.mu.Unlock()
+}
+
+// drainTimeout bounds how long a closed input waits for calls in flight.
+const drainTimeout = 60 * time.Second
+
+// wait blocks until every call read so far has been answered, or the timeout.
+func (d *drainGroup) wait() {
+	d.mu.Lock()
+	if d.pending == 0 {
+		d.mu.Unlock()
+		return
+	}
+	if d.idle == nil {
+		d.idle = make(chan struct{})
+	}
+	ch := d.idle
+	d.mu.Unlock()
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+// drainTransport delays the end of input until every call already read has
+// been answered: the go-sdk closes the session on EOF and would otherwise drop
+// a response still being computed (go-sdk issue #1061).
+type drainTransport struct {
+	inner mcp.Transport
+	drain *drainGroup
+}
+
+func (t *drainTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &drainConn{Connection: c, drain: t.drain}, nil
+}
+
+type drainConn struct {
+	mcp.Connection
+	drain *drainGroup
+}
+
+func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	m, err := c.Connection.Read(ctx)
+	if err == io.EOF {
+		c.drain.wait()
+	}
+	if r, ok := m.(*jsonrpc.Request); ok && err == nil && r.IsCall() {
+		c.drain.add()
+	}
+	return m, err
+}
+
+func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
+	err := c.Connection.Write(ctx, m)
+	if _, ok := m.(*jsonrpc.Response); ok {
+		c.drain.done()
+	}
+	return err
+}

@@ -1,0 +1,234 @@
+package mcpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/big"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/chain"
+)
+
+// Guard is the approval layer as the tools use it.
+type Guard interface {
+	Prepare(ctx context.Context, args approval.TransferArgs) (*approval.Decision, error)
+	Send(ctx context.Context, args approval.TransferArgs) (*approval.Outcome, error)
+	PolicyView(ctx context.Context, addrs []common.Address) (*approval.PolicyView, error)
+	Balance(ctx context.Context, address, asset string) (*approval.BalanceView, error)
+	Approval(ctx context.Context, id string) (*approval.ApprovalView, error)
+	RejectApproval(ctx context.Context, id, channel string) error
+}
+
+// ChainReader is the read-only chain access the tools use.
+type ChainReader interface {
+	ChainID() *big.Int
+	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
+}
+
+// Auditor records tool calls. Append returns once the record is durable.
+type Auditor interface {
+	Append(ctx context.Context, typ string, fields any) error
+}
+
+// AsyncAuditor is an optional capability of an Auditor: record without
+// waiting for the disk, used for read-only tools so that reads stay fast.
+type AsyncAuditor interface {
+	Enqueue(typ string, fields any) error
+}
+
+// Account is an account the server may spend from.
+type Account struct {
+	Address        common.Address
+	Label          string
+	Backend        string
+	DerivationPath string
+}
+
+// Options configures New. Guard, Chain, Audit and Accounts are required.
+type Options struct {
+	Guard    Guard
+	Chain    ChainReader
+	Audit    Auditor
+	Accounts []Account
+	// ToolCallsPerMinute limits tool calls (all tools); default 120.
+	ToolCallsPerMinute int
+	// Version is reported in the MCP implementation info; default "dev".
+	Version string
+	// Logger receives operational logs (never secrets); default discards.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// PollInterval is how often a send_transfer waiting on a human's
+	// approval checks it; default 250ms.
+	PollInterval time.Duration
+	// ProgressInterval is how often that wait sends a progress
+	// notification; default 2s.
+	ProgressInterval time.Duration
+}
+
+// Server is the walletmcp MCP server.
+type Server struct {
+	mcp      *mcp.Server
+	opts     Options
+	limiter  *limiter
+	drain    *drainGroup
+	stateKey []byte // signs elicitation request state; random per process
+}
+
+// New builds the MCP server with every tool and its middleware.
+func New(o *Options) (*Server, error) {
+	if o == nil || o.Guard == nil || o.Chain == nil || o.Audit == nil {
+		return nil, errors.New("mcpserver: Guard, Chain and Audit are required")
+	}
+	opts := *o
+	if opts.ToolCallsPerMinute <= 0 {
+		opts.ToolCallsPerMinute = 120
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = 2 * time.Second
+	}
+	s := &Server{opts: opts, limiter: newLimiter(opts.ToolCallsPerMinute, time.Minute, opts.Now), drain: &drainGroup{}, stateKey: make([]byte, 32)}
+	if _, err := rand.Read(s.stateKey); err != nil {
+		return nil, err
+	}
+	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "walletmcp", Title: "walletmcp: a guarded Ethereum wallet", Version: opts.Version}, &mcp.ServerOptions{
+		Instructions: "An Ethereum wallet with a spending policy. Amounts are decimal strings in the asset's units. " +
+			"Call prepare_transfer to see whether a transfer would be allowed, then send_transfer. " +
+			"Transfers above the policy's limits are refused or need a human's approval that you cannot give.",
+		// The SDK logs every session event at info; keep its warnings only.
+		Logger: slog.New(minLevel{Handler: opts.Logger.Handler(), min: slog.LevelWarn}),
+	})
+	s.mcp.AddReceivingMiddleware(s.middleware)
+	s.addTools()
+	return s, nil
+}
+
+// MCP returns the underlying go-sdk server.
+func (s *Server) MCP() *mcp.Server { return s.mcp }
+
+// Run serves one session over t until the client disconnects or ctx ends.
+// When the client closes its side, calls still in flight are finished and
+// their responses written before Run returns.
+func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
+	return s.mcp.Run(ctx, &drainTransport{inner: t, drain: s.drain})
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+var (
+	readOnly    = &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: boolPtr(false), OpenWorldHint: boolPtr(false)}
+	readOnlyNet = &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: boolPtr(false), OpenWorldHint: boolPtr(true)}
+	destructive = &mcp.ToolAnnotations{ReadOnlyHint: false, DestructiveHint: boolPtr(true), IdempotentHint: false, OpenWorldHint: boolPtr(true)}
+)
+
+// handlerFunc is a typed tool handler: output, one-line text summary, error.
+type handlerFunc[In, Out any] func(ctx context.Context, req *mcp.CallToolRequest, in In) (Out, string, error)
+
+// addTool registers a tool whose arguments are decoded strictly by decodeArgs.
+func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) {
+	spec := specFor[In]()
+	t.InputSchema = spec.schema(reflect.TypeFor[In]())
+	out, err := jsonschema.For[Out](nil)
+	if err != nil {
+		panic("mcpserver: output schema: " + err.Error())
+	}
+	t.OutputSchema = out
+	s.mcp.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		in, err := decodeArgs[In](spec, req.Params.Arguments)
+		if err != nil {
+			return toolError(err), nil
+		}
+		o, line, err := h(ctx, req, in)
+		var ir *inputRequired
+		if errors.As(err, &ir) {
+			return ir.res, nil
+		}
+		if err != nil {
+			return toolError(err), nil
+		}
+		raw, err := json.Marshal(o)
+		if err != nil {
+			return toolError(approval.Errorf(approval.CodeInternal, "encoding the result failed")), nil
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: line}}, StructuredContent: json.RawMessage(raw)}, nil
+	})
+}
+
+// toolError renders err as a tool error whose text starts with its code.
+func toolError(err error) *mcp.CallToolResult {
+	var ae *approval.Error
+	text := ""
+	switch {
+	case errors.As(err, &ae):
+		text = ae.Error()
+	default:
+		var de *approval.DenyError
+		if errors.As(err, &de) {
+			text = de.Error()
+		} else {
+			text = string(approval.CodeInternal) + ": unexpected error"
+		}
+	}
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}
+
+// codeOfResult extracts the error code of a tool result for the audit log.
+func codeOfResult(r *mcp.CallToolResult) string {
+	if r == nil || !r.IsError || len(r.Content) == 0 {
+		return ""
+	}
+	if tc, ok := r.Content[0].(*mcp.TextContent); ok {
+		if code, _, ok := strings.Cut(tc.Text, ":"); ok && len(code) < 32 {
+			return code
+		}
+	}
+	return string(approval.CodeInternal)
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(a), min: h.min}
+}
+
+func (h minLevel) WithGroup(n string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(n), min: h.min}
+}
+
+// inputRequired carries a result that asks the client for input (an
+// elicitation) instead of an output.
+type inputRequired struct {
+	res *mcp.CallToolResult
+}
+
+func (e *inputRequired) Error() string { return "input required" }

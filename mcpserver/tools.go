@@ -1,0 +1,266 @@
+package mcpserver
+
+import (
+	"context"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/walletmcp/walletmcp/approval"
+)
+
+// Tool names (CONTRACT.md §1).
+const (
+	ToolListAccounts    = "list_accounts"
+	ToolGetBalance      = "get_balance"
+	ToolGetPolicy       = "get_policy"
+	ToolPrepareTransfer = "prepare_transfer"
+	ToolSendTransfer    = "send_transfer"
+	ToolGetTransaction  = "get_transaction"
+	ToolGetApproval     = "get_approval"
+)
+
+type emptyIn struct{}
+
+type accountOut struct {
+	Address        string `json:"address"`
+	Label          string `json:"label"`
+	Backend        string `json:"backend" jsonschema:"keystore, hd, hsm or offline"`
+	DerivationPath string `json:"derivation_path,omitempty"`
+}
+
+type listAccountsOut struct {
+	ChainID  uint64       `json:"chain_id"`
+	Accounts []accountOut `json:"accounts"`
+}
+
+type balanceIn struct {
+	Address string `json:"address" maxlen:"42" jsonschema:"the account address, 0x followed by 40 hex digits"`
+	Asset   string `json:"asset,omitempty" maxlen:"42" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
+}
+
+type policyIn struct {
+	Address string `json:"address,omitempty" maxlen:"42" jsonschema:"limit the remaining amounts to this account"`
+}
+
+type transferIn struct {
+	From   string `json:"from" maxlen:"42" jsonschema:"sender: one of list_accounts"`
+	To     string `json:"to" maxlen:"42" jsonschema:"recipient address; mixed case must be a valid EIP-55 checksum"`
+	Amount string `json:"amount" maxlen:"100" jsonschema:"decimal string in the asset's units, e.g. 0.25"`
+	Asset  string `json:"asset,omitempty" maxlen:"42" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
+}
+
+type prepareOut struct {
+	Verdict string            `json:"verdict" jsonschema:"allow, approval_required or deny"`
+	Reasons []approval.Reason `json:"reasons"`
+	Summary approval.Summary  `json:"summary"`
+}
+
+type sendIn struct {
+	From           string `json:"from" maxlen:"42" jsonschema:"sender: one of list_accounts"`
+	To             string `json:"to" maxlen:"42" jsonschema:"recipient address; mixed case must be a valid EIP-55 checksum"`
+	Amount         string `json:"amount" maxlen:"100" jsonschema:"decimal string in the asset's units, e.g. 0.25"`
+	Asset          string `json:"asset,omitempty" maxlen:"42" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
+	IdempotencyKey string `json:"idempotency_key,omitempty" maxlen:"128" jsonschema:"up to 128 of A-Z a-z 0-9 _ -; the same key and arguments never move funds twice"`
+}
+
+type sendOut struct {
+	Status      string           `json:"status" jsonschema:"submitted or approval_required"`
+	TxHash      string           `json:"tx_hash,omitempty"`
+	ApprovalID  string           `json:"approval_id,omitempty"`
+	ApprovalURL string           `json:"approval_url,omitempty"`
+	ExpiresAt   string           `json:"expires_at,omitempty"`
+	Summary     approval.Summary `json:"summary"`
+}
+
+type approvalIn struct {
+	ApprovalID string `json:"approval_id" maxlen:"64" jsonschema:"the approval_id send_transfer returned"`
+}
+
+type txIn struct {
+	TxHash string `json:"tx_hash" maxlen:"66" jsonschema:"0x followed by 64 hex digits"`
+}
+
+type txOut struct {
+	TxHash      string `json:"tx_hash"`
+	Status      string `json:"status" jsonschema:"pending, success, reverted or not_found"`
+	BlockNumber uint64 `json:"block_number,omitempty"`
+}
+
+func (s *Server) addTools() {
+	addTool(s, &mcp.Tool{Name: ToolListAccounts, Title: "List accounts", Annotations: readOnly,
+		Description: "List the accounts this wallet can send from, with their backend (keystore, hd, hsm, offline)."},
+		s.listAccounts)
+	addTool(s, &mcp.Tool{Name: ToolGetBalance, Title: "Get balance", Annotations: readOnlyNet,
+		Description: "Read an address's balance of ETH or an ERC-20 token at the latest block. Token symbols read from the chain are untrusted text."},
+		s.getBalance)
+	addTool(s, &mcp.Tool{Name: ToolGetPolicy, Title: "Get spending policy", Annotations: readOnly,
+		Description: "Show the attested spending policy (its SHA-256 and limits) and what remains in each window now."},
+		s.getPolicy)
+	addTool(s, &mcp.Tool{Name: ToolPrepareTransfer, Title: "Check a transfer", Annotations: readOnlyNet,
+		Description: "Evaluate a transfer against the policy without sending it: verdict allow, approval_required or deny, with every reason and the clear-signing summary."},
+		s.prepareTransfer)
+	addTool(s, &mcp.Tool{Name: ToolSendTransfer, Title: "Send a transfer", Annotations: destructive,
+		Description: "Send ETH or an ERC-20 token. The server validates the transfer and enforces the spending policy; a denial is a policy_denied error. " +
+			"Above the policy's limits a human must approve with their authenticator: the result is approval_required with an approval_id (poll get_approval), " +
+			"or, if your client supports URL elicitation, the human is asked to open the approval page and the call waits. " +
+			"Pass idempotency_key so that a retry never sends twice."},
+		s.sendTransfer)
+	addTool(s, &mcp.Tool{Name: ToolGetApproval, Title: "Get approval status", Annotations: readOnly,
+		Description: "Read a pending approval's status: pending, approved, rejected, expired, executed (with tx_hash) or failed."},
+		s.getApproval)
+	addTool(s, &mcp.Tool{Name: ToolGetTransaction, Title: "Get transaction status", Annotations: readOnlyNet,
+		Description: "Read a transaction's status: pending, success, reverted or not_found."},
+		s.getTransaction)
+}
+
+func (s *Server) listAccounts(_ context.Context, _ *mcp.CallToolRequest, _ emptyIn) (listAccountsOut, string, error) {
+	out := listAccountsOut{ChainID: s.opts.Chain.ChainID().Uint64(), Accounts: []accountOut{}}
+	for _, a := range s.opts.Accounts {
+		out.Accounts = append(out.Accounts, accountOut{Address: a.Address.Hex(), Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
+	}
+	return out, plural(len(out.Accounts), "account") + " on chain " + u64(out.ChainID), nil
+}
+
+func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (*approval.BalanceView, string, error) {
+	v, err := s.opts.Guard.Balance(ctx, in.Address, in.Asset)
+	if err != nil {
+		return nil, "", err
+	}
+	return v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
+}
+
+func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (*approval.PolicyView, string, error) {
+	var addrs []common.Address
+	if in.Address != "" {
+		a, err := approval.ParseAddress("address", in.Address)
+		if err != nil {
+			return nil, "", err
+		}
+		if !s.isAccount(a) {
+			return nil, "", approval.Errorf(approval.CodeUnknownAccount, "address: not an account of this wallet")
+		}
+		addrs = []common.Address{a}
+	} else {
+		for _, a := range s.opts.Accounts {
+			addrs = append(addrs, a.Address)
+		}
+	}
+	v, err := s.opts.Guard.PolicyView(ctx, addrs)
+	if err != nil {
+		return nil, "", err
+	}
+	return v, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
+}
+
+func (s *Server) isAccount(a common.Address) bool {
+	for _, x := range s.opts.Accounts {
+		if x.Address == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) prepareTransfer(ctx context.Context, _ *mcp.CallToolRequest, in transferIn) (prepareOut, string, error) {
+	d, err := s.opts.Guard.Prepare(ctx, approval.TransferArgs{From: in.From, To: in.To, Amount: in.Amount, Asset: in.Asset})
+	if err != nil {
+		return prepareOut{}, "", err
+	}
+	out := prepareOut{Verdict: d.Verdict.String(), Reasons: d.Reasons, Summary: d.Summary}
+	return out, out.Verdict + ": " + d.Summary.Line(), nil
+}
+
+func (s *Server) sendTransfer(ctx context.Context, req *mcp.CallToolRequest, in sendIn) (sendOut, string, error) {
+	if req.Params.RequestState != "" {
+		return s.resumeApproval(ctx, req, in)
+	}
+	o, err := s.opts.Guard.Send(ctx, approval.TransferArgs{From: in.From, To: in.To, Amount: in.Amount, Asset: in.Asset, IdempotencyKey: in.IdempotencyKey})
+	if err != nil {
+		return sendOut{}, "", err
+	}
+	if o.Status == "approval_required" && o.ApprovalURL != "" && supportsURLElicitation(req) {
+		return sendOut{}, "", s.askHuman(req, in, o)
+	}
+	return outcomeOut(o)
+}
+
+// outcomeOut renders a Guard outcome as send_transfer output.
+func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
+	if o.Status == "approval_required" {
+		out := sendOut{Status: o.Status, ApprovalID: o.ApprovalID, ApprovalURL: o.ApprovalURL, ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339), Summary: o.Summary}
+		line := "approval_required " + o.ApprovalID + ": a human must approve " + o.Summary.Line() + "; poll get_approval"
+		return out, line, nil
+	}
+	out := sendOut{Status: o.Status, TxHash: o.TxHash.Hex(), ApprovalID: o.ApprovalID, Summary: o.Summary}
+	line := "submitted " + o.TxHash.Hex() + ": " + o.Summary.Line()
+	if o.Replayed {
+		line += " (idempotency_key replay: nothing new was sent)"
+	}
+	return out, line, nil
+}
+
+func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (*approval.ApprovalView, string, error) {
+	v, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
+	if err != nil {
+		return nil, "", err
+	}
+	line := "approval " + v.ApprovalID + ": " + v.Status
+	if v.TxHash != "" {
+		line += " " + v.TxHash
+	}
+	return v, line + " (" + v.Summary.Line() + ")", nil
+}
+
+func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in txIn) (txOut, string, error) {
+	h, err := parseHash("tx_hash", in.TxHash)
+	if err != nil {
+		return txOut{}, "", err
+	}
+	st, err := s.opts.Chain.TxStatus(ctx, h)
+	if err != nil {
+		return txOut{}, "", approval.Errorf(approval.CodeChainError, "reading the transaction failed: %s", approval.Sanitize(err.Error(), 160))
+	}
+	out := txOut{TxHash: h.Hex(), Status: st.Status, BlockNumber: st.BlockNumber}
+	line := h.Hex() + ": " + st.Status
+	if st.BlockNumber > 0 {
+		line += " in block " + u64(st.BlockNumber)
+	}
+	return out, line, nil
+}
+
+// parseHash parses a 0x-prefixed 32-byte hex hash.
+func parseHash(field, s string) (common.Hash, error) {
+	if len(s) != 66 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
+		return common.Hash{}, approval.Errorf(approval.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return common.Hash{}, approval.Errorf(approval.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
+		}
+	}
+	return common.HexToHash(s), nil
+}
+
+func u64(v uint64) string {
+	if v == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[i:])
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return u64(uint64(n)) + " " + word + "s"
+}
