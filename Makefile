@@ -54,8 +54,13 @@ lint: staticcheck
 # What CI runs: lint, then every test.
 check: lint test
 
+# The figures in BENCHMARKS.md come from these commands.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./signer/keystore/ ./internal/audit/ ./mcpserver/ ./approval/
+	$(GO) test -run '^$$' -bench GetBalanceStdio -benchtime 3000x ./cmd/walletmcp/
+	$(GO) test -run '^$$' -bench SendTransfer -benchtime 300x ./mcpserver/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./signer/keystore/
+	$(GO) test -run '^$$' -bench 'Append|Enqueue' -benchtime 2s ./internal/audit/
+	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s ./approval/
 
 clean:
 	rm -rf $(BIN) $(DEV_HOME)

@@ -123,7 +123,8 @@ func TestIntentDigestEqualForEqualIntents(t *testing.T) {
 			}
 		})
 	}
-	if a.Digest() != a.Digest() {
+	first, second := a.Digest(), a.Digest()
+	if first != second {
 		t.Errorf("Digest is not deterministic")
 	}
 }

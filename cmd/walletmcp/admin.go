@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ethereum/go-ethereum/common"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -340,7 +342,25 @@ func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) 
 		show(t.Symbol+" ("+t.Address.Hex()+")", t.Decimals, &t.Limits)
 	}
 	fmt.Fprintf(w, "recipients: mode %s, %d allowed, %d denied, new_recipient_approval %v\n", p.Recipients.Mode, len(p.Recipients.Allow), len(p.Recipients.Deny), p.Recipients.NewRecipientApproval)
-	fmt.Fprintf(w, "fees: max_fee_per_gas_gwei %s\n", approval.FormatAmount(p.MaxFeePerGas, 9))
+	if len(p.Recipients.Allow) > 0 {
+		fmt.Fprintf(w, "  allow: %s\n", joinAddrs(p.Recipients.Allow))
+	}
+	if len(p.Recipients.Deny) > 0 {
+		fmt.Fprintf(w, "  deny: %s\n", joinAddrs(p.Recipients.Deny))
+	}
+	fmt.Fprintf(w, "fees: max_fee_per_gas_gwei %s, max_total_fee %s ETH\n", approval.FormatAmount(p.MaxFeePerGas, 9), approval.FormatAmount(p.MaxTotalFee, approval.NativeDecimals))
+	if p.QuietHours.Enabled {
+		fmt.Fprintf(w, "quiet_hours: %s (auto-approval becomes approval)\n", p.QuietHours.String())
+	} else {
+		fmt.Fprintln(w, "quiet_hours: off")
+	}
+	if p.UnknownTokens.Allow {
+		l := &p.UnknownTokens.Limits
+		fmt.Fprintf(w, "unknown_tokens: allowed, in each token's units (scaled from %d decimals): auto_approve_max %s, per_tx_max %s\n",
+			approval.UnknownTokenScale, approval.FormatAmount(l.AutoApproveMax, approval.UnknownTokenScale), approval.FormatAmount(l.PerTxMax, approval.UnknownTokenScale))
+	} else {
+		fmt.Fprintln(w, "unknown_tokens: refused")
+	}
 	fmt.Fprintf(w, "rate: tool_calls_per_minute %d, transfers_per_hour %d\n", p.ToolCallsPerMinute, p.TransfersPerHour)
 }
 
@@ -359,4 +379,12 @@ func (c *cli) auditVerify(_ context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "audit log intact: %d records, last seq %d, head %s\n", sum.Records, sum.LastSeq, sum.LastHash)
 	return nil
+}
+
+func joinAddrs(set map[common.Address]bool) string {
+	var parts []string
+	for _, a := range approval.SortedAddresses(set) {
+		parts = append(parts, a.Hex())
+	}
+	return strings.Join(parts, ", ")
 }
