@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"net/url"
 	"strings"
@@ -95,6 +96,7 @@ type Chain interface {
 type client interface {
 	ChainID(ctx context.Context) (*big.Int, error)
 	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+	BlockNumber(ctx context.Context) (uint64, error)
 	BalanceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (*big.Int, error)
 	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
@@ -104,13 +106,6 @@ type client interface {
 	TransactionByHash(ctx context.Context, hash common.Hash) (tx *types.Transaction, isPending bool, err error)
 	CodeAt(ctx context.Context, account common.Address, blockNumber *big.Int) ([]byte, error)
 	CallContract(ctx context.Context, msg ethereum.CallMsg, blockNumber *big.Int) ([]byte, error)
-}
-
-// balanceAtHasher is an optional capability of a client (ethclient has it):
-// reading a balance at a block hash, so that balance and block number come
-// from the same block even across a reorg.
-type balanceAtHasher interface {
-	BalanceAtHash(ctx context.Context, account common.Address, blockHash common.Hash) (*big.Int, error)
 }
 
 // txGas is the intrinsic gas of any transaction; no estimate can be lower.
@@ -178,22 +173,20 @@ func (c *conn) latestHeader(ctx context.Context) (*types.Header, error) {
 	return h, nil
 }
 
-// Balance returns addr's balance at the latest block and that block's number.
-// The balance is read at the block's hash where the client supports it, else
-// at its number.
+// Balance returns addr's balance at the latest block and that block's number:
+// eth_blockNumber, then eth_getBalance at that number (cheaper than decoding
+// the whole latest header; the balance and the number name the same block).
 func (c *conn) Balance(ctx context.Context, addr common.Address) (*big.Int, uint64, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	h, err := c.latestHeader(ctx)
+	n, err := c.c.BlockNumber(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, c.fail("eth_blockNumber", err)
 	}
-	var wei *big.Int
-	if bh, ok := c.c.(balanceAtHasher); ok {
-		wei, err = bh.BalanceAtHash(ctx, addr, h.Hash())
-	} else {
-		wei, err = c.c.BalanceAt(ctx, addr, h.Number)
+	if n > math.MaxInt64 {
+		return nil, 0, implausible("latest block number %d is out of range", n)
 	}
+	wei, err := c.c.BalanceAt(ctx, addr, new(big.Int).SetUint64(n))
 	if err != nil {
 		return nil, 0, c.fail("eth_getBalance", err)
 	}
@@ -203,7 +196,7 @@ func (c *conn) Balance(ctx context.Context, addr common.Address) (*big.Int, uint
 	if wei.Sign() < 0 {
 		return nil, 0, implausible("negative balance %s", wei)
 	}
-	return wei, h.Number.Uint64(), nil
+	return wei, n, nil
 }
 
 // PendingNonce returns the next nonce of addr, counting pending transactions.

@@ -49,6 +49,12 @@ func (f *fakeClient) HeaderByNumber(context.Context, *big.Int) (*types.Header, e
 	}
 	return f.header, nil
 }
+func (f *fakeClient) BlockNumber(context.Context) (uint64, error) {
+	if f.noHeader || f.header == nil || f.header.Number == nil {
+		return 0, nil
+	}
+	return f.header.Number.Uint64(), nil
+}
 func (f *fakeClient) BalanceAt(context.Context, common.Address, *big.Int) (*big.Int, error) {
 	return f.balance, nil
 }
@@ -100,7 +106,7 @@ func TestPlausibilityChecks(t *testing.T) {
 		{"nil header (fees)", func(f *fakeClient) { f.noHeader = true }, suggest, false},
 		{"balance plausible", func(f *fakeClient) {}, balance, true},
 		{"negative balance", func(f *fakeClient) { f.balance = big.NewInt(-1) }, balance, false},
-		{"nil header (balance)", func(f *fakeClient) { f.noHeader = true }, balance, false},
+		{"no balance", func(f *fakeClient) { f.balance = nil }, balance, false},
 		{"estimate plausible", func(f *fakeClient) {}, estimate, true},
 		{"estimate above block gas limit", func(f *fakeClient) { f.gas = 30_000_001 }, estimate, false},
 		{"estimate below intrinsic gas", func(f *fakeClient) { f.gas = 20_999 }, estimate, false},
