@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,7 +123,7 @@ type server struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	cs     *mcp.ClientSession
-	stderr *bytes.Buffer
+	stderr fmt.Stringer // the process's stderr, safe to read while it runs
 }
 
 func startServe(t testing.TB, home string, args ...string) *server {
@@ -137,8 +138,9 @@ func startServe(t testing.TB, home string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, stdin: stdin, stderr: &bytes.Buffer{}}
-	cmd.Stderr = s.stderr
+	errBuf := &lockedBuffer{}
+	s := &server{t: t, cmd: cmd, stdin: stdin, stderr: errBuf}
+	cmd.Stderr = errBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +237,12 @@ func TestServeDevOverStdio(t *testing.T) {
 	cmd.Env = append(os.Environ(), "WALLETMCP_PASSWORD_FILE=")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, stdin: stdin, stderr: &stderr}
+	s := &server{t: t, cmd: cmd, stdin: stdin, stderr: stderr}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
@@ -250,7 +252,7 @@ func TestServeDevOverStdio(t *testing.T) {
 	var err error
 	s.cs, err = mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(context.Background(), &mcp.IOTransport{Reader: stdout, Writer: stdin}, nil)
 	if err != nil {
-		t.Fatalf("connect: %v\n%s", err, &stderr)
+		t.Fatalf("connect: %v\n%s", err, stderr)
 	}
 	var accts struct {
 		ChainID  uint64 `json:"chain_id"`
@@ -267,10 +269,7 @@ func TestServeDevOverStdio(t *testing.T) {
 		t.Fatalf("dev account balance %s, want 100", got)
 	}
 	// The dev home printed its TOTP enrolment on stderr.
-	m := regexp.MustCompile(`otpauth://totp/[^ "]*secret=([A-Z2-7]+)`).FindStringSubmatch(stderr.String())
-	if m == nil {
-		t.Fatalf("no otpauth URI on stderr:\n%s", &stderr)
-	}
+	m := stderr.waitFor(t, regexp.MustCompile(`otpauth://totp/[^ "]*secret=([A-Z2-7]+)`))
 	totpSecret := m[1]
 	devPass := filepath.Join(home, "dev-password")
 
@@ -587,4 +586,37 @@ func wrongCode(t *testing.T, secret string) string {
 	}
 	t.Fatal("no wrong code found")
 	return ""
+}
+
+// lockedBuffer is a process's stderr, safe to read while exec copies into it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls until re matches the output (the process may have written a
+// line that exec has not copied yet) and returns the submatches.
+func (b *lockedBuffer) waitFor(t testing.TB, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(b.String()); m != nil {
+			return m
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no %s in the output:\n%s", re, b)
+	return nil
 }
