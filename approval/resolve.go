@@ -105,7 +105,7 @@ func (g *Guard) resolve(ctx context.Context, args TransferArgs) (*Intent, *Limit
 		if _, err := ParseAmount("amount", args.Amount, NativeDecimals); err != nil {
 			return nil, nil, err
 		}
-	} else if _, err := ParseAmount("amount", args.Amount, 77); err != nil {
+	} else if _, err := ParseAmount("amount", args.Amount, UnknownTokenScale); err != nil {
 		return nil, nil, err
 	}
 	a, err := g.resolveAsset(ctx, "asset", args.Asset, false)

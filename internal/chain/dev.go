@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"math/big"
@@ -126,16 +127,22 @@ func warmUp(b *simulated.Backend) error {
 	defer cancel()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	var last error
 	for {
 		_, err := b.Client().TransactionReceipt(ctx, common.Hash{})
+		if err == nil || errors.Is(err, ethereum.NotFound) {
+			return nil
+		}
+		// "indexing in progress" is expected; anything else (an in-process
+		// pipe timing out on a loaded machine) is retried until the deadline.
 		if !isIndexing(err) {
-			if err == nil || errors.Is(err, ethereum.NotFound) {
-				return nil
-			}
-			return fmt.Errorf("chain: dev: probing the transaction index: %w", err)
+			last = err
 		}
 		select {
 		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("chain: dev: probing the transaction index: %w", last)
+			}
 			return errors.New("chain: dev: transaction index not ready")
 		case <-tick.C:
 		}
@@ -193,4 +200,27 @@ func (d *Dev) Close() error {
 		d.closeErr = d.backend.Close()
 	})
 	return d.closeErr
+}
+
+// devTipJitterWei bounds the random amount Dev adds to each suggested
+// priority fee.
+const devTipJitterWei = 1_000_000
+
+// SuggestFees is conn's suggestion plus a random jitter of under 0.001 gwei
+// on the tip. The embedded chain starts afresh on every run with the same
+// fees, so without it the same transfer after a restart would be signed into
+// the very transaction (same nonce, same fields) recorded before the restart.
+// A real chain never reuses a nonce; only Dev needs this.
+func (d *Dev) SuggestFees(ctx context.Context) (Fees, error) {
+	f, err := d.conn.SuggestFees(ctx)
+	if err != nil {
+		return f, err
+	}
+	j, err := rand.Int(rand.Reader, big.NewInt(devTipJitterWei))
+	if err != nil {
+		return Fees{}, fmt.Errorf("chain: dev: random: %w", err)
+	}
+	f.TipCap = new(big.Int).Add(f.TipCap, j)
+	f.FeeCap = new(big.Int).Add(f.FeeCap, j)
+	return f, nil
 }
