@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -102,6 +101,7 @@ func (s *Server) askHuman(req *mcp.CallToolRequest, in sendIn, o *approval.Outco
 func (s *Server) resumeApproval(ctx context.Context, req *mcp.CallToolRequest, in sendIn) (sendOut, string, error) {
 	st, err := s.openState(req.Params.RequestState, in)
 	if err != nil {
+		s.securityEvent("request_state_refused", map[string]any{"tool": ToolSendTransfer, "reason": err.Error()})
 		return sendOut{}, "", err
 	}
 	action := ""
@@ -112,8 +112,9 @@ func (s *Server) resumeApproval(ctx context.Context, req *mcp.CallToolRequest, i
 	case "accept":
 		return s.waitForHuman(ctx, req, st)
 	case "decline":
-		if err := s.opts.Guard.RejectApproval(ctx, st.ApprovalID, "elicitation"); err != nil && !errors.Is(err, context.Canceled) {
-			// Already decided (for example approved in the CLI): report what it is.
+		if err := s.opts.Guard.RejectApproval(ctx, st.ApprovalID, "elicitation"); err != nil {
+			// Not rejected (already decided elsewhere, or the call ended):
+			// report what the approval is.
 			return s.currentOutcome(ctx, st)
 		}
 		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "the human declined; approval %s is rejected and nothing was sent", st.ApprovalID)
@@ -176,6 +177,10 @@ func (s *Server) waitForHuman(ctx context.Context, req *mcp.CallToolRequest, st 
 		select {
 		case <-ctx.Done():
 			return sendOut{}, "", approval.Errorf(approval.CodeInternal, "cancelled while waiting; approval %s is %s, poll get_approval", st.ApprovalID, v.Status)
+		case <-s.drain.closing():
+			// The client closed its input: stop waiting so the session can
+			// end; the approval stays as it is.
+			return approvalOut(v, st.URL)
 		case <-poll.C:
 		}
 	}

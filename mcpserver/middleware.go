@@ -123,6 +123,31 @@ type drainGroup struct {
 	mu      sync.Mutex
 	pending int
 	idle    chan struct{} // closed when pending drops to zero while someone waits
+	eof     chan struct{} // closed when the client's input ended
+}
+
+// closing returns a channel closed once the client's input has ended.
+func (d *drainGroup) closing() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.eof == nil {
+		d.eof = make(chan struct{})
+	}
+	return d.eof
+}
+
+// markEOF records that the client's input ended.
+func (d *drainGroup) markEOF() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.eof == nil {
+		d.eof = make(chan struct{})
+	}
+	select {
+	case <-d.eof:
+	default:
+		close(d.eof)
+	}
 }
 
 func (d *drainGroup) add() {
@@ -190,6 +215,7 @@ type drainConn struct {
 func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	m, err := c.Connection.Read(ctx)
 	if err == io.EOF {
+		c.drain.markEOF()
 		c.drain.wait()
 	}
 	if r, ok := m.(*jsonrpc.Request); ok && err == nil && r.IsCall() {
@@ -204,4 +230,14 @@ func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
 		c.drain.done()
 	}
 	return err
+}
+
+// securityEvent queues a security record in the audit log.
+func (s *Server) securityEvent(event string, fields map[string]any) {
+	fields["event"] = event
+	if a, ok := s.opts.Audit.(AsyncAuditor); ok {
+		_ = a.Enqueue(audit.TypeSecurity, fields)
+		return
+	}
+	_ = s.opts.Audit.Append(context.Background(), audit.TypeSecurity, fields)
 }
