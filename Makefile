@@ -56,11 +56,12 @@ check: lint test
 
 # The figures in BENCHMARKS.md come from these commands.
 bench: build
-	$(GO) test -run '^$$' -bench GetBalanceStdio -benchtime 3000x ./cmd/walletmcp/
-	$(GO) test -run '^$$' -bench SendTransfer -benchtime 300x ./mcpserver/
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./signer/keystore/
+	$(GO) test -run '^$$' -bench GetBalanceStdio -benchtime 3000x -count 3 ./cmd/walletmcp/
+	$(GO) test -run '^$$' -bench GetBalanceInProcess -benchtime 3000x ./mcpserver/
+	$(GO) test -run '^$$' -bench SendTransfer -benchtime 300x -count 2 ./mcpserver/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count 3 ./signer/keystore/
 	$(GO) test -run '^$$' -bench 'Append|Enqueue' -benchtime 2s ./internal/audit/
-	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s ./approval/
+	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s -count 2 ./approval/
 
 clean:
 	rm -rf $(BIN) $(DEV_HOME)
