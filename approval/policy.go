@@ -229,16 +229,13 @@ type rawLimits struct {
 	WindowMax               *string `toml:"window_max"`
 }
 
+// rawToken is a [[tokens]] entry: its identity plus the keys of [native]
+// (embedded, so the TOML decoder reads them at the same level).
 type rawToken struct {
-	Symbol                  *string `toml:"symbol"`
-	Address                 *string `toml:"address"`
-	Decimals                *int64  `toml:"decimals"`
-	AutoApproveMax          *string `toml:"auto_approve_max"`
-	PerTxMax                *string `toml:"per_tx_max"`
-	BalanceFractionApproval *string `toml:"balance_fraction_approval"`
-	Window                  *string `toml:"window"`
-	WindowAutoMax           *string `toml:"window_auto_max"`
-	WindowMax               *string `toml:"window_max"`
+	Symbol   *string `toml:"symbol"`
+	Address  *string `toml:"address"`
+	Decimals *int64  `toml:"decimals"`
+	rawLimits
 }
 
 type rawPolicy struct {
@@ -388,10 +385,7 @@ func ParsePolicy(data []byte, sha256hex string) (*Policy, error) {
 			return nil, errAt("tokens", i, "decimals", "required: an integer from 0 to 36")
 		}
 		dec := int(*rt.Decimals)
-		lim, lerr := parseLimits(rawLimits{
-			AutoApproveMax: rt.AutoApproveMax, PerTxMax: rt.PerTxMax, BalanceFractionApproval: rt.BalanceFractionApproval,
-			Window: rt.Window, WindowAutoMax: rt.WindowAutoMax, WindowMax: rt.WindowMax,
-		}, dec, "tokens", i, errAt)
+		lim, lerr := parseLimits(rt.rawLimits, dec, "tokens", i, errAt)
 		if lerr != nil {
 			return nil, lerr
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/wallet"
 )
 
 // defaultChainID is the chain id of a new home's policy (the dev chain).
@@ -99,33 +100,16 @@ func (c *cli) accountNew(ctx context.Context, args []string) error {
 	if err := config.ValidateLabel(*label); err != nil {
 		return err
 	}
-	h, err := c.home()
+	ks, err := c.openKeystore()
 	if err != nil {
 		return err
 	}
-	cfg, err := h.LoadConfig()
+	defer ks.close()
+	addr, err := ks.ks.New(ks.pass)
 	if err != nil {
 		return err
 	}
-	lg, err := openAudit(h)
-	if err != nil {
-		return err
-	}
-	defer lg.Close()
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		return err
-	}
-	defer pass.Wipe()
-	mk.Wipe()
-	addr, err := keystoreOf(h, cfg).New(pass)
-	if err != nil {
-		return err
-	}
-	if err := h.AddAccount(config.Account{Address: addr, Label: *label, Backend: config.BackendKeystore}); err != nil {
-		return err
-	}
-	return c.auditAdmin(ctx, lg, "account_created", map[string]any{"address": addr.Hex(), "backend": config.BackendKeystore}, addr.Hex())
+	return ks.register(ctx, c, addr, *label, "account_created")
 }
 
 func (c *cli) accountImport(ctx context.Context, args []string) error {
@@ -143,34 +127,19 @@ func (c *cli) accountImport(ctx context.Context, args []string) error {
 	if err := config.ValidateLabel(*label); err != nil {
 		return err
 	}
-	h, err := c.home()
+	ks, err := c.openKeystore()
 	if err != nil {
 		return err
 	}
-	cfg, err := h.LoadConfig()
-	if err != nil {
-		return err
-	}
-	lg, err := openAudit(h)
-	if err != nil {
-		return err
-	}
-	defer lg.Close()
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		return err
-	}
-	defer pass.Wipe()
-	mk.Wipe()
-	ks := keystoreOf(h, cfg)
-	var addr = [20]byte{}
+	defer ks.close()
+	var addr common.Address
 	if *keyFile != "" {
 		key, err := secret.ReadFile(*keyFile)
 		if err != nil {
 			return fmt.Errorf("--key-file: %w", err)
 		}
 		defer key.Wipe()
-		a, err := ks.ImportHex(key, pass)
+		a, err := ks.ks.ImportHex(key, ks.pass)
 		if err != nil {
 			return err
 		}
@@ -190,17 +159,59 @@ func (c *cli) accountImport(ctx context.Context, args []string) error {
 			return err
 		}
 		defer filePass.Wipe()
-		a, err := ks.ImportV3(data, filePass, pass)
+		a, err := ks.ks.ImportV3(data, filePass, ks.pass)
 		if err != nil {
 			return err
 		}
 		addr = a
 	}
-	acct := config.Account{Address: addr, Label: *label, Backend: config.BackendKeystore}
-	if err := h.AddAccount(acct); err != nil {
+	return ks.register(ctx, c, addr, *label, "account_imported")
+}
+
+// keystoreSession is what the account commands share: the home, its
+// keystore, the checked home passphrase, and the audit log, opened first so
+// that a tampered or unwritable log stops the command before it changes
+// anything.
+type keystoreSession struct {
+	h    *config.Home
+	ks   *wallet.Keystore
+	pass *secret.Bytes
+	lg   *audit.Log
+}
+
+func (c *cli) openKeystore() (*keystoreSession, error) {
+	h, err := c.home()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	lg, err := openAudit(h)
+	if err != nil {
+		return nil, err
+	}
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		lg.Close()
+		return nil, err
+	}
+	mk.Wipe()
+	return &keystoreSession{h: h, ks: keystoreOf(h, cfg), pass: pass, lg: lg}, nil
+}
+
+func (k *keystoreSession) close() {
+	k.pass.Wipe()
+	k.lg.Close()
+}
+
+// register adds a keystore account to the registry, audits it and prints it.
+func (k *keystoreSession) register(ctx context.Context, c *cli, addr common.Address, label, event string) error {
+	if err := k.h.AddAccount(config.Account{Address: addr, Label: label, Backend: config.BackendKeystore}); err != nil {
 		return err
 	}
-	return c.auditAdmin(ctx, lg, "account_imported", map[string]any{"address": acct.Address.Hex(), "backend": config.BackendKeystore}, acct.Address.Hex())
+	return c.auditAdmin(ctx, k.lg, event, map[string]any{"address": addr.Hex(), "backend": config.BackendKeystore}, addr.Hex())
 }
 
 // openAudit opens the home's audit log; commands open it before they change
