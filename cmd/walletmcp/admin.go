@@ -284,21 +284,35 @@ func (c *cli) policyCheck(_ context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	data, sum, err := h.ReadPolicy()
-	if err != nil {
-		return err
-	}
-	p, err := approval.ParsePolicy(data, sum)
+	h, p, err := c.loadPolicy()
 	if err != nil {
 		return err
 	}
 	printPolicy(c.stdout, p)
-	fmt.Fprintf(c.stdout, "\nsha256 %s\n", sum)
+	fmt.Fprintf(c.stdout, "\nsha256 %s\n", p.SHA256)
+	switch pinned, err := h.AttestedSHA256(); {
+	case err != nil:
+		fmt.Fprintln(c.stdout, "not attested: run `walletmcp policy attest`")
+	case pinned != p.SHA256:
+		fmt.Fprintf(c.stdout, "CHANGED since it was attested (attested sha256 %s): serve will refuse to start until `walletmcp policy attest`\n", pinned)
+	default:
+		fmt.Fprintln(c.stdout, "attested (serve verifies the attestation's MAC with the home passphrase)")
+	}
 	return nil
+}
+
+// loadPolicy reads and parses the home's policy.toml.
+func (c *cli) loadPolicy() (*config.Home, *approval.Policy, error) {
+	h, err := c.home()
+	if err != nil {
+		return nil, nil, err
+	}
+	data, sum, err := h.ReadPolicy()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := approval.ParsePolicy(data, sum)
+	return h, p, err
 }
 
 func (c *cli) policyAttest(ctx context.Context, args []string) error {
@@ -307,18 +321,11 @@ func (c *cli) policyAttest(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	data, sum, err := h.ReadPolicy()
-	if err != nil {
-		return err
-	}
-	p, err := approval.ParsePolicy(data, sum)
+	h, p, err := c.loadPolicy()
 	if err != nil {
 		return fmt.Errorf("not attesting an invalid policy: %w", err)
 	}
+	sum := p.SHA256
 	printPolicy(c.stdout, p)
 	lg, err := openAudit(h)
 	if err != nil {

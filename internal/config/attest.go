@@ -78,3 +78,13 @@ func (h *Home) CheckAttestation(mk *MasterKey, sum string) (*Attestation, error)
 	}
 	return &a, nil
 }
+
+// AttestedSHA256 returns the hash the attestation file pins, without checking
+// its MAC (that needs the passphrase: CheckAttestation).
+func (h *Home) AttestedSHA256() (string, error) {
+	var a Attestation
+	if err := h.readJSON(AttestationFile, &a); err != nil {
+		return "", err
+	}
+	return a.SHA256, nil
+}
