@@ -936,3 +936,35 @@ func elAuditCount(t *testing.T, path string) (refused int, rejected map[string]s
 	}
 	return refused, rejected
 }
+
+// TestElicitWaitEndsWhenClientLeaves: a send_transfer waiting for the human
+// must not hold the session open after the client's input ends abruptly (a
+// killed client): the server drains calls in flight on EOF, and a wait for a
+// human would otherwise hold it for the drain bound (60 s). The approval
+// stays pending and nothing is sent.
+func TestElicitWaitEndsWhenClientLeaves(t *testing.T) {
+	prog := newElProgress()
+	ask := &elAsk{answer: elAnswer("accept")}
+	e := newEnv(t, envOpts{policy: approval.PolicyTemplate(1337), protocol: "2026-07-28", pipes: true,
+		client: &mcp.ClientOptions{Capabilities: elURLCaps(), ElicitationHandler: ask.handle, ProgressNotificationHandler: prog.handle}})
+	go func() { _, _ = e.elSend(context.Background(), elArgs(e, elTo, elAmount), "tok-leave") }()
+	for range 2 {
+		if err := prog.next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := elCheckAsked(t, ask.asked(), elTo)
+	e.cutClient() // the server reads EOF while send_transfer waits
+	select {
+	case <-e.serverStopped:
+	case <-time.After(elGuard):
+		t.Fatal("the server still runs: a waiting send_transfer holds the session after the client's input ended")
+	}
+	v, err := e.guard.Approval(context.Background(), id)
+	if err != nil || v.Status != "pending" {
+		t.Fatalf("approval %s: %+v, %v; want pending", id, v, err)
+	}
+	if got := e.balance(elTo); got.Sign() != 0 {
+		t.Fatalf("the recipient got %s", got)
+	}
+}

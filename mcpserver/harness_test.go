@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -49,6 +50,9 @@ type envOpts struct {
 	client *mcp.ClientOptions
 	// protocol is the protocol version the client asks for.
 	protocol string
+	// pipes connects client and server with io.Pipes so that a test can cut
+	// the client's side abruptly (env.cutClient), as a killed client would.
+	pipes bool
 }
 
 type env struct {
@@ -69,6 +73,10 @@ type env struct {
 	approvals  *pending.Service
 	totpSecret string
 	totpSteps  *atomic.Int64
+	// serverStopped is closed when the server's Run has returned.
+	serverStopped chan struct{}
+	// cutClient closes the client-to-server pipe (envOpts.pipes only).
+	cutClient func()
 }
 
 // with returns a view of e that reports to t (for subtests).
@@ -220,10 +228,20 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ct, st := mcp.NewInMemoryTransports()
+	var ct, st mcp.Transport
+	if o.pipes {
+		c2sR, c2sW := io.Pipe()
+		s2cR, s2cW := io.Pipe()
+		ct = &mcp.IOTransport{Reader: s2cR, Writer: c2sW}
+		st = &mcp.IOTransport{Reader: c2sR, Writer: s2cW}
+		e.cutClient = func() { c2sW.Close() }
+	} else {
+		ct, st = mcp.NewInMemoryTransports()
+	}
 	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(sctx, st) }()
+	stopped := make(chan struct{})
+	e.serverStopped = stopped
+	go func() { defer close(stopped); _ = srv.Run(sctx, st) }()
 	client := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, o.client)
 	if e.cs, err = client.Connect(ctx, ct, &mcp.ClientSessionOptions{ProtocolVersion: o.protocol}); err != nil {
 		tb.Fatal(err)
@@ -231,7 +249,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 	e.closers = append(e.closers, func() {
 		e.cs.Close()
 		cancel()
-		<-done
+		<-stopped
 	})
 	return e
 }
