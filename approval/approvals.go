@@ -130,9 +130,16 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		_ = g.cfg.Store.MarkApprovalFailed(ctx, a.ID, reason)
 		_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, map[string]any{"op": "execute_approval", "id": a.ID, "verdict": "deny", "reason": reason})
 	}
+	// A chain error is transient: leave the approval approved for the next
+	// round, unless it has expired. Anything else fails it.
+	retryLater := func(err error) bool {
+		return CodeOf(err) == CodeChainError && !g.now().After(a.ExpiresAt)
+	}
 	ref, err := g.resolveAsset(ctx, "asset", assetArg(a.Asset), false)
 	if err != nil {
-		failApproval("asset: " + err.Error())
+		if !retryLater(err) {
+			failApproval(err.Error())
+		}
 		return
 	}
 	in, lim, err := g.intentFor(a.From, a.To, ref, a.Amount)
@@ -146,9 +153,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 	}
 	cf, err := g.readChain(ctx, in)
 	if err != nil {
-		// A chain error is transient: leave it approved for the next round
-		// unless it has expired.
-		if g.now().After(a.ExpiresAt) {
+		if !retryLater(err) {
 			failApproval(err.Error())
 		}
 		return

@@ -100,6 +100,17 @@ type faultyChain struct {
 	failBalance atomic.Bool
 	failSend    atomic.Bool
 	failStatus  atomic.Bool
+	failCode    atomic.Bool
+	// codeFailures counts CodeAt calls refused while failCode was set.
+	codeFailures atomic.Int64
+}
+
+func (f *faultyChain) CodeAt(ctx context.Context, a common.Address) ([]byte, error) {
+	if f.failCode.Load() {
+		f.codeFailures.Add(1)
+		return nil, errNode
+	}
+	return f.Chain.CodeAt(ctx, a)
 }
 
 var errNode = &nodeError{}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/walletmcp/walletmcp/internal/chain"
 	"math/big"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -36,12 +38,21 @@ var tkSupply = big.NewInt(1_000_000 * tkUSDC)
 // tkDeploy checks that each deployment lands where the policy said.
 func tkEnvWithTokens(t *testing.T, accounts int, policy func(tokenAt func(nonce uint64) common.Address) string) *env {
 	t.Helper()
+	return tkEnvWithTokensOpts(t, envOpts{accounts: accounts}, policy)
+}
+
+// tkEnvWithTokensOpts is tkEnvWithTokens with other env options (o.dir and
+// o.policy are set here).
+func tkEnvWithTokensOpts(t *testing.T, o envOpts, policy func(tokenAt func(nonce uint64) common.Address) string) *env {
+	t.Helper()
+	accounts := o.accounts
 	dir := t.TempDir()
 	probe := newEnv(t, envOpts{dir: dir, accounts: accounts})
 	deployer := probe.accounts[0]
 	probe.close()
 	tokenAt := func(n uint64) common.Address { return crypto.CreateAddress(deployer, n) }
-	e := newEnv(t, envOpts{dir: dir, accounts: accounts, policy: policy(tokenAt)})
+	o.dir, o.policy = dir, policy(tokenAt)
+	e := newEnv(t, o)
 	if e.accounts[0] != deployer {
 		t.Fatalf("account 0 is %s after the rebuild, was %s", e.accounts[0], deployer)
 	}
@@ -529,5 +540,51 @@ func TestTokenInjectionNeverReachesTheAgent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestApprovedTokenTransferSurvivesANodeOutage: an approved token transfer
+// whose execution meets a chain error (here while the executor re-checks the
+// token contract) stays approved and is sent once the node answers again;
+// a brief outage must not throw the human's approval away.
+func TestApprovedTokenTransferSurvivesANodeOutage(t *testing.T) {
+	fc := &faultyChain{}
+	e := tkEnvWithTokensOpts(t, envOpts{accounts: 1, chainWrap: func(c chain.Chain) chain.Chain { fc.Chain = c; return fc }},
+		func(at func(uint64) common.Address) string {
+			return tkPolicyText("0.1", "5", "1", "10", tkToken("USDC", at(0), 6))
+		})
+	token := tkDeploy(e, 0, "USD Coin", "USDC", 6)
+	var out struct {
+		Status     string `json:"status"`
+		ApprovalID string `json:"approval_id"`
+	}
+	e.ok("send_transfer", map[string]any{"from": e.accounts[0].Hex(), "to": recipient.Hex(), "amount": "20", "asset": "USDC"}, &out)
+	if out.Status != "approval_required" {
+		t.Fatalf("20 USDC: %+v", out)
+	}
+	fc.failCode.Store(true)
+	if err := e.approvals.Approve(context.Background(), out.ApprovalID, e.code(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	e.guard.Kick()
+	// Wait until the executor has met the outage at least twice.
+	deadline := time.Now().Add(10 * time.Second)
+	for fc.codeFailures.Load() < 2 {
+		if time.Now().After(deadline) {
+			v, err := e.guard.Approval(context.Background(), out.ApprovalID)
+			t.Fatalf("the executor did not retry through the outage; the approval is %+v (%v)", v, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var v approval.ApprovalView
+	e.ok("get_approval", map[string]any{"approval_id": out.ApprovalID}, &v)
+	if v.Status != "approved" {
+		t.Fatalf("during the outage the approval is %s (%s), want approved", v.Status, v.Error)
+	}
+	fc.failCode.Store(false)
+	e.guard.Kick()
+	e.waitMined(e.waitApproval(out.ApprovalID, "executed"))
+	if got := tkTokenBalance(e, token, recipient); got.Cmp(big.NewInt(20*tkUSDC)) != 0 {
+		t.Fatalf("recipient holds %s base units, want 20 USDC", got)
 	}
 }
