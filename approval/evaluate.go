@@ -2,6 +2,7 @@ package approval
 
 import (
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -442,5 +443,5 @@ func fmtWindow(d time.Duration) string {
 	return s
 }
 
-func u64(v uint64) string { return new(big.Int).SetUint64(v).String() }
-func itoa(v int) string   { return big.NewInt(int64(v)).String() }
+func u64(v uint64) string { return strconv.FormatUint(v, 10) }
+func itoa(v int) string   { return strconv.Itoa(v) }

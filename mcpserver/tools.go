@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -244,23 +245,11 @@ func parseHash(field, s string) (common.Hash, error) {
 	return common.HexToHash(s), nil
 }
 
-func u64(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
-}
+func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return u64(uint64(n)) + " " + word + "s"
+	return strconv.Itoa(n) + " " + word + "s"
 }

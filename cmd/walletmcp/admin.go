@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ethereum/go-ethereum/common"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -58,7 +59,7 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 	}
 	cfgText := config.DefaultConfigText
 	if light {
-		cfgText = replaceOnce(cfgText, `scrypt = "standard"`, `scrypt = "light"`)
+		cfgText = strings.Replace(cfgText, `scrypt = "standard"`, `scrypt = "light"`, 1)
 	}
 	if err := config.WriteFileAtomic(h.Path(config.ConfigFile), []byte(cfgText)); err != nil {
 		return nil, err
@@ -80,15 +81,6 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 		return nil, err
 	}
 	return mk, nil
-}
-
-func replaceOnce(s, old, new string) string {
-	for i := 0; i+len(old) <= len(s); i++ {
-		if s[i:i+len(old)] == old {
-			return s[:i] + new + s[i+len(old):]
-		}
-	}
-	return s
 }
 
 func (c *cli) accountNew(ctx context.Context, args []string) error {
@@ -145,7 +137,7 @@ func (c *cli) accountImport(ctx context.Context, args []string) error {
 		}
 		addr = a
 	} else {
-		data, err := readBounded(*ksFile, 64<<10)
+		data, err := readBounded(*ksFile, wallet.MaxKeyFileSize)
 		if err != nil {
 			return fmt.Errorf("--keystore: %w", err)
 		}
@@ -240,19 +232,14 @@ func readBounded(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, max+1)
-	n, _ := f.Read(buf)
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil || m == 0 {
-			break
-		}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
 	}
-	if int64(n) > max {
+	if int64(len(data)) > max {
 		return nil, fmt.Errorf("larger than %d bytes", max)
 	}
-	return buf[:n], nil
+	return data, nil
 }
 
 func (c *cli) accountList(_ context.Context, args []string) error {

@@ -122,13 +122,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	pass, mk, err := c.unlockHome(e.h)
-	if err != nil {
-		return err
-	}
-	pass.Wipe()
-	key, err := mk.Derive(totpKeyPurpose)
-	mk.Wipe()
+	key, err := c.unlockTOTPKey(e.h)
 	if err != nil {
 		return err
 	}

@@ -124,3 +124,15 @@ func keystoreOf(h *config.Home, cfg *config.Config) *wallet.Keystore {
 	}
 	return wallet.NewKeystore(h.Path(config.KeystoreDir), opts)
 }
+
+// unlockTOTPKey checks the home passphrase and returns only the key that
+// seals the TOTP secret; the passphrase and master key are wiped.
+func (c *cli) unlockTOTPKey(h *config.Home) (*secret.Bytes, error) {
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		return nil, err
+	}
+	pass.Wipe()
+	defer mk.Wipe()
+	return mk.Derive(totpKeyPurpose)
+}

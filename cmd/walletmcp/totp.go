@@ -55,13 +55,7 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		return err
-	}
-	pass.Wipe()
-	key, err := mk.Derive(totpKeyPurpose)
-	mk.Wipe()
+	key, err := c.unlockTOTPKey(h)
 	if err != nil {
 		return err
 	}
