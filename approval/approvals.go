@@ -90,26 +90,16 @@ func (g *Guard) Kick() {
 	}
 }
 
-// RunApprovals executes approved transfers until ctx ends: the human's
-// approval (from the CLI, the page or another process) is acted on within
-// executorInterval, with no further agent action. Pending approvals past
-// their expiry are marked expired.
+// RunApprovals runs the Guard's background work until ctx ends, every Tick
+// and whenever Kick is called: approvals past their expiry are marked
+// expired; approved transfers (from the CLI, the page or another process)
+// are executed, each by exactly one process (a lease in the store); and
+// abandoned reservations and unsettled broadcasts are settled (see settle).
 func (g *Guard) RunApprovals(ctx context.Context) {
-	if g.cfg.Approvals == nil {
-		return
-	}
-	t := time.NewTicker(executorInterval)
+	t := time.NewTicker(g.cfg.Tick)
 	defer t.Stop()
 	for {
-		if _, err := g.cfg.Store.ExpireApprovals(ctx, g.now()); err != nil && ctx.Err() == nil {
-			_ = g.cfg.Audit.Enqueue(audit.TypeSecurity, map[string]any{"event": "executor_error", "error": "expiring approvals failed"})
-		}
-		list, err := g.cfg.Store.ApprovedToExecute(ctx)
-		if err == nil {
-			for _, a := range list {
-				g.ExecuteApproval(ctx, a)
-			}
-		}
+		g.Pass(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -119,25 +109,77 @@ func (g *Guard) RunApprovals(ctx context.Context) {
 	}
 }
 
-// ExecuteApproval signs and broadcasts an approved transfer. The intent is
-// re-derived from the stored request and must match the digest the human
-// approved; the policy is evaluated again (limits still deny; the human's
-// approval satisfies "approval required"). A transfer keyed by the approval
-// makes a crash between signing and bookkeeping harmless: the retry finds it.
+// Pass runs RunApprovals's work once (tests call it instead of waiting for
+// a tick).
+func (g *Guard) Pass(ctx context.Context) {
+	if g.cfg.Approvals != nil {
+		if _, err := g.cfg.Store.ExpireApprovals(ctx, g.now()); err != nil && ctx.Err() == nil {
+			_ = g.cfg.Audit.Enqueue(audit.TypeSecurity, map[string]any{"event": "executor_error", "error": "expiring approvals failed"})
+		}
+		list, err := g.cfg.Store.ApprovedToExecute(ctx)
+		if err == nil {
+			for _, a := range list {
+				if !a.Verified {
+					g.reportTampered(a)
+					continue
+				}
+				now := g.now()
+				if ok, err := g.cfg.Store.ClaimApproval(ctx, a.ID, g.id, now, now.Add(approvalLease)); err != nil || !ok {
+					continue
+				}
+				g.ExecuteApproval(ctx, a)
+			}
+		}
+	}
+	g.settle(ctx)
+}
+
+// reportTampered audits, once per process, an approved approval whose MACs
+// do not verify: it is never executed.
+func (g *Guard) reportTampered(a *store.Approval) {
+	g.mu.Lock()
+	seen := g.reported[a.ID]
+	g.reported[a.ID] = true
+	g.mu.Unlock()
+	if !seen {
+		_ = g.cfg.Audit.Append(context.Background(), audit.TypeSecurity, map[string]any{
+			"event": "state_tampered", "table": "approvals", "id": a.ID, "what": a.TamperReason,
+		})
+	}
+}
+
+// ExecuteApproval signs and broadcasts an approved transfer. The approval
+// must verify with the state key and carry the TOTP step that approved it;
+// the intent is re-derived from the stored request and must match the digest
+// the human approved; the policy is evaluated again (limits still deny; the
+// human's approval satisfies "approval required"); and the transaction's
+// maximum fee may not exceed the one the human was shown (if fees rose past
+// it, the approval waits until it expires). A transfer keyed by the approval
+// (in a namespace no agent key reaches) makes a crash or a second executor
+// harmless: the retry finds it.
 func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 	ctx = context.WithoutCancel(ctx)
 	failApproval := func(reason string) {
 		_ = g.cfg.Store.MarkApprovalFailed(ctx, a.ID, reason)
 		_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, map[string]any{"op": "execute_approval", "id": a.ID, "verdict": "deny", "reason": reason})
 	}
-	// A chain error is transient: leave the approval approved for the next
-	// round, unless it has expired. Anything else fails it.
-	retryLater := func(err error) bool {
-		return CodeOf(err) == CodeChainError && !g.now().After(a.ExpiresAt)
+	if !a.Verified || a.Status != store.ApprovalApproved || a.Channel == "" || a.Step < 0 {
+		g.reportTampered(a)
+		return
+	}
+	// A transient condition (a chain error, fees above the ceiling) leaves
+	// the approval approved for the next round, until it expires.
+	retryLater := func() bool { return !g.now().After(a.ExpiresAt) }
+	if prev, err := g.cfg.Store.TransferByApproval(ctx, a.ID); err == nil {
+		g.finishExisting(ctx, a, prev)
+		return
+	} else if !errors.Is(err, store.ErrNotFound) {
+		g.tampered(err)
+		return
 	}
 	ref, err := g.resolveAsset(ctx, "asset", assetArg(a.Asset), false)
 	if err != nil {
-		if !retryLater(err) {
+		if CodeOf(err) != CodeChainError || !retryLater() {
 			failApproval(err.Error())
 		}
 		return
@@ -152,37 +194,54 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		return
 	}
 	cf, err := g.readChain(ctx, in)
+	if err == nil {
+		if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
+			err = Errorf(CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
+		}
+	}
 	if err != nil {
-		if !retryLater(err) {
+		if !retryLater() {
 			failApproval(err.Error())
 		}
 		return
 	}
-	lock := g.accountLock(in.From)
-	lock.Lock()
-	key := "approval-" + a.ID
-	ah := argsHash(in)
-	if prev, err := g.cfg.Store.TransferByKey(ctx, key); err == nil {
-		lock.Unlock()
-		out, err := g.replay(ctx, prev, ah)
-		g.finishApproval(ctx, a.ID, out, err)
+	if a.MaxFee != nil && cf.maxFee().Cmp(a.MaxFee) > 0 {
+		// Never sign more fee than the human was shown.
+		if !retryLater() {
+			failApproval("fees rose above the maximum fee that was approved (" + FormatAmount(a.MaxFee, NativeDecimals) + " ETH) and did not come down before the approval expired")
+		}
 		return
 	}
-	p := g.decide(in, lim, cf)
-	if p.decision.Verdict == Deny {
-		lock.Unlock()
+	ah := argsHash(in)
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: a.ID, ArgsHash: ah, Kind: store.KindApproved})
+	switch {
+	case err != nil:
+		return // left approved: the next round tries again
+	case prev != nil:
+		g.finishExisting(ctx, a, prev)
+		return
+	case t == nil:
 		g.auditVerdict("execute_approval", a.ID, p)
 		failApproval((&DenyError{Decision: p.decision}).Error())
 		return
 	}
-	t, h, err := g.reserve(ctx, p, key, ah, store.KindApproved)
-	lock.Unlock()
-	if err != nil {
-		failApproval(err.Error())
-		return
-	}
-	out, err := g.executeReserved(ctx, t, p, h)
+	g.auditVerdict("execute_approval", a.ID, p)
+	out, err := g.executeReserved(ctx, t, p)
 	g.finishApproval(ctx, a.ID, out, err)
+}
+
+// finishExisting settles an approval whose transfer already exists (a crash,
+// or another process): executed once it was signed, failed if it failed, and
+// left alone while another process is still signing it.
+func (g *Guard) finishExisting(ctx context.Context, a *store.Approval, t *store.Transfer) {
+	switch t.Status {
+	case store.StatusSigned, store.StatusSubmitted, store.StatusConfirmed:
+		if t.TxHash != nil {
+			_ = g.cfg.Store.MarkApprovalExecuted(ctx, a.ID, t.ID, *t.TxHash)
+		}
+	case store.StatusFailed:
+		_ = g.cfg.Store.MarkApprovalFailed(ctx, a.ID, t.Error)
+	}
 }
 
 func (g *Guard) finishApproval(ctx context.Context, id string, out *Outcome, err error) {

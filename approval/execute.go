@@ -4,22 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/signer"
 )
 
-// executeReserved signs and broadcasts a reserved transfer, undoing the
-// ledger reservation if nothing was sent.
-func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan, h LedgerHandle) (*Outcome, error) {
+// executeReserved signs and broadcasts a reserved transfer. Other calls
+// with the same idempotency key in this process wait for it.
+func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	done := make(chan struct{})
 	g.mu.Lock()
 	g.inflight[t.ID] = done
@@ -30,39 +30,39 @@ func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan,
 		g.mu.Unlock()
 		close(done)
 	}()
-	out, err, sent := g.execute(ctx, t, p)
-	if !sent {
-		g.ledger.Remove(h)
-	}
-	return out, err
+	return g.execute(ctx, t, p)
 }
 
 // execute builds, signs, records and broadcasts the transaction of a
-// reserved transfer. sent reports whether the transaction may have left the
-// process (then the spend stays counted).
-func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (out *Outcome, err error, sent bool) {
+// reserved transfer, with the nonce the reservation holds.
+//
+// Until the signed bytes are stored, a failure fails the transfer (nothing
+// left the process; its amount and nonce are freed). From then on, only the
+// node's definite refusal does: a timeout, a transport error or any other
+// answer leaves the outcome unknown, and a transaction that may have left is
+// a spend. It stays counted, "submitted" to the agent with its hash, and the
+// settling loop re-broadcasts the stored bytes until the chain settles it.
+func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	// Finish the bookkeeping even if the agent goes away mid-way.
 	ctx = context.WithoutCancel(ctx)
-	fail := func(code Code, reason string) (*Outcome, error, bool) {
+	fail := func(code Code, reason string) (*Outcome, error) {
 		_ = g.cfg.Store.MarkFailed(ctx, t.ID, reason)
-		return nil, Errorf(code, "%s", reason), false
+		return nil, Errorf(code, "%s", reason)
 	}
 	s, ok := g.cfg.Keys.Signer(p.intent.From)
 	if !ok {
 		return fail(CodeUnknownAccount, "from: no key for this account")
 	}
-	ticket, err := g.nonces.Acquire(ctx, p.intent.From)
-	if err != nil {
-		return fail(CodeChainError, "reading the account nonce failed: "+chainMsg(err))
+	if t.Nonce == nil {
+		return fail(CodeInternal, "the reservation holds no nonce")
 	}
-	defer ticket.Release()
 	chainID := new(big.Int).SetUint64(p.intent.ChainID)
 	txTo, value := p.intent.To, p.intent.Amount
 	if tok := p.intent.TokenAddress(); tok != nil {
 		txTo, value = *tok, new(big.Int)
 	}
 	tx := types.NewTx(&types.DynamicFeeTx{
-		ChainID: chainID, Nonce: ticket.Nonce(), GasTipCap: p.tipCap, GasFeeCap: p.feeCap, Gas: p.gas,
+		ChainID: chainID, Nonce: *t.Nonce, GasTipCap: p.tipCap, GasFeeCap: p.feeCap, Gas: p.gas,
 		To: &txTo, Value: value, Data: p.intent.Calldata,
 	})
 	if err := checkTxMatches(tx, p.intent); err != nil {
@@ -87,25 +87,32 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (out *O
 		return fail(CodeInternal, "encoding the transaction failed")
 	}
 	if err := g.cfg.Store.MarkSigned(ctx, t.ID, signed.Nonce(), hash, raw); err != nil {
-		return fail(CodeInternal, "recording the signed transaction failed; nothing was sent")
+		// Not stored, so never sent. (A reservation whose lease ran out may
+		// have been failed by another process meanwhile: then this fails.)
+		_ = g.cfg.Store.MarkFailed(ctx, t.ID, "recording the signed transaction failed; nothing was sent")
+		return nil, Errorf(CodeInternal, "recording the signed transaction failed; nothing was sent")
 	}
-	sendErr := ticket.Broadcast(ctx, func() error { return g.cfg.Chain.Send(ctx, signed) })
-	if sendErr != nil && !g.landed(ctx, hash) {
-		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": false, "error": chainMsg(sendErr)})
-		return fail(CodeChainError, "broadcast failed: "+chainMsg(sendErr))
+	sendErr := g.cfg.Chain.Send(ctx, signed)
+	var rej *chain.RejectedError
+	if errors.As(sendErr, &rej) {
+		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": false, "rejected": true, "error": chainMsg(sendErr)})
+		// The node refused it: it did not take the bytes, so they did not
+		// leave through it.
+		if err := g.cfg.Store.MarkFailed(ctx, t.ID, "the node rejected the transaction: "+chainMsg(sendErr)); err != nil {
+			return nil, Errorf(CodeInternal, "transaction %s was rejected by the node, and recording that failed", hash.Hex())
+		}
+		return nil, Errorf(CodeChainError, "the node rejected the transaction: %s", chainMsg(sendErr))
 	}
-	if err := g.cfg.Store.MarkSubmitted(ctx, t.ID); err != nil {
-		return nil, Errorf(CodeInternal, "transaction %s was sent but recording it failed", hash.Hex()), true
+	fields := map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": sendErr == nil}
+	if sendErr != nil {
+		// Unknown outcome: the node may have taken it. Counted; settled later.
+		fields["outcome_unknown"], fields["error"] = true, chainMsg(sendErr)
 	}
-	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": true})
-	return &Outcome{Status: "submitted", TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil, true
-}
-
-// landed reports whether the node knows the transaction despite a send
-// error (for example a timeout after the node accepted it).
-func (g *Guard) landed(ctx context.Context, hash common.Hash) bool {
-	st, err := g.cfg.Chain.TxStatus(ctx, hash)
-	return err == nil && st.Status != "not_found"
+	if err := g.cfg.Store.MarkSubmitted(ctx, t.ID, g.now().Add(firstCheck)); err != nil {
+		return nil, Errorf(CodeInternal, "transaction %s was sent but recording it failed", hash.Hex())
+	}
+	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, fields)
+	return &Outcome{Status: "submitted", TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil
 }
 
 // checkTxMatches re-derives what is about to be signed from the intent: for
@@ -139,47 +146,102 @@ func decodeTx(raw []byte) (*types.Transaction, error) {
 	return &tx, nil
 }
 
-// recover finishes transfers left unfinished by a crash: unsigned ones are
-// failed (nothing was sent), signed ones are re-broadcast byte for byte.
-func (g *Guard) recover(ctx context.Context) error {
-	list, err := g.cfg.Store.Unfinished(ctx)
-	if err != nil {
-		return fmt.Errorf("approval: read unfinished transfers: %w", err)
-	}
-	for _, t := range list {
-		switch t.Status {
-		case store.StatusPending:
-			if err := g.cfg.Store.MarkFailed(ctx, t.ID, "interrupted before signing; nothing was sent"); err != nil {
-				return fmt.Errorf("approval: recover %s: %w", t.ID, err)
-			}
-		case store.StatusSigned:
-			tx, err := decodeTx(t.RawTx)
-			if err != nil {
-				return fmt.Errorf("approval: recover %s: stored transaction does not decode: %w", t.ID, err)
-			}
-			sendErr := g.cfg.Chain.Send(ctx, tx)
-			ok := sendErr == nil || g.landed(ctx, tx.Hash())
-			_ = g.cfg.Audit.Append(ctx, audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "ok": ok, "recovery": true})
-			if ok {
-				err = g.cfg.Store.MarkSubmitted(ctx, t.ID)
-			} else {
-				err = g.cfg.Store.MarkFailed(ctx, t.ID, "re-broadcast after restart failed: "+chainMsg(sendErr))
-			}
-			if err != nil {
-				return fmt.Errorf("approval: recover %s: %w", t.ID, err)
-			}
+// settle does one settling pass over what this and every other process
+// sharing the store left open:
+//   - a reservation whose lease ran out before it was signed (its process
+//     crashed) is failed: nothing was sent, so its amount and nonce are freed;
+//   - a signed or submitted transaction due for a check is looked up on the
+//     chain: mined (success or reverted) settles it for good; a nonce that a
+//     mined transaction used drops it (it can never be mined); otherwise the
+//     stored bytes are re-broadcast, never re-signed, and the next check is
+//     put off (doubling, up to maxCheck).
+//
+// Several processes may settle the same transfer at once: re-broadcasting
+// the same bytes is harmless, and each status change is conditional.
+func (g *Guard) settle(ctx context.Context) {
+	now := g.now()
+	abandoned, err := g.cfg.Store.Abandoned(ctx, now, settleBatch)
+	g.tampered(err)
+	for _, t := range abandoned {
+		if err := g.cfg.Store.MarkFailed(ctx, t.ID, "interrupted before signing; nothing was sent"); err == nil {
+			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "ok": false, "recovery": true, "error": "abandoned before signing"})
 		}
 	}
-	return nil
+	list, err := g.cfg.Store.Unsettled(ctx, now, settleBatch)
+	g.tampered(err)
+	for _, t := range list {
+		if ctx.Err() != nil {
+			return
+		}
+		g.settleOne(ctx, t, now)
+	}
 }
 
-// chainMsg shortens a chain error for a tool message: node errors are text
-// from outside, so they are cut and stripped to printable ASCII.
+// settleOne checks and, if needed, re-broadcasts one transfer.
+func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time) {
+	tx, err := decodeTx(t.RawTx)
+	if err != nil || t.TxHash == nil || tx.Hash() != *t.TxHash {
+		// Counted, never re-signed: it stays open and is looked at rarely.
+		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, now.Add(maxCheck))
+		return
+	}
+	next := now.Add(checkDelay(t.Checks))
+	st, err := g.cfg.Chain.TxStatus(ctx, tx.Hash())
+	if err != nil {
+		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
+		return
+	}
+	switch st.Status {
+	case chain.StatusSuccess, chain.StatusReverted:
+		if g.cfg.Store.MarkConfirmed(ctx, t.ID, st.BlockNumber) == nil {
+			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "mined": st.Status, "block": st.BlockNumber})
+		}
+		return
+	case chain.StatusPending:
+		if t.Status == store.StatusSigned {
+			_ = g.cfg.Store.MarkSubmitted(ctx, t.ID, next)
+		} else {
+			_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
+		}
+		return
+	}
+	if used, err := g.cfg.Chain.Nonce(ctx, t.From); err == nil && used > tx.Nonce() {
+		// Mined transactions used its nonce and it was not one of them (its
+		// receipt would say so): it can never be mined.
+		if st, err := g.cfg.Chain.TxStatus(ctx, tx.Hash()); err == nil && st.Status == chain.StatusNotFound {
+			if g.cfg.Store.MarkDropped(ctx, t.ID, "its nonce was used by another transaction; it can never be mined") == nil {
+				_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "dropped": true})
+			}
+			return
+		}
+	}
+	sendErr := g.cfg.Chain.Send(ctx, tx)
+	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "ok": sendErr == nil, "rebroadcast": true, "error": chainMsg(sendErr)})
+	if t.Status == store.StatusSigned {
+		_ = g.cfg.Store.MarkSubmitted(ctx, t.ID, next)
+	} else {
+		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
+	}
+}
+
+// checkDelay is the delay before the next check of a transaction checked n
+// times: firstCheck doubling up to maxCheck.
+func checkDelay(n int) time.Duration {
+	d := firstCheck
+	for i := 0; i < n && d < maxCheck; i++ {
+		d *= 2
+	}
+	return min(d, maxCheck)
+}
+
+// chainMsg renders a chain error for a tool message or the audit log: node
+// errors are text from outside (a node can put instructions in them), so
+// they are cut, stripped to printable ASCII and marked "untrusted:".
 func chainMsg(err error) string {
 	if err == nil {
 		return ""
 	}
-	return Sanitize(err.Error(), 160)
+	return "untrusted:" + Sanitize(err.Error(), 160)
 }
 
 // Sanitize keeps printable ASCII of s, at most n bytes: for text that comes

@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum"
 
@@ -26,6 +27,9 @@ type chainFacts struct {
 	gas           uint64
 	tipCap        *big.Int
 	feeCap        *big.Int
+	// nonceFloor is the node's pending nonce for the sender, read only
+	// when a transfer is about to be reserved.
+	nonceFloor uint64
 }
 
 // readChain gathers balances, recipient code and fee terms. It takes no lock:
@@ -84,18 +88,25 @@ func (f *chainFacts) maxFee() *big.Int {
 	return new(big.Int).Mul(f.feeCap, new(big.Int).SetUint64(f.gas))
 }
 
-// decide evaluates the policy with the chain facts and the ledger. The caller
-// holds the account lock, so the window sums include every reservation.
-func (g *Guard) decide(in *Intent, lim *Limits, cf *chainFacts) *plan {
-	now := g.now()
+// decide evaluates the policy with the chain facts and the ledger at now.
+// Called inside the reservation's store transaction (or after a catch-up,
+// for a verdict that reserves nothing), so the window sums include every
+// spend reserved by any process before it. paid says whether the sender
+// paid the recipient before.
+func (g *Guard) decide(in *Intent, lim *Limits, cf *chainFacts, paid bool, now time.Time) *plan {
 	auto, total := g.ledger.Sums(in.From, in.Asset, lim.Window, now)
 	f := &Facts{
 		Now: now, NativeBalance: cf.nativeBalance, AssetBalance: cf.assetBalance,
-		MaxFeePerGas: cf.feeCap, MaxFee: cf.maxFee(), TransfersLastHour: g.transfersLastHour(now),
-		WindowAuto: auto, WindowTotal: total, PaidBefore: g.ledger.PaidBefore(in.From, in.To),
+		MaxFeePerGas: cf.feeCap, MaxFee: cf.maxFee(), TransfersLastHour: g.ledger.CountSince(now.Add(-time.Hour)),
+		WindowAuto: auto, WindowTotal: total, PaidBefore: paid,
 		RecipientHasCode: cf.hasCode, RecipientCodeChecked: true,
 	}
 	d := Evaluate(g.cfg.Policy, in, lim, f)
 	d.Summary = NewSummary(in, f.MaxFee)
 	return &plan{intent: in, decision: d, gas: cf.gas, tipCap: cf.tipCap, feeCap: cf.feeCap}
+}
+
+// maxFee is the most the plan's transaction can pay in fees (wei).
+func (p *plan) maxFee() *big.Int {
+	return new(big.Int).Mul(p.feeCap, new(big.Int).SetUint64(p.gas))
 }

@@ -2,7 +2,9 @@ package approval
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +57,12 @@ type Config struct {
 	ApprovalURL func(id, token string) string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Tick is how often RunApprovals looks for approved transfers, expired
+	// approvals, abandoned reservations and unsettled broadcasts; default
+	// 400ms.
+	Tick time.Duration
+	// ID names this process in executor leases; default a random id.
+	ID string
 }
 
 // TransferArgs are a transfer request as an agent sends it, unparsed.
@@ -78,22 +86,40 @@ type Outcome struct {
 	Replayed bool
 }
 
-// Guard evaluates and executes transfers. It is safe for concurrent use.
+// Guard evaluates and executes transfers. It is safe for concurrent use, and
+// several Guards (in several processes) may share one store: every limit is
+// checked and reserved in one store transaction, against the ledger as every
+// process left it.
 type Guard struct {
 	cfg    Config
 	now    func() time.Time
-	nonces *chain.Nonces
+	id     string
 	ledger *Ledger
 	kick   chan struct{}
 
 	mu       sync.Mutex
-	accounts map[common.Address]*sync.Mutex
 	inflight map[string]chan struct{}
-	recent   []time.Time // signing times in the last hour, oldest first
+	reported map[string]bool // tampered approvals already reported
 }
 
-// NewGuard builds a Guard, loads the spend ledger and finishes transfers a
-// crash left unfinished.
+// Timing of reservations and settling.
+const (
+	// reservationLease is how long a reservation may stay unsigned before any
+	// process may fail it as abandoned (its owner crashed).
+	reservationLease = 2 * time.Minute
+	// approvalLease is how long an executor's claim on an approval lasts.
+	approvalLease = time.Minute
+	// firstCheck and maxCheck bound the delay before a broadcast
+	// transaction is next checked and re-broadcast (doubling in between).
+	firstCheck = 2 * time.Second
+	maxCheck   = 5 * time.Minute
+	// settleBatch bounds the transfers one settling pass looks at.
+	settleBatch = 64
+)
+
+// NewGuard builds a Guard, loads the spend window from the store (only the
+// window: start-up does not grow with history) and settles what a crash may
+// have left unfinished.
 func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 	if cfg == nil || cfg.Policy == nil || cfg.Chain == nil || cfg.Store == nil || cfg.Audit == nil || cfg.Keys == nil {
 		return nil, errors.New("approval: guard config is incomplete")
@@ -104,49 +130,40 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 	g := &Guard{
 		cfg:      *cfg,
 		now:      cfg.Now,
-		nonces:   chain.NewNonces(cfg.Chain),
+		id:       cfg.ID,
 		ledger:   NewLedger(cfg.Policy.LongestWindow()),
 		kick:     make(chan struct{}, 1),
-		accounts: map[common.Address]*sync.Mutex{},
 		inflight: map[string]chan struct{}{},
+		reported: map[string]bool{},
 	}
 	if g.now == nil {
 		g.now = time.Now
 	}
-	if err := g.recover(ctx); err != nil {
-		return nil, err
+	if g.cfg.Tick <= 0 {
+		g.cfg.Tick = executorInterval
 	}
-	// Every spend ever: the ledger needs them to know which recipients were
-	// paid before; only the longest window's worth is kept for the sums.
-	spends, err := cfg.Store.SpendsSince(ctx, time.Unix(0, 0))
-	if err != nil {
-		return nil, fmt.Errorf("approval: load ledger: %w", err)
-	}
-	if err := g.ledger.Load(spends); err != nil {
-		return nil, fmt.Errorf("approval: load ledger: %w", err)
-	}
-	hourAgo := g.now().Add(-time.Hour)
-	for _, s := range spends {
-		if !s.At.Before(hourAgo) {
-			g.recent = append(g.recent, s.At)
+	if g.id == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("approval: random id: %w", err)
 		}
+		g.id = hex.EncodeToString(b[:])
 	}
+	now := g.now()
+	ts, head, err := cfg.Store.LoadLedger(ctx, now.Add(-g.ledger.Retention()))
+	if err != nil {
+		g.tampered(err)
+		return nil, fmt.Errorf("approval: load ledger: %w", err)
+	}
+	if err := g.ledger.Apply(ts, head, now); err != nil {
+		return nil, fmt.Errorf("approval: load ledger: %w", err)
+	}
+	g.settle(ctx)
 	return g, nil
 }
 
 // Policy returns the policy the guard enforces.
 func (g *Guard) Policy() *Policy { return g.cfg.Policy }
-
-func (g *Guard) accountLock(a common.Address) *sync.Mutex {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	m := g.accounts[a]
-	if m == nil {
-		m = &sync.Mutex{}
-		g.accounts[a] = m
-	}
-	return m
-}
 
 // plan is a transfer ready to sign: its intent, the fee terms and the decision.
 type plan struct {
@@ -157,22 +174,39 @@ type plan struct {
 	feeCap   *big.Int
 }
 
-func (g *Guard) transfersLastHour(now time.Time) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	cut := now.Add(-time.Hour)
-	i := 0
-	for i < len(g.recent) && g.recent[i].Before(cut) {
-		i++
+// catchUp brings the ledger up to date with every process's spends, for a
+// verdict that reserves nothing.
+func (g *Guard) catchUp(ctx context.Context) error {
+	h := g.ledger.Head()
+	ts, head, err := g.cfg.Store.Changes(ctx, h.Seq, h.Version)
+	if err != nil {
+		g.tampered(err)
+		return Errorf(CodeInternal, "reading the spend ledger failed")
 	}
-	g.recent = g.recent[i:]
-	return len(g.recent)
+	if err := g.ledger.Apply(ts, head, g.now()); err != nil {
+		return Errorf(CodeInternal, "reading the spend ledger failed")
+	}
+	return nil
 }
 
-func (g *Guard) noteTransfer(at time.Time) {
-	g.mu.Lock()
-	g.recent = append(g.recent, at)
-	g.mu.Unlock()
+// syncIn brings the ledger up to date inside a ledger transaction.
+func (g *Guard) syncIn(lt *store.LedgerTx) error {
+	h := g.ledger.Head()
+	ts, head, err := lt.Changes(h.Seq, h.Version)
+	if err != nil {
+		return err
+	}
+	return g.ledger.Apply(ts, head, lt.Now())
+}
+
+// tampered audits a state authentication failure as a security event.
+func (g *Guard) tampered(err error) {
+	var te *store.TamperError
+	if errors.As(err, &te) {
+		_ = g.cfg.Audit.Append(context.Background(), audit.TypeSecurity, map[string]any{
+			"event": "state_tampered", "table": te.Table, "id": te.ID, "what": te.What,
+		})
+	}
 }
 
 // Prepare evaluates a transfer without reserving, signing or sending anything.
@@ -185,7 +219,15 @@ func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*Decision, erro
 	if err != nil {
 		return nil, err
 	}
-	p := g.decide(in, lim, cf)
+	if err := g.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	paid, err := g.cfg.Store.HasPaid(ctx, in.From, in.To)
+	if err != nil {
+		g.tampered(err)
+		return nil, Errorf(CodeInternal, "reading the spend ledger failed")
+	}
+	p := g.decide(in, lim, cf, paid, g.now())
 	if p.decision.Verdict == ApprovalRequired && g.cfg.Approvals == nil {
 		denyNoApproval(&p.decision)
 	}
@@ -255,28 +297,26 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	ah := argsHash(in)
+	if args.IdempotencyKey != "" {
+		if out, err, done := g.replayKey(ctx, args.IdempotencyKey, ah); done {
+			return out, err
+		}
+	}
 	cf, err := g.readChain(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	lock := g.accountLock(in.From)
-	lock.Lock()
-	locked := true
-	unlock := func() {
-		if locked {
-			locked = false
-			lock.Unlock()
-		}
+	if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
+		return nil, Errorf(CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
 	}
-	defer unlock()
-
-	ah := argsHash(in)
-	if args.IdempotencyKey != "" {
-		if out, err, done := g.replayKey(ctx, args.IdempotencyKey, ah, unlock); done {
-			return out, err
-		}
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto})
+	switch {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		return g.replay(ctx, prev, ah)
 	}
-	p := g.decide(in, lim, cf)
 	switch p.decision.Verdict {
 	case Deny:
 		g.auditVerdict("send", "", p)
@@ -289,25 +329,24 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 		}
 		return g.park(ctx, p, args.IdempotencyKey, ah)
 	}
-	t, h, err := g.reserve(ctx, p, args.IdempotencyKey, ah, store.KindAuto)
-	if err != nil {
-		return nil, err
-	}
-	unlock()
-	return g.executeReserved(ctx, t, p, h)
+	g.auditVerdict("send", t.ID, p)
+	return g.executeReserved(ctx, t, p)
 }
 
 // replayKey answers a request whose idempotency key was used before: the
 // earlier transfer or approval. done is false when the key is new.
-func (g *Guard) replayKey(ctx context.Context, key string, ah []byte, unlock func()) (*Outcome, error, bool) {
+func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome, error, bool) {
 	prev, err := g.cfg.Store.TransferByKey(ctx, key)
 	switch {
 	case err == nil:
-		unlock()
 		out, err := g.replay(ctx, prev, ah)
 		return out, err, true
 	case !errors.Is(err, store.ErrNotFound):
+		g.tampered(err)
 		return nil, Errorf(CodeInternal, "reading the idempotency record failed"), true
+	}
+	if g.cfg.Approvals == nil {
+		return nil, nil, false
 	}
 	a, err := g.cfg.Store.ApprovalByKey(ctx, key)
 	switch {
@@ -321,38 +360,60 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte, unlock fun
 		}
 		return out, err, true
 	case !errors.Is(err, store.ErrNotFound):
+		g.tampered(err)
 		return nil, Errorf(CodeInternal, "reading the idempotency record failed"), true
 	}
 	return nil, nil, false
 }
 
-// reserve records the spend in the ledger and the store. The caller holds
-// the account lock.
-func (g *Guard) reserve(ctx context.Context, p *plan, key string, ah []byte, kind string) (*store.Transfer, LedgerHandle, error) {
-	in := p.intent
-	now := g.now()
-	t := &store.Transfer{
-		IdempotencyKey: key, ArgsHash: ah, ChainID: in.ChainID,
-		From: in.From, To: in.To, Asset: in.Asset, Amount: in.Amount, Kind: kind,
-	}
-	created, isNew, err := g.cfg.Store.CreateTransfer(ctx, t)
-	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, LedgerHandle{}, Errorf(CodeConflict, "idempotency_key: already used with different arguments")
+// reserve decides a transfer against the ledger as every process left it
+// and, when the verdict allows it, records the spend with its nonce, in one
+// store transaction: no other reservation, in this process or another, can
+// come between the check and the record. want carries the idempotency key or
+// approval, the args hash and the kind. When the key (or approval) was used
+// before, prev is that transfer and nothing is decided.
+func (g *Guard) reserve(ctx context.Context, in *Intent, lim *Limits, cf *chainFacts, want *store.Transfer) (p *plan, t, prev *store.Transfer, err error) {
+	err = g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+		if err := g.syncIn(lt); err != nil {
+			return err
 		}
-		return nil, LedgerHandle{}, Errorf(CodeInternal, "recording the transfer failed")
-	}
-	if !isNew {
-		return nil, LedgerHandle{}, Errorf(CodeConflict, "idempotency_key: the first request with this key is still being processed")
-	}
-	h, err := g.ledger.Add(store.Spend{From: in.From, To: in.To, Asset: in.Asset, Amount: in.Amount, Kind: kind, At: now})
+		for _, find := range []func() (*store.Transfer, error){
+			func() (*store.Transfer, error) { return lt.TransferByKey(want.IdempotencyKey) },
+			func() (*store.Transfer, error) { return lt.TransferByApproval(want.ApprovalID) },
+		} {
+			if e, err := find(); err == nil {
+				prev = e
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		paid, err := lt.HasPaid(in.From, in.To)
+		if err != nil {
+			return err
+		}
+		p = g.decide(in, lim, cf, paid, lt.Now())
+		if p.decision.Verdict != Allow && !(want.Kind == store.KindApproved && p.decision.Verdict == ApprovalRequired) {
+			return nil
+		}
+		nonce, err := lt.AllocateNonce(in.ChainID, in.From, cf.nonceFloor)
+		if err != nil {
+			return err
+		}
+		n := *want
+		n.ChainID, n.From, n.To, n.Asset, n.Amount = in.ChainID, in.From, in.To, in.Asset, in.Amount
+		n.Nonce, n.LeaseUntil = &nonce, lt.Now().Add(reservationLease)
+		t, _, err = lt.Insert(&n)
+		return err
+	})
 	if err != nil {
-		_ = g.cfg.Store.MarkFailed(context.WithoutCancel(ctx), created.ID, "ledger refused the spend")
-		return nil, LedgerHandle{}, Errorf(CodeInternal, "recording the spend failed")
+		g.tampered(err)
+		if errors.Is(err, store.ErrConflict) {
+			return nil, nil, nil, Errorf(CodeConflict, "idempotency_key: already used with different arguments")
+		}
+		return nil, nil, nil, Errorf(CodeInternal, "recording the transfer failed")
 	}
-	g.noteTransfer(now)
-	g.auditVerdict("send", created.ID, p)
-	return created, h, nil
+	return p, t, prev, nil
 }
 
 // park stores a transfer that needs a human as a pending approval.
@@ -365,6 +426,7 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 	a, token, err := g.cfg.Approvals.Park(ctx, &store.Approval{
 		IdempotencyKey: key, ArgsHash: ah, Digest: d[:], ChainID: p.intent.ChainID,
 		From: p.intent.From, To: p.intent.To, Asset: p.intent.Asset, Amount: p.intent.Amount, Summary: sum,
+		MaxFee: p.maxFee(),
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -400,13 +462,13 @@ func (g *Guard) replay(ctx context.Context, t *store.Transfer, wantHash []byte) 
 		}
 	}
 	switch t.Status {
-	case store.StatusSubmitted, store.StatusSigned:
+	case store.StatusSubmitted, store.StatusSigned, store.StatusConfirmed:
 		if t.TxHash == nil {
 			return nil, Errorf(CodeInternal, "idempotency record has no transaction")
 		}
 		return &Outcome{Status: "submitted", TxHash: *t.TxHash, TransferID: t.ID, Replayed: true, Summary: g.summaryOf(t)}, nil
 	case store.StatusFailed:
-		return nil, Errorf(CodeConflict, "idempotency_key: the first request with this key failed (%s); use a new key to retry", t.Error)
+		return nil, Errorf(CodeConflict, "idempotency_key: the first request with this key failed (%s); use a new key to retry", Sanitize(t.Error, 300))
 	default:
 		return nil, Errorf(CodeConflict, "idempotency_key: the first request with this key is still being processed")
 	}

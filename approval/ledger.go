@@ -12,40 +12,32 @@ import (
 	"github.com/walletmcp/walletmcp/internal/store"
 )
 
-// Ledger is the in-memory spend window the Guard reads before each verdict,
-// so that a verdict needs no database query: for each (sender, asset) the
-// spends of the last Retention, in time order, with prefix sums of the
-// auto-approved and of all amounts; and the set of (sender, recipient) pairs
-// that were ever paid. The store stays the record: Load rebuilds the ledger
-// from it at start, so limits hold across restarts.
+// Ledger is this process's view of the spend window: for each (sender,
+// asset) the counted transfers of the last Retention, in time order, with
+// prefix sums of the auto-approved and of all amounts, so that a verdict
+// reads a window sum in O(log n).
 //
-// Sums is O(log n) (a binary search in the prefix sums) with amortised O(1)
-// eviction of expired spends; Add is O(1) for a spend later than the last one
-// and PaidBefore is O(1). A Ledger is safe for concurrent use (one mutex).
+// It is a cache of the store, never the record. The store's ledger carries
+// a sequence (inserts) and a version (changes); the Ledger remembers how far
+// it has read (Head), and Apply brings it up to date with what any process
+// sharing the store wrote since. The Guard applies the changes inside the
+// store transaction that reserves a spend, so a verdict always sees every
+// spend reserved by every process before it, and its own reservation is
+// committed before any other process decides.
+//
+// A Ledger is safe for concurrent use (one mutex).
 type Ledger struct {
 	retention time.Duration
 
 	mu     sync.Mutex
+	head   store.LedgerHead
 	series map[seriesKey]*series
-	paid   map[pairKey]*payState
-	// reserved holds the recipient of each spend added (not loaded) that
-	// is still in the window: Remove may undo it.
-	reserved map[uint64]pairKey
-	seq      uint64
+	byID   map[string]seriesKey
 }
 
 type seriesKey struct {
 	from  common.Address
 	asset string
-}
-
-type pairKey struct{ from, to common.Address }
-
-// payState counts the live reservations to a recipient and whether a
-// finished transfer to it is known.
-type payState struct {
-	marked bool
-	live   int
 }
 
 // series is one (sender, asset)'s spends from head on, oldest first.
@@ -59,18 +51,12 @@ type series struct {
 // spendEntry is one spend with the prefix sums of its series up to and
 // including it.
 type spendEntry struct {
+	id                string
 	at                time.Time
-	seq               uint64
+	seq               int64
 	auto              bool
 	amount            *big.Int
 	cumAuto, cumTotal *big.Int
-}
-
-// LedgerHandle names one spend added to a Ledger, for Remove.
-type LedgerHandle struct {
-	key seriesKey
-	at  time.Time
-	seq uint64 // 0 in the zero handle, which names nothing
 }
 
 // ErrLedgerSpend is the error of a spend the Ledger refuses.
@@ -78,113 +64,78 @@ var ErrLedgerSpend = errors.New("approval: invalid ledger spend")
 
 // NewLedger returns an empty Ledger that keeps spends for retention, which
 // must be at least the longest window it is asked about
-// (Policy.LongestWindow). A Sums call with a longer window fails closed.
+// (Policy.LongestWindow) and an hour (the rate limit's window). A Sums call
+// with a longer window fails closed.
 func NewLedger(retention time.Duration) *Ledger {
 	return &Ledger{
-		retention: retention,
+		retention: max(retention, time.Hour),
 		series:    map[seriesKey]*series{},
-		paid:      map[pairKey]*payState{},
-		reserved:  map[uint64]pairKey{},
+		byID:      map[string]seriesKey{},
 	}
 }
 
 // Retention is how long the ledger keeps spends.
 func (l *Ledger) Retention() time.Duration { return l.retention }
 
-func checkSpend(s *store.Spend) error {
-	if s.Amount == nil || s.Amount.Sign() < 0 || (s.Kind != store.KindAuto && s.Kind != store.KindApproved) || s.At.IsZero() {
+// Head is how far the Ledger has read the store's ledger.
+func (l *Ledger) Head() store.LedgerHead {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head
+}
+
+func checkSpend(t *store.Transfer) error {
+	if t.Amount == nil || t.Amount.Sign() < 0 || (t.Kind != store.KindAuto && t.Kind != store.KindApproved) ||
+		t.CreatedAt.IsZero() || t.ID == "" {
 		return ErrLedgerSpend
 	}
-	if s.Asset != NativeSymbol {
-		if _, ok := tokenAddress(s.Asset); !ok {
+	if t.Asset != NativeSymbol {
+		if _, ok := tokenAddress(t.Asset); !ok {
 			return ErrLedgerSpend
 		}
 	}
 	return nil
 }
 
-// Load adds spends read from the store (store.SpendsSince: transfers that did
-// not fail, in any order) and marks each (From, To) as paid. Give it every
-// spend since the zero time so PaidBefore knows every recipient ever paid;
-// spends older than Retention only mark recipients and are evicted from the
-// window the next time their series is read. An invalid spend (nil or
-// negative amount, unknown kind or asset, zero time) adds nothing and
+// Apply brings the Ledger to head with ts, the transfers inserted or changed
+// since its Head (store.LedgerTx.Changes, store.LoadLedger): a counted
+// transfer created within Retention of now is added once, a failed one
+// removed. Each row is the row's latest state as of head, so applying a set
+// is correct whatever the Ledger applied before; a set no newer than Head is
+// ignored. An invalid transfer changes nothing and
 // returns ErrLedgerSpend.
-func (l *Ledger) Load(spends []store.Spend) error {
-	for i := range spends {
-		if err := checkSpend(&spends[i]); err != nil {
+func (l *Ledger) Apply(ts []*store.Transfer, head store.LedgerHead, now time.Time) error {
+	for _, t := range ts {
+		if err := checkSpend(t); err != nil {
 			return err
 		}
 	}
-	sorted := make([]*store.Spend, len(spends))
-	for i := range spends {
-		sorted[i] = &spends[i]
-	}
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].At.Before(sorted[j].At) })
+	cut := now.Add(-l.retention)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range sorted {
-		l.insert(s)
-		l.pay(pairKey{s.From, s.To}).marked = true
+	if head.Seq <= l.head.Seq && head.Version <= l.head.Version {
+		// Everything up to head is applied already; these rows may be
+		// older than what was applied since.
+		return nil
+	}
+	for _, t := range ts {
+		_, known := l.byID[t.ID]
+		switch {
+		case !t.Counted():
+			if known {
+				l.remove(t.ID)
+			}
+		case !known && !t.CreatedAt.Before(cut):
+			l.insert(t)
+		}
+	}
+	if head.Seq > l.head.Seq {
+		l.head.Seq = head.Seq
+	}
+	if head.Version > l.head.Version {
+		l.head.Version = head.Version
 	}
 	return nil
-}
-
-// Add records a spend (a reservation: the Guard adds it before signing) and
-// counts its recipient as paid until it is removed. The returned handle lets
-// Remove undo it if signing or broadcasting fails.
-func (l *Ledger) Add(s store.Spend) (LedgerHandle, error) {
-	if err := checkSpend(&s); err != nil {
-		return LedgerHandle{}, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h := l.insert(&s)
-	pk := pairKey{s.From, s.To}
-	l.pay(pk).live++
-	l.reserved[h.seq] = pk
-	return h, nil
-}
-
-// Remove undoes the spend of h: it no longer counts in Sums nor, unless
-// another spend or MarkPaid vouches for it, in PaidBefore. It reports
-// whether there was something to undo; removing twice is harmless. A spend
-// that has left the window (older than Retention) counts as final and is not
-// undone.
-func (l *Ledger) Remove(h LedgerHandle) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	pk, ok := l.reserved[h.seq]
-	if !ok || h.seq == 0 {
-		return false
-	}
-	delete(l.reserved, h.seq)
-	if ps := l.paid[pk]; ps != nil && ps.live > 0 {
-		ps.live--
-	}
-	s := l.series[h.key]
-	if s == nil {
-		return true
-	}
-	live := s.spends[s.head:]
-	i := sort.Search(len(live), func(i int) bool { return !live[i].at.Before(h.at) })
-	for ; i < len(live) && live[i].at.Equal(h.at); i++ {
-		if live[i].seq != h.seq {
-			continue
-		}
-		e := live[i]
-		for j := i + 1; j < len(live); j++ {
-			live[j].cumTotal = new(big.Int).Sub(live[j].cumTotal, e.amount)
-			if e.auto {
-				live[j].cumAuto = new(big.Int).Sub(live[j].cumAuto, e.amount)
-			}
-		}
-		copy(s.spends[s.head+i:], s.spends[s.head+i+1:])
-		s.spends[len(s.spends)-1] = spendEntry{}
-		s.spends = s.spends[:len(s.spends)-1]
-		break
-	}
-	return true
 }
 
 // Sums returns the auto-approved and the total amount of from's spends in
@@ -216,22 +167,18 @@ func (l *Ledger) Sums(from common.Address, asset string, window time.Duration, n
 	return new(big.Int).Sub(last.cumAuto, beforeAuto), new(big.Int).Sub(last.cumTotal, beforeTotal)
 }
 
-// PaidBefore reports whether from has paid to before: a loaded spend, a live
-// reservation or MarkPaid.
-func (l *Ledger) PaidBefore(from, to common.Address) bool {
+// CountSince returns how many counted transfers, of every sender and asset,
+// were created at or after since (at most Retention ago).
+func (l *Ledger) CountSince(since time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ps := l.paid[pairKey{from, to}]
-	return ps != nil && (ps.marked || ps.live > 0)
-}
-
-// MarkPaid records that from has paid to (for example once a transfer is
-// submitted, or when the store says so): it stays paid even if a spend to it
-// is removed.
-func (l *Ledger) MarkPaid(from, to common.Address) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.pay(pairKey{from, to}).marked = true
+	n := 0
+	for _, s := range l.series {
+		live := s.spends[s.head:]
+		i := sort.Search(len(live), func(i int) bool { return !live[i].at.Before(since) })
+		n += len(live) - i
+	}
+	return n
 }
 
 // Len returns the number of spends kept (for tests and metrics).
@@ -245,28 +192,20 @@ func (l *Ledger) Len() int {
 	return n
 }
 
-func (l *Ledger) pay(k pairKey) *payState {
-	ps := l.paid[k]
-	if ps == nil {
-		ps = &payState{}
-		l.paid[k] = ps
-	}
-	return ps
-}
-
-// insert adds s to its series in time order (after spends at the same time)
-// and returns its handle. The caller holds l.mu.
-func (l *Ledger) insert(s *store.Spend) LedgerHandle {
-	key := seriesKey{s.From, s.Asset}
+// insert adds t to its series in time order (after spends at the same time,
+// by sequence). The caller holds l.mu.
+func (l *Ledger) insert(t *store.Transfer) {
+	key := seriesKey{t.From, t.Asset}
 	se := l.series[key]
 	if se == nil {
 		se = &series{baseAuto: new(big.Int), baseTotal: new(big.Int)}
 		l.series[key] = se
 	}
-	l.seq++
-	e := spendEntry{at: s.At, seq: l.seq, auto: s.Kind == store.KindAuto, amount: new(big.Int).Set(s.Amount)}
+	e := spendEntry{id: t.ID, at: t.CreatedAt, seq: t.Seq, auto: t.Kind == store.KindAuto, amount: new(big.Int).Set(t.Amount)}
 	live := se.spends[se.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i].at.After(s.At) })
+	i := sort.Search(len(live), func(i int) bool {
+		return live[i].at.After(e.at) || (live[i].at.Equal(e.at) && live[i].seq > e.seq)
+	})
 	prevAuto, prevTotal := se.baseAuto, se.baseTotal
 	if i > 0 {
 		prevAuto, prevTotal = live[i-1].cumAuto, live[i-1].cumTotal
@@ -287,24 +226,43 @@ func (l *Ledger) insert(s *store.Spend) LedgerHandle {
 	at := se.head + i
 	copy(se.spends[at+1:], se.spends[at:])
 	se.spends[at] = e
-	return LedgerHandle{key: key, at: s.At, seq: e.seq}
+	l.byID[t.ID] = key
+}
+
+// remove takes spend id out of its series. The caller holds l.mu.
+func (l *Ledger) remove(id string) {
+	key := l.byID[id]
+	delete(l.byID, id)
+	s := l.series[key]
+	if s == nil {
+		return
+	}
+	live := s.spends[s.head:]
+	for i := range live {
+		if live[i].id != id {
+			continue
+		}
+		e := live[i]
+		for j := i + 1; j < len(live); j++ {
+			live[j].cumTotal = new(big.Int).Sub(live[j].cumTotal, e.amount)
+			if e.auto {
+				live[j].cumAuto = new(big.Int).Sub(live[j].cumAuto, e.amount)
+			}
+		}
+		copy(s.spends[s.head+i:], s.spends[s.head+i+1:])
+		s.spends[len(s.spends)-1] = spendEntry{}
+		s.spends = s.spends[:len(s.spends)-1]
+		return
+	}
 }
 
 // evict drops spends before cut from the head of s, in amortised O(1), and
-// compacts the slice once most of it is dead. A reservation that leaves the
-// window is final: its recipient stays paid. The caller holds l.mu.
+// compacts the slice once most of it is dead. The caller holds l.mu.
 func (l *Ledger) evict(s *series, cut time.Time) {
 	for s.head < len(s.spends) && s.spends[s.head].at.Before(cut) {
 		e := &s.spends[s.head]
 		s.baseAuto, s.baseTotal = e.cumAuto, e.cumTotal
-		if pk, ok := l.reserved[e.seq]; ok {
-			delete(l.reserved, e.seq)
-			ps := l.pay(pk)
-			ps.marked = true
-			if ps.live > 0 {
-				ps.live--
-			}
-		}
+		delete(l.byID, e.id)
 		*e = spendEntry{}
 		s.head++
 	}

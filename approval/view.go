@@ -77,14 +77,17 @@ func remaining(limit, used *big.Int) *big.Int {
 
 // PolicyView returns the policy's limits and, for each of addrs, what remains
 // in each window now.
-func (g *Guard) PolicyView(_ context.Context, addrs []common.Address) (*PolicyView, error) {
+func (g *Guard) PolicyView(ctx context.Context, addrs []common.Address) (*PolicyView, error) {
+	if err := g.catchUp(ctx); err != nil {
+		return nil, err
+	}
 	p := g.cfg.Policy
 	v := &PolicyView{
 		PolicySHA256: p.SHA256, ChainID: p.ChainID,
 		Recipients:         RecipientsView{Mode: p.Recipients.Mode, Allow: []string{}, Deny: []string{}, NewRecipientApproval: p.Recipients.NewRecipientApproval},
 		MaxFeePerGasGwei:   FormatAmount(p.MaxFeePerGas, 9),
 		ToolCallsPerMinute: p.ToolCallsPerMinute, TransfersPerHour: p.TransfersPerHour,
-		TransfersLastHour: g.transfersLastHour(g.now()), Remaining: []RemainingView{},
+		TransfersLastHour: g.ledger.CountSince(g.now().Add(-time.Hour)), Remaining: []RemainingView{},
 		MaxTotalFee: FormatAmount(p.MaxTotalFee, NativeDecimals), QuietHours: quietView(&p.QuietHours), UnknownTokensAllowed: p.UnknownTokens.Allow,
 	}
 	for _, a := range SortedAddresses(p.Recipients.Allow) {

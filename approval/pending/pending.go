@@ -259,7 +259,7 @@ func (s *Service) Approve(ctx context.Context, id, code, channel string) error {
 		}
 		return err
 	}
-	return s.decide(ctx, a, store.ApprovalApproved, channel, "approval_approved")
+	return s.decide(ctx, a, store.ApprovalApproved, channel, 0 /* MERGE: the verified step */, "approval_approved")
 }
 
 // Reject rejects a pending, unexpired approval; no code is needed to refuse.
@@ -271,7 +271,7 @@ func (s *Service) Reject(ctx context.Context, id, channel string) error {
 	if err != nil {
 		return err
 	}
-	return s.decide(ctx, a, store.ApprovalRejected, channel, "approval_rejected")
+	return s.decide(ctx, a, store.ApprovalRejected, channel, -1, "approval_rejected")
 }
 
 // decidable returns the approval if it is pending and unexpired.
@@ -290,8 +290,8 @@ func (s *Service) decidable(ctx context.Context, id string) (*store.Approval, er
 }
 
 // decide records the decision and audits it.
-func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel, event string) error {
-	err := s.st.DecideApproval(ctx, a.ID, to, channel, s.now())
+func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel string, step int64, event string) error {
+	err := s.st.DecideApproval(ctx, a.ID, to, channel, step, s.now())
 	switch {
 	case errors.Is(err, store.ErrExpired):
 		return ErrExpired

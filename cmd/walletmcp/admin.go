@@ -15,7 +15,6 @@ import (
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
-	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/wallet"
 )
 
@@ -67,7 +66,7 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 	if err := config.WriteFileAtomic(h.Path(config.PolicyFile), []byte(approval.PolicyTemplate(chainID))); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
+	st, err := openState(ctx, h, mk)
 	if err != nil {
 		return nil, err
 	}

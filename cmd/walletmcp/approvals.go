@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 )
 
@@ -26,13 +27,17 @@ import (
 // tampered or unwritable log stops them before anything changes), then the
 // state database.
 type approvalsEnv struct {
-	h   *config.Home
-	lg  *audit.Log
-	st  *store.Store
-	svc *pending.Service
+	h       *config.Home
+	lg      *audit.Log
+	st      *store.Store
+	svc     *pending.Service
+	totpKey *secret.Bytes
 }
 
 func (e *approvalsEnv) close() {
+	if e.totpKey != nil {
+		e.totpKey.Wipe()
+	}
 	if e.st != nil {
 		e.st.Close()
 	}
@@ -41,7 +46,11 @@ func (e *approvalsEnv) close() {
 	}
 }
 
-func (c *cli) openApprovals(ctx context.Context) (*approvalsEnv, error) {
+// openApprovals opens what the approval commands need. With unlock, it asks
+// for the home passphrase first and opens the state with its key, so that
+// what is shown to the human is verified and a decision can be recorded;
+// the key that opens the TOTP secret is then in e.totpKey.
+func (c *cli) openApprovals(ctx context.Context, unlock bool) (*approvalsEnv, error) {
 	h, err := c.home()
 	if err != nil {
 		return nil, err
@@ -50,10 +59,21 @@ func (c *cli) openApprovals(ctx context.Context) (*approvalsEnv, error) {
 		return nil, err
 	}
 	e := &approvalsEnv{h: h}
+	var opts *store.Options
+	if unlock {
+		keys, err := c.unlockKeys(h)
+		if err != nil {
+			return nil, err
+		}
+		defer keys.state.Wipe()
+		e.totpKey = keys.totp
+		opts = &store.Options{Key: keys.state.Reveal()}
+	}
 	if e.lg, err = openAudit(h); err != nil {
+		e.close()
 		return nil, err
 	}
-	if e.st, err = store.Open(ctx, h.Path(config.StateFile), nil); err != nil {
+	if e.st, err = store.Open(ctx, h.Path(config.StateFile), opts); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -69,7 +89,7 @@ func (c *cli) approvalsList(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	e, err := c.openApprovals(ctx)
+	e, err := c.openApprovals(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -98,7 +118,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := c.openApprovals(ctx)
+	e, err := c.openApprovals(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -122,11 +142,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	key, err := c.unlockTOTPKey(e.h)
-	if err != nil {
-		return err
-	}
-	v := totp.NewSealedVerifier(e.st, e.lg, key, nil)
+	v := totp.NewSealedVerifier(e.st, e.lg, e.totpKey, nil)
 	defer v.Wipe()
 	code := *codeFlag
 	if code == "" {
@@ -151,7 +167,7 @@ func (c *cli) reject(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := c.openApprovals(ctx)
+	e, err := c.openApprovals(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -85,11 +85,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	totpKey, err := mk.Derive(totpKeyPurpose)
+	if err != nil {
+		mk.Wipe()
+		return err
+	}
+	defer totpKey.Wipe()
+	stateKey, err := mk.Derive(config.StateKeyPurpose)
 	mk.Wipe()
 	if err != nil {
 		return err
 	}
-	defer totpKey.Wipe()
+	defer stateKey.Wipe()
 	ttl, err := time.ParseDuration(cfg.Approval.TTL)
 	if err != nil || ttl < time.Minute || ttl > 24*time.Hour {
 		return fmt.Errorf("serve: config.toml approval.ttl must be a duration from 1m to 24h")
@@ -136,9 +142,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		ch = r
 	}
 
-	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
+	st, err := store.Open(ctx, h.Path(config.StateFile), &store.Options{Key: stateKey.Reveal()})
 	if err != nil {
-		return err
+		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer st.Close()
 	lg, err := audit.Open(h.Path(config.AuditFile), nil)
@@ -146,6 +152,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer lg.Close()
+	if n := st.Sealed(); n > 0 {
+		if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "state_sealed", "rows": n}); err != nil {
+			return err
+		}
+	}
 	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "serve_started", "dev": *dev, "chain_id": pol.ChainID, "policy_sha256": sum, "accounts": len(accts), "version": version}); err != nil {
 		return err
 	}

@@ -55,10 +55,12 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	key, err := c.unlockTOTPKey(h)
+	keys, err := c.unlockKeys(h)
 	if err != nil {
 		return err
 	}
+	keys.state.Wipe()
+	key := keys.totp
 	defer key.Wipe()
 
 	// Re-enrolling replaces the second factor: it takes a current code of

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // ErrNotFound is returned when the node does not know the requested object,
@@ -74,11 +75,18 @@ type Chain interface {
 	Balance(ctx context.Context, addr common.Address) (wei *big.Int, block uint64, err error)
 	// PendingNonce returns the next nonce of addr, counting pending transactions.
 	PendingNonce(ctx context.Context, addr common.Address) (uint64, error)
+	// Nonce returns the next nonce of addr in the latest block: every nonce
+	// below it is used by a mined transaction.
+	Nonce(ctx context.Context, addr common.Address) (uint64, error)
 	// SuggestFees suggests EIP-1559 fees.
 	SuggestFees(ctx context.Context) (Fees, error)
 	// EstimateGas estimates the gas msg needs.
 	EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error)
-	// Send broadcasts a signed transaction.
+	// Send broadcasts a signed transaction. A *RejectedError means the node
+	// refused it with a definite validation error (nonce too low, fee below
+	// the base fee...): it was not accepted. Any other error (a timeout, a
+	// transport failure, an unknown node error) leaves the outcome unknown:
+	// the transaction may have been accepted.
 	Send(ctx context.Context, tx *types.Transaction) error
 	// Receipt returns the receipt of a mined transaction; ErrNotFound until mined.
 	Receipt(ctx context.Context, hash common.Hash) (*types.Receipt, error)
@@ -99,6 +107,7 @@ type client interface {
 	BlockNumber(ctx context.Context) (uint64, error)
 	BalanceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (*big.Int, error)
 	PendingNonceAt(ctx context.Context, account common.Address) (uint64, error)
+	NonceAt(ctx context.Context, account common.Address, blockNumber *big.Int) (uint64, error)
 	SuggestGasTipCap(ctx context.Context) (*big.Int, error)
 	EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error)
 	SendTransaction(ctx context.Context, tx *types.Transaction) error
@@ -213,6 +222,16 @@ func (c *conn) PendingNonce(ctx context.Context, addr common.Address) (uint64, e
 // SuggestFees suggests EIP-1559 fees: the node's priority fee suggestion as
 // TipCap, the latest base fee, and FeeCap = 2*BaseFee + TipCap. Suggestions
 // above the MaxFeePerGas bound are implausible.
+func (c *conn) Nonce(ctx context.Context, addr common.Address) (uint64, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	n, err := c.c.NonceAt(ctx, addr, nil)
+	if err != nil {
+		return 0, c.fail("eth_getTransactionCount", err)
+	}
+	return n, nil
+}
+
 func (c *conn) SuggestFees(ctx context.Context) (Fees, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
@@ -290,7 +309,55 @@ func (c *conn) Send(ctx context.Context, tx *types.Transaction) error {
 		if err.Error() == "already known" {
 			return nil
 		}
+		if r := rejection(err); r != nil {
+			return r
+		}
 		return c.fail("eth_sendRawTransaction", err)
+	}
+	return nil
+}
+
+// RejectedError is a node's definite refusal of a transaction: a JSON-RPC
+// error answer whose message is one of the transaction pool's validation
+// errors. Such a transaction was not accepted by the node, so it cannot have
+// left through it.
+type RejectedError struct {
+	// Reason is the node's message, as the node wrote it (text from
+	// outside: sanitise it before showing it).
+	Reason string
+}
+
+// Error implements error.
+func (e *RejectedError) Error() string { return "chain: node rejected the transaction: " + e.Reason }
+
+// definiteRejections are go-ethereum's transaction pool validation errors
+// (core/error.go, core/txpool/errors.go): a node answers with one of them
+// only for a transaction it did not add to its pool.
+var definiteRejections = []string{
+	"nonce too low", "nonce has max value", "insufficient funds for gas * price + value",
+	"intrinsic gas too low", "max priority fee per gas higher than max fee per gas",
+	"max fee per gas less than block base fee", "transaction type not supported", "invalid sender",
+	"transaction underpriced", "replacement transaction underpriced", "transaction gas price below minimum",
+	"exceeds block gas limit", "negative value", "oversized data", "floor data gas cost",
+}
+
+// rejection returns a *RejectedError when err is the node's JSON-RPC error
+// answer with a definite validation message, else nil: a transport error,
+// a timeout or an unknown message leaves the outcome unknown.
+func rejection(err error) *RejectedError {
+	var re rpc.Error
+	if !errors.As(err, &re) {
+		return nil
+	}
+	var he rpc.HTTPError
+	if errors.As(err, &he) {
+		return nil
+	}
+	msg := re.Error()
+	for _, d := range definiteRejections {
+		if strings.HasPrefix(msg, d) {
+			return &RejectedError{Reason: msg}
+		}
 	}
 	return nil
 }

@@ -45,6 +45,10 @@ func (m *MasterKey) Wipe() {
 	}
 }
 
+// StateKeyPurpose is the Derive purpose of the key that authenticates the
+// state database (store.Options.Key): approvals, decisions, the ledger.
+const StateKeyPurpose = "state-mac"
+
 // Derive returns a 32-byte subkey for purpose (HKDF-SHA256). The caller wipes it.
 func (m *MasterKey) Derive(purpose string) (*secret.Bytes, error) {
 	k, err := hkdf.Key(sha256.New, m.k.Reveal(), nil, "walletmcp/"+purpose, 32)

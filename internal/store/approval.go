@@ -113,6 +113,22 @@ type Approval struct {
 	CreatedAt      time.Time      // when it was parked (UTC); the store's clock when zero
 	ExpiresAt      time.Time      // the decision must come before this (UTC)
 	DecidedAt      *time.Time     // when a human decided (UTC)
+	// MaxFee is the maximum fee shown to the human (wei): a ceiling on the
+	// fee of the transaction that executes the approval.
+	MaxFee *big.Int
+	// Step is the TOTP time step of the code that decided it; -1 when no code
+	// was used (a rejection, an expiry).
+	Step int64
+	// LeaseOwner and LeaseUntil name the process executing it (ClaimApproval).
+	LeaseOwner string
+	LeaseUntil time.Time
+	// Verified reports that both MACs (the request, and its status with the
+	// decision) were checked with the state key. TamperReason says what
+	// failed when a list returned a row that did not verify.
+	Verified     bool
+	TamperReason string
+
+	mac, stateMAC []byte
 }
 
 // CreateApproval records a as a pending approval, setting its ID (when
@@ -145,10 +161,20 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval) (*Approval, boo
 			return nil, false, err
 		}
 	}
+	if s.key == nil {
+		return nil, false, ErrNoKey
+	}
+	n := *a
+	n.ID, n.Status, n.CreatedAt, n.ExpiresAt, n.Step = id, ApprovalPending, created, expires, -1
+	n.Channel, n.TransferID, n.TxHash, n.Error, n.DecidedAt = "", "", nil, "", nil
+	maxFee := ""
+	if n.MaxFee != nil {
+		maxFee = n.MaxFee.String()
+	}
 	var existing *Approval
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if a.IdempotencyKey != "" {
-			e, err := scanApproval(tx.QueryRowContext(ctx, qApprovalByKey, a.IdempotencyKey))
+			e, err := s.readApproval(tx.QueryRowContext(ctx, qApprovalByKey, a.IdempotencyKey))
 			if err == nil {
 				existing = e
 				return nil
@@ -159,11 +185,12 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval) (*Approval, boo
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO approvals
 			(id, link_token_hash, idempotency_key, args_hash, digest, chain_id, from_addr, to_addr, asset, amount,
-			 summary, status, created_at, expires_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 summary, status, created_at, expires_at, updated_at, max_fee, step, mac, state_mac)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, a.LinkTokenHash, nullString(a.IdempotencyKey), a.ArgsHash, a.Digest, int64(a.ChainID),
 			encodeAddr(a.From), encodeAddr(a.To), a.Asset, a.Amount.String(), string(a.Summary),
-			ApprovalPending, created.UnixNano(), expires.UnixNano(), created.UnixNano())
+			ApprovalPending, created.UnixNano(), expires.UnixNano(), created.UnixNano(), maxFee, -1,
+			approvalMAC(s.key, &n), approvalStateMAC(s.key, &n))
 		if err != nil {
 			return wrapDBErr("create approval", err)
 		}
@@ -178,16 +205,15 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval) (*Approval, boo
 		}
 		return existing, false, nil
 	}
-	a.ID = id
-	a.Status = ApprovalPending
-	a.Channel, a.TransferID, a.TxHash, a.Error, a.DecidedAt = "", "", nil, "", nil
-	a.CreatedAt, a.ExpiresAt = created, expires
+	n.Verified = true
+	*a = n
 	return a, true, nil
 }
 
 // Approval returns the approval with the given ID, or ErrNotFound.
+// With the state key, a row whose MACs do not verify is a *TamperError.
 func (s *Store) Approval(ctx context.Context, id string) (*Approval, error) {
-	return scanApproval(s.db.QueryRowContext(ctx, qApprovalByID, id))
+	return s.readApproval(s.db.QueryRowContext(ctx, qApprovalByID, id))
 }
 
 // ApprovalByKey returns the approval with the given idempotency key, or
@@ -196,7 +222,7 @@ func (s *Store) ApprovalByKey(ctx context.Context, key string) (*Approval, error
 	if key == "" {
 		return nil, ErrNotFound
 	}
-	return scanApproval(s.db.QueryRowContext(ctx, qApprovalByKey, key))
+	return s.readApproval(s.db.QueryRowContext(ctx, qApprovalByKey, key))
 }
 
 // ListApprovals returns the approvals with the given status ("" for all),
@@ -212,7 +238,9 @@ func (s *Store) ListApprovals(ctx context.Context, status string) ([]*Approval, 
 }
 
 // ApprovedToExecute returns the approvals with status "approved", oldest
-// first: what the server has to sign and send.
+// first: what the server has to sign and send. A row that does not verify is
+// returned with TamperReason set and Verified false: it must never be
+// executed.
 func (s *Store) ApprovedToExecute(ctx context.Context) ([]*Approval, error) {
 	return s.queryApprovals(ctx, "list approved", qApprovedToExecute)
 }
@@ -229,6 +257,7 @@ func (s *Store) queryApprovals(ctx context.Context, op, q string, args ...any) (
 		if err != nil {
 			return nil, err
 		}
+		s.verifyApproval(a)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -238,46 +267,37 @@ func (s *Store) queryApprovals(ctx context.Context, op, q string, args ...any) (
 }
 
 // DecideApproval moves a pending approval to "approved" or "rejected" (to),
-// recording the channel and at as DecidedAt, provided at is before its
-// ExpiresAt. A pending approval whose time is up is marked "expired" instead
-// and ErrExpired returned; so is one already expired. Any other status is a
+// recording the channel, the TOTP step of the code that decided it (-1 when
+// none was needed, as for a rejection) and at as DecidedAt, provided at is
+// before its ExpiresAt; the new status and the decision are MAC'd together.
+// A pending approval whose time is up is marked "expired" instead and
+// ErrExpired returned; so is one already expired. Any other status is a
 // *TransitionError. The read and the update are one transaction.
-func (s *Store) DecideApproval(ctx context.Context, id, to, channel string, at time.Time) error {
+func (s *Store) DecideApproval(ctx context.Context, id, to, channel string, step int64, at time.Time) error {
 	if to != ApprovalApproved && to != ApprovalRejected {
 		return fmt.Errorf("store: an approval cannot be decided as %q", to)
 	}
 	if !validChannel(channel) || channel == "" {
 		return errors.New("store: unknown approval channel")
 	}
-	atNano := unixNano(at)
+	if to == ApprovalApproved && step < 0 {
+		return errors.New("store: an approval needs the TOTP step that approved it")
+	}
+	at = time.Unix(0, unixNano(at)).UTC()
 	expired := false
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var cur string
-		var expiresAt int64
-		err := tx.QueryRowContext(ctx, `SELECT status, expires_at FROM approvals WHERE id = ?`, id).Scan(&cur, &expiresAt)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return wrapDBErr("read approval", err)
-		}
+	err := s.updateApproval(ctx, id, func(a *Approval) (bool, error) {
 		switch {
-		case cur == ApprovalExpired:
-			return ErrExpired
-		case cur != ApprovalPending:
-			return &TransitionError{ID: id, From: cur, To: to}
-		case atNano >= expiresAt:
+		case a.Status == ApprovalExpired:
+			return false, ErrExpired
+		case a.Status != ApprovalPending:
+			return false, &TransitionError{ID: id, From: a.Status, To: to}
+		case !at.Before(a.ExpiresAt):
 			expired = true
-			_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = ?, updated_at = ? WHERE id = ?`,
-				ApprovalExpired, atNano, id)
+			a.Status = ApprovalExpired
 		default:
-			_, err = tx.ExecContext(ctx, `UPDATE approvals SET status = ?, channel = ?, decided_at = ?, updated_at = ? WHERE id = ?`,
-				to, channel, atNano, atNano, id)
+			a.Status, a.Channel, a.Step, a.DecidedAt = to, channel, step, &at
 		}
-		if err != nil {
-			return wrapDBErr("update approval", err)
-		}
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return err
@@ -288,23 +308,85 @@ func (s *Store) DecideApproval(ctx context.Context, id, to, channel string, at t
 	return nil
 }
 
+// updateApproval reads approval id (verified) in a write transaction, lets
+// change edit it, and, when change reports a change, writes its status and
+// decision with a new state MAC.
+func (s *Store) updateApproval(ctx context.Context, id string, change func(*Approval) (bool, error)) error {
+	if s.key == nil {
+		return ErrNoKey
+	}
+	now, err := s.timestamp()
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		a, err := s.readApproval(tx.QueryRowContext(ctx, qApprovalByID, id))
+		if err != nil {
+			return err
+		}
+		changed, err := change(a)
+		if err != nil || !changed {
+			return err
+		}
+		return s.writeApprovalState(ctx, tx, a, now)
+	})
+}
+
+// writeApprovalState writes a's status, decision and outcome with a new
+// state MAC.
+func (s *Store) writeApprovalState(ctx context.Context, tx *sql.Tx, a *Approval, now time.Time) error {
+	var decided sql.NullInt64
+	if a.DecidedAt != nil {
+		decided = sql.NullInt64{Int64: unixNano(*a.DecidedAt), Valid: true}
+	}
+	var hash sql.NullString
+	if a.TxHash != nil {
+		hash = sql.NullString{String: encodeHash(*a.TxHash), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, channel = ?, step = ?, decided_at = ?,
+		transfer_id = ?, tx_hash = ?, error = ?, updated_at = ?, state_mac = ? WHERE id = ?`,
+		a.Status, a.Channel, a.Step, decided, a.TransferID, hash, a.Error, unixNano(now), approvalStateMAC(s.key, a), a.ID)
+	return wrapNilDBErr("update approval", err)
+}
+
 // ExpireApprovals marks "expired" every pending approval whose ExpiresAt is at
-// or before now, and returns how many it marked.
+// or before now, and returns how many it marked. A row that does not verify
+// is left alone (it can never be executed).
 func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) (int, error) {
-	var n int64
+	if s.key == nil {
+		return 0, ErrNoKey
+	}
+	n := 0
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, updated_at = ?
-			WHERE status = 'pending' AND expires_at <= ?`, ApprovalExpired, unixNano(now), unixNano(now))
+		rows, err := tx.QueryContext(ctx, qApprovalsDue, unixNano(now))
 		if err != nil {
 			return wrapDBErr("expire approvals", err)
 		}
-		n, err = res.RowsAffected()
-		if err != nil {
+		var due []*Approval
+		for rows.Next() {
+			a, err := scanApproval(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			if s.verifyApproval(a); a.Verified {
+				due = append(due, a)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return wrapDBErr("expire approvals", err)
+		}
+		for _, a := range due {
+			a.Status = ApprovalExpired
+			if err := s.writeApprovalState(ctx, tx, a, now); err != nil {
+				return err
+			}
+			n++
 		}
 		return nil
 	})
-	return int(n), err
+	return n, err
 }
 
 // MarkApprovalExecuted moves an approved approval to "executed", recording
@@ -316,52 +398,127 @@ func (s *Store) MarkApprovalExecuted(ctx context.Context, id, transferID string,
 	case hash == (common.Hash{}):
 		return errors.New("store: zero transaction hash")
 	}
-	return s.approvalTransition(ctx, id, ApprovalApproved, ApprovalExecuted,
-		`transfer_id = ?, tx_hash = ?`, transferID, encodeHash(hash))
+	return s.approvalTransition(ctx, id, ApprovalExecuted, func(a *Approval) {
+		h := hash
+		a.TransferID, a.TxHash = transferID, &h
+	})
 }
 
 // MarkApprovalFailed moves an approved approval to "failed", recording reason
 // (truncated to MaxErrorLen bytes).
 func (s *Store) MarkApprovalFailed(ctx context.Context, id, reason string) error {
-	return s.approvalTransition(ctx, id, ApprovalApproved, ApprovalFailed, `error = ?`, truncate(reason, MaxErrorLen))
+	return s.approvalTransition(ctx, id, ApprovalFailed, func(a *Approval) { a.Error = truncate(reason, MaxErrorLen) })
 }
 
-// approvalTransition moves approval id from status from to status to, also
-// setting the columns in set (a list of "col = ?" with args).
-func (s *Store) approvalTransition(ctx context.Context, id, from, to, set string, args ...any) error {
-	now, err := s.timestamp()
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM approvals WHERE id = ?`, id).Scan(&cur)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+// approvalTransition moves approval id from "approved" to status to.
+func (s *Store) approvalTransition(ctx context.Context, id, to string, set func(*Approval)) error {
+	return s.updateApproval(ctx, id, func(a *Approval) (bool, error) {
+		if a.Status != ApprovalApproved {
+			return false, &TransitionError{ID: id, From: a.Status, To: to}
 		}
-		if err != nil {
-			return wrapDBErr("read approval", err)
-		}
-		if cur != from {
-			return &TransitionError{ID: id, From: cur, To: to}
-		}
-		a := append([]any{to, now.UnixNano()}, args...)
-		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, updated_at = ?, `+set+` WHERE id = ?`, append(a, id)...); err != nil {
-			return wrapDBErr("update approval", err)
-		}
-		return nil
+		a.Status = to
+		set(a)
+		return true, nil
 	})
+}
+
+// ClaimApproval gives the approved approval id to owner until until, unless
+// another owner's claim is still running at now: of several processes that
+// share the database, exactly one executes an approval at a time. It
+// reports whether owner holds the claim.
+func (s *Store) ClaimApproval(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	if owner == "" || len(owner) > MaxKeyLen {
+		return false, errors.New("store: invalid lease owner")
+	}
+	var claimed bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE approvals SET lease_owner = ?, lease_until = ?
+			WHERE id = ? AND status = 'approved' AND (lease_owner = ? OR lease_until <= ?)`,
+			owner, unixNano(until), id, owner, unixNano(now))
+		if err != nil {
+			return wrapDBErr("claim approval", err)
+		}
+		n, err := res.RowsAffected()
+		claimed = n == 1
+		return wrapNilDBErr("claim approval", err)
+	})
+	return claimed, err
+}
+
+// sealApprovals gives every approval written before approvals were
+// authenticated its MACs. One that was approved, and not executed, is not
+// trusted (its status could have been written by anyone): it expires.
+func (s *Store) sealApprovals(ctx context.Context, tx *sql.Tx) (int, error) {
+	rows, err := tx.QueryContext(ctx, selectApproval+` WHERE length(mac) = 0`)
+	if err != nil {
+		return 0, wrapDBErr("seal approvals", err)
+	}
+	var list []*Approval
+	for rows.Next() {
+		a, err := scanApproval(rows)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		list = append(list, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, wrapDBErr("seal approvals", err)
+	}
+	for _, a := range list {
+		if a.Status == ApprovalApproved {
+			a.Status, a.Error = ApprovalFailed, "approved before approvals were authenticated: ask again"
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET mac = ? WHERE id = ?`, approvalMAC(s.key, a), a.ID); err != nil {
+			return 0, wrapDBErr("seal approvals", err)
+		}
+		if err := s.writeApprovalState(ctx, tx, a, a.CreatedAt); err != nil {
+			return 0, err
+		}
+	}
+	return len(list), nil
+}
+
+// readApproval scans one approval and, with the state key, verifies it: a
+// row that does not verify is a *TamperError.
+func (s *Store) readApproval(row interface{ Scan(...any) error }) (*Approval, error) {
+	a, err := scanApproval(row)
+	if err != nil {
+		return nil, err
+	}
+	if s.verifyApproval(a); s.key != nil && !a.Verified {
+		return nil, &TamperError{Table: "approvals", ID: a.ID, What: a.TamperReason}
+	}
+	return a, nil
+}
+
+// verifyApproval checks a's MACs when the store has the key, setting
+// Verified or TamperReason.
+func (s *Store) verifyApproval(a *Approval) {
+	a.Verified, a.TamperReason = false, ""
+	switch {
+	case s.key == nil:
+	case !macEqual(a.mac, approvalMAC(s.key, a)):
+		a.TamperReason = "the request's MAC does not verify"
+	case !macEqual(a.stateMAC, approvalStateMAC(s.key, a)):
+		a.TamperReason = "the status's MAC does not verify"
+	default:
+		a.Verified = true
+	}
 }
 
 // The approval queries, named so that a test can check that each uses an index.
 const (
 	selectApproval = `SELECT id, link_token_hash, idempotency_key, args_hash, digest, chain_id, from_addr, to_addr,
-	asset, amount, summary, status, channel, transfer_id, tx_hash, error, created_at, expires_at, decided_at FROM approvals`
+	asset, amount, summary, status, channel, transfer_id, tx_hash, error, created_at, expires_at, decided_at,
+	max_fee, step, lease_owner, lease_until, mac, state_mac FROM approvals`
 	qApprovalByID      = selectApproval + ` WHERE id = ?`
 	qApprovalByKey     = selectApproval + ` WHERE idempotency_key = ?`
 	qApprovalsAll      = selectApproval + ` ORDER BY created_at DESC, rowid DESC LIMIT ?`
 	qApprovalsByStatus = selectApproval + ` WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`
 	qApprovedToExecute = selectApproval + ` WHERE status = 'approved' ORDER BY created_at, rowid`
+	qApprovalsDue      = selectApproval + ` WHERE status = 'pending' AND expires_at <= ?`
 )
 
 // scanApproval reads one row of selectApproval; sql.ErrNoRows becomes
@@ -374,9 +531,12 @@ func scanApproval(row interface{ Scan(...any) error }) (*Approval, error) {
 		chainID                   int64
 		from, to, amount, summary string
 		createdAt, expiresAt      int64
+		maxFee                    string
+		leaseUntil                int64
 	)
 	err := row.Scan(&a.ID, &a.LinkTokenHash, &key, &a.ArgsHash, &a.Digest, &chainID, &from, &to,
-		&a.Asset, &amount, &summary, &a.Status, &a.Channel, &a.TransferID, &hash, &a.Error, &createdAt, &expiresAt, &decided)
+		&a.Asset, &amount, &summary, &a.Status, &a.Channel, &a.TransferID, &hash, &a.Error, &createdAt, &expiresAt, &decided,
+		&maxFee, &a.Step, &a.LeaseOwner, &leaseUntil, &a.mac, &a.stateMAC)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -395,6 +555,14 @@ func scanApproval(row interface{ Scan(...any) error }) (*Approval, error) {
 		return nil, err
 	}
 	a.Summary = []byte(summary)
+	if maxFee != "" {
+		if a.MaxFee, err = decodeAmount(maxFee); err != nil {
+			return nil, err
+		}
+	}
+	if leaseUntil != 0 {
+		a.LeaseUntil = time.Unix(0, leaseUntil).UTC()
+	}
 	if hash.Valid {
 		b, err := hexutil.Decode(hash.String)
 		if err != nil || len(b) != common.HashLength {

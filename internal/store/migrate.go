@@ -13,6 +13,7 @@ import (
 var migrations = []string{
 	schemaV1Transfers,
 	schemaV2Approvals,
+	schemaV3Ledger,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,
@@ -48,6 +49,85 @@ CREATE INDEX transfers_from_asset_created ON transfers (from_addr, asset, create
 CREATE INDEX transfers_from_to ON transfers (from_addr, to_addr);
 CREATE INDEX transfers_created ON transfers (created_at);
 CREATE INDEX transfers_unfinished ON transfers (created_at) WHERE status IN ('pending', 'signed');
+`
+
+// schemaV3Ledger makes the transfers table an authenticated, shared ledger
+// and the approvals table authenticated and leased:
+//   - transfers gets seq (a global sequence, contiguous from 1, so that a
+//     removed row is noticed), version (bumped by every change, so that each
+//     process catches up with the others' changes), approval_id (the approval
+//     a transfer executes: an internal namespace no agent key can reach), a
+//     lease on a reservation being signed, the settling schedule of a
+//     broadcast transaction, its block, and a MAC. Status "confirmed" is a
+//     mined transaction. A nonce is held by at most one live transfer.
+//   - ledger_head holds the last seq and version, MAC'd.
+//   - approvals gets the fee ceiling shown to the human, the TOTP step that
+//     approved it, a MAC of the request and one of its state, and the
+//     executor's lease.
+//
+// Rows written by earlier versions get seq in creation order and an empty MAC;
+// the first process that opens the store with the state key seals them.
+const schemaV3Ledger = `
+CREATE TABLE transfers_v3 (
+	id              TEXT    NOT NULL PRIMARY KEY,
+	seq             INTEGER NOT NULL CHECK (seq >= 1),
+	version         INTEGER NOT NULL CHECK (version >= 1),
+	approval_id     TEXT             CHECK (approval_id <> ''),
+	idempotency_key TEXT             CHECK (idempotency_key <> ''),
+	args_hash       BLOB,
+	chain_id        INTEGER NOT NULL CHECK (chain_id >= 0),
+	from_addr       TEXT    NOT NULL,
+	to_addr         TEXT    NOT NULL,
+	asset           TEXT    NOT NULL,
+	amount          TEXT    NOT NULL,
+	kind            TEXT    NOT NULL CHECK (kind IN ('auto', 'approved')),
+	status          TEXT    NOT NULL CHECK (status IN ('pending', 'signed', 'submitted', 'confirmed', 'failed')),
+	nonce           INTEGER          CHECK (nonce >= 0),
+	tx_hash         TEXT,
+	raw_tx          BLOB,
+	error           TEXT    NOT NULL DEFAULT '',
+	lease_until     INTEGER NOT NULL DEFAULT 0,
+	next_check      INTEGER NOT NULL DEFAULT 0,
+	checks          INTEGER NOT NULL DEFAULT 0,
+	block_number    INTEGER          CHECK (block_number >= 0),
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL,
+	mac             BLOB    NOT NULL DEFAULT x''
+) STRICT;
+INSERT INTO transfers_v3 (id, seq, version, idempotency_key, args_hash, chain_id, from_addr, to_addr, asset, amount,
+	kind, status, nonce, tx_hash, raw_tx, error, created_at, updated_at)
+SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, rowid), ROW_NUMBER() OVER (ORDER BY created_at, rowid),
+	CASE WHEN idempotency_key LIKE 'approval-%' THEN NULL ELSE idempotency_key END,
+	args_hash, chain_id, from_addr, to_addr, asset, amount,
+	kind, status, nonce, tx_hash, raw_tx, error, created_at, updated_at FROM transfers;
+UPDATE transfers_v3 SET approval_id = (SELECT substr(t.idempotency_key, 10) FROM transfers t WHERE t.id = transfers_v3.id)
+	WHERE id IN (SELECT id FROM transfers WHERE idempotency_key LIKE 'approval-%');
+DROP TABLE transfers;
+ALTER TABLE transfers_v3 RENAME TO transfers;
+CREATE UNIQUE INDEX transfers_seq ON transfers (seq);
+CREATE INDEX transfers_version ON transfers (version);
+CREATE UNIQUE INDEX transfers_approval ON transfers (approval_id) WHERE approval_id IS NOT NULL;
+CREATE UNIQUE INDEX transfers_idempotency_key ON transfers (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX transfers_tx_hash ON transfers (tx_hash) WHERE tx_hash IS NOT NULL AND status <> 'failed';
+CREATE INDEX transfers_tx_hash_any ON transfers (tx_hash) WHERE tx_hash IS NOT NULL;
+CREATE UNIQUE INDEX transfers_nonce ON transfers (chain_id, from_addr, nonce) WHERE nonce IS NOT NULL AND status <> 'failed';
+CREATE INDEX transfers_from_asset_created ON transfers (from_addr, asset, created_at);
+CREATE INDEX transfers_from_to ON transfers (from_addr, to_addr);
+CREATE INDEX transfers_created ON transfers (created_at);
+CREATE INDEX transfers_unsettled ON transfers (next_check) WHERE status IN ('signed', 'submitted');
+CREATE INDEX transfers_reserved ON transfers (lease_until) WHERE status = 'pending';
+CREATE TABLE ledger_head (
+	id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	seq     INTEGER NOT NULL CHECK (seq >= 0),
+	version INTEGER NOT NULL CHECK (version >= 0),
+	mac     BLOB    NOT NULL
+) STRICT;
+ALTER TABLE approvals ADD COLUMN max_fee TEXT NOT NULL DEFAULT '';
+ALTER TABLE approvals ADD COLUMN step INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE approvals ADD COLUMN mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE approvals ADD COLUMN state_mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE approvals ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE approvals ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
 `
 
 // SchemaVersionError reports a database whose schema is newer than this code

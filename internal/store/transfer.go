@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -11,6 +10,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -29,12 +29,16 @@ const (
 )
 
 // Statuses of a transfer. The allowed transitions are pending → signed →
-// submitted, and pending or signed → failed.
+// submitted → confirmed; pending or signed → failed (nothing left the
+// process, or the node refused it with a definite error); signed or
+// submitted → confirmed, or → failed once the chain shows its nonce taken by
+// another transaction (MarkDropped).
 const (
-	StatusPending   = "pending"   // recorded (its amount reserved), not signed yet
-	StatusSigned    = "signed"    // signed; RawTx holds the transaction, maybe not broadcast
-	StatusSubmitted = "submitted" // accepted by the node
-	StatusFailed    = "failed"    // given up; not counted against limits
+	StatusPending   = "pending"   // reserved (its amount counted, its nonce held), not signed yet
+	StatusSigned    = "signed"    // signed; RawTx holds the transaction, which may have left
+	StatusSubmitted = "submitted" // broadcast, or its broadcast's outcome is unknown: counted until settled
+	StatusConfirmed = "confirmed" // mined (success or reverted): counted for good
+	StatusFailed    = "failed"    // provably never sent, or dropped: not counted against limits
 )
 
 // MaxKeyLen is the longest idempotency key (and caller-chosen ID) accepted.
@@ -48,32 +52,35 @@ const MaxErrorLen = 1024
 // the idempotency record.
 type Transfer struct {
 	ID             string         // set by CreateTransfer when empty: 128 random bits, hex
-	IdempotencyKey string         // "" when none; unique when set
+	Seq            int64          // the ledger sequence, contiguous from 1 (set on insert)
+	Version        int64          // the ledger version of its last change (set on each change)
+	ApprovalID     string         // the approval this transfer executes, "" for an agent's transfer
+	IdempotencyKey string         // the agent's key, "" when none; unique when set
 	ArgsHash       []byte         // sha256 of the canonical arguments (needed with a key)
 	ChainID        uint64         // at most math.MaxInt64
 	From, To       common.Address // sender and recipient (for a token: the token's recipient)
 	Asset          string         // AssetETH or a lowercase 0x token contract address
 	Amount         *big.Int       // base units (wei / token units), not negative; stored as decimal TEXT
 	Kind           string         // KindAuto or KindApproved
-	Status         string         // StatusPending, StatusSigned, StatusSubmitted or StatusFailed
-	Nonce          *uint64        // set by MarkSigned
+	Status         string         // one of the Status* values
+	Nonce          *uint64        // the nonce it holds: set on insert when reserved, or by MarkSigned
 	TxHash         *common.Hash   // set by MarkSigned
 	RawTx          []byte         // the signed tx, kept so a crashed send can be re-broadcast, never re-signed
-	Error          string         // the reason given to MarkFailed
+	Error          string         // the reason given to MarkFailed or MarkDropped
+	LeaseUntil     time.Time      // a pending reservation is abandoned after this (zero: at once)
+	NextCheck      time.Time      // when a broadcast transaction is next checked and re-broadcast
+	Checks         int            // how often it was checked
+	BlockNumber    *uint64        // set by MarkConfirmed
 	CreatedAt      time.Time      // set by CreateTransfer (UTC)
 	UpdatedAt      time.Time      // set by CreateTransfer and each transition (UTC)
+	// Verified reports that the row's MAC was checked with the state key.
+	// Without a key nothing is verified and nothing can be changed.
+	Verified bool
 }
 
-// Spend is one ledger entry counted against limits: a transfer that is not
-// failed.
-type Spend struct {
-	From   common.Address // the sender
-	To     common.Address // the recipient
-	Asset  string         // AssetETH or a lowercase 0x token contract address
-	Amount *big.Int       // base units
-	Kind   string         // KindAuto or KindApproved
-	At     time.Time      // when the transfer was created (UTC)
-}
+// Counted reports whether the transfer counts against limits: everything
+// but a failed one.
+func (t *Transfer) Counted() bool { return t.Status != StatusFailed }
 
 // TransitionError reports a status change that is not allowed; nothing was
 // changed. It matches ErrInvalidTransition.
@@ -92,68 +99,28 @@ func (e *TransitionError) Error() string {
 func (e *TransitionError) Is(target error) bool { return target == ErrInvalidTransition }
 
 // CreateTransfer records t with Status "pending", setting its ID (when empty),
-// Status, CreatedAt and UpdatedAt and clearing Nonce, TxHash, RawTx and Error.
-// If t.IdempotencyKey was already used, it changes nothing and returns the
-// first transfer with that key and false when its ArgsHash equals t's, and
-// ErrConflict when it does not. Otherwise it returns t and true. The check and
-// the insert are one transaction, and the key is unique in the database.
+// Seq, Version, Status, CreatedAt and UpdatedAt and clearing TxHash, RawTx
+// and Error; t.Nonce, when set, is the nonce it reserves (no other live
+// transfer of the account may hold it) and t.LeaseUntil how long the
+// reservation lasts unsigned. If t.IdempotencyKey (or t.ApprovalID) was
+// already used, it changes nothing and returns the first transfer with it
+// and false when its ArgsHash equals t's, and ErrConflict when it does not.
+// Otherwise it returns t and true. The check and the insert are one
+// transaction. The Guard reserves through Ledger instead, so that its
+// verdict and the insert are one transaction.
 func (s *Store) CreateTransfer(ctx context.Context, t *Transfer) (*Transfer, bool, error) {
-	if t == nil {
-		return nil, false, errors.New("store: nil transfer")
-	}
-	if err := validateTransfer(t); err != nil {
-		return nil, false, err
-	}
-	now, err := s.timestamp()
-	if err != nil {
-		return nil, false, err
-	}
-	id := t.ID
-	if id == "" {
-		if id, err = s.newID(); err != nil {
-			return nil, false, err
-		}
-	}
-	var existing *Transfer
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		if t.IdempotencyKey != "" {
-			e, err := scanTransfer(tx.QueryRowContext(ctx, qByKey, t.IdempotencyKey))
-			if err == nil {
-				existing = e
-				return nil
-			}
-			if !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO transfers
-			(id, idempotency_key, args_hash, chain_id, from_addr, to_addr, asset, amount, kind, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, nullString(t.IdempotencyKey), t.ArgsHash, int64(t.ChainID), encodeAddr(t.From), encodeAddr(t.To),
-			t.Asset, t.Amount.String(), t.Kind, StatusPending, now.UnixNano(), now.UnixNano())
-		if err != nil {
-			return wrapDBErr("create transfer", err)
-		}
-		return nil
+	var got *Transfer
+	var created bool
+	err := s.Ledger(ctx, func(lt *LedgerTx) error {
+		var err error
+		got, created, err = lt.Insert(t)
+		return err
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	if existing != nil {
-		if !bytes.Equal(existing.ArgsHash, t.ArgsHash) {
-			return nil, false, ErrConflict
-		}
-		return existing, false, nil
-	}
-	t.ID = id
-	t.Status = StatusPending
-	t.Nonce, t.TxHash, t.RawTx, t.Error = nil, nil, nil, ""
-	t.CreatedAt, t.UpdatedAt = now, now
-	return t, true, nil
+	return got, created, err
 }
 
 // MarkSigned records the signed transaction of a pending transfer and moves it
-// to "signed".
+// to "signed". A transfer that reserved a nonce must be signed with it.
 func (s *Store) MarkSigned(ctx context.Context, id string, nonce uint64, hash common.Hash, raw []byte) error {
 	switch {
 	case nonce > math.MaxInt64:
@@ -163,62 +130,99 @@ func (s *Store) MarkSigned(ctx context.Context, id string, nonce uint64, hash co
 	case len(raw) == 0:
 		return errors.New("store: empty signed transaction")
 	}
-	return s.transition(ctx, id, StatusSigned, []string{StatusPending},
-		`nonce = ?, tx_hash = ?, raw_tx = ?`, int64(nonce), encodeHash(hash), raw)
-}
-
-// MarkSubmitted moves a signed transfer to "submitted".
-func (s *Store) MarkSubmitted(ctx context.Context, id string) error {
-	return s.transition(ctx, id, StatusSubmitted, []string{StatusSigned}, "")
-}
-
-// MarkFailed moves a pending or signed transfer to "failed", recording reason
-// (truncated to MaxErrorLen bytes). A failed transfer no longer counts against
-// limits.
-func (s *Store) MarkFailed(ctx context.Context, id string, reason string) error {
-	return s.transition(ctx, id, StatusFailed, []string{StatusPending, StatusSigned},
-		`error = ?`, truncate(reason, MaxErrorLen))
-}
-
-// transition moves transfer id to status to if its current status is one of
-// from, also setting the columns in set (a list of "col = ?" with args).
-func (s *Store) transition(ctx context.Context, id, to string, from []string, set string, args ...any) error {
-	now, err := s.timestamp()
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		var cur string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM transfers WHERE id = ?`, id).Scan(&cur)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+	return s.transition(ctx, id, StatusSigned, []string{StatusPending}, func(t *Transfer) error {
+		if t.Nonce != nil && *t.Nonce != nonce {
+			return fmt.Errorf("store: transfer %s reserved nonce %d, not %d", id, *t.Nonce, nonce)
 		}
-		if err != nil {
-			return wrapDBErr("read transfer", err)
-		}
-		allowed := false
-		for _, f := range from {
-			allowed = allowed || cur == f
-		}
-		if !allowed {
-			return &TransitionError{ID: id, From: cur, To: to}
-		}
-		q := `UPDATE transfers SET status = ?, updated_at = ?`
-		if set != "" {
-			q += ", " + set
-		}
-		q += ` WHERE id = ?`
-		a := append([]any{to, now.UnixNano()}, args...)
-		if _, err := tx.ExecContext(ctx, q, append(a, id)...); err != nil {
-			return wrapDBErr("update transfer", err)
-		}
+		n, h := nonce, hash
+		t.Nonce, t.TxHash, t.RawTx = &n, &h, append([]byte(nil), raw...)
 		return nil
 	})
 }
 
-// Transfer returns the transfer with the given ID, or ErrNotFound.
+// MarkSubmitted moves a signed transfer to "submitted": it was broadcast,
+// or its broadcast's outcome is unknown. Either way it stays counted until
+// MarkConfirmed or MarkDropped; it is first checked at next.
+func (s *Store) MarkSubmitted(ctx context.Context, id string, next time.Time) error {
+	return s.transition(ctx, id, StatusSubmitted, []string{StatusSigned}, func(t *Transfer) error {
+		t.NextCheck = next
+		return nil
+	})
+}
+
+// MarkConfirmed records that a broadcast transfer was mined (successfully or
+// reverted) in block: it is settled and stays counted.
+func (s *Store) MarkConfirmed(ctx context.Context, id string, block uint64) error {
+	if block > math.MaxInt64 {
+		return errors.New("store: block number out of range")
+	}
+	return s.transition(ctx, id, StatusConfirmed, []string{StatusSigned, StatusSubmitted}, func(t *Transfer) error {
+		b := block
+		t.BlockNumber = &b
+		return nil
+	})
+}
+
+// MarkFailed moves a pending or signed transfer to "failed", recording reason
+// (truncated to MaxErrorLen bytes). Use it only for a transfer that provably
+// never left: refused before signing, or refused by the node with a definite
+// error. A failed transfer no longer counts against limits and no longer
+// holds its nonce.
+func (s *Store) MarkFailed(ctx context.Context, id string, reason string) error {
+	return s.transition(ctx, id, StatusFailed, []string{StatusPending, StatusSigned}, func(t *Transfer) error {
+		t.Error = truncate(reason, MaxErrorLen)
+		return nil
+	})
+}
+
+// MarkDropped moves a signed or submitted transfer to "failed" once the chain
+// shows it can never be mined: its nonce was used by another transaction.
+func (s *Store) MarkDropped(ctx context.Context, id string, reason string) error {
+	return s.transition(ctx, id, StatusFailed, []string{StatusSigned, StatusSubmitted}, func(t *Transfer) error {
+		t.Error = truncate(reason, MaxErrorLen)
+		return nil
+	})
+}
+
+// ScheduleCheck sets when a signed or submitted transfer is next checked,
+// and counts the check. It changes nothing that limits depend on.
+func (s *Store) ScheduleCheck(ctx context.Context, id string, next time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE transfers SET next_check = ?, checks = checks + 1
+			WHERE id = ? AND status IN ('signed', 'submitted')`, unixNano(next), id)
+		return wrapNilDBErr("schedule check", err)
+	})
+}
+
+// transition moves transfer id to status to if its current status is one of
+// from, after change edits the other fields; the row gets a new version and
+// MAC and the ledger head moves on, all in one transaction.
+func (s *Store) transition(ctx context.Context, id, to string, from []string, change func(*Transfer) error) error {
+	now, err := s.timestamp()
+	if err != nil {
+		return err
+	}
+	return s.Ledger(ctx, func(lt *LedgerTx) error {
+		t, err := lt.get(qByID, id)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, t.Status) {
+			return &TransitionError{ID: id, From: t.Status, To: to}
+		}
+		if err := change(t); err != nil {
+			return err
+		}
+		t.Status = to
+		t.UpdatedAt = now
+		return lt.update(t)
+	})
+}
+
+// Transfer returns the transfer with the given ID, or ErrNotFound. With a
+// state key, a row whose MAC does not verify is a *TamperError.
 func (s *Store) Transfer(ctx context.Context, id string) (*Transfer, error) {
-	return scanTransfer(s.db.QueryRowContext(ctx, qByID, id))
+	return s.readTransfer(s.db.QueryRowContext(ctx, qByID, id))
 }
 
 // TransferByKey returns the transfer with the given idempotency key, or
@@ -227,7 +231,16 @@ func (s *Store) TransferByKey(ctx context.Context, key string) (*Transfer, error
 	if key == "" {
 		return nil, ErrNotFound
 	}
-	return scanTransfer(s.db.QueryRowContext(ctx, qByKey, key))
+	return s.readTransfer(s.db.QueryRowContext(ctx, qByKey, key))
+}
+
+// TransferByApproval returns the transfer that executes approval id, or
+// ErrNotFound.
+func (s *Store) TransferByApproval(ctx context.Context, id string) (*Transfer, error) {
+	if id == "" {
+		return nil, ErrNotFound
+	}
+	return s.readTransfer(s.db.QueryRowContext(ctx, qByApproval, id))
 }
 
 // TransferByHash returns the transfer whose signed transaction has the given
@@ -235,175 +248,170 @@ func (s *Store) TransferByKey(ctx context.Context, key string) (*Transfer, error
 // transfer that failed before broadcast can share its hash with a later one
 // (the same intent re-signed with the same nonce is the same transaction).
 func (s *Store) TransferByHash(ctx context.Context, hash common.Hash) (*Transfer, error) {
-	t, err := scanTransfer(s.db.QueryRowContext(ctx, qByHash, encodeHash(hash)))
+	t, err := s.readTransfer(s.db.QueryRowContext(ctx, qByHash, encodeHash(hash)))
 	if errors.Is(err, ErrNotFound) {
-		return scanTransfer(s.db.QueryRowContext(ctx, qByHashAny, encodeHash(hash)))
+		return s.readTransfer(s.db.QueryRowContext(ctx, qByHashAny, encodeHash(hash)))
 	}
 	return t, err
 }
 
-// Unfinished lists the transfers still "pending" or "signed", oldest first:
-// what a crash may have interrupted.
+// Unsettled lists up to limit transfers that are signed or submitted and due
+// for a check at now, the most overdue first: broadcasts whose fate the
+// chain has not settled.
+func (s *Store) Unsettled(ctx context.Context, now time.Time, limit int) ([]*Transfer, error) {
+	return s.listTransfers(ctx, "list unsettled", qUnsettled, unixNano(now), limit)
+}
+
+// Abandoned lists up to limit pending reservations whose lease ended before
+// now: a process reserved them and stopped before signing.
+func (s *Store) Abandoned(ctx context.Context, now time.Time, limit int) ([]*Transfer, error) {
+	return s.listTransfers(ctx, "list abandoned", qAbandoned, unixNano(now), limit)
+}
+
+// Unfinished lists the transfers still "pending" or "signed", oldest first.
 func (s *Store) Unfinished(ctx context.Context) ([]*Transfer, error) {
-	rows, err := s.db.QueryContext(ctx, qUnfinished)
+	return s.listTransfers(ctx, "list unfinished", qUnfinished)
+}
+
+func (s *Store) listTransfers(ctx context.Context, op, q string, args ...any) ([]*Transfer, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, wrapDBErr("list unfinished", err)
+		return nil, wrapDBErr(op, err)
 	}
 	defer rows.Close()
 	var out []*Transfer
 	for rows.Next() {
-		t, err := scanTransfer(rows)
+		t, err := s.readTransfer(rows)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrapDBErr("list unfinished", err)
+		return nil, wrapDBErr(op, err)
 	}
 	return out, nil
-}
-
-// SpendsSince returns the ledger entries (transfers not failed) created at or
-// after since, oldest first.
-func (s *Store) SpendsSince(ctx context.Context, since time.Time) ([]Spend, error) {
-	rows, err := s.db.QueryContext(ctx, qSpendsSince, unixNano(since))
-	if err != nil {
-		return nil, wrapDBErr("list spends", err)
-	}
-	defer rows.Close()
-	var out []Spend
-	for rows.Next() {
-		var from, to, amount string
-		var sp Spend
-		var at int64
-		if err := rows.Scan(&from, &to, &sp.Asset, &amount, &sp.Kind, &at); err != nil {
-			return nil, wrapDBErr("list spends", err)
-		}
-		if sp.From, err = decodeAddr(from); err != nil {
-			return nil, err
-		}
-		if sp.To, err = decodeAddr(to); err != nil {
-			return nil, err
-		}
-		if sp.Amount, err = decodeAmount(amount); err != nil {
-			return nil, err
-		}
-		sp.At = time.Unix(0, at).UTC()
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapDBErr("list spends", err)
-	}
-	return out, nil
-}
-
-// Spent sums the amounts of from's transfers in asset that are not failed and
-// were created at or after since: auto counts the auto-approved ones only,
-// total all kinds.
-func (s *Store) Spent(ctx context.Context, from common.Address, asset string, since time.Time) (auto, total *big.Int, err error) {
-	if !validAsset(asset) {
-		return nil, nil, errors.New("store: invalid asset")
-	}
-	rows, err := s.db.QueryContext(ctx, qSpent, encodeAddr(from), asset, unixNano(since))
-	if err != nil {
-		return nil, nil, wrapDBErr("sum spends", err)
-	}
-	defer rows.Close()
-	auto, total = new(big.Int), new(big.Int)
-	for rows.Next() {
-		var kind, amount string
-		if err := rows.Scan(&kind, &amount); err != nil {
-			return nil, nil, wrapDBErr("sum spends", err)
-		}
-		a, err := decodeAmount(amount)
-		if err != nil {
-			return nil, nil, err
-		}
-		total.Add(total, a)
-		if kind == KindAuto {
-			auto.Add(auto, a)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, wrapDBErr("sum spends", err)
-	}
-	return auto, total, nil
 }
 
 // HasPaid reports whether from has a transfer to `to` that is not failed, in
-// any asset.
+// any asset. The row that says so is verified: a forged one cannot make a
+// recipient look known.
 func (s *Store) HasPaid(ctx context.Context, from, to common.Address) (bool, error) {
-	var paid bool
-	err := s.db.QueryRowContext(ctx, qHasPaid, encodeAddr(from), encodeAddr(to)).Scan(&paid)
-	if err != nil {
-		return false, wrapDBErr("has paid", err)
+	return hasPaid(ctx, s, s.db, from, to)
+}
+
+func hasPaid(ctx context.Context, s *Store, q querier, from, to common.Address) (bool, error) {
+	_, err := s.readTransfer(q.QueryRowContext(ctx, qPaid, encodeAddr(from), encodeAddr(to)))
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
 	}
-	return paid, nil
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // The queries, named so that a test can check that each uses an index.
 const (
-	selectTransfer = `SELECT id, idempotency_key, args_hash, chain_id, from_addr, to_addr, asset, amount,
-	kind, status, nonce, tx_hash, raw_tx, error, created_at, updated_at FROM transfers`
-	qByID        = selectTransfer + ` WHERE id = ?`
-	qByKey       = selectTransfer + ` WHERE idempotency_key = ?`
-	qByHash      = selectTransfer + ` WHERE tx_hash = ? AND status <> 'failed'`
-	qByHashAny   = selectTransfer + ` WHERE tx_hash = ? LIMIT 1`
-	qUnfinished  = selectTransfer + ` WHERE status IN ('pending', 'signed') ORDER BY created_at, rowid`
-	qSpendsSince = `SELECT from_addr, to_addr, asset, amount, kind, created_at FROM transfers
-	WHERE created_at >= ? AND status <> 'failed' ORDER BY created_at, rowid`
-	qSpent = `SELECT kind, amount FROM transfers
-	WHERE from_addr = ? AND asset = ? AND created_at >= ? AND status <> 'failed'`
-	qHasPaid = `SELECT EXISTS (SELECT 1 FROM transfers
-	WHERE from_addr = ? AND to_addr = ? AND status <> 'failed')`
+	selectTransfer = `SELECT id, seq, version, approval_id, idempotency_key, args_hash, chain_id, from_addr, to_addr,
+	asset, amount, kind, status, nonce, tx_hash, raw_tx, error, lease_until, next_check, checks, block_number,
+	created_at, updated_at, mac FROM transfers`
+	qByID       = selectTransfer + ` WHERE id = ?`
+	qByKey      = selectTransfer + ` WHERE idempotency_key = ?`
+	qByApproval = selectTransfer + ` WHERE approval_id = ?`
+	qBySeq      = selectTransfer + ` WHERE seq = ?`
+	qByHash     = selectTransfer + ` WHERE tx_hash = ? AND status <> 'failed'`
+	qByHashAny  = selectTransfer + ` WHERE tx_hash = ? LIMIT 1`
+	qUnfinished = selectTransfer + ` WHERE status IN ('pending', 'signed') ORDER BY seq`
+	qUnsettled  = selectTransfer + ` WHERE status IN ('signed', 'submitted') AND next_check <= ? ORDER BY next_check LIMIT ?`
+	qAbandoned  = selectTransfer + ` WHERE status = 'pending' AND lease_until <= ? ORDER BY lease_until LIMIT ?`
+	qPaid       = selectTransfer + ` WHERE from_addr = ? AND to_addr = ? AND status <> 'failed' LIMIT 1`
+	qSince      = selectTransfer + ` WHERE seq > ? OR version > ? ORDER BY seq`
+	qWindow     = selectTransfer + ` WHERE seq >= ? ORDER BY seq`
+	qNonces     = `SELECT nonce FROM transfers WHERE chain_id = ? AND from_addr = ? AND nonce >= ? AND status <> 'failed' ORDER BY nonce`
 )
+
+// readTransfer scans one row and, with a state key, verifies its MAC.
+func (s *Store) readTransfer(row interface{ Scan(...any) error }) (*Transfer, error) {
+	t, mac, err := scanTransfer(row)
+	if err != nil {
+		return nil, err
+	}
+	if s.key != nil {
+		if !macEqual(mac, transferMAC(s.key, t)) {
+			return nil, &TamperError{Table: "transfers", ID: t.ID, What: "MAC does not verify"}
+		}
+		t.Verified = true
+	}
+	return t, nil
+}
 
 // scanTransfer reads one row of selectTransfer; sql.ErrNoRows becomes
 // ErrNotFound. A value that does not decode is an error, never a zero.
-func scanTransfer(row interface{ Scan(...any) error }) (*Transfer, error) {
+func scanTransfer(row interface{ Scan(...any) error }) (*Transfer, []byte, error) {
 	var (
 		t                    Transfer
-		key, hash            sql.NullString
-		nonce                sql.NullInt64
+		approvalID, key      sql.NullString
+		hash                 sql.NullString
+		nonce, block         sql.NullInt64
 		chainID              int64
 		from, to, amount     string
+		lease, next          int64
 		createdAt, updatedAt int64
+		mac                  []byte
 	)
-	err := row.Scan(&t.ID, &key, &t.ArgsHash, &chainID, &from, &to, &t.Asset, &amount,
-		&t.Kind, &t.Status, &nonce, &hash, &t.RawTx, &t.Error, &createdAt, &updatedAt)
+	err := row.Scan(&t.ID, &t.Seq, &t.Version, &approvalID, &key, &t.ArgsHash, &chainID, &from, &to,
+		&t.Asset, &amount, &t.Kind, &t.Status, &nonce, &hash, &t.RawTx, &t.Error, &lease, &next, &t.Checks, &block,
+		&createdAt, &updatedAt, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, wrapDBErr("read transfer", err)
+		return nil, nil, wrapDBErr("read transfer", err)
 	}
+	t.ApprovalID = approvalID.String
 	t.IdempotencyKey = key.String
 	t.ChainID = uint64(chainID) // the schema keeps chain_id >= 0
 	if t.From, err = decodeAddr(from); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.To, err = decodeAddr(to); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.Amount, err = decodeAmount(amount); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if nonce.Valid {
 		n := uint64(nonce.Int64) // the schema keeps nonce >= 0
 		t.Nonce = &n
 	}
+	if block.Valid {
+		b := uint64(block.Int64)
+		t.BlockNumber = &b
+	}
 	if hash.Valid {
 		b, err := hexutil.Decode(hash.String)
 		if err != nil || len(b) != common.HashLength {
-			return nil, fmt.Errorf("store: corrupt tx hash %q", hash.String)
+			return nil, nil, fmt.Errorf("store: corrupt tx hash %q", hash.String)
 		}
 		h := common.Hash(b)
 		t.TxHash = &h
 	}
+	if lease != 0 {
+		t.LeaseUntil = time.Unix(0, lease).UTC()
+	}
+	if next != 0 {
+		t.NextCheck = time.Unix(0, next).UTC()
+	}
 	t.CreatedAt = time.Unix(0, createdAt).UTC()
 	t.UpdatedAt = time.Unix(0, updatedAt).UTC()
-	return &t, nil
+	return &t, mac, nil
 }
 
 // validateTransfer refuses a transfer that the ledger could not count
@@ -414,6 +422,10 @@ func validateTransfer(t *Transfer) error {
 		return errors.New("store: transfer id too long")
 	case len(t.IdempotencyKey) > MaxKeyLen:
 		return errors.New("store: idempotency key too long")
+	case len(t.ApprovalID) > MaxKeyLen:
+		return errors.New("store: approval id too long")
+	case t.Nonce != nil && *t.Nonce > math.MaxInt64:
+		return errors.New("store: nonce out of range")
 	case t.IdempotencyKey != "" && len(t.ArgsHash) != sha256.Size:
 		return errors.New("store: idempotency key without a sha256 arguments hash")
 	case t.ChainID > math.MaxInt64:
@@ -497,6 +509,14 @@ func decodeAmount(s string) (*big.Int, error) {
 		return nil, fmt.Errorf("store: corrupt amount %q", s)
 	}
 	return a, nil
+}
+
+// wrapNilDBErr is wrapDBErr that passes nil through.
+func wrapNilDBErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return wrapDBErr(op, err)
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

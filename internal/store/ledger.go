@@ -1,0 +1,436 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// LedgerHead is the ledger's position: the sequence of the last transfer
+// inserted and the version of the last change. Both only grow.
+type LedgerHead struct {
+	Seq     int64
+	Version int64
+}
+
+// LedgerTx is one write transaction on the ledger. Everything read through it
+// is fresh (written by any process that shares the database) and verified,
+// and nothing another writer does can come between its reads and its writes:
+// SQLite lets one writer at a time into the database (BEGIN IMMEDIATE), and a
+// PostgreSQL store would take the ledger head's row lock. A check of a limit
+// and the reservation that relies on it therefore belong in one LedgerTx.
+type LedgerTx struct {
+	s    *Store
+	tx   *sql.Tx
+	ctx  context.Context
+	head LedgerHead
+	now  time.Time
+}
+
+// Ledger runs fn in one write transaction on the ledger and commits when fn
+// returns nil. It first checks the ledger head's MAC and that the rows
+// match it (a transfer removed from the end, or one added without the key,
+// is a *TamperError). It needs the state key.
+func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
+	if s.key == nil {
+		return ErrNoKey
+	}
+	now, err := s.timestamp()
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		lt := &LedgerTx{s: s, tx: tx, ctx: ctx, now: now}
+		h, err := s.checkHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		lt.head = h
+		return fn(lt)
+	})
+}
+
+// Head returns the ledger head as of the start of the transaction plus its
+// own changes.
+func (lt *LedgerTx) Head() LedgerHead { return lt.head }
+
+// Now is the transaction's time stamp (the store's clock).
+func (lt *LedgerTx) Now() time.Time { return lt.now }
+
+// readHead reads and verifies the ledger head. found is false when the
+// database has none (a database the state key never opened).
+func (s *Store) readHead(ctx context.Context, q querier) (h LedgerHead, found bool, err error) {
+	var mac []byte
+	err = q.QueryRowContext(ctx, `SELECT seq, version, mac FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Version, &mac)
+	if errors.Is(err, sql.ErrNoRows) {
+		return LedgerHead{}, false, nil
+	}
+	if err != nil {
+		return LedgerHead{}, false, wrapDBErr("read ledger head", err)
+	}
+	if s.key != nil && !macEqual(mac, headMAC(s.key, h.Seq, h.Version)) {
+		return LedgerHead{}, true, &TamperError{Table: "ledger_head", What: "MAC does not verify"}
+	}
+	return h, true, nil
+}
+
+// checkHead reads the head and checks that the last sequence and version in
+// the table are the head's: a transfer removed from the end, or a row added
+// or changed without the key, does not match.
+func (s *Store) checkHead(ctx context.Context, q querier) (LedgerHead, error) {
+	h, found, err := s.readHead(ctx, q)
+	if err != nil {
+		return LedgerHead{}, err
+	}
+	var maxSeq, maxVersion int64
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(version), 0) FROM transfers`).
+		Scan(&maxSeq, &maxVersion); err != nil {
+		return LedgerHead{}, wrapDBErr("read ledger end", err)
+	}
+	switch {
+	case !found:
+		return LedgerHead{}, &TamperError{Table: "ledger_head", What: "missing"}
+	case maxSeq < h.Seq:
+		return LedgerHead{}, &TamperError{Table: "transfers", What: fmt.Sprintf("the last %d transfers were removed", h.Seq-maxSeq)}
+	case maxSeq > h.Seq || maxVersion > h.Version:
+		return LedgerHead{}, &TamperError{Table: "transfers", What: "rows were added or changed without the state key"}
+	}
+	return h, nil
+}
+
+// writeHead moves the head to h.
+func (lt *LedgerTx) writeHead(h LedgerHead) error {
+	_, err := lt.tx.ExecContext(lt.ctx, `INSERT INTO ledger_head (id, seq, version, mac) VALUES (1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, mac = excluded.mac`,
+		h.Seq, h.Version, headMAC(lt.s.key, h.Seq, h.Version))
+	if err != nil {
+		return wrapDBErr("write ledger head", err)
+	}
+	lt.head = h
+	return nil
+}
+
+// get reads one transfer (verified) inside the transaction.
+func (lt *LedgerTx) get(q string, args ...any) (*Transfer, error) {
+	return lt.s.readTransfer(lt.tx.QueryRowContext(lt.ctx, q, args...))
+}
+
+// TransferByKey returns the transfer with the agent's idempotency key, or
+// ErrNotFound.
+func (lt *LedgerTx) TransferByKey(key string) (*Transfer, error) {
+	if key == "" {
+		return nil, ErrNotFound
+	}
+	return lt.get(qByKey, key)
+}
+
+// TransferByApproval returns the transfer that executes approval id, or
+// ErrNotFound.
+func (lt *LedgerTx) TransferByApproval(id string) (*Transfer, error) {
+	if id == "" {
+		return nil, ErrNotFound
+	}
+	return lt.get(qByApproval, id)
+}
+
+// HasPaid reports whether from has a live transfer to `to` (verified).
+func (lt *LedgerTx) HasPaid(from, to common.Address) (bool, error) {
+	return hasPaid(lt.ctx, lt.s, lt.tx, from, to)
+}
+
+// Changes returns every transfer inserted after seq or changed after
+// version, verified, in sequence order, and the head they bring the caller
+// to. The inserts must be contiguous up to the head: a gap is a removed row.
+func (lt *LedgerTx) Changes(seq, version int64) ([]*Transfer, LedgerHead, error) {
+	out, err := lt.s.changes(lt.ctx, lt.tx, seq, version, lt.head)
+	return out, lt.head, err
+}
+
+func (s *Store) changes(ctx context.Context, q querier, seq, version int64, head LedgerHead) ([]*Transfer, error) {
+	if seq > head.Seq || version > head.Version {
+		return nil, &TamperError{Table: "ledger_head", What: "went back"}
+	}
+	if seq == head.Seq && version == head.Version {
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, qSince, seq, version)
+	if err != nil {
+		return nil, wrapDBErr("read ledger changes", err)
+	}
+	defer rows.Close()
+	var out []*Transfer
+	next := seq + 1
+	for rows.Next() {
+		t, err := s.readTransfer(rows)
+		if err != nil {
+			return nil, err
+		}
+		if t.Seq > seq {
+			if t.Seq != next {
+				return nil, &TamperError{Table: "transfers", ID: fmt.Sprint(next), What: "missing from the ledger"}
+			}
+			next++
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapDBErr("read ledger changes", err)
+	}
+	if next-1 != head.Seq {
+		return nil, &TamperError{Table: "transfers", ID: fmt.Sprint(next), What: "missing from the ledger"}
+	}
+	return out, nil
+}
+
+// LoadLedger returns, verified, every transfer created at or after since and
+// every later one (by sequence), with the head. It checks that none is
+// missing: the sequence is contiguous from the first of them to the head, and
+// the one just before them exists. This is all a Guard reads at start, so
+// start-up does not grow with the ledger's history.
+func (s *Store) LoadLedger(ctx context.Context, since time.Time) ([]*Transfer, LedgerHead, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, LedgerHead{}, wrapDBErr("begin", err)
+	}
+	defer tx.Rollback()
+	h, err := s.checkHead(ctx, tx)
+	if err != nil {
+		return nil, LedgerHead{}, err
+	}
+	var first sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM transfers WHERE created_at >= ?`, unixNano(since)).Scan(&first); err != nil {
+		return nil, LedgerHead{}, wrapDBErr("load ledger", err)
+	}
+	if !first.Valid {
+		return nil, h, nil
+	}
+	if first.Int64 > 1 {
+		if _, err := s.readTransfer(tx.QueryRowContext(ctx, qBySeq, first.Int64-1)); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, LedgerHead{}, &TamperError{Table: "transfers", ID: fmt.Sprint(first.Int64 - 1), What: "missing from the ledger"}
+			}
+			return nil, LedgerHead{}, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, qWindow, first.Int64)
+	if err != nil {
+		return nil, LedgerHead{}, wrapDBErr("load ledger", err)
+	}
+	defer rows.Close()
+	var out []*Transfer
+	next := first.Int64
+	for rows.Next() {
+		t, err := s.readTransfer(rows)
+		if err != nil {
+			return nil, LedgerHead{}, err
+		}
+		if t.Seq != next {
+			return nil, LedgerHead{}, &TamperError{Table: "transfers", ID: fmt.Sprint(next), What: "missing from the ledger"}
+		}
+		next++
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, LedgerHead{}, wrapDBErr("load ledger", err)
+	}
+	if next-1 != h.Seq {
+		return nil, LedgerHead{}, &TamperError{Table: "transfers", ID: fmt.Sprint(next), What: "missing from the ledger"}
+	}
+	return out, h, nil
+}
+
+// Changes is LedgerTx.Changes outside a write transaction, for readers that
+// only need to catch up (a verdict that reserves nothing).
+func (s *Store) Changes(ctx context.Context, seq, version int64) ([]*Transfer, LedgerHead, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, LedgerHead{}, wrapDBErr("begin", err)
+	}
+	defer tx.Rollback()
+	h, err := s.checkHead(ctx, tx)
+	if err != nil {
+		return nil, LedgerHead{}, err
+	}
+	out, err := s.changes(ctx, tx, seq, version, h)
+	return out, h, err
+}
+
+// AllocateNonce returns the lowest nonce at or above floor (the node's
+// pending nonce) that no live transfer of from on chainID holds. A nonce
+// held by a transaction that may have left the process is never handed out
+// again; one freed by a transfer that provably never left is.
+func (lt *LedgerTx) AllocateNonce(chainID uint64, from common.Address, floor uint64) (uint64, error) {
+	if floor > math.MaxInt64 || chainID > math.MaxInt64 {
+		return 0, errors.New("store: nonce out of range")
+	}
+	rows, err := lt.tx.QueryContext(lt.ctx, qNonces, int64(chainID), encodeAddr(from), int64(floor))
+	if err != nil {
+		return 0, wrapDBErr("allocate nonce", err)
+	}
+	defer rows.Close()
+	n := floor
+	for rows.Next() {
+		var held int64
+		if err := rows.Scan(&held); err != nil {
+			return 0, wrapDBErr("allocate nonce", err)
+		}
+		if uint64(held) > n {
+			break
+		}
+		n = uint64(held) + 1
+	}
+	if err := rows.Err(); err != nil {
+		return 0, wrapDBErr("allocate nonce", err)
+	}
+	if n > math.MaxInt64 {
+		return 0, errors.New("store: nonce out of range")
+	}
+	return n, nil
+}
+
+// Insert records t as a new pending transfer (see CreateTransfer for the
+// fields it sets and the idempotency rules), with the next sequence and
+// version and its MAC.
+func (lt *LedgerTx) Insert(t *Transfer) (*Transfer, bool, error) {
+	if t == nil {
+		return nil, false, errors.New("store: nil transfer")
+	}
+	if err := validateTransfer(t); err != nil {
+		return nil, false, err
+	}
+	if e, err := lt.TransferByKey(t.IdempotencyKey); err == nil {
+		return existing(e, t)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, false, err
+	}
+	if e, err := lt.TransferByApproval(t.ApprovalID); err == nil {
+		return existing(e, t)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, false, err
+	}
+	id := t.ID
+	if id == "" {
+		var err error
+		if id, err = lt.s.newID(); err != nil {
+			return nil, false, err
+		}
+	}
+	n := *t
+	n.ID = id
+	n.Seq, n.Version = lt.head.Seq+1, lt.head.Version+1
+	n.Status = StatusPending
+	n.TxHash, n.RawTx, n.Error, n.BlockNumber = nil, nil, "", nil
+	n.NextCheck, n.Checks = time.Time{}, 0
+	n.CreatedAt, n.UpdatedAt = lt.now, lt.now
+	var nonce sql.NullInt64
+	if n.Nonce != nil {
+		v := *n.Nonce
+		n.Nonce = &v
+		nonce = sql.NullInt64{Int64: int64(v), Valid: true}
+	}
+	_, err := lt.tx.ExecContext(lt.ctx, `INSERT INTO transfers
+		(id, seq, version, approval_id, idempotency_key, args_hash, chain_id, from_addr, to_addr, asset, amount, kind,
+		 status, nonce, lease_until, created_at, updated_at, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n.ID, n.Seq, n.Version, nullString(n.ApprovalID), nullString(n.IdempotencyKey), n.ArgsHash, int64(n.ChainID),
+		encodeAddr(n.From), encodeAddr(n.To), n.Asset, n.Amount.String(), n.Kind, n.Status, nonce,
+		optTime(n.LeaseUntil), unixNano(n.CreatedAt), unixNano(n.UpdatedAt), transferMAC(lt.s.key, &n))
+	if err != nil {
+		return nil, false, wrapDBErr("create transfer", err)
+	}
+	if err := lt.writeHead(LedgerHead{Seq: n.Seq, Version: n.Version}); err != nil {
+		return nil, false, err
+	}
+	n.Verified = true
+	*t = n
+	return t, true, nil
+}
+
+// existing answers an insert whose idempotency key or approval was used.
+func existing(e, t *Transfer) (*Transfer, bool, error) {
+	if string(e.ArgsHash) != string(t.ArgsHash) {
+		return nil, false, ErrConflict
+	}
+	return e, false, nil
+}
+
+// update writes t's mutable fields with the next version and a new MAC.
+func (lt *LedgerTx) update(t *Transfer) error {
+	t.Version = lt.head.Version + 1
+	var nonce, block sql.NullInt64
+	if t.Nonce != nil {
+		nonce = sql.NullInt64{Int64: int64(*t.Nonce), Valid: true}
+	}
+	if t.BlockNumber != nil {
+		block = sql.NullInt64{Int64: int64(*t.BlockNumber), Valid: true}
+	}
+	var hash sql.NullString
+	if t.TxHash != nil {
+		hash = sql.NullString{String: encodeHash(*t.TxHash), Valid: true}
+	}
+	_, err := lt.tx.ExecContext(lt.ctx, `UPDATE transfers SET version = ?, status = ?, nonce = ?, tx_hash = ?, raw_tx = ?,
+		error = ?, next_check = ?, block_number = ?, updated_at = ?, mac = ? WHERE id = ?`,
+		t.Version, t.Status, nonce, hash, t.RawTx, t.Error, optTime(t.NextCheck), block, unixNano(t.UpdatedAt),
+		transferMAC(lt.s.key, t), t.ID)
+	if err != nil {
+		return wrapDBErr("update transfer", err)
+	}
+	return lt.writeHead(LedgerHead{Seq: lt.head.Seq, Version: t.Version})
+}
+
+// optTime is t in Unix nanoseconds, 0 for the zero time.
+func optTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return unixNano(t)
+}
+
+// seal gives every row written before the ledger was authenticated (an
+// empty MAC) its MAC and creates the head. It runs once, when a store that
+// has no head is first opened with the state key, and returns how many rows
+// it sealed. Approvals that were approved before are not trusted: they
+// become expired, and the human approves again.
+func (s *Store) seal(ctx context.Context) (int, error) {
+	n := 0
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, found, err := s.readHead(ctx, tx); err != nil || found {
+			return err
+		}
+		lt := &LedgerTx{s: s, tx: tx, ctx: ctx}
+		var ts []*Transfer
+		rows, err := tx.QueryContext(ctx, selectTransfer+` ORDER BY seq`)
+		if err != nil {
+			return wrapDBErr("seal ledger", err)
+		}
+		for rows.Next() {
+			t, _, err := scanTransfer(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			ts = append(ts, t)
+		}
+		rows.Close()
+		var head LedgerHead
+		for _, t := range ts {
+			if _, err := tx.ExecContext(ctx, `UPDATE transfers SET mac = ? WHERE id = ?`, transferMAC(s.key, t), t.ID); err != nil {
+				return wrapDBErr("seal ledger", err)
+			}
+			head.Seq, head.Version = max(head.Seq, t.Seq), max(head.Version, t.Version)
+			n++
+		}
+		if err := lt.writeHead(head); err != nil {
+			return err
+		}
+		sealed, err := s.sealApprovals(ctx, tx)
+		n += sealed
+		return err
+	})
+	return n, err
+}
