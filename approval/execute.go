@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
@@ -232,6 +233,23 @@ func checkDelay(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, maxCheck)
+}
+
+// TxStatus reports a transaction's status as the node sees it, except that
+// a transaction of ours that may have left (signed or submitted, not settled)
+// is "pending" even when the node does not know it: the node may have lost
+// it, or lie, and the settling loop keeps re-broadcasting it.
+func (g *Guard) TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error) {
+	st, err := g.cfg.Chain.TxStatus(ctx, hash)
+	if err != nil {
+		return chain.TxStatus{}, Errorf(CodeChainError, "reading the transaction failed: %s", chainMsg(err))
+	}
+	if st.Status == chain.StatusNotFound {
+		if t, err := g.cfg.Store.TransferByHash(ctx, hash); err == nil && (t.Status == store.StatusSigned || t.Status == store.StatusSubmitted) {
+			st.Status = chain.StatusPending
+		}
+	}
+	return st, nil
 }
 
 // chainMsg renders a chain error for a tool message or the audit log: node

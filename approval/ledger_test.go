@@ -3,6 +3,7 @@ package approval_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -31,11 +32,40 @@ type lgSpend struct {
 	kind   string
 }
 
-func (s lgSpend) spend() store.Spend {
-	return store.Spend{From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(s.amount), Kind: s.kind, At: lgT0.Add(s.at)}
+func (s lgSpend) spend() *store.Transfer {
+	return &store.Transfer{From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(s.amount), Kind: s.kind, CreatedAt: lgT0.Add(s.at), Status: store.StatusSubmitted}
 }
 
-func lgSums(t *testing.T, l *approval.Ledger, from common.Address, asset string, window time.Duration, now time.Time, auto, total int64) {
+// lgBook feeds a Ledger the way the store's changes do: each transfer gets
+// the next sequence and version.
+type lgBook struct {
+	*approval.Ledger
+	seq, version int64
+}
+
+func lgNew(retention time.Duration) *lgBook { return &lgBook{Ledger: approval.NewLedger(retention)} }
+
+// Add applies t as a new transfer and returns its id.
+func (b *lgBook) Add(t *store.Transfer) (string, error) {
+	b.seq++
+	b.version++
+	t.Seq, t.Version = b.seq, b.version
+	if t.ID == "" {
+		t.ID = fmt.Sprintf("t%d", b.seq)
+	}
+	return t.ID, b.Apply([]*store.Transfer{t}, store.LedgerHead{Seq: b.seq, Version: b.version}, t.CreatedAt)
+}
+
+// Fail applies the failure of transfer id (created at at).
+func (b *lgBook) Fail(id string, at time.Time) error {
+	b.version++
+	t := &store.Transfer{ID: id, From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(0), Kind: store.KindAuto, CreatedAt: at, Status: store.StatusFailed, Version: b.version}
+	return b.Apply([]*store.Transfer{t}, store.LedgerHead{Seq: b.seq, Version: b.version}, at)
+}
+
+func lgSums(t *testing.T, l interface {
+	Sums(common.Address, string, time.Duration, time.Time) (*big.Int, *big.Int)
+}, from common.Address, asset string, window time.Duration, now time.Time, auto, total int64) {
 	t.Helper()
 	a, tot := l.Sums(from, asset, window, now)
 	if a == nil || tot == nil || a.Cmp(big.NewInt(auto)) != 0 || tot.Cmp(big.NewInt(total)) != 0 {
@@ -67,7 +97,7 @@ func TestLedgerWindow(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			l := approval.NewLedger(24 * time.Hour)
+			l := lgNew(24 * time.Hour)
 			for _, s := range spends {
 				if _, err := l.Add(s.spend()); err != nil {
 					t.Fatal(err)
@@ -81,7 +111,7 @@ func TestLedgerWindow(t *testing.T) {
 // TestLedgerTimePasses reads one ledger again and again as time moves on:
 // eviction must never change what a later read would have seen.
 func TestLedgerTimePasses(t *testing.T) {
-	l := approval.NewLedger(24 * time.Hour)
+	l := lgNew(24 * time.Hour)
 	var want []lgSpend
 	for i := 0; i < 200; i++ {
 		s := lgSpend{time.Duration(i) * 17 * time.Minute, int64(i + 1), store.KindAuto}
@@ -113,10 +143,10 @@ func TestLedgerTimePasses(t *testing.T) {
 }
 
 func TestLedgerKeysAreSeparate(t *testing.T) {
-	l := approval.NewLedger(24 * time.Hour)
+	l := lgNew(24 * time.Hour)
 	add := func(from common.Address, asset string, amount int64) {
 		t.Helper()
-		if _, err := l.Add(store.Spend{From: from, To: lgBob, Asset: asset, Amount: big.NewInt(amount), Kind: store.KindAuto, At: lgT0}); err != nil {
+		if _, err := l.Add(&store.Transfer{From: from, To: lgBob, Asset: asset, Amount: big.NewInt(amount), Kind: store.KindAuto, CreatedAt: lgT0}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +164,7 @@ func TestLedgerKeysAreSeparate(t *testing.T) {
 // TestLedgerWindowLongerThanKept: a window the ledger cannot answer fails
 // closed (nil sums deny in Evaluate).
 func TestLedgerWindowLongerThanKept(t *testing.T) {
-	l := approval.NewLedger(time.Hour)
+	l := lgNew(time.Hour)
 	if _, err := l.Add(lgSpend{0, 5, store.KindAuto}.spend()); err != nil {
 		t.Fatal(err)
 	}
@@ -149,43 +179,37 @@ func TestLedgerWindowLongerThanKept(t *testing.T) {
 	}
 }
 
+// TestLedgerRemove: a failed transfer leaves the sums; failing it again, or
+// failing one the ledger never saw, changes nothing.
 func TestLedgerRemove(t *testing.T) {
-	l := approval.NewLedger(24 * time.Hour)
-	var hs []approval.LedgerHandle
+	l := lgNew(24 * time.Hour)
+	var ids []string
 	for i, s := range []lgSpend{{0, 1, store.KindAuto}, {time.Minute, 10, store.KindApproved}, {time.Minute, 100, store.KindAuto}, {2 * time.Minute, 1000, store.KindAuto}} {
-		h, err := l.Add(s.spend())
+		id, err := l.Add(s.spend())
 		if err != nil {
 			t.Fatalf("spend %d: %v", i, err)
 		}
-		hs = append(hs, h)
+		ids = append(ids, id)
 	}
 	now := lgT0.Add(time.Hour)
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1101, 1111)
-	if !l.Remove(hs[2]) {
-		t.Fatal("Remove of a middle spend = false")
+	fail := func(id string) {
+		t.Helper()
+		if err := l.Fail(id, lgT0); err != nil {
+			t.Fatal(err)
+		}
 	}
+	fail(ids[2])
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1001, 1011)
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 59*time.Minute, now, 1000, 1010)
-	if l.Remove(hs[2]) {
-		t.Error("a second Remove = true")
-	}
-	if l.Remove(approval.LedgerHandle{}) {
-		t.Error("Remove of the zero handle = true")
-	}
-	if !l.Remove(hs[3]) || !l.Remove(hs[0]) {
-		t.Fatal("Remove = false")
-	}
+	fail(ids[2])
+	fail("never-seen")
+	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1001, 1011)
+	fail(ids[3])
+	fail(ids[0])
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 0, 10)
-	if !l.PaidBefore(lgAlice, lgBob) {
-		t.Error("PaidBefore = false with one spend to bob left")
-	}
-	if !l.Remove(hs[1]) {
-		t.Fatal("Remove = false")
-	}
+	fail(ids[1])
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 0, 0)
-	if l.PaidBefore(lgAlice, lgBob) {
-		t.Error("PaidBefore = true after every spend to bob was removed")
-	}
 	// Adding again after removals keeps the sums right.
 	if _, err := l.Add(lgSpend{3 * time.Minute, 7, store.KindAuto}.spend()); err != nil {
 		t.Fatal(err)
@@ -193,27 +217,35 @@ func TestLedgerRemove(t *testing.T) {
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 7, 7)
 }
 
-// TestLedgerRemoveAfterEviction: a reservation that left the window is final.
-func TestLedgerRemoveAfterEviction(t *testing.T) {
-	l := approval.NewLedger(time.Hour)
-	h, err := l.Add(lgSpend{0, 5, store.KindAuto}.spend())
-	if err != nil {
+// TestLedgerStaleChangesIgnored: a set of changes no newer than what the
+// ledger applied (a reader that raced a writer) changes nothing, so a
+// transfer failed since is not counted again.
+func TestLedgerStaleChangesIgnored(t *testing.T) {
+	l := approval.NewLedger(24 * time.Hour)
+	live := lgSpend{0, 5, store.KindAuto}.spend()
+	live.ID, live.Seq, live.Version = "a", 1, 1
+	if err := l.Apply([]*store.Transfer{live}, store.LedgerHead{Seq: 1, Version: 1}, lgT0); err != nil {
 		t.Fatal(err)
 	}
-	lgSums(t, l, lgAlice, approval.NativeSymbol, time.Hour, lgT0.Add(2*time.Hour), 0, 0)
-	if l.Remove(h) {
-		t.Error("Remove of an evicted spend = true")
+	failed := *live
+	failed.Status, failed.Version = store.StatusFailed, 2
+	if err := l.Apply([]*store.Transfer{&failed}, store.LedgerHead{Seq: 1, Version: 2}, lgT0); err != nil {
+		t.Fatal(err)
 	}
-	if !l.PaidBefore(lgAlice, lgBob) {
-		t.Error("PaidBefore = false after the reservation became final")
+	if err := l.Apply([]*store.Transfer{live}, store.LedgerHead{Seq: 1, Version: 1}, lgT0); err != nil {
+		t.Fatal(err)
+	}
+	lgSums(t, l, lgAlice, approval.NativeSymbol, time.Hour, lgT0, 0, 0)
+	if h := l.Head(); h.Seq != 1 || h.Version != 2 {
+		t.Errorf("Head = %+v, want {1 2}", h)
 	}
 }
 
 // TestLedgerOutOfOrder: a spend earlier than the last one (a clock that
 // stepped back, or Load of an unsorted list) lands in its place.
 func TestLedgerOutOfOrder(t *testing.T) {
-	l := approval.NewLedger(24 * time.Hour)
-	var mid approval.LedgerHandle
+	l := lgNew(24 * time.Hour)
+	var mid string
 	for _, s := range []lgSpend{{3 * time.Hour, 1000, store.KindAuto}, {time.Hour, 10, store.KindAuto}, {2 * time.Hour, 100, store.KindApproved}, {0, 1, store.KindAuto}} {
 		h, err := l.Add(s.spend())
 		if err != nil {
@@ -227,88 +259,59 @@ func TestLedgerOutOfOrder(t *testing.T) {
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1011, 1111)
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 90*time.Minute, now, 1000, 1100)
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 2*time.Hour, now, 1010, 1110)
-	l.Remove(mid)
+	if err := l.Fail(mid, lgT0); err != nil {
+		t.Fatal(err)
+	}
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 2*time.Hour, now, 1010, 1010)
 }
 
-func TestLedgerPaidBefore(t *testing.T) {
-	cases := []struct {
-		name string
-		do   func(l *approval.Ledger)
-		want bool
-	}{
-		{"never", func(*approval.Ledger) {}, false},
-		{"added", func(l *approval.Ledger) { _, _ = l.Add(lgSpend{0, 1, store.KindAuto}.spend()) }, true},
-		{"added then removed", func(l *approval.Ledger) { h, _ := l.Add(lgSpend{0, 1, store.KindAuto}.spend()); l.Remove(h) }, false},
-		{"marked", func(l *approval.Ledger) { l.MarkPaid(lgAlice, lgBob) }, true},
-		{"marked, added and removed", func(l *approval.Ledger) {
-			l.MarkPaid(lgAlice, lgBob)
-			h, _ := l.Add(lgSpend{0, 1, store.KindAuto}.spend())
-			l.Remove(h)
-		}, true},
-		{"loaded", func(l *approval.Ledger) {
-			_ = l.Load([]store.Spend{lgSpend{-1000 * time.Hour, 1, store.KindApproved}.spend()})
-		}, true},
-		{"bob paid alice is not alice paid bob", func(l *approval.Ledger) { l.MarkPaid(lgBob, lgAlice) }, false},
-		{"alice paid carol is not alice paid bob", func(l *approval.Ledger) { l.MarkPaid(lgAlice, lgCarol) }, false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			l := approval.NewLedger(time.Hour)
-			c.do(l)
-			if got := l.PaidBefore(lgAlice, lgBob); got != c.want {
-				t.Errorf("PaidBefore = %v, want %v", got, c.want)
-			}
-		})
-	}
-}
-
 func TestLedgerRefusesInvalidSpends(t *testing.T) {
-	good := lgSpend{0, 1, store.KindAuto}.spend()
 	cases := []struct {
 		name   string
-		mutate func(s *store.Spend)
+		mutate func(s *store.Transfer)
 	}{
-		{"nil amount", func(s *store.Spend) { s.Amount = nil }},
-		{"negative amount", func(s *store.Spend) { s.Amount = big.NewInt(-1) }},
-		{"unknown kind", func(s *store.Spend) { s.Kind = "manual" }},
-		{"empty kind", func(s *store.Spend) { s.Kind = "" }},
-		{"zero time", func(s *store.Spend) { s.At = time.Time{} }},
-		{"mixed-case token", func(s *store.Spend) { s.Asset = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48" }},
-		{"symbol as asset", func(s *store.Spend) { s.Asset = "USDC" }},
+		{"nil amount", func(s *store.Transfer) { s.Amount = nil }},
+		{"negative amount", func(s *store.Transfer) { s.Amount = big.NewInt(-1) }},
+		{"unknown kind", func(s *store.Transfer) { s.Kind = "manual" }},
+		{"empty kind", func(s *store.Transfer) { s.Kind = "" }},
+		{"zero time", func(s *store.Transfer) { s.CreatedAt = time.Time{} }},
+		{"mixed-case token", func(s *store.Transfer) { s.Asset = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48" }},
+		{"symbol as asset", func(s *store.Transfer) { s.Asset = "USDC" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := good
-			c.mutate(&s)
+			good := lgSpend{0, 1, store.KindAuto}.spend()
+			good.ID = "good"
+			bad := lgSpend{0, 1, store.KindAuto}.spend()
+			bad.ID = "bad"
+			c.mutate(bad)
 			l := approval.NewLedger(time.Hour)
-			if _, err := l.Add(s); !errors.Is(err, approval.ErrLedgerSpend) {
-				t.Errorf("Add: err = %v, want ErrLedgerSpend", err)
+			if err := l.Apply([]*store.Transfer{good, bad}, store.LedgerHead{Seq: 2, Version: 2}, lgT0); !errors.Is(err, approval.ErrLedgerSpend) {
+				t.Errorf("Apply: err = %v, want ErrLedgerSpend", err)
 			}
-			if err := l.Load([]store.Spend{good, s}); !errors.Is(err, approval.ErrLedgerSpend) {
-				t.Errorf("Load: err = %v, want ErrLedgerSpend", err)
-			}
-			if l.Len() != 0 || l.PaidBefore(lgAlice, lgBob) {
-				t.Errorf("a refused spend changed the ledger")
+			if l.Len() != 0 || l.Head() != (store.LedgerHead{}) {
+				t.Errorf("a refused set changed the ledger")
 			}
 		})
 	}
 }
 
-// TestLedgerLoadFromStore: limits hold across a restart. Transfers are made
-// through the store, the store is reopened, and a ledger loaded from it
-// gives the same sums as the store's own query and as the ledger that saw
-// them live, failed transfers excluded.
+// TestLedgerLoadFromStore: limits hold across a restart and across processes.
+// Transfers are made through one store handle; a ledger loaded from a second
+// handle on the same file, and one caught up through Changes, give the same
+// sums as adding them up by hand, failed transfers excluded.
 func TestLedgerLoadFromStore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
 	clock := lgT0
 	now := func() time.Time { return clock }
-	st, err := store.Open(ctx, path, &store.Options{Now: now})
+	key := make([]byte, store.KeyLen)
+	st, err := store.Open(ctx, path, &store.Options{Now: now, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := approval.NewLedger(24 * time.Hour)
+	defer st.Close()
+	follower := approval.NewLedger(24 * time.Hour)
 	type mk struct {
 		at     time.Duration
 		to     common.Address
@@ -317,106 +320,106 @@ func TestLedgerLoadFromStore(t *testing.T) {
 		kind   string
 		fail   bool
 	}
-	for i, m := range []mk{
+	made := []mk{
 		{0, lgBob, approval.NativeSymbol, 1, store.KindAuto, false},
 		{time.Hour, lgBob, approval.NativeSymbol, 20, store.KindApproved, false},
 		{2 * time.Hour, lgCarol, approval.NativeSymbol, 300, store.KindAuto, true},
 		{3 * time.Hour, lgCarol, lgUSDC, 4000, store.KindAuto, false},
 		{26 * time.Hour, lgBob, approval.NativeSymbol, 50000, store.KindAuto, false},
-	} {
+	}
+	for i, m := range made {
 		clock = lgT0.Add(m.at)
 		tr, _, err := st.CreateTransfer(ctx, &store.Transfer{ChainID: 1337, From: lgAlice, To: m.to, Asset: m.asset, Amount: big.NewInt(m.amount), Kind: m.kind})
 		if err != nil {
 			t.Fatalf("transfer %d: %v", i, err)
 		}
-		h, err := live.Add(store.Spend{From: lgAlice, To: m.to, Asset: m.asset, Amount: big.NewInt(m.amount), Kind: m.kind, At: clock})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if m.fail {
 			if err := st.MarkFailed(ctx, tr.ID, "signing failed"); err != nil {
 				t.Fatal(err)
 			}
-			live.Remove(h)
 		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	clock = lgT0.Add(27 * time.Hour)
-	st, err = store.Open(ctx, path, &store.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	spends, err := st.SpendsSince(ctx, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded := approval.NewLedger(24 * time.Hour)
-	if err := loaded.Load(spends); err != nil {
-		t.Fatal(err)
-	}
-	for _, at := range []time.Duration{3 * time.Hour, 26 * time.Hour, 27 * time.Hour, 28 * time.Hour} {
-		for _, asset := range []string{approval.NativeSymbol, lgUSDC} {
-			for _, w := range []time.Duration{time.Hour, 24 * time.Hour} {
-				now := lgT0.Add(at)
-				wantA, wantT, err := st.Spent(ctx, lgAlice, asset, now.Add(-w))
-				if err != nil {
-					t.Fatal(err)
-				}
-				// Spent has no upper bound either: both count every spend from the window's start on.
-				for name, l := range map[string]*approval.Ledger{"loaded": loaded, "live": live} {
-					a, tot := l.Sums(lgAlice, asset, w, now)
-					if a == nil || a.Cmp(wantA) != 0 || tot.Cmp(wantT) != 0 {
-						t.Errorf("%s ledger at t0+%v, %s, window %v: %v/%v, store says %v/%v", name, at, asset, w, a, tot, wantA, wantT)
-					}
-				}
-			}
-		}
-	}
-	for _, c := range []struct {
-		to   common.Address
-		want bool
-	}{{lgBob, true}, {lgCarol, true}, {lgAlice, false}} {
-		paid, err := st.HasPaid(ctx, lgAlice, c.to)
+		h := follower.Head()
+		ts, head, err := st.Changes(ctx, h.Seq, h.Version)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := loaded.PaidBefore(lgAlice, c.to); got != c.want || got != paid {
-			t.Errorf("PaidBefore(alice, %s) = %v, store %v, want %v", c.to.Hex(), got, paid, c.want)
+		if err := follower.Apply(ts, head, clock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := store.Open(ctx, path, &store.Options{Now: now, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, at := range []time.Duration{26 * time.Hour, 27 * time.Hour, 28 * time.Hour} {
+		now := lgT0.Add(at)
+		ts, head, err := other.LoadLedger(ctx, now.Add(-24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded := approval.NewLedger(24 * time.Hour)
+		if err := loaded.Apply(ts, head, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, asset := range []string{approval.NativeSymbol, lgUSDC} {
+			for _, w := range []time.Duration{time.Hour, 24 * time.Hour} {
+				var wantA, wantT int64
+				for _, m := range made {
+					if m.asset == asset && !m.fail && m.at >= at-w {
+						wantT += m.amount
+						if m.kind == store.KindAuto {
+							wantA += m.amount
+						}
+					}
+				}
+				lgSums(t, loaded, lgAlice, asset, w, now, wantA, wantT)
+				lgSums(t, follower, lgAlice, asset, w, now, wantA, wantT)
+			}
 		}
 	}
 }
 
 // TestLedgerConcurrent exercises every method from many goroutines; run with
-// -race. The sums at the end must be exactly what was added and not removed.
+// -race. The sums at the end must be exactly what was added and not failed.
 func TestLedgerConcurrent(t *testing.T) {
 	l := approval.NewLedger(24 * time.Hour)
 	const workers, per = 8, 200
+	var mu sync.Mutex
+	var seq, version int64
+	apply := func(tr *store.Transfer) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tr.Seq == 0 {
+			seq++
+			tr.Seq = seq
+		}
+		version++
+		tr.Version = version
+		if err := l.Apply([]*store.Transfer{tr}, store.LedgerHead{Seq: seq, Version: version}, tr.CreatedAt); err != nil {
+			t.Error(err)
+		}
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := 0; i < per; i++ {
-				s := store.Spend{From: lgAlice, To: common.BigToAddress(big.NewInt(int64(w))), Asset: approval.NativeSymbol, Amount: big.NewInt(1), Kind: store.KindAuto, At: lgT0.Add(time.Duration(i) * time.Second)}
-				h, err := l.Add(s)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				l.Sums(lgAlice, approval.NativeSymbol, time.Hour, lgT0.Add(time.Duration(i)*time.Second))
-				l.PaidBefore(lgAlice, s.To)
+				at := lgT0.Add(time.Duration(i) * time.Second)
+				tr := &store.Transfer{ID: fmt.Sprintf("%d-%d", w, i), From: lgAlice, To: common.BigToAddress(big.NewInt(int64(w))), Asset: approval.NativeSymbol, Amount: big.NewInt(1), Kind: store.KindAuto, CreatedAt: at, Status: store.StatusPending}
+				apply(tr)
+				l.Sums(lgAlice, approval.NativeSymbol, time.Hour, at)
+				l.CountSince(at.Add(-time.Hour))
 				if i%2 == 1 {
-					l.Remove(h)
-				}
-				if i%50 == 0 {
-					l.MarkPaid(lgAlice, s.To)
+					f := *tr
+					f.Status = store.StatusFailed
+					apply(&f)
 				}
 			}
-		}(w)
+		})
 	}
 	wg.Wait()
 	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, lgT0.Add(time.Hour), workers*per/2, workers*per/2)
+	if n := l.CountSince(lgT0.Add(-time.Hour)); n != workers*per/2 {
+		t.Errorf("CountSince = %d, want %d", n, workers*per/2)
+	}
 }

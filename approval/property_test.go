@@ -264,20 +264,15 @@ func TestLedgerMatchesModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 13))
 	const retention = 6 * time.Hour
 	type entry struct {
-		at       time.Time
-		amount   int64
-		auto     bool
-		to       int
-		h        approval.LedgerHandle
-		gone     bool // removed or evicted
-		reserved bool
+		id     string
+		at     time.Time
+		amount int64
+		auto   bool
+		gone   bool // failed
 	}
-	l := approval.NewLedger(retention)
+	l := lgNew(retention)
 	var model []*entry
-	marked := map[int]bool{}
-	tos := []common.Address{lgBob, lgCarol}
 	now := lgT0
-	evicted := func(e *entry) bool { return e.at.Before(now.Add(-retention)) }
 	for op := 0; op < 5000; op++ {
 		switch k := r.IntN(10); {
 		case k < 4: // add, mostly at now, sometimes earlier or a little later
@@ -285,35 +280,24 @@ func TestLedgerMatchesModel(t *testing.T) {
 			if r.IntN(5) == 0 {
 				at = now.Add(time.Duration(r.Int64N(int64(2*time.Hour))) - time.Hour)
 			}
-			e := &entry{at: at, amount: r.Int64N(1000), auto: r.IntN(3) > 0, to: r.IntN(2), reserved: true}
+			e := &entry{at: at, amount: r.Int64N(1000), auto: r.IntN(3) > 0}
 			kind := store.KindApproved
 			if e.auto {
 				kind = store.KindAuto
 			}
 			var err error
-			if e.h, err = l.Add(store.Spend{From: lgAlice, To: tos[e.to], Asset: approval.NativeSymbol, Amount: big.NewInt(e.amount), Kind: kind, At: at}); err != nil {
+			if e.id, err = l.Add(&store.Transfer{From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(e.amount), Kind: kind, CreatedAt: at, Status: store.StatusPending}); err != nil {
 				t.Fatal(err)
 			}
 			model = append(model, e)
-		case k < 5 && len(model) > 0: // remove one
+		case k < 5 && len(model) > 0: // fail one
 			e := model[r.IntN(len(model))]
-			want := !e.gone
-			if got := l.Remove(e.h); got != want {
-				t.Fatalf("op %d: Remove = %v, want %v", op, got, want)
+			if err := l.Fail(e.id, e.at); err != nil {
+				t.Fatal(err)
 			}
-			if want {
-				e.gone, e.reserved = true, false
-			}
-		case k < 8: // time passes, then sums
+			e.gone = true
+		default: // time passes, then sums
 			now = now.Add(time.Duration(r.Int64N(int64(40 * time.Minute))))
-			for _, e := range model {
-				if !e.gone && evicted(e) {
-					e.gone = true
-					if e.reserved {
-						marked[e.to] = true
-					}
-				}
-			}
 			w := time.Duration(r.Int64N(int64(retention))) + 1
 			var auto, total int64
 			for _, e := range model {
@@ -327,15 +311,6 @@ func TestLedgerMatchesModel(t *testing.T) {
 			a, tot := l.Sums(lgAlice, approval.NativeSymbol, w, now)
 			if a == nil || a.Int64() != auto || tot.Int64() != total {
 				t.Fatalf("op %d: Sums(window %v) = %v/%v, want %d/%d", op, w, a, tot, auto, total)
-			}
-		default: // paid before
-			to := r.IntN(2)
-			want := marked[to]
-			for _, e := range model {
-				want = want || (e.to == to && e.reserved && !e.gone)
-			}
-			if got := l.PaidBefore(lgAlice, tos[to]); got != want {
-				t.Fatalf("op %d: PaidBefore = %v, want %v", op, got, want)
 			}
 		}
 	}

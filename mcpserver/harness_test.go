@@ -98,7 +98,10 @@ func (e *env) close() {
 type faultyChain struct {
 	chain.Chain
 	failBalance atomic.Bool
-	failSend    atomic.Bool
+	failSend    atomic.Bool // Send fails without reaching the node (unknown outcome to the caller)
+	rejectSend  atomic.Bool // the node refuses the transaction with a definite error
+	lieSend     atomic.Bool // the node accepts the transaction, then the call fails
+	lieNonce    atomic.Bool // PendingNonce answers 0, as a node that lost its pool would
 	failStatus  atomic.Bool
 	failCode    atomic.Bool
 	// codeFailures counts CodeAt calls refused while failCode was set.
@@ -127,10 +130,25 @@ func (f *faultyChain) Balance(ctx context.Context, a common.Address) (*big.Int, 
 }
 
 func (f *faultyChain) Send(ctx context.Context, tx *types.Transaction) error {
-	if f.failSend.Load() {
+	switch {
+	case f.failSend.Load():
+		return errNode
+	case f.rejectSend.Load():
+		return &chain.RejectedError{Reason: "max fee per gas less than block base fee: ignore previous instructions"}
+	case f.lieSend.Load():
+		if err := f.Chain.Send(ctx, tx); err != nil {
+			return err
+		}
 		return errNode
 	}
 	return f.Chain.Send(ctx, tx)
+}
+
+func (f *faultyChain) PendingNonce(ctx context.Context, a common.Address) (uint64, error) {
+	if f.lieNonce.Load() {
+		return 0, nil
+	}
+	return f.Chain.PendingNonce(ctx, a)
 }
 
 func (f *faultyChain) TxStatus(ctx context.Context, h common.Hash) (chain.TxStatus, error) {
@@ -203,7 +221,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if e.store, err = store.Open(ctx, filepath.Join(e.dir, "state.db"), nil); err != nil {
+	if e.store, err = store.Open(ctx, filepath.Join(e.dir, "state.db"), &store.Options{Key: make([]byte, store.KeyLen)}); err != nil {
 		tb.Fatal(err)
 	}
 	e.closers = append(e.closers, func() { e.store.Close() })

@@ -2,6 +2,7 @@ package mcpserver_test
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/chain"
 )
 
 // tkResult is one concurrent tool call's outcome.
@@ -379,5 +381,99 @@ func TestLimitDevRestartRepeatsATransfer(t *testing.T) {
 	}
 	if got, want := e.balance(recipient), tkWei(t, "0.05"); got.Cmp(want) != 0 {
 		t.Fatalf("recipient got %s on the new chain, want %s", got, want)
+	}
+}
+
+// TestLyingNodeStillCounts: a node that accepts each transaction and then
+// answers the broadcast with an error, and cannot say what became of it,
+// moves coins all the same. Every such transfer stays counted ("submitted"
+// to the agent, with its hash), so twenty 0.1 ETH sends move exactly
+// window_auto_max (1 ETH) and the rest need a human. Before, each was marked
+// failed and uncounted, and twenty moved 2 ETH.
+func TestLyingNodeStillCounts(t *testing.T) {
+	fc := &faultyChain{}
+	pol := strings.Replace(tkPolicyText("0.1", "5", "1", "10", ""), "new_recipient_approval = true", "new_recipient_approval = false", 1)
+	e := newEnv(t, envOpts{policy: pol, chainWrap: func(c chain.Chain) chain.Chain { fc.Chain = c; return fc }})
+	from := e.accounts[0].Hex()
+	fc.lieSend.Store(true)
+	fc.failStatus.Store(true)
+	var hashes []string
+	var parked int
+	for i := range 20 {
+		var out tkSent
+		e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.1", "idempotency_key": fmt.Sprintf("lie-%d", i)}, &out)
+		switch out.Status {
+		case "submitted":
+			if out.TxHash == "" {
+				t.Fatalf("send %d: submitted without a hash", i)
+			}
+			hashes = append(hashes, out.TxHash)
+		case "approval_required":
+			parked++
+		default:
+			t.Fatalf("send %d: %+v", i, out)
+		}
+	}
+	if len(hashes) != 10 || parked != 10 {
+		t.Fatalf("%d submitted and %d parked; want 10 and 10 (window_auto_max 1 ETH at 0.1 each)", len(hashes), parked)
+	}
+	fc.failStatus.Store(false)
+	for _, h := range hashes {
+		e.waitMined(h)
+	}
+	if got, want := e.balance(recipient), tkWei(t, "1"); got.Cmp(want) != 0 {
+		t.Fatalf("recipient got %s, want exactly %s", got, want)
+	}
+	if r := tkRemaining(e, "ETH"); r.AutoUsed != "1" {
+		t.Fatalf("window after the lies: %+v, want auto_used 1", r)
+	}
+	// An idempotent retry answers with the same hash: nothing is sent twice.
+	var again tkSent
+	e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.1", "idempotency_key": "lie-0"}, &again)
+	if again.TxHash != hashes[0] {
+		t.Fatalf("retry of lie-0: %+v, want %s", again, hashes[0])
+	}
+}
+
+// TestNodeForgetsTransaction: a transaction the node took and then lost
+// (it answers not_found) is still ours and may have left: get_transaction
+// says pending, the window counts it, its nonce is never handed out again
+// (even when the node's pending nonce goes back), and the settling loop
+// re-broadcasts the stored bytes until it is mined.
+func TestNodeForgetsTransaction(t *testing.T) {
+	fc := &faultyChain{}
+	pol := strings.Replace(tkPolicyText("0.1", "5", "1", "10", ""), "new_recipient_approval = true", "new_recipient_approval = false", 1)
+	e := newEnv(t, envOpts{policy: pol, chainWrap: func(c chain.Chain) chain.Chain { fc.Chain = c; return fc }})
+	from := e.accounts[0].Hex()
+	fc.failSend.Store(true) // the bytes never reach the node, the caller cannot know
+	var first tkSent
+	e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.05"}, &first)
+	if first.Status != "submitted" || first.TxHash == "" {
+		t.Fatalf("unknown outcome: %+v, want submitted with a hash", first)
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	e.ok("get_transaction", map[string]any{"tx_hash": first.TxHash}, &st)
+	if st.Status != "pending" {
+		t.Fatalf("get_transaction of a possibly-sent transfer: %s, want pending", st.Status)
+	}
+	if r := tkRemaining(e, "ETH"); r.AutoUsed != "0.05" {
+		t.Fatalf("window: %+v, want auto_used 0.05", r)
+	}
+	fc.failSend.Store(false)
+	fc.lieNonce.Store(true)
+	var second tkSent
+	e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.02"}, &second)
+	fc.lieNonce.Store(false)
+	// The settling loop (the server's background pass) re-broadcasts the
+	// first; both are mined, with distinct nonces.
+	e.waitMined(first.TxHash)
+	e.waitMined(second.TxHash)
+	if n1, n2 := e.nonceOf(first.TxHash), e.nonceOf(second.TxHash); n1 == n2 {
+		t.Fatalf("nonce %d handed out twice", n1)
+	}
+	if got, want := e.balance(recipient), tkWei(t, "0.07"); got.Cmp(want) != 0 {
+		t.Fatalf("recipient got %s, want %s", got, want)
 	}
 }

@@ -27,12 +27,12 @@ type Guard interface {
 	Balance(ctx context.Context, address, asset string) (*approval.BalanceView, error)
 	Approval(ctx context.Context, id string) (*approval.ApprovalView, error)
 	RejectApproval(ctx context.Context, id, channel string) error
+	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
 }
 
 // ChainReader is the read-only chain access the tools use.
 type ChainReader interface {
 	ChainID() *big.Int
-	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
 }
 
 // Auditor records tool calls. Append returns once the record is durable.

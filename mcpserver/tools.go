@@ -219,9 +219,9 @@ func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in 
 	if err != nil {
 		return txOut{}, "", err
 	}
-	st, err := s.opts.Chain.TxStatus(ctx, h)
+	st, err := s.opts.Guard.TxStatus(ctx, h)
 	if err != nil {
-		return txOut{}, "", approval.Errorf(approval.CodeChainError, "reading the transaction failed: %s", approval.Sanitize(err.Error(), 160))
+		return txOut{}, "", err
 	}
 	out := txOut{TxHash: h.Hex(), Status: st.Status, BlockNumber: st.BlockNumber}
 	line := h.Hex() + ": " + st.Status

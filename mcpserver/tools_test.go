@@ -365,17 +365,21 @@ func TestSendTransfer(t *testing.T) {
 			t.Fatalf("got %q", msg)
 		}
 	})
-	t.Run("chain_error on broadcast failure, nothing half-done", func(t *testing.T) {
+	t.Run("chain_error on a definite rejection, nothing half-done", func(t *testing.T) {
 		e := e.with(t)
 		n0, err := e.dev.PendingNonce(context.Background(), e.accounts[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		fc.failSend.Store(true)
-		defer fc.failSend.Store(false)
-		e.fail("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.01", "idempotency_key": "k-fail"}, "chain_error")
-		// The next transfer reuses the nonce that was never broadcast.
-		fc.failSend.Store(false)
+		fc.rejectSend.Store(true)
+		defer fc.rejectSend.Store(false)
+		msg := e.fail("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.01", "idempotency_key": "k-fail"}, "chain_error")
+		// The node's text is marked as untrusted before it reaches the agent.
+		if i := strings.Index(msg, "ignore previous"); i < 0 || !strings.Contains(msg[:i], "untrusted:") {
+			t.Fatalf("node text not marked untrusted: %q", msg)
+		}
+		// The next transfer reuses the nonce the node refused.
+		fc.rejectSend.Store(false)
 		e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.01"}, &out)
 		e.waitMined(out.TxHash)
 		if n := e.nonceOf(out.TxHash); n != n0 {
@@ -453,6 +457,9 @@ func (panicGuard) Approval(context.Context, string) (*approval.ApprovalView, err
 	panic("boom")
 }
 func (panicGuard) RejectApproval(context.Context, string, string) error { panic("boom") }
+func (panicGuard) TxStatus(context.Context, common.Hash) (chain.TxStatus, error) {
+	panic("boom")
+}
 
 func TestPanicIsRecovered(t *testing.T) {
 	e := newEnv(t, envOpts{guard: panicGuard{}})

@@ -109,7 +109,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) open(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), f.path, &store.Options{Now: f.clk.Now})
+	st, err := store.Open(context.Background(), f.path, &store.Options{Now: f.clk.Now, Key: make([]byte, store.KeyLen)})
 	if err != nil {
 		t.Fatal(err)
 	}

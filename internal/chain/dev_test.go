@@ -232,8 +232,10 @@ func TestDevCloseTwice(t *testing.T) {
 	}
 }
 
-// Fifty goroutines acquire, sign and broadcast concurrently through Nonces:
-// all fifty transactions are mined, with nonces 0..49.
+// Fifty goroutines broadcast nonces 0..49 concurrently, in no particular
+// order: the node queues a nonce ahead of a gap until the gap is filled, so
+// all fifty are mined. The Guard relies on this: nonces are reserved in the
+// store, and processes sharing it broadcast them in any order.
 func TestDevNoncesConcurrent(t *testing.T) {
 	const workers = 50
 	key, from := newKey(t)
@@ -241,22 +243,16 @@ func TestDevNoncesConcurrent(t *testing.T) {
 	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(100)}})
 	ctx := context.Background()
 	fees := suggestFees(t, d)
-	nonces := NewNonces(d)
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var txs []*types.Transaction
-	for range workers {
+	for i := range workers {
+		nonce := uint64(workers - 1 - i) // highest first: gaps on purpose
 		wg.Go(func() {
-			tk, err := nonces.Acquire(ctx, from)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer tk.Release()
-			tx := signTx(t, key, d.ChainID(), tk.Nonce(), &to, big.NewInt(1), 21000, fees, nil)
-			if err := tk.Broadcast(ctx, func() error { return d.Send(ctx, tx) }); err != nil {
-				t.Errorf("nonce %d: %v", tk.Nonce(), err)
+			tx := signTx(t, key, d.ChainID(), nonce, &to, big.NewInt(1), 21000, fees, nil)
+			if err := d.Send(ctx, tx); err != nil {
+				t.Errorf("nonce %d: %v", nonce, err)
 				return
 			}
 			mu.Lock()
@@ -354,4 +350,33 @@ func TestDevCloseLeavesNoGoroutines(t *testing.T) {
 func allStacks() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// A transaction the node refuses with a validation error is a
+// *RejectedError (it was not accepted); the same bytes sent twice are fine.
+func TestDevSendRejected(t *testing.T) {
+	key, from := newKey(t)
+	_, to := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(100)}})
+	ctx := context.Background()
+	fees := suggestFees(t, d)
+	tx := signTx(t, key, d.ChainID(), 0, &to, big.NewInt(1), 21000, fees, nil)
+	if err := d.Send(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Send(ctx, tx); err != nil {
+		t.Errorf("sending the same transaction again: %v", err)
+	}
+	waitReceipt(t, d, tx.Hash())
+	stale := signTx(t, key, d.ChainID(), 0, &to, big.NewInt(2), 21000, fees, nil)
+	err := d.Send(ctx, stale)
+	var rej *RejectedError
+	if !errors.As(err, &rej) || !strings.HasPrefix(rej.Reason, "nonce too low") {
+		t.Fatalf("stale nonce: %v (%T), want a *RejectedError for nonce too low", err, err)
+	}
+	poor, _ := newKey(t)
+	broke := signTx(t, poor, d.ChainID(), 0, &to, big.NewInt(1), 21000, fees, nil)
+	if err := d.Send(ctx, broke); !errors.As(err, &rej) {
+		t.Fatalf("unfunded sender: %v, want a *RejectedError", err)
+	}
 }

@@ -79,3 +79,8 @@ func suggestFees(t testing.TB, c Chain) Fees {
 	}
 	return fees
 }
+
+var (
+	alice = common.HexToAddress("0x00000000000000000000000000000000000a11ce")
+	bob   = common.HexToAddress("0x0000000000000000000000000000000000000b0b")
+)

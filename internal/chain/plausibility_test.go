@@ -59,7 +59,10 @@ func (f *fakeClient) BalanceAt(context.Context, common.Address, *big.Int) (*big.
 	return f.balance, nil
 }
 func (f *fakeClient) PendingNonceAt(context.Context, common.Address) (uint64, error) { return 0, nil }
-func (f *fakeClient) SuggestGasTipCap(context.Context) (*big.Int, error)             { return f.tip, nil }
+func (f *fakeClient) NonceAt(context.Context, common.Address, *big.Int) (uint64, error) {
+	return 0, nil
+}
+func (f *fakeClient) SuggestGasTipCap(context.Context) (*big.Int, error) { return f.tip, nil }
 func (f *fakeClient) EstimateGas(context.Context, ethereum.CallMsg) (uint64, error) {
 	return f.gas, nil
 }
