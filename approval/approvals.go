@@ -205,8 +205,9 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		}
 		return
 	}
-	if a.MaxFee != nil && cf.maxFee().Cmp(a.MaxFee) > 0 {
-		// Never sign more fee than the human was shown.
+	if a.MaxFee != nil && !cf.capFee(a.MaxFee) {
+		// Never sign more fee than the human was shown: wait for fees to
+		// come down, until the approval expires.
 		if !retryLater() {
 			failApproval("fees rose above the maximum fee that was approved (" + FormatAmount(a.MaxFee, NativeDecimals) + " ETH) and did not come down before the approval expired")
 		}

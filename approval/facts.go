@@ -27,6 +27,7 @@ type chainFacts struct {
 	gas           uint64
 	tipCap        *big.Int
 	feeCap        *big.Int
+	baseFee       *big.Int
 	// nonceFloor is the node's pending nonce for the sender, read only
 	// when a transfer is about to be reserved.
 	nonceFloor uint64
@@ -70,6 +71,7 @@ func (g *Guard) readChain(ctx context.Context, in *Intent) (*chainFacts, error) 
 	}
 	f.tipCap = new(big.Int).Set(fees.TipCap)
 	f.feeCap = new(big.Int).Set(fees.FeeCap)
+	f.baseFee = new(big.Int).Set(fees.BaseFee)
 	// Stay under the policy's cap when the network allows it.
 	if f.feeCap.Cmp(g.cfg.Policy.MaxFeePerGas) > 0 {
 		minNeeded := new(big.Int).Add(fees.BaseFee, f.tipCap)
@@ -81,6 +83,21 @@ func (g *Guard) readChain(ctx context.Context, in *Intent) (*chainFacts, error) 
 		f.tipCap.Set(f.feeCap)
 	}
 	return f, nil
+}
+
+// capFee lowers the fee terms so that gas × max fee per gas is at most
+// ceiling, when that still pays the latest base fee and the tip. It reports
+// whether the terms fit under the ceiling.
+func (f *chainFacts) capFee(ceiling *big.Int) bool {
+	if f.maxFee().Cmp(ceiling) <= 0 {
+		return true
+	}
+	capped := new(big.Int).Quo(ceiling, new(big.Int).SetUint64(f.gas))
+	if capped.Cmp(new(big.Int).Add(f.baseFee, f.tipCap)) < 0 {
+		return false
+	}
+	f.feeCap = capped
+	return true
 }
 
 // maxFee is gas limit × max fee per gas.

@@ -102,6 +102,7 @@ type faultyChain struct {
 	rejectSend  atomic.Bool // the node refuses the transaction with a definite error
 	lieSend     atomic.Bool // the node accepts the transaction, then the call fails
 	lieNonce    atomic.Bool // PendingNonce answers 0, as a node that lost its pool would
+	feeSpike    atomic.Bool // fees ten times higher than the chain's
 	failStatus  atomic.Bool
 	failCode    atomic.Bool
 	// codeFailures counts CodeAt calls refused while failCode was set.
@@ -142,6 +143,17 @@ func (f *faultyChain) Send(ctx context.Context, tx *types.Transaction) error {
 		return errNode
 	}
 	return f.Chain.Send(ctx, tx)
+}
+
+func (f *faultyChain) SuggestFees(ctx context.Context) (chain.Fees, error) {
+	fees, err := f.Chain.SuggestFees(ctx)
+	if err == nil && f.feeSpike.Load() {
+		ten := big.NewInt(10)
+		fees.FeeCap = new(big.Int).Mul(fees.FeeCap, ten)
+		fees.TipCap = new(big.Int).Mul(fees.TipCap, ten)
+		fees.BaseFee = new(big.Int).Mul(fees.BaseFee, ten)
+	}
+	return fees, err
 }
 
 func (f *faultyChain) PendingNonce(ctx context.Context, a common.Address) (uint64, error) {
