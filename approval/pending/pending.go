@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/walletmcp/walletmcp/approval/totp"
@@ -193,6 +194,11 @@ func (s *Service) Get(ctx context.Context, id string) (*store.Approval, error) {
 		return nil, err
 	}
 	if a.Status == store.ApprovalPending && !s.now().Before(a.ExpiresAt) {
+		if !s.st.Keyed() {
+			// Read-only (no state key): show it as what it is.
+			a.Status = store.ApprovalExpired
+			return a, nil
+		}
 		if _, err := s.st.ExpireApprovals(ctx, s.now()); err != nil {
 			return nil, err
 		}
@@ -204,12 +210,20 @@ func (s *Service) Get(ctx context.Context, id string) (*store.Approval, error) {
 }
 
 // List returns the pending approvals, newest first, after expiring the ones
-// whose time is up.
+// whose time is up (on a store opened without the state key, which cannot
+// record that, they are left out).
 func (s *Service) List(ctx context.Context) ([]*store.Approval, error) {
-	if _, err := s.st.ExpireApprovals(ctx, s.now()); err != nil {
+	if s.st.Keyed() {
+		if _, err := s.st.ExpireApprovals(ctx, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	list, err := s.st.ListApprovals(ctx, store.ApprovalPending)
+	if err != nil {
 		return nil, err
 	}
-	return s.st.ListApprovals(ctx, store.ApprovalPending)
+	now := s.now()
+	return slices.DeleteFunc(list, func(a *store.Approval) bool { return !now.Before(a.ExpiresAt) }), nil
 }
 
 // CheckLink returns the approval if token is its link token (compared as

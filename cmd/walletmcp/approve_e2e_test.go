@@ -34,6 +34,8 @@ import (
 	"github.com/pquerna/otp/hotp"
 
 	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 )
 
@@ -167,9 +169,25 @@ func enroll(t *testing.T, home string, code func(secret string) string, args ...
 	return r, secret
 }
 
+// openState opens the home's state with its state key, derived from the
+// test passphrase as the CLI does.
 func openState(t *testing.T, home string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(home, "state.db"), nil)
+	h, err := config.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := h.Unlock(secret.NewBytes([]byte(testPassphrase)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mk.Wipe()
+	key, err := mk.Derive(config.StateKeyPurpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Wipe()
+	st, err := store.Open(context.Background(), filepath.Join(home, "state.db"), &store.Options{Key: key.Reveal()})
 	if err != nil {
 		t.Fatal(err)
 	}

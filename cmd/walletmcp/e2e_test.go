@@ -623,3 +623,69 @@ func (b *lockedBuffer) waitFor(t testing.TB, re *regexp.Regexp) []string {
 	t.Fatalf("no %s in the output:\n%s", re, b)
 	return nil
 }
+
+// TestTwoServesShareLimits: two `serve` processes on one home (what MCP
+// hosts do, one per window) against one node share one set of limits. With
+// window_auto_max 0.5 ETH and 0.1 ETH sends, twenty concurrent sends split
+// between them sign exactly five and move exactly 0.5 ETH. Before, each
+// process enforced the whole window alone.
+func TestTwoServesShareLimits(t *testing.T) {
+	node := gethtest.Start(t)
+	home, addr := newHome(t, 1337)
+	setPolicy(t, home, "new_recipient_approval = true", "new_recipient_approval = false")
+	setPolicy(t, home, `window_auto_max = "1"`, `window_auto_max = "0.5"`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
+		t.Fatal(err)
+	}
+	servers := []*server{startServe(t, home, "--rpc", node.URL), startServe(t, home, "--rpc", node.URL)}
+	type result struct {
+		status, hash string
+		err          error
+	}
+	results := make(chan result, 20)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		s := servers[i%2]
+		wg.Go(func() {
+			res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Name: "send_transfer", Arguments: map[string]any{
+				"from": addr.Hex(), "to": recipient, "amount": "0.1", "idempotency_key": fmt.Sprintf("two-%d", i)}})
+			if err != nil || res.IsError {
+				results <- result{err: fmt.Errorf("call %d: %v %+v", i, err, res)}
+				return
+			}
+			var out struct {
+				Status string `json:"status"`
+				TxHash string `json:"tx_hash"`
+			}
+			b, _ := json.Marshal(res.StructuredContent)
+			results <- result{err: json.Unmarshal(b, &out), status: out.Status, hash: out.TxHash}
+		})
+	}
+	wg.Wait()
+	close(results)
+	var hashes []string
+	for r := range results {
+		switch {
+		case r.err != nil:
+			t.Fatal(r.err)
+		case r.status == "submitted":
+			hashes = append(hashes, r.hash)
+		case r.status != "approval_required":
+			t.Fatalf("status %q", r.status)
+		}
+	}
+	if len(hashes) != 5 {
+		t.Fatalf("%d transfers signed by the two processes, want exactly 5 (0.5 ETH at 0.1)", len(hashes))
+	}
+	for _, h := range hashes {
+		servers[0].waitMined(h)
+	}
+	if got := servers[1].balance(recipient); got != "0.5" {
+		t.Fatalf("recipient balance %s, want exactly 0.5", got)
+	}
+	for _, s := range servers {
+		s.stop()
+	}
+}
