@@ -19,15 +19,19 @@ import (
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 )
 
 // approvalsEnv is what the approval commands open: the audit log first (a
 // tampered or unwritable log stops them before anything changes), then the
-// state database.
+// state database. The commands that decide (approve, reject) write the log,
+// so they unlock the home for its head key; listing decides nothing and only
+// verifies the log's chain, without asking for the passphrase.
 type approvalsEnv struct {
 	h   *config.Home
-	lg  *audit.Log
+	mk  *config.MasterKey // nil when listing
+	lg  *audit.Log        // nil when listing
 	st  *store.Store
 	svc *pending.Service
 }
@@ -39,9 +43,10 @@ func (e *approvalsEnv) close() {
 	if e.lg != nil {
 		e.lg.Close()
 	}
+	e.mk.Wipe()
 }
 
-func (c *cli) openApprovals(ctx context.Context) (*approvalsEnv, error) {
+func (c *cli) openApprovals(ctx context.Context, decide bool) (*approvalsEnv, error) {
 	h, err := c.home()
 	if err != nil {
 		return nil, err
@@ -50,18 +55,35 @@ func (c *cli) openApprovals(ctx context.Context) (*approvalsEnv, error) {
 		return nil, err
 	}
 	e := &approvalsEnv{h: h}
-	if e.lg, err = openAudit(h); err != nil {
-		return nil, err
+	var lg pending.Auditor = listOnly{}
+	if decide {
+		var pass *secret.Bytes
+		if pass, e.mk, e.lg, err = c.unlockAudit(h); err != nil {
+			return nil, err
+		}
+		pass.Wipe()
+		lg = e.lg
+	} else if _, err := audit.Verify(h.Path(config.AuditFile)); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	if e.st, err = store.Open(ctx, h.Path(config.StateFile), nil); err != nil {
 		e.close()
 		return nil, err
 	}
-	if e.svc, err = pending.New(&pending.Config{Store: e.st, Audit: e.lg}); err != nil {
+	if e.svc, err = pending.New(&pending.Config{Store: e.st, Audit: lg}); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// listOnly is the audit log of a command that only lists approvals: listing
+// records nothing, and without the head key it must not write the log.
+type listOnly struct{}
+
+// Append refuses: a listing writes nothing to the audit log.
+func (listOnly) Append(context.Context, string, any) error {
+	return errors.New("approvals: a listing does not write the audit log")
 }
 
 func (c *cli) approvalsList(ctx context.Context, args []string) error {
@@ -69,7 +91,7 @@ func (c *cli) approvalsList(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	e, err := c.openApprovals(ctx)
+	e, err := c.openApprovals(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -98,7 +120,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := c.openApprovals(ctx)
+	e, err := c.openApprovals(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -122,7 +144,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	key, err := c.unlockTOTPKey(e.h)
+	key, err := e.mk.Derive(totpKeyPurpose)
 	if err != nil {
 		return err
 	}
@@ -151,7 +173,7 @@ func (c *cli) reject(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := c.openApprovals(ctx)
+	e, err := c.openApprovals(ctx, true)
 	if err != nil {
 		return err
 	}
