@@ -25,8 +25,11 @@ const (
 	KindReordered = "reordered"
 	// KindTruncated means the log ends before the record its head file names, the
 	// record at that seq has another hash, the last line is partial, or the
-	// head file itself is missing; or, found by a writer, that the log shrank
-	// or the log or head file was removed or replaced while it had them open.
+	// head file itself is missing; that the head file's MAC does not verify,
+	// or that it has none after an EventHeadKeyed record (it was rewritten,
+	// records cut from the end); with Options.MustExist, that the log is
+	// missing or empty; or, found by a writer, that the log shrank or the log
+	// or head file was removed or replaced while it had them open.
 	KindTruncated = "truncated"
 	// KindMalformed means a line, or the head file, is not a valid record.
 	KindMalformed = "malformed"
