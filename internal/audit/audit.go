@@ -690,9 +690,9 @@ func (l *Log) checkFiles() error {
 // commitLocked, called with the lock held and the Log caught up with the end
 // of the log, writes a repair record (if repaired is not nil), the
 // EventHeadKeyed record (if the Log has a key and the chain has no such
-// record yet) and recs, fsyncs the log, then rewrites and fsyncs the head. If the write or the
-// log's fsync fails it cuts the log back, so that no writer chains onto
-// records whose callers were told they failed.
+// record yet) and recs, fsyncs the log, then rewrites and fsyncs the head.
+// If the write or the log's fsync fails it cuts the log back, so that no
+// writer chains onto records whose callers were told they failed.
 func (l *Log) commitLocked(recs []entry, repaired *repairInfo) error {
 	var sys []any
 	if repaired != nil {
