@@ -71,7 +71,12 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 		return nil, err
 	}
 	st.Close()
-	lg, err := audit.Open(h.Path(config.AuditFile), nil)
+	key, err := mk.Derive(auditKeyPurpose)
+	if err != nil {
+		return nil, err
+	}
+	defer key.Wipe()
+	lg, err := openAuditKey(h, key, false)
 	if err != nil {
 		return nil, err
 	}
@@ -160,9 +165,9 @@ func (c *cli) accountImport(ctx context.Context, args []string) error {
 }
 
 // keystoreSession is what the account commands share: the home, its
-// keystore, the checked home passphrase, and the audit log, opened first so
-// that a tampered or unwritable log stops the command before it changes
-// anything.
+// keystore, the checked home passphrase, and the audit log, opened (with the
+// key derived from the passphrase) before anything changes, so that a
+// tampered or unwritable log stops the command first.
 type keystoreSession struct {
 	h    *config.Home
 	ks   *wallet.Keystore
@@ -179,13 +184,8 @@ func (c *cli) openKeystore() (*keystoreSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	lg, err := openAudit(h)
+	pass, mk, lg, err := c.unlockAudit(h)
 	if err != nil {
-		return nil, err
-	}
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		lg.Close()
 		return nil, err
 	}
 	mk.Wipe()
@@ -203,16 +203,6 @@ func (k *keystoreSession) register(ctx context.Context, c *cli, addr common.Addr
 		return err
 	}
 	return c.auditAdmin(ctx, k.lg, event, map[string]any{"address": addr.Hex(), "backend": config.BackendKeystore}, addr.Hex())
-}
-
-// openAudit opens the home's audit log; commands open it before they change
-// anything, so that a tampered or unwritable log stops them early.
-func openAudit(h *config.Home) (*audit.Log, error) {
-	lg, err := audit.Open(h.Path(config.AuditFile), nil)
-	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
-	}
-	return lg, nil
 }
 
 // auditAdmin records an administrative event and prints result.
@@ -313,15 +303,11 @@ func (c *cli) policyAttest(ctx context.Context, args []string) error {
 	}
 	sum := p.SHA256
 	printPolicy(c.stdout, p)
-	lg, err := openAudit(h)
+	pass, mk, lg, err := c.unlockAudit(h)
 	if err != nil {
 		return err
 	}
 	defer lg.Close()
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		return err
-	}
 	pass.Wipe()
 	defer mk.Wipe()
 	if err := c.requireTOTP(ctx, h, lg, mk, *code, "TOTP code to attest this policy: "); err != nil {
@@ -366,23 +352,6 @@ func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) 
 		fmt.Fprintln(w, "unknown_tokens: refused")
 	}
 	fmt.Fprintf(w, "rate: tool_calls_per_minute %d, transfers_per_hour %d\n", p.ToolCallsPerMinute, p.TransfersPerHour)
-}
-
-func (c *cli) auditVerify(_ context.Context, args []string) error {
-	fs := c.flags("audit verify")
-	if err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	sum, err := audit.Verify(h.Path(config.AuditFile))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "audit log intact: %d records, last seq %d, head %s\n", sum.Records, sum.LastSeq, sum.LastHash)
-	return nil
 }
 
 func joinAddrs(set map[common.Address]bool) string {

@@ -25,32 +25,32 @@ import (
 
 // approvalsEnv is what the approval commands open: the audit log first (a
 // tampered or unwritable log stops them before anything changes), then the
-// state database.
+// state database. The commands that decide (approve, reject) write the log,
+// so they unlock the home for its head key; listing decides nothing and only
+// verifies the log's chain, without asking for the passphrase.
 type approvalsEnv struct {
-	h       *config.Home
-	lg      *audit.Log
-	st      *store.Store
-	svc     *pending.Service
-	totpKey *secret.Bytes
+	h   *config.Home
+	mk  *config.MasterKey // nil when listing
+	lg  *audit.Log        // nil when listing
+	st  *store.Store
+	svc *pending.Service
 }
 
 func (e *approvalsEnv) close() {
-	if e.totpKey != nil {
-		e.totpKey.Wipe()
-	}
 	if e.st != nil {
 		e.st.Close()
 	}
 	if e.lg != nil {
 		e.lg.Close()
 	}
+	e.mk.Wipe()
 }
 
-// openApprovals opens what the approval commands need. With unlock, it asks
-// for the home passphrase first and opens the state with its key, so that
-// what is shown to the human is verified and a decision can be recorded;
-// the key that opens the TOTP secret is then in e.totpKey.
-func (c *cli) openApprovals(ctx context.Context, unlock bool) (*approvalsEnv, error) {
+// openApprovals opens what the approval commands need. To decide
+// (approve, reject) it asks for the home passphrase first: the audit log is
+// opened with its head key and the state with its state key, so that what
+// is shown to the human is verified and a decision can be recorded.
+func (c *cli) openApprovals(ctx context.Context, decide bool) (*approvalsEnv, error) {
 	h, err := c.home()
 	if err != nil {
 		return nil, err
@@ -59,29 +59,43 @@ func (c *cli) openApprovals(ctx context.Context, unlock bool) (*approvalsEnv, er
 		return nil, err
 	}
 	e := &approvalsEnv{h: h}
+	var lg pending.Auditor = listOnly{}
 	var opts *store.Options
-	if unlock {
-		keys, err := c.unlockKeys(h)
-		if err != nil {
+	if decide {
+		var pass *secret.Bytes
+		if pass, e.mk, e.lg, err = c.unlockAudit(h); err != nil {
 			return nil, err
 		}
-		defer keys.state.Wipe()
-		e.totpKey = keys.totp
-		opts = &store.Options{Key: keys.state.Reveal()}
-	}
-	if e.lg, err = openAudit(h); err != nil {
-		e.close()
-		return nil, err
+		pass.Wipe()
+		lg = e.lg
+		key, err := e.mk.Derive(config.StateKeyPurpose)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		defer key.Wipe()
+		opts = &store.Options{Key: key.Reveal()}
+	} else if _, err := audit.Verify(h.Path(config.AuditFile)); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	if e.st, err = store.Open(ctx, h.Path(config.StateFile), opts); err != nil {
 		e.close()
 		return nil, err
 	}
-	if e.svc, err = pending.New(&pending.Config{Store: e.st, Audit: e.lg}); err != nil {
+	if e.svc, err = pending.New(&pending.Config{Store: e.st, Audit: lg}); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// listOnly is the audit log of a command that only lists approvals: listing
+// records nothing, and without the head key it must not write the log.
+type listOnly struct{}
+
+// Append refuses: a listing writes nothing to the audit log.
+func (listOnly) Append(context.Context, string, any) error {
+	return errors.New("approvals: a listing does not write the audit log")
 }
 
 func (c *cli) approvalsList(ctx context.Context, args []string) error {
@@ -142,7 +156,11 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	v := totp.NewSealedVerifier(e.st, e.lg, e.totpKey, nil)
+	key, err := e.mk.Derive(totpKeyPurpose)
+	if err != nil {
+		return err
+	}
+	v := totp.NewSealedVerifier(e.st, e.lg, key, nil)
 	defer v.Wipe()
 	code := *codeFlag
 	if code == "" {

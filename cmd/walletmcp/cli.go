@@ -63,11 +63,15 @@ func (c *cli) passphrase(prompt string, confirm bool) (*secret.Bytes, error) {
 	return promptSecret(c.stderr, prompt, confirm)
 }
 
+// errNoTerminal is returned by promptSecret when there is no controlling
+// terminal to ask on.
+var errNoTerminal = errors.New("no terminal to ask for the passphrase: use --password-file or WALLETMCP_PASSWORD_FILE")
+
 // promptSecret reads a secret from the controlling terminal without echo.
 func promptSecret(w io.Writer, prompt string, confirm bool) (*secret.Bytes, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, errors.New("no terminal to ask for the passphrase: use --password-file or WALLETMCP_PASSWORD_FILE")
+		return nil, errNoTerminal
 	}
 	defer tty.Close()
 	read := func(p string) (*secret.Bytes, error) {
@@ -116,6 +120,16 @@ func (c *cli) unlockHome(h *config.Home) (*secret.Bytes, *config.MasterKey, erro
 		return nil, nil, err
 	}
 	return pass, mk, nil
+}
+
+// useDevPassword makes a dev home's dev-password file (see devInit) the
+// passphrase source when none is given.
+func (c *cli) useDevPassword(h *config.Home) {
+	if c.g.passwordFile == "" && os.Getenv("WALLETMCP_PASSWORD_FILE") == "" {
+		if _, err := os.Stat(h.Path(config.DevPasswordFile)); err == nil {
+			c.g.passwordFile = h.Path(config.DevPasswordFile)
+		}
+	}
 }
 
 // keystore opens the home's keystore with the configured scrypt strength.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"os"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -55,10 +54,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			return fmt.Errorf("serve --dev: initialising %s: %w", h.Dir, err)
 		}
 	}
-	if *dev && c.g.passwordFile == "" && os.Getenv("WALLETMCP_PASSWORD_FILE") == "" {
-		if _, err := os.Stat(h.Path(config.DevPasswordFile)); err == nil {
-			c.g.passwordFile = h.Path(config.DevPasswordFile)
-		}
+	if *dev {
+		c.useDevPassword(h)
 	}
 	cfg, err := h.LoadConfig()
 	if err != nil {
@@ -84,6 +81,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		mk.Wipe()
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
+	auditKey, err := mk.Derive(auditKeyPurpose)
+	if err != nil {
+		mk.Wipe()
+		return err
+	}
+	defer auditKey.Wipe()
 	totpKey, err := mk.Derive(totpKeyPurpose)
 	if err != nil {
 		mk.Wipe()
@@ -147,11 +150,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer st.Close()
-	lg, err := audit.Open(h.Path(config.AuditFile), nil)
+	lg, err := openAuditKey(h, auditKey, true)
 	if err != nil {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer lg.Close()
+	auditKey.Wipe()
 	if n := st.Sealed(); n > 0 {
 		if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "state_sealed", "rows": n}); err != nil {
 			return err

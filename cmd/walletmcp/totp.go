@@ -42,26 +42,23 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Require(); err != nil {
-		return err
-	}
-	lg, err := openAudit(h)
+	pass, mk, lg, err := c.unlockAudit(h)
 	if err != nil {
 		return err
 	}
+	pass.Wipe()
 	defer lg.Close()
+	key, err := mk.Derive(totpKeyPurpose)
+	mk.Wipe()
+	if err != nil {
+		return err
+	}
+	defer key.Wipe()
 	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	keys, err := c.unlockKeys(h)
-	if err != nil {
-		return err
-	}
-	keys.state.Wipe()
-	key := keys.totp
-	defer key.Wipe()
 
 	// Re-enrolling replaces the second factor: it takes a current code of
 	// the enrolled secret, verified (and spent) like any other.

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +64,20 @@ type Options struct {
 	// queues it. Calls are serialised. Default time.Now.
 	Now func() time.Time
 
+	// HeadKey is the key of the head file's MAC, HeadKeySize bytes
+	// (walletmcp derives it from the home passphrase). Open copies it and
+	// Close wipes the copy. With it, Open and every commit check the MAC of
+	// the head file before trusting it, and write the head with a MAC; the
+	// first keyed writer of a log whose head has no MAC yet adds one and an
+	// EventHeadKeyed record. Default nil: no MAC is checked or written, and
+	// Open refuses a log whose head file has one (ErrKeyRequired).
+	HeadKey []byte
+
+	// MustExist makes Open refuse a log that is missing or holds no records
+	// (a *TamperError of KindTruncated) instead of creating it: for a log
+	// that is known to have been started. Default false.
+	MustExist bool
+
 	// beforeSync, if set, is called by the writer with the number of records
 	// in a group commit, after writing them and before fsyncing. Tests use it
 	// to model a slow disk.
@@ -102,6 +115,8 @@ type Log struct {
 	now        func() time.Time
 	beforeSync func(int)
 	maxQueued  int
+	key        []byte // Options.HeadKey, wiped by Close; nil if none
+	mustExist  bool
 
 	mu     sync.Mutex
 	cond   *sync.Cond // signalled when cur gets a record or the log closes
@@ -117,6 +132,7 @@ type Log struct {
 	lines    int   // records in them
 	lastSeq  uint64
 	lastHash [sha256.Size]byte
+	keyedSeq uint64 // the first EventHeadKeyed record; 0 if none
 	buf      []byte // encoding buffer, reused between commits
 	headBuf  [headSize]byte
 
@@ -159,16 +175,29 @@ type batch struct {
 // is cut off, and the cut is recorded as a TypeSecurity record with event
 // EventRepairedPartialTail before the lock is released. Open does not keep
 // the lock: other Logs may open the same file and append to it.
+//
+// With Options.HeadKey, Open also refuses a head file whose MAC does not
+// verify, or that has no MAC after an EventHeadKeyed record; a head without
+// a MAC before any such record (a new log, or one an earlier version wrote)
+// is upgraded: Open rewrites the head with a MAC, then appends the
+// EventHeadKeyed record, before it releases the lock.
 func Open(path string, opts *Options) (*Log, error) {
 	if opts == nil {
 		opts = &Options{}
+	}
+	if len(opts.HeadKey) != 0 && len(opts.HeadKey) != HeadKeySize {
+		return nil, errKeySize
 	}
 	l := &Log{
 		path:       path,
 		now:        opts.Now,
 		beforeSync: opts.beforeSync,
 		maxQueued:  opts.maxQueued,
+		mustExist:  opts.MustExist,
 		stopped:    make(chan struct{}),
+	}
+	if len(opts.HeadKey) != 0 {
+		l.key = append([]byte(nil), opts.HeadKey...)
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -178,6 +207,7 @@ func Open(path string, opts *Options) (*Log, error) {
 	}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.open(); err != nil {
+		clear(l.key)
 		return nil, err
 	}
 	go l.run()
@@ -289,6 +319,9 @@ func (l *Log) openLocked(created bool) (err error) {
 			}
 		}()
 	}
+	if l.mustExist && size == 0 {
+		return &TamperError{Kind: KindTruncated, Detail: "the log is missing or holds no records, but it was started before (records cut from the end?)"}
+	}
 
 	hf, err := os.OpenFile(headPath, os.O_RDWR, 0)
 	headMissing := errors.Is(err, fs.ErrNotExist)
@@ -322,6 +355,10 @@ func (l *Log) openLocked(created bool) (err error) {
 			return fmt.Errorf("audit: sync directory: %w", err)
 		}
 		l.durable.Store(&durableState{})
+		if l.key != nil {
+			// The head is keyed: now mark the chain as keyed.
+			return l.commitLocked(nil, nil)
+		}
 		return nil
 	}
 	l.head = hf
@@ -337,9 +374,19 @@ func (l *Log) openLocked(created bool) (err error) {
 	if err != nil {
 		return err
 	}
+	upgrade := l.key != nil && !h.keyed
+	if upgrade {
+		// The first keyed writer: key the head before the EventHeadKeyed
+		// record exists, so that a head without a MAC after that record is
+		// always a rewrite, never a crash.
+		if err := l.writeHead(l.lastSeq, &l.lastHash); err != nil {
+			return err
+		}
+	}
 	switch {
-	case repaired != nil:
-		// Record the cut before another writer can append.
+	case repaired != nil || l.key != nil && l.keyedSeq == 0:
+		// Record the cut, and mark the chain as keyed, before another
+		// writer can append.
 		if err := l.commitLocked(nil, repaired); err != nil {
 			return err
 		}
@@ -373,13 +420,19 @@ func (l *Log) openLocked(created bool) (err error) {
 // anything else wrong is returned as a *TamperError. On success the Log's
 // chain state covers everything up to the new end of the log.
 func (l *Log) readNew(size int64, h *headState) (*repairInfo, error) {
-	from := scanResult{records: l.lines, lastSeq: l.lastSeq, lastHash: l.lastHash, end: l.off}
+	from := scanResult{records: l.lines, lastSeq: l.lastSeq, lastHash: l.lastHash, end: l.off, keyedSeq: l.keyedSeq}
 	res, err := scanFrom(io.NewSectionReader(l.f, l.off, size-l.off), from, h.seq)
 	if err != nil {
 		return nil, err
 	}
 	if res.tamper != nil {
 		return nil, res.tamper
+	}
+	if h.keyed && l.key == nil {
+		return nil, ErrKeyRequired
+	}
+	if te := checkHeadAuth(h, res.keyedSeq, l.key); te != nil {
+		return nil, te
 	}
 	if te := checkHead(&res, h, &from); te != nil {
 		if res.partial > 0 {
@@ -412,6 +465,7 @@ func (l *Log) readNew(size int64, h *headState) (*repairInfo, error) {
 		}
 	}
 	l.off, l.lines, l.lastSeq, l.lastHash = res.end, res.records, res.lastSeq, res.lastHash
+	l.keyedSeq = res.keyedSeq
 	return repaired, nil
 }
 
@@ -634,20 +688,34 @@ func (l *Log) checkFiles() error {
 }
 
 // commitLocked, called with the lock held and the Log caught up with the end
-// of the log, writes a repair record (if repaired is not nil) and recs,
-// fsyncs the log, then rewrites and fsyncs the head. If the write or the
-// log's fsync fails it cuts the log back, so that no writer chains onto
-// records whose callers were told they failed.
+// of the log, writes a repair record (if repaired is not nil), the
+// EventHeadKeyed record (if the Log has a key and the chain has no such
+// record yet) and recs, fsyncs the log, then rewrites and fsyncs the head.
+// If the write or the log's fsync fails it cuts the log back, so that no
+// writer chains onto records whose callers were told they failed.
 func (l *Log) commitLocked(recs []entry, repaired *repairInfo) error {
+	var sys []any
 	if repaired != nil {
-		data, err := encodeData(repaired)
-		if err != nil {
-			return err
-		}
+		sys = append(sys, repaired)
+	}
+	var keyedSeq uint64
+	if l.key != nil && l.keyedSeq == 0 {
+		keyedSeq = l.lastSeq + uint64(len(sys)) + 1
+		sys = append(sys, headKeyedInfo{Event: EventHeadKeyed, AfterSeq: keyedSeq - 1})
+	}
+	if len(sys) > 0 {
 		l.mu.Lock()
 		now := l.now()
 		l.mu.Unlock()
-		recs = append([]entry{{time: now, typ: TypeSecurity, data: data}}, recs...)
+		pre := make([]entry, 0, len(sys)+len(recs))
+		for _, fields := range sys {
+			data, err := encodeData(fields)
+			if err != nil {
+				return err
+			}
+			pre = append(pre, entry{time: now, typ: TypeSecurity, data: data})
+		}
+		recs = append(pre, recs...)
 	}
 	if uint64(len(recs)) > math.MaxUint64-l.lastSeq {
 		return errors.New("audit: sequence numbers exhausted")
@@ -683,6 +751,9 @@ func (l *Log) commitLocked(recs []entry, repaired *repairInfo) error {
 	l.off += int64(len(buf))
 	l.lines += len(recs)
 	l.lastSeq, l.lastHash = seq, hash
+	if keyedSeq != 0 {
+		l.keyedSeq = keyedSeq
+	}
 	if err := l.writeHead(seq, &hash); err != nil {
 		return err
 	}
@@ -703,17 +774,20 @@ func (l *Log) cutBack() {
 
 // headSize is the fixed size of the head file: rewriting it in place never
 // changes its length, and one small write fits in one disk sector.
-const headSize = 128
+const headSize = 256
 
-// writeHead rewrites the head file to name record seq with hash sum, and
-// fsyncs it. Only a writer holding the lock calls it.
+// writeHead rewrites the head file to name record seq with hash sum, with
+// its MAC if the Log has a key, and fsyncs it. Only a writer holding the
+// lock calls it.
 func (l *Log) writeHead(seq uint64, sum *[sha256.Size]byte) error {
-	b := l.headBuf[:0]
-	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `,"hash":"`...)
-	b = hex.AppendEncode(b, sum[:])
-	b = append(b, `"}`...)
+	b := appendHeadPrefix(l.headBuf[:0], seq, sum)
+	if l.key != nil {
+		mac := headMAC(l.key, seq, sum)
+		b = append(b, `,"mac":"`...)
+		b = hex.AppendEncode(b, mac[:])
+		b = append(b, '"')
+	}
+	b = append(b, '}')
 	for len(b) < headSize-1 {
 		b = append(b, ' ')
 	}
@@ -746,6 +820,7 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	err := l.err
 	l.mu.Unlock()
+	clear(l.key)
 	if cerr := l.head.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("audit: close head: %w", cerr)
 	}

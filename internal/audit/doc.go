@@ -25,8 +25,14 @@
 // can recompute the chain with a JSON parser and sha256sum.
 //
 // Next to the log, path+HeadSuffix (the head file) holds
-// {"seq":N,"hash":"<64 hex>"} of the last durable record, padded with spaces
-// to 128 bytes and rewritten in place after every commit.
+//
+//	{"seq":N,"hash":"<64 hex>","mac":"<64 hex>"}
+//
+// for the last durable record, padded with spaces to 256 bytes (a newline
+// last) and rewritten in place after every commit. mac is the lowercase hex
+// HMAC-SHA256, keyed with the head key (Options.HeadKey), of the file's bytes
+// before `,"mac":`, that is of {"seq":N,"hash":"<64 hex>". A Log without the
+// key writes no mac, as versions before the key did (in 128 bytes).
 //
 // # Writing
 //
@@ -41,11 +47,26 @@
 // every record waiting, locks the file, reads and verifies what other writers
 // appended since it last saw the log, gives its records the next seqs and
 // chains them on, writes them with one write, fsyncs the log once, rewrites
-// the head and fsyncs it, unlocks, then releases all the callers together.
+// the head (one HMAC per commit) and fsyncs it, unlocks, then releases all
+// the callers together.
 // Stats reports the ratio. If a write or fsync fails, or what another writer
 // appended does not verify, the log stops: every later Append returns the
 // error, so a caller that requires auditing (walletmcp does: no signature
 // without its record) fails closed.
+//
+// # The head key
+//
+// A Log opened with Options.HeadKey checks the head file's MAC whenever it
+// reads the head (in Open, and in a commit that finds other writers'
+// records), and writes every head with its MAC. Every writer of a keyed log
+// needs the key: a Log without it refuses to write one (ErrKeyRequired),
+// since it would strip the MAC. The first keyed writer of a log whose head
+// has no MAC (a new log, or one an earlier version wrote) upgrades it in
+// Open, under the lock: it rewrites the head with a MAC, then appends a
+// TypeSecurity record with "event":EventHeadKeyed and "after_seq", the last
+// record written before. In that order, a head without a MAC once that
+// record is in the chain is never a crash's leftover, only a rewrite, and
+// Open and Verify refuse it with or without the key.
 //
 // # Verifying and recovery
 //
@@ -54,7 +75,9 @@
 // the previous hash), KindReordered (seq going backwards, or a missing seq
 // found later), KindMalformed (not a canonical record line), KindTruncated
 // (the log ends before the record the head file names, or holds another hash
-// there; a partial last line; a missing head file next to a non-empty log).
+// there; a partial last line; a missing head file next to a non-empty log; a
+// head whose MAC does not verify, or without a MAC after an EventHeadKeyed
+// record; with Options.MustExist, a missing or empty log).
 // A log ahead of its head file is intact: the head is written after the log,
 // so it lags by one commit after a crash.
 //
@@ -71,20 +94,44 @@
 //
 // # Security model
 //
-// The log makes edits evident; it does not make them impossible, and it holds
-// no key. Changing, removing, reordering or inserting a record, cutting off
-// acknowledged records, or deleting the head file is detected by Verify and
-// makes Open fail, so the server does not start on a tampered log; a running
-// Log checks every record other writers append before chaining onto it, and
-// stops (a *TamperError, returned by every later Append) at the first that
-// does not verify, or if the log shrinks or either file is removed or
-// replaced under it. It does not re-read what it has already verified:
-// changes there are found by the next Open or Verify. An attacker who can
-// write both files can still rewrite the whole chain from some point on and a
-// matching head file: the hashes make that a complete rewrite, not a quiet
-// edit, and it is caught by comparing with a copy of Log.Head (or
-// Summary.LastHash) kept where the attacker cannot write. Records that were
-// never acknowledged may be lost in a crash; acknowledged records are not.
+// The log makes edits evident; it does not make them impossible. Changing,
+// removing, reordering or inserting a record, or deleting the head file is
+// detected by Verify and makes Open fail, so the server does not start on a
+// tampered log; a running Log checks every record other writers append
+// before chaining onto it, and stops (a *TamperError, returned by every later
+// Append) at the first that does not verify, or if the log shrinks or either
+// file is removed or replaced under it. It does not re-read what it has
+// already verified: changes there are found by the next Open or Verify.
+//
+// Cutting acknowledged records off the end and rewriting the head file to
+// match is detected by VerifyWithKey and by Open with the head key: only a
+// holder of the key can write a head that names an earlier record
+// (walletmcp derives the key from the home passphrase, which the attacker
+// does not have). Without the key, Verify catches such a cut only when the
+// rewritten head has no MAC after an EventHeadKeyed record; Summary.HeadMAC
+// says what it could not check.
+//
+// The key does not make the log immune to everything:
+//   - A rollback of both files to an older consistent copy (the log cut back
+//     to the length it had when a copy of the head file was taken, and that
+//     copy put back, or both restored from a backup) is not detectable by a
+//     key alone: the older head is genuine, and its MAC verifies. Anyone
+//     who could read the head file once can keep such a copy.
+//   - In a log upgraded from an earlier version, the records up to the
+//     EventHeadKeyed record are protected by their chain only: cutting back
+//     to before that record and writing a head without a MAC looks like a
+//     log never keyed (Summary.HeadMAC HeadMACAbsent, and the next keyed
+//     Open upgrades it again).
+//   - Removing both files: Open creates a new log unless Options.MustExist
+//     says one must already be there.
+//   - Whoever holds the key (every writer) can rewrite the whole chain from
+//     some point on and sign a matching head: the hashes make that a
+//     complete rewrite, not a quiet edit.
+//
+// All of these are caught by comparing with a copy of Log.Head (or
+// Summary.LastHash) kept where the attacker cannot write (a ticket, a chat
+// message, another host). Records that were never acknowledged may be lost in
+// a crash; acknowledged records are not.
 // Enqueue acknowledges nothing: a record it queued is lost if the process
 // dies before the next commit, so use Append for anything that must be on
 // disk before the caller acts (a verdict, a signature, a broadcast).
@@ -94,7 +141,8 @@
 // may write a log at a time there. Every writer can append any record, so
 // a record says what the writer that had the files claimed, not which process
 // wrote it; give the files to one user (they are created mode 0600) and run
-// every writer as that user.
+// every writer as that user. Each keyed Log holds a copy of the head key
+// until Close wipes it.
 //
 // The log is plain text, readable by whoever can read the file (owner only).
 // Callers must never put secrets in fields: no private keys, mnemonics,

@@ -2,6 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,6 +46,52 @@ func FuzzParseRecord(f *testing.F) {
 		}
 		if !validType(r.Type) || !validTime(r.Time) || r.Seq == 0 || len(r.Data) == 0 || r.Data[0] != '{' {
 			t.Fatalf("accepted invalid fields: %+v", r)
+		}
+	})
+}
+
+// FuzzReadHead checks that the head file parser never panics, and that a head
+// it accepts means what its canonical form says.
+func FuzzReadHead(f *testing.F) {
+	key := testKey(1)
+	sum := [32]byte{9, 8, 7}
+	mac := headMAC(key, 42, &sum)
+	prefix := string(appendHeadPrefix(nil, 42, &sum))
+	for _, s := range []string{
+		prefix + "}",
+		prefix + `,"mac":"` + strings.Repeat("ab", 32) + `"}` + strings.Repeat(" ", 60) + "\n",
+		prefix + `,"mac":"` + hex.EncodeToString(mac[:]) + `"}`,
+		prefix + `,"mac":null}`,
+		prefix + `,"mac":"` + strings.Repeat("AB", 32) + `"}`,
+		`{"seq":0,"hash":"` + strings.Repeat("0", 64) + `"}`,
+		`{"hash":"` + strings.Repeat("0", 64) + `","seq":3}`,
+		`{"seq":1}`,
+		"",
+		"\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	path := filepath.Join(f.TempDir(), "head")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		hf, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hf.Close()
+		h, err := readHead(hf)
+		if err != nil {
+			return
+		}
+		if h.seq == 0 && h.hash != zeroHash {
+			t.Fatalf("accepted record 0 with a hash: %q", b)
+		}
+		if h.keyed && checkHeadAuth(&h, 0, key) == nil {
+			if want := headMAC(key, h.seq, &h.hash); want != h.mac {
+				t.Fatalf("a MAC that differs verified: %q", b)
+			}
 		}
 	})
 }

@@ -25,8 +25,11 @@ const (
 	KindReordered = "reordered"
 	// KindTruncated means the log ends before the record its head file names, the
 	// record at that seq has another hash, the last line is partial, or the
-	// head file itself is missing; or, found by a writer, that the log shrank
-	// or the log or head file was removed or replaced while it had them open.
+	// head file itself is missing; that the head file's MAC does not verify,
+	// or that it has none after an EventHeadKeyed record (it was rewritten,
+	// records cut from the end); with Options.MustExist, that the log is
+	// missing or empty; or, found by a writer, that the log shrank or the log
+	// or head file was removed or replaced while it had them open.
 	KindTruncated = "truncated"
 	// KindMalformed means a line, or the head file, is not a valid record.
 	KindMalformed = "malformed"
@@ -72,6 +75,12 @@ type Summary struct {
 	LastSeq uint64
 	// LastHash is the hex hash of the last verified record (64 zeros if none).
 	LastHash string
+	// HeadMAC says what was checked of the head file's MAC: HeadMACVerified,
+	// HeadMACUnchecked or HeadMACAbsent. It is empty on an error.
+	HeadMAC string
+	// KeyedSeq is the seq of the EventHeadKeyed record, from which on the
+	// head file must have a MAC (0 if none was found).
+	KeyedSeq uint64
 }
 
 // Verify checks the whole log at path, record by record, against its head
@@ -85,7 +94,26 @@ type Summary struct {
 // shared just long enough to read the head file and the log's size (so it
 // never sees a commit half done) and then checks the records up to that
 // size without holding writers up.
+//
+// Without the key, Verify cannot tell a head file rewritten after records
+// were cut from the end from a genuine one, unless the head lost its MAC
+// after an EventHeadKeyed record; Summary.HeadMAC says so. VerifyWithKey
+// checks the MAC too.
 func Verify(path string) (*Summary, error) {
+	return VerifyWithKey(path, nil)
+}
+
+// VerifyWithKey is Verify that also checks the head file's MAC with key
+// (HeadKeySize bytes, as given to Open in Options.HeadKey; nil checks no
+// MAC, like Verify). A head whose MAC does not verify is a *TamperError of
+// KindTruncated: records were cut from the end and the head rewritten, or
+// the head was edited. A head without a MAC is one too once the chain holds
+// an EventHeadKeyed record; before that (Summary.HeadMAC HeadMACAbsent) the
+// log is judged on its chain alone.
+func VerifyWithKey(path string, key []byte) (*Summary, error) {
+	if key != nil && len(key) != HeadKeySize {
+		return nil, errKeySize
+	}
 	var (
 		h           headState
 		headMissing bool
@@ -141,16 +169,20 @@ func Verify(path string) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := &Summary{Records: res.records, LastSeq: res.lastSeq, LastHash: hex.EncodeToString(res.lastHash[:])}
+	sum := &Summary{Records: res.records, LastSeq: res.lastSeq, LastHash: hex.EncodeToString(res.lastHash[:]), KeyedSeq: res.keyedSeq}
 	if res.tamper != nil {
 		return sum, res.tamper
 	}
 	if res.partial > 0 {
 		return sum, partialError(&res)
 	}
+	if te := checkHeadAuth(&h, res.keyedSeq, key); te != nil {
+		return sum, te
+	}
 	if te := checkHead(&res, &h, &from); te != nil {
 		return sum, te
 	}
+	sum.HeadMAC = headMACState(&h, key)
 	return sum, nil
 }
 
@@ -186,13 +218,16 @@ const maxHeadFile = 4096
 
 // headState is a parsed head file.
 type headState struct {
-	seq  uint64
-	hash [sha256.Size]byte
-	size int // bytes in the file
+	seq   uint64
+	hash  [sha256.Size]byte
+	mac   [sha256.Size]byte
+	keyed bool // the file has a mac
+	size  int  // bytes in the file
 }
 
-// readHead reads and parses a head file: {"seq":N,"hash":"<hex>"} followed
-// by optional spaces and newlines.
+// readHead reads and parses a head file: {"seq":N,"hash":"<hex>"} or
+// {"seq":N,"hash":"<hex>","mac":"<hex>"} followed by optional spaces and
+// newlines.
 func readHead(f *os.File) (headState, error) {
 	var h headState
 	b, err := io.ReadAll(io.NewSectionReader(f, 0, maxHeadFile+1))
@@ -212,6 +247,7 @@ func readHead(f *os.File) (headState, error) {
 	var w struct {
 		Seq  *uint64 `json:"seq"`
 		Hash *string `json:"hash"`
+		MAC  *string `json:"mac"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(bytes.TrimRight(b, " \n")))
 	dec.DisallowUnknownFields()
@@ -231,6 +267,12 @@ func readHead(f *os.File) (headState, error) {
 	if *w.Seq == 0 && hash != zeroHash {
 		return bad("names record 0 with a non-zero hash")
 	}
+	if w.MAC != nil {
+		if h.mac, ok = parseHash(*w.MAC); !ok {
+			return bad("mac is not a hex HMAC-SHA256")
+		}
+		h.keyed = true
+	}
 	h.seq, h.hash = *w.Seq, hash
 	return h, nil
 }
@@ -245,6 +287,8 @@ type scanResult struct {
 
 	wantHash  [sha256.Size]byte // hash of the record whose seq scan was asked for
 	wantFound bool
+
+	keyedSeq uint64 // the first EventHeadKeyed record; 0 if none
 
 	tamper *TamperError // the first bad record, if any
 }
@@ -303,6 +347,9 @@ func scanFrom(r io.Reader, from scanResult, wantSeq uint64) (scanResult, error) 
 		res.end += int64(len(raw))
 		if rec.Seq == wantSeq {
 			res.wantHash, res.wantFound = rec.Hash, true
+		}
+		if res.keyedSeq == 0 && isHeadKeyed(&rec) {
+			res.keyedSeq = rec.Seq
 		}
 	}
 }
