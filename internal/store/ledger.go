@@ -88,7 +88,7 @@ func (s *Store) checkHead(ctx context.Context, q querier) (LedgerHead, error) {
 		return LedgerHead{}, err
 	}
 	var maxSeq, maxVersion int64
-	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(version), 0) FROM transfers`).
+	if err := q.QueryRowContext(ctx, qLedgerEnd).
 		Scan(&maxSeq, &maxVersion); err != nil {
 		return LedgerHead{}, wrapDBErr("read ledger end", err)
 	}
@@ -203,7 +203,7 @@ func (s *Store) LoadLedger(ctx context.Context, since time.Time) ([]*Transfer, L
 		return nil, LedgerHead{}, err
 	}
 	var first sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM transfers WHERE created_at >= ?`, unixNano(since)).Scan(&first); err != nil {
+	if err := tx.QueryRowContext(ctx, qFirstSince, unixNano(since)).Scan(&first); err != nil {
 		return nil, LedgerHead{}, wrapDBErr("load ledger", err)
 	}
 	if !first.Valid {
