@@ -460,24 +460,11 @@ func TestApprovalQueriesUseIndexes(t *testing.T) {
 		{"all", qApprovalsAll, []any{10}, "approvals_created"},
 		{"by status", qApprovalsByStatus, []any{"pending", 10}, "approvals_status_created"},
 		{"approved", qApprovedToExecute, nil, "approvals_status_created"},
+		{"due", qApprovalsDue, []any{int64(0)}, "approvals_status_created"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := s.db.Query("EXPLAIN QUERY PLAN "+tt.query, tt.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			joined := strings.Join(plan, "; ")
+			joined := queryPlan(t, s, tt.query, tt.args...)
 			if !strings.Contains(joined, "INDEX "+tt.index) {
 				t.Errorf("plan %q does not use index %s", joined, tt.index)
 			}
