@@ -402,6 +402,16 @@ func (s *Store) seal(ctx context.Context) (int, error) {
 		if _, found, err := s.readHead(ctx, tx); err != nil || found {
 			return err
 		}
+		// Rows with a MAC but no head: the head was removed, not never
+		// written. Sealing now would authenticate whatever was changed since.
+		var macd bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transfers WHERE length(mac) > 0)
+			OR EXISTS (SELECT 1 FROM approvals WHERE length(mac) > 0 OR length(state_mac) > 0)`).Scan(&macd); err != nil {
+			return wrapDBErr("seal ledger", err)
+		}
+		if macd {
+			return &TamperError{Table: "ledger_head", What: "missing, though rows were sealed"}
+		}
 		lt := &LedgerTx{s: s, tx: tx, ctx: ctx}
 		var ts []*Transfer
 		rows, err := tx.QueryContext(ctx, selectTransfer+` ORDER BY seq`)
