@@ -61,7 +61,13 @@ func TestCreateApproval(t *testing.T) {
 	if !got.CreatedAt.Equal(clk.Now()) || !got.ExpiresAt.Equal(clk.Now().Add(10*time.Minute)) {
 		t.Errorf("times %v %v", got.CreatedAt, got.ExpiresAt)
 	}
-	if stored := getApproval(t, s, got.ID); !reflect.DeepEqual(stored, got) {
+	stored := getApproval(t, s, got.ID)
+	if len(stored.mac) == 0 || len(stored.stateMAC) == 0 {
+		t.Errorf("stored without its MACs: %x %x", stored.mac, stored.stateMAC)
+	}
+	// The MACs are the store's business: the returned value does not carry them.
+	stored.mac, stored.stateMAC = got.mac, got.stateMAC
+	if !reflect.DeepEqual(stored, got) {
 		t.Errorf("stored\n%+v\nreturned\n%+v", stored, got)
 	}
 	if _, err := s.Approval(context.Background(), "missing"); !errors.Is(err, ErrNotFound) {
@@ -158,7 +164,7 @@ func TestCreateApprovalConcurrentKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := Open(context.Background(), path, &Options{Now: clk.Now})
+			s, err := Open(context.Background(), path, withKey(&Options{Now: clk.Now}))
 			if err != nil {
 				errs[i] = err
 				return
@@ -191,17 +197,20 @@ func TestDecideApproval(t *testing.T) {
 		setup    func(t *testing.T, s *Store, id string) // run before the decision
 		to       string
 		channel  string
+		step     int64         // the TOTP step of the deciding code; -1 for none
 		after    time.Duration // decision time relative to creation
 		wantErr  error
 		wantStat string
 	}{
-		{name: "approve", to: ApprovalApproved, channel: ChannelCLI, after: time.Minute, wantStat: ApprovalApproved},
-		{name: "reject", to: ApprovalRejected, channel: ChannelWeb, after: time.Minute, wantStat: ApprovalRejected},
-		{name: "just before expiry", to: ApprovalApproved, channel: ChannelElicitation, after: 10*time.Minute - time.Nanosecond, wantStat: ApprovalApproved},
-		{name: "at expiry", to: ApprovalApproved, channel: ChannelCLI, after: 10 * time.Minute, wantErr: ErrExpired, wantStat: ApprovalExpired},
-		{name: "after expiry, reject", to: ApprovalRejected, channel: ChannelCLI, after: time.Hour, wantErr: ErrExpired, wantStat: ApprovalExpired},
+		{name: "approve", to: ApprovalApproved, channel: ChannelCLI, step: 5, after: time.Minute, wantStat: ApprovalApproved},
+		{name: "approve at step 0", to: ApprovalApproved, channel: ChannelWeb, step: 0, after: time.Minute, wantStat: ApprovalApproved},
+		{name: "reject", to: ApprovalRejected, channel: ChannelWeb, step: -1, after: time.Minute, wantStat: ApprovalRejected},
+		{name: "reject with a code", to: ApprovalRejected, channel: ChannelCLI, step: 9, after: time.Minute, wantStat: ApprovalRejected},
+		{name: "just before expiry", to: ApprovalApproved, channel: ChannelElicitation, step: 7, after: 10*time.Minute - time.Nanosecond, wantStat: ApprovalApproved},
+		{name: "at expiry", to: ApprovalApproved, channel: ChannelCLI, step: 7, after: 10 * time.Minute, wantErr: ErrExpired, wantStat: ApprovalExpired},
+		{name: "after expiry, reject", to: ApprovalRejected, channel: ChannelCLI, step: -1, after: time.Hour, wantErr: ErrExpired, wantStat: ApprovalExpired},
 		{
-			name: "already expired", to: ApprovalApproved, channel: ChannelCLI, after: time.Minute, wantErr: ErrExpired, wantStat: ApprovalExpired,
+			name: "already expired", to: ApprovalApproved, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: ErrExpired, wantStat: ApprovalExpired,
 			setup: func(t *testing.T, s *Store, id string) {
 				if _, err := s.ExpireApprovals(ctx, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 					t.Fatal(err)
@@ -209,25 +218,27 @@ func TestDecideApproval(t *testing.T) {
 			},
 		},
 		{
-			name: "approve after reject", to: ApprovalApproved, channel: ChannelCLI, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: ApprovalRejected,
+			name: "approve after reject", to: ApprovalApproved, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: ApprovalRejected,
 			setup: func(t *testing.T, s *Store, id string) {
-				if err := s.DecideApproval(ctx, id, ApprovalRejected, ChannelCLI, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
+				if err := s.DecideApproval(ctx, id, ApprovalRejected, ChannelCLI, -1, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
 					t.Fatal(err)
 				}
 			},
 		},
 		{
-			name: "approve twice", to: ApprovalApproved, channel: ChannelWeb, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: ApprovalApproved,
+			name: "approve twice", to: ApprovalApproved, channel: ChannelWeb, step: 7, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: ApprovalApproved,
 			setup: func(t *testing.T, s *Store, id string) {
-				if err := s.DecideApproval(ctx, id, ApprovalApproved, ChannelCLI, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
+				if err := s.DecideApproval(ctx, id, ApprovalApproved, ChannelCLI, 1, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
 					t.Fatal(err)
 				}
 			},
 		},
-		{name: "to executed", to: ApprovalExecuted, channel: ChannelCLI, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "to expired", to: ApprovalExpired, channel: ChannelCLI, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "no channel", to: ApprovalApproved, channel: "", after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "unknown channel", to: ApprovalApproved, channel: "mcp", after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "approve without a step", to: ApprovalApproved, channel: ChannelCLI, step: -1, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "approve with a negative step", to: ApprovalApproved, channel: ChannelWeb, step: -2, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "to executed", to: ApprovalExecuted, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "to expired", to: ApprovalExpired, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "no channel", to: ApprovalApproved, channel: "", step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "unknown channel", to: ApprovalApproved, channel: "mcp", step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,7 +249,7 @@ func TestDecideApproval(t *testing.T) {
 				tt.setup(t, s, a.ID)
 			}
 			at := a.CreatedAt.Add(tt.after)
-			err := s.DecideApproval(ctx, a.ID, tt.to, tt.channel, at)
+			err := s.DecideApproval(ctx, a.ID, tt.to, tt.channel, tt.step, at)
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Fatalf("DecideApproval: %v", err)
@@ -252,15 +263,18 @@ func TestDecideApproval(t *testing.T) {
 				t.Errorf("status %q, want %q", got.Status, tt.wantStat)
 			}
 			if tt.wantErr == nil {
-				if got.Channel != tt.channel || got.DecidedAt == nil || !got.DecidedAt.Equal(at) {
-					t.Errorf("channel %q decided %v, want %q at %v", got.Channel, got.DecidedAt, tt.channel, at)
+				if got.Channel != tt.channel || got.Step != tt.step || got.DecidedAt == nil || !got.DecidedAt.Equal(at) {
+					t.Errorf("channel %q step %d decided %v, want %q %d at %v", got.Channel, got.Step, got.DecidedAt, tt.channel, tt.step, at)
 				}
+			}
+			if !got.Verified {
+				t.Errorf("approval read back unverified: %s", got.TamperReason)
 			}
 		})
 	}
 	clk := newClock()
 	s, _ := openTest(t, &Options{Now: clk.Now})
-	if err := s.DecideApproval(ctx, "missing", ApprovalApproved, ChannelCLI, clk.Now()); !errors.Is(err, ErrNotFound) {
+	if err := s.DecideApproval(ctx, "missing", ApprovalApproved, ChannelCLI, 1, clk.Now()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown id: %v, want ErrNotFound", err)
 	}
 }
@@ -272,7 +286,7 @@ func TestDecideApprovalConcurrent(t *testing.T) {
 	// Approve and reject race over two handles of one file: exactly one wins.
 	clk := newClock()
 	s1, path := openTest(t, &Options{Now: clk.Now})
-	s2, err := Open(context.Background(), path, &Options{Now: clk.Now})
+	s2, err := Open(context.Background(), path, withKey(&Options{Now: clk.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +300,7 @@ func TestDecideApprovalConcurrent(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				to := []string{ApprovalApproved, ApprovalRejected}[j]
-				errs[j] = s.DecideApproval(context.Background(), a.ID, to, ChannelCLI, clk.Now())
+				errs[j] = s.DecideApproval(context.Background(), a.ID, to, ChannelCLI, int64(i), clk.Now())
 			}()
 		}
 		wg.Wait()
@@ -313,7 +327,7 @@ func TestExpireAndList(t *testing.T) {
 		clk.Advance(time.Second)
 	}
 	// ids[3] is rejected: not expired later.
-	if err := s.DecideApproval(ctx, ids[3], ApprovalRejected, ChannelCLI, clk.Now()); err != nil {
+	if err := s.DecideApproval(ctx, ids[3], ApprovalRejected, ChannelCLI, -1, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.ExpireApprovals(ctx, getApproval(t, s, ids[1]).ExpiresAt)
@@ -393,7 +407,7 @@ func TestApprovalExecution(t *testing.T) {
 	}
 	// Approve in reverse order; execution is oldest first by creation.
 	for i := len(ids) - 1; i >= 0; i-- {
-		if err := s.DecideApproval(ctx, ids[i], ApprovalApproved, ChannelCLI, clk.Now()); err != nil {
+		if err := s.DecideApproval(ctx, ids[i], ApprovalApproved, ChannelCLI, int64(i), clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -446,24 +460,11 @@ func TestApprovalQueriesUseIndexes(t *testing.T) {
 		{"all", qApprovalsAll, []any{10}, "approvals_created"},
 		{"by status", qApprovalsByStatus, []any{"pending", 10}, "approvals_status_created"},
 		{"approved", qApprovedToExecute, nil, "approvals_status_created"},
+		{"due", qApprovalsDue, []any{int64(0)}, "approvals_status_created"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := s.db.Query("EXPLAIN QUERY PLAN "+tt.query, tt.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			joined := strings.Join(plan, "; ")
+			joined := queryPlan(t, s, tt.query, tt.args...)
 			if !strings.Contains(joined, "INDEX "+tt.index) {
 				t.Errorf("plan %q does not use index %s", joined, tt.index)
 			}

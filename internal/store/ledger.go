@@ -88,7 +88,7 @@ func (s *Store) checkHead(ctx context.Context, q querier) (LedgerHead, error) {
 		return LedgerHead{}, err
 	}
 	var maxSeq, maxVersion int64
-	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(version), 0) FROM transfers`).
+	if err := q.QueryRowContext(ctx, qLedgerEnd).
 		Scan(&maxSeq, &maxVersion); err != nil {
 		return LedgerHead{}, wrapDBErr("read ledger end", err)
 	}
@@ -203,7 +203,7 @@ func (s *Store) LoadLedger(ctx context.Context, since time.Time) ([]*Transfer, L
 		return nil, LedgerHead{}, err
 	}
 	var first sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MIN(seq) FROM transfers WHERE created_at >= ?`, unixNano(since)).Scan(&first); err != nil {
+	if err := tx.QueryRowContext(ctx, qFirstSince, unixNano(since)).Scan(&first); err != nil {
 		return nil, LedgerHead{}, wrapDBErr("load ledger", err)
 	}
 	if !first.Valid {
@@ -401,6 +401,16 @@ func (s *Store) seal(ctx context.Context) (int, error) {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, found, err := s.readHead(ctx, tx); err != nil || found {
 			return err
+		}
+		// Rows with a MAC but no head: the head was removed, not never
+		// written. Sealing now would authenticate whatever was changed since.
+		var macd bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transfers WHERE length(mac) > 0)
+			OR EXISTS (SELECT 1 FROM approvals WHERE length(mac) > 0 OR length(state_mac) > 0)`).Scan(&macd); err != nil {
+			return wrapDBErr("seal ledger", err)
+		}
+		if macd {
+			return &TamperError{Table: "ledger_head", What: "missing, though rows were sealed"}
 		}
 		lt := &LedgerTx{s: s, tx: tx, ctx: ctx}
 		var ts []*Transfer

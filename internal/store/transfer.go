@@ -332,9 +332,12 @@ const (
 	qUnsettled  = selectTransfer + ` WHERE status IN ('signed', 'submitted') AND next_check <= ? ORDER BY next_check LIMIT ?`
 	qAbandoned  = selectTransfer + ` WHERE status = 'pending' AND lease_until <= ? ORDER BY lease_until LIMIT ?`
 	qPaid       = selectTransfer + ` WHERE from_addr = ? AND to_addr = ? AND status <> 'failed' LIMIT 1`
-	qSince      = selectTransfer + ` WHERE seq > ? OR version > ? ORDER BY seq`
+	qSince      = selectTransfer + ` WHERE seq > ? OR version > ? ORDER BY +seq` // +seq: search both indexes and sort the few changes, not walk the whole ledger
 	qWindow     = selectTransfer + ` WHERE seq >= ? ORDER BY seq`
 	qNonces     = `SELECT nonce FROM transfers WHERE chain_id = ? AND from_addr = ? AND nonce >= ? AND status <> 'failed' ORDER BY nonce`
+	// Two MAX in one SELECT scan the table; one per subquery reads one index entry each.
+	qLedgerEnd  = `SELECT (SELECT COALESCE(MAX(seq), 0) FROM transfers), (SELECT COALESCE(MAX(version), 0) FROM transfers)`
+	qFirstSince = `SELECT MIN(+seq) FROM transfers WHERE created_at >= ?` // +seq: search the window by time, not walk the history by seq
 )
 
 // readTransfer scans one row and, with a state key, verifies its MAC.

@@ -187,7 +187,7 @@ func TestCreateTransferIdempotency(t *testing.T) {
 			if tt.reopen {
 				s.Close()
 				var err error
-				if s, err = Open(ctx, path, nil); err != nil {
+				if s, err = Open(ctx, path, withKey(nil)); err != nil {
 					t.Fatal(err)
 				}
 				defer s.Close()
@@ -301,10 +301,18 @@ func TestTransitions(t *testing.T) {
 	ctx := context.Background()
 	hash := common.HexToHash("0x1234")
 	raw := []byte{0x02, 0xf8, 0x70}
-	sign := func(s *Store, id string) error { return s.MarkSigned(ctx, id, 7, hash, raw) }
-	submit := func(s *Store, id string) error { return s.MarkSubmitted(ctx, id) }
-	fail := func(s *Store, id string) error { return s.MarkFailed(ctx, id, "boom") }
-	ops := map[string]func(*Store, string) error{"sign": sign, "submit": submit, "fail": fail}
+	next := time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)
+	ops := map[string]func(*Store, string) error{
+		"sign":    func(s *Store, id string) error { return s.MarkSigned(ctx, id, 7, hash, raw) },
+		"submit":  func(s *Store, id string) error { return s.MarkSubmitted(ctx, id, next) },
+		"confirm": func(s *Store, id string) error { return s.MarkConfirmed(ctx, id, 99) },
+		"fail":    func(s *Store, id string) error { return s.MarkFailed(ctx, id, "boom") },
+		"drop":    func(s *Store, id string) error { return s.MarkDropped(ctx, id, "nonce taken") },
+	}
+	signed := []string{"sign"}
+	submitted := []string{"sign", "submit"}
+	confirmed := []string{"sign", "submit", "confirm"}
+	failed := []string{"fail"}
 
 	tests := []struct {
 		name    string
@@ -315,16 +323,28 @@ func TestTransitions(t *testing.T) {
 	}{
 		{name: "pending → signed", op: "sign", want: StatusSigned},
 		{name: "pending → failed", op: "fail", want: StatusFailed},
-		{name: "signed → submitted", setup: []string{"sign"}, op: "submit", want: StatusSubmitted},
-		{name: "signed → failed", setup: []string{"sign"}, op: "fail", want: StatusFailed},
+		{name: "signed → submitted", setup: signed, op: "submit", want: StatusSubmitted},
+		{name: "signed → failed", setup: signed, op: "fail", want: StatusFailed},
+		{name: "signed → confirmed", setup: signed, op: "confirm", want: StatusConfirmed},
+		{name: "signed → dropped", setup: signed, op: "drop", want: StatusFailed},
+		{name: "submitted → confirmed", setup: submitted, op: "confirm", want: StatusConfirmed},
+		{name: "submitted → dropped", setup: submitted, op: "drop", want: StatusFailed},
 		{name: "pending ↛ submitted", op: "submit", wantErr: ErrInvalidTransition, want: StatusPending},
-		{name: "signed ↛ signed", setup: []string{"sign"}, op: "sign", wantErr: ErrInvalidTransition, want: StatusSigned},
-		{name: "submitted ↛ signed", setup: []string{"sign", "submit"}, op: "sign", wantErr: ErrInvalidTransition, want: StatusSubmitted},
-		{name: "submitted ↛ submitted", setup: []string{"sign", "submit"}, op: "submit", wantErr: ErrInvalidTransition, want: StatusSubmitted},
-		{name: "submitted ↛ failed", setup: []string{"sign", "submit"}, op: "fail", wantErr: ErrInvalidTransition, want: StatusSubmitted},
-		{name: "failed ↛ signed", setup: []string{"fail"}, op: "sign", wantErr: ErrInvalidTransition, want: StatusFailed},
-		{name: "failed ↛ submitted", setup: []string{"fail"}, op: "submit", wantErr: ErrInvalidTransition, want: StatusFailed},
-		{name: "failed ↛ failed", setup: []string{"fail"}, op: "fail", wantErr: ErrInvalidTransition, want: StatusFailed},
+		{name: "pending ↛ confirmed", op: "confirm", wantErr: ErrInvalidTransition, want: StatusPending},
+		{name: "pending ↛ dropped", op: "drop", wantErr: ErrInvalidTransition, want: StatusPending},
+		{name: "signed ↛ signed", setup: signed, op: "sign", wantErr: ErrInvalidTransition, want: StatusSigned},
+		{name: "submitted ↛ signed", setup: submitted, op: "sign", wantErr: ErrInvalidTransition, want: StatusSubmitted},
+		{name: "submitted ↛ submitted", setup: submitted, op: "submit", wantErr: ErrInvalidTransition, want: StatusSubmitted},
+		{name: "submitted ↛ failed", setup: submitted, op: "fail", wantErr: ErrInvalidTransition, want: StatusSubmitted},
+		{name: "confirmed ↛ failed", setup: confirmed, op: "fail", wantErr: ErrInvalidTransition, want: StatusConfirmed},
+		{name: "confirmed ↛ dropped", setup: confirmed, op: "drop", wantErr: ErrInvalidTransition, want: StatusConfirmed},
+		{name: "confirmed ↛ confirmed", setup: confirmed, op: "confirm", wantErr: ErrInvalidTransition, want: StatusConfirmed},
+		{name: "confirmed ↛ submitted", setup: confirmed, op: "submit", wantErr: ErrInvalidTransition, want: StatusConfirmed},
+		{name: "failed ↛ signed", setup: failed, op: "sign", wantErr: ErrInvalidTransition, want: StatusFailed},
+		{name: "failed ↛ submitted", setup: failed, op: "submit", wantErr: ErrInvalidTransition, want: StatusFailed},
+		{name: "failed ↛ failed", setup: failed, op: "fail", wantErr: ErrInvalidTransition, want: StatusFailed},
+		{name: "failed ↛ confirmed", setup: failed, op: "confirm", wantErr: ErrInvalidTransition, want: StatusFailed},
+		{name: "failed ↛ dropped", setup: failed, op: "drop", wantErr: ErrInvalidTransition, want: StatusFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -347,6 +367,9 @@ func TestTransitions(t *testing.T) {
 			if after.Status != tt.want {
 				t.Errorf("status %s, want %s", after.Status, tt.want)
 			}
+			if !after.Verified {
+				t.Error("record read back unverified")
+			}
 			if tt.wantErr != nil {
 				var te *TransitionError
 				if !errors.As(err, &te) || te.From != from || te.ID != tr.ID {
@@ -363,6 +386,23 @@ func TestTransitions(t *testing.T) {
 			if !after.UpdatedAt.Equal(clk.Now()) || !after.CreatedAt.Equal(before.CreatedAt) {
 				t.Errorf("times created %v updated %v, want %v %v", after.CreatedAt, after.UpdatedAt, before.CreatedAt, clk.Now())
 			}
+			if after.Seq != before.Seq || after.Version <= before.Version {
+				t.Errorf("seq %d→%d version %d→%d, want the same seq and a later version", before.Seq, after.Seq, before.Version, after.Version)
+			}
+			switch tt.op {
+			case "submit":
+				if !after.NextCheck.Equal(next) {
+					t.Errorf("next check %v, want %v", after.NextCheck, next)
+				}
+			case "confirm":
+				if after.BlockNumber == nil || *after.BlockNumber != 99 {
+					t.Errorf("block %v, want 99", after.BlockNumber)
+				}
+			case "fail", "drop":
+				if after.Error == "" || after.Counted() {
+					t.Errorf("failed record: error %q, counted %v", after.Error, after.Counted())
+				}
+			}
 		})
 	}
 }
@@ -378,11 +418,14 @@ func TestTransitionArguments(t *testing.T) {
 		wantErr error // nil: any error
 	}{
 		{"sign unknown id", func() error { return s.MarkSigned(ctx, "nope", 1, hash, []byte{1}) }, ErrNotFound},
-		{"submit unknown id", func() error { return s.MarkSubmitted(ctx, "nope") }, ErrNotFound},
+		{"submit unknown id", func() error { return s.MarkSubmitted(ctx, "nope", time.Time{}) }, ErrNotFound},
+		{"confirm unknown id", func() error { return s.MarkConfirmed(ctx, "nope", 1) }, ErrNotFound},
 		{"fail unknown id", func() error { return s.MarkFailed(ctx, "nope", "") }, ErrNotFound},
+		{"drop unknown id", func() error { return s.MarkDropped(ctx, "nope", "") }, ErrNotFound},
 		{"sign with zero hash", func() error { return s.MarkSigned(ctx, tr.ID, 1, common.Hash{}, []byte{1}) }, nil},
 		{"sign without raw tx", func() error { return s.MarkSigned(ctx, tr.ID, 1, hash, nil) }, nil},
 		{"sign with nonce beyond int64", func() error { return s.MarkSigned(ctx, tr.ID, 1<<63, hash, []byte{1}) }, nil},
+		{"confirm with block beyond int64", func() error { return s.MarkConfirmed(ctx, tr.ID, 1<<63) }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -412,7 +455,7 @@ func TestSignedRecord(t *testing.T) {
 		t.Error("two transfers share a tx hash")
 	}
 	s.Close()
-	s, err := Open(ctx, path, nil)
+	s, err := Open(ctx, path, withKey(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +506,8 @@ func TestMarkFailedReason(t *testing.T) {
 }
 
 // ledger creates, one minute apart from clk's time, the transfers below and
-// returns the time of the first. Failed ones are marked failed.
+// returns the time of the first and their IDs in order. Failed ones are
+// marked failed; signed, submitted and confirmed ones are signed with nonce i.
 //
 //	0  alice→bob   ETH  10 auto
 //	1  alice→bob   ETH  20 approved
@@ -472,35 +516,26 @@ func TestMarkFailedReason(t *testing.T) {
 //	4  bob→alice   ETH  160 auto
 //	5  alice→bob   ETH  320 auto     signed
 //	6  alice→carol ETH  640 approved submitted
-func ledger(t *testing.T, s *Store, clk *clock) time.Time {
+//	7  alice→bob   ETH  1280 auto    confirmed
+func ledger(t *testing.T, s *Store, clk *clock) (time.Time, []string) {
 	t.Helper()
 	ctx := context.Background()
-	rows := []struct {
-		from, to common.Address
-		asset    string
-		amount   int64
-		kind     string
-		status   string
-	}{
-		{alice, bob, AssetETH, 10, KindAuto, StatusPending},
-		{alice, bob, AssetETH, 20, KindApproved, StatusPending},
-		{alice, carol, AssetETH, 40, KindAuto, StatusFailed},
-		{alice, carol, usdc, 80, KindAuto, StatusPending},
-		{bob, alice, AssetETH, 160, KindAuto, StatusPending},
-		{alice, bob, AssetETH, 320, KindAuto, StatusSigned},
-		{alice, carol, AssetETH, 640, KindApproved, StatusSubmitted},
-	}
 	start := clk.Now()
-	for i, r := range rows {
+	var ids []string
+	for i, r := range ledgerRows {
 		tr := create(t, s, &Transfer{ChainID: 1337, From: r.from, To: r.to, Asset: r.asset, Amount: big.NewInt(r.amount), Kind: r.kind})
+		ids = append(ids, tr.ID)
 		var err error
 		switch r.status {
 		case StatusFailed:
 			err = s.MarkFailed(ctx, tr.ID, "x")
-		case StatusSigned, StatusSubmitted:
+		case StatusSigned, StatusSubmitted, StatusConfirmed:
 			err = s.MarkSigned(ctx, tr.ID, uint64(i), common.BigToHash(big.NewInt(int64(i+1))), []byte{1})
-			if err == nil && r.status == StatusSubmitted {
-				err = s.MarkSubmitted(ctx, tr.ID)
+			if err == nil && r.status != StatusSigned {
+				err = s.MarkSubmitted(ctx, tr.ID, clk.Now())
+			}
+			if err == nil && r.status == StatusConfirmed {
+				err = s.MarkConfirmed(ctx, tr.ID, 100)
 			}
 		}
 		if err != nil {
@@ -508,89 +543,90 @@ func ledger(t *testing.T, s *Store, clk *clock) time.Time {
 		}
 		clk.Advance(time.Minute)
 	}
-	return start
+	return start, ids
 }
 
-func TestSpent(t *testing.T) {
-	clk := newClock()
-	s, _ := openTest(t, &Options{Now: clk.Now})
-	t0 := ledger(t, s, clk)
-	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
-	tests := []struct {
-		name        string
-		from        common.Address
-		asset       string
-		since       time.Time
-		auto, total int64
-	}{
-		{"all alice ETH, failed excluded", alice, AssetETH, time.Time{}, 10 + 320, 10 + 20 + 320 + 640},
-		{"since exactly the first", alice, AssetETH, at(0), 10 + 320, 10 + 20 + 320 + 640},
-		{"cut excludes the first", alice, AssetETH, at(0).Add(time.Nanosecond), 320, 20 + 320 + 640},
-		{"cut at the signed one", alice, AssetETH, at(5), 320, 320 + 640},
-		{"after everything", alice, AssetETH, at(7), 0, 0},
-		{"token", alice, usdc, time.Time{}, 80, 80},
-		{"other sender", bob, AssetETH, time.Time{}, 160, 160},
-		{"sender without transfers", carol, AssetETH, time.Time{}, 0, 0},
-		{"unknown token", alice, "0x" + strings.Repeat("1", 40), time.Time{}, 0, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			auto, total, err := s.Spent(context.Background(), tt.from, tt.asset, tt.since)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if auto.Int64() != tt.auto || total.Int64() != tt.total {
-				t.Errorf("auto %v total %v, want %d %d", auto, total, tt.auto, tt.total)
-			}
-		})
-	}
-	t.Run("invalid asset", func(t *testing.T) {
-		for _, asset := range []string{"", "eth", strings.ToUpper(usdc)} {
-			if _, _, err := s.Spent(context.Background(), alice, asset, time.Time{}); err == nil {
-				t.Errorf("Spent(%q) succeeded", asset)
-			}
-		}
-	})
+// ledgerRows are the transfers ledger creates.
+var ledgerRows = [...]struct {
+	from, to common.Address
+	asset    string
+	amount   int64
+	kind     string
+	status   string
+}{
+	{alice, bob, AssetETH, 10, KindAuto, StatusPending},
+	{alice, bob, AssetETH, 20, KindApproved, StatusPending},
+	{alice, carol, AssetETH, 40, KindAuto, StatusFailed},
+	{alice, carol, usdc, 80, KindAuto, StatusPending},
+	{bob, alice, AssetETH, 160, KindAuto, StatusPending},
+	{alice, bob, AssetETH, 320, KindAuto, StatusSigned},
+	{alice, carol, AssetETH, 640, KindApproved, StatusSubmitted},
+	{alice, bob, AssetETH, 1280, KindAuto, StatusConfirmed},
 }
 
-func TestSpendsSince(t *testing.T) {
+// TestLoadLedger: the window a Guard loads at start is every transfer created
+// at or after since, failed ones included (with their status), verified, in
+// sequence order, with the head.
+func TestLoadLedger(t *testing.T) {
 	clk := newClock()
 	s, _ := openTest(t, &Options{Now: clk.Now})
-	t0 := ledger(t, s, clk)
+	t0, ids := ledger(t, s, clk)
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
-	all := []Spend{
-		{alice, bob, AssetETH, big.NewInt(10), KindAuto, at(0)},
-		{alice, bob, AssetETH, big.NewInt(20), KindApproved, at(1)},
-		{alice, carol, usdc, big.NewInt(80), KindAuto, at(3)},
-		{bob, alice, AssetETH, big.NewInt(160), KindAuto, at(4)},
-		{alice, bob, AssetETH, big.NewInt(320), KindAuto, at(5)},
-		{alice, carol, AssetETH, big.NewInt(640), KindApproved, at(6)},
-	}
+	last := len(ids) - 1
 	tests := []struct {
 		name  string
 		since time.Time
-		want  []Spend
+		want  []string
 	}{
-		{"zero time: all but failed", time.Time{}, all},
-		{"far past", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), all},
-		{"at the first", at(0), all},
-		{"just after the first", at(0).Add(time.Nanosecond), all[1:]},
-		{"at the failed one", at(2), all[2:]},
-		{"at the last", at(6), all[5:]},
-		{"after the last", at(6).Add(time.Nanosecond), nil},
+		{"zero time: all", time.Time{}, ids},
+		{"far past", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), ids},
+		{"at the first", at(0), ids},
+		{"just after the first", at(0).Add(time.Nanosecond), ids[1:]},
+		{"at the failed one", at(2), ids[2:]},
+		{"at the last", at(last), ids[last:]},
+		{"after the last", at(last).Add(time.Nanosecond), nil},
 		{"far future", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), nil},
-		{"in another zone", at(4).In(time.FixedZone("X", 5*3600)), all[3:]},
+		{"in another zone", at(4).In(time.FixedZone("X", 5*3600)), ids[4:]},
 	}
+	var maxVersion int64
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.SpendsSince(context.Background(), tt.since)
+			got, head, err := s.LoadLedger(context.Background(), tt.since)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got\n%v\nwant\n%v", got, tt.want)
+			var gotIDs []string
+			for _, tr := range got {
+				gotIDs = append(gotIDs, tr.ID)
+				if !tr.Verified {
+					t.Errorf("%s unverified", tr.ID)
+				}
+				maxVersion = max(maxVersion, tr.Version)
+			}
+			if !reflect.DeepEqual(gotIDs, tt.want) {
+				t.Errorf("got\n%v\nwant\n%v", gotIDs, tt.want)
+			}
+			if head.Seq != int64(len(ids)) {
+				t.Errorf("head seq %d, want %d", head.Seq, len(ids))
 			}
 		})
+	}
+	all, head, err := s.LoadLedger(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Version != maxVersion {
+		t.Errorf("head version %d, want the last change %d", head.Version, maxVersion)
+	}
+	for i, tr := range all {
+		r := ledgerRows[i]
+		if tr.Seq != int64(i+1) || tr.From != r.from || tr.To != r.to || tr.Asset != r.asset ||
+			tr.Amount.Int64() != r.amount || tr.Kind != r.kind || tr.Status != r.status {
+			t.Errorf("row %d: %+v, want %+v at seq %d", i, tr, r, i+1)
+		}
+		if tr.Counted() != (r.status != StatusFailed) {
+			t.Errorf("row %d (%s): counted %v", i, tr.Status, tr.Counted())
+		}
 	}
 }
 
@@ -655,26 +691,30 @@ func TestLargeAmounts(t *testing.T) {
 				}
 				sum.Add(sum, a)
 			}
-			auto, total, err := s.Spent(ctx, alice, AssetETH, time.Time{})
+			spends, _, err := s.LoadLedger(ctx, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if auto.Cmp(sum) != 0 || total.Cmp(sum) != 0 {
-				t.Errorf("Spent %v %v, want %v", auto, total, sum)
+			if len(spends) != len(tt.amounts) {
+				t.Fatalf("%d transfers in the ledger, want %d", len(spends), len(tt.amounts))
 			}
-			spends, err := s.SpendsSince(ctx, time.Time{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			total := new(big.Int)
 			for i, sp := range spends {
 				if sp.Amount.Cmp(tt.amounts[i]) != 0 {
 					t.Errorf("spend %d: %v, want %v", i, sp.Amount, tt.amounts[i])
 				}
+				total.Add(total, sp.Amount)
+			}
+			if total.Cmp(sum) != 0 {
+				t.Errorf("ledger total %v, want %v", total, sum)
 			}
 		})
 	}
 }
 
+// TestCorruptRowsAreErrors: a value that does not decode is an error on read,
+// never a zero, with the state key and without it (a handle opened by a
+// command that does not know the passphrase).
 func TestCorruptRowsAreErrors(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -688,25 +728,32 @@ func TestCorruptRowsAreErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openTest(t, nil)
+			s, path := openTest(t, nil)
 			tr := create(t, s, testTransfer())
 			if _, err := s.db.Exec(tt.update); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Transfer(ctx, tr.ID); err == nil {
-				t.Error("Transfer succeeded")
+			keyless, err := Open(ctx, path, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if _, err := s.SpendsSince(ctx, time.Time{}); err == nil {
-				t.Error("SpendsSince succeeded")
-			}
-			if _, err := s.Unfinished(ctx); err == nil {
-				t.Error("Unfinished succeeded")
-			}
-			if !strings.Contains(tt.update, "amount") {
-				return // Spent selects by address
-			}
-			if _, _, err := s.Spent(ctx, alice, AssetETH, time.Time{}); err == nil {
-				t.Error("Spent succeeded")
+			defer keyless.Close()
+			for name, h := range map[string]*Store{"keyed": s, "keyless": keyless} {
+				if _, err := h.Transfer(ctx, tr.ID); err == nil {
+					t.Errorf("%s: Transfer succeeded", name)
+				}
+				if _, _, err := h.LoadLedger(ctx, time.Time{}); err == nil {
+					t.Errorf("%s: LoadLedger succeeded", name)
+				}
+				if _, _, err := h.Changes(ctx, 0, 0); err == nil {
+					t.Errorf("%s: Changes succeeded", name)
+				}
+				if _, err := h.Unfinished(ctx); err == nil {
+					t.Errorf("%s: Unfinished succeeded", name)
+				}
+				if paid, err := h.HasPaid(ctx, alice, bob); err == nil && paid {
+					t.Errorf("%s: HasPaid read a corrupt row as a payment", name)
+				}
 			}
 		})
 	}
@@ -729,7 +776,7 @@ func TestUnfinished(t *testing.T) {
 				t.Fatalf("empty store: %v %v", got, err)
 			}
 			var want []string
-			for i, final := range []string{StatusSigned, StatusPending, StatusFailed, StatusSubmitted, StatusPending, StatusSigned} {
+			for i, final := range []string{StatusSigned, StatusPending, StatusFailed, StatusSubmitted, StatusPending, StatusConfirmed, StatusSigned} {
 				tr := create(t, s, testTransfer())
 				var err error
 				if final != StatusPending {
@@ -739,8 +786,11 @@ func TestUnfinished(t *testing.T) {
 						err = s.MarkSigned(ctx, tr.ID, uint64(i), common.BigToHash(big.NewInt(int64(i+1))), []byte{byte(i)})
 					}
 				}
-				if err == nil && final == StatusSubmitted {
-					err = s.MarkSubmitted(ctx, tr.ID)
+				if err == nil && (final == StatusSubmitted || final == StatusConfirmed) {
+					err = s.MarkSubmitted(ctx, tr.ID, clk.Now())
+				}
+				if err == nil && final == StatusConfirmed {
+					err = s.MarkConfirmed(ctx, tr.ID, 1)
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -753,7 +803,7 @@ func TestUnfinished(t *testing.T) {
 				}
 			}
 			s.Close()
-			s, err := Open(ctx, path, &Options{Now: clk.Now})
+			s, err := Open(ctx, path, withKey(&Options{Now: clk.Now}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,505 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// openPair opens two handles on one new database, as two serve processes
+// sharing a home do.
+func openPair(t *testing.T, opts *Options) (*Store, *Store) {
+	t.Helper()
+	s1, path := openTest(t, opts)
+	s2, err := Open(context.Background(), path, withKey(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	return s1, s2
+}
+
+func ids(ts []*Transfer) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.ID)
+	}
+	return out
+}
+
+// TestChangesAcrossHandles: what one process inserts or changes, the other
+// sees in its next Changes, verified, and only that.
+func TestChangesAcrossHandles(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s1, s2 := openPair(t, &Options{Now: clk.Now})
+
+	a := create(t, s1, testTransfer())
+	got, h1, err := s2.Changes(ctx, 0, 0)
+	if err != nil || !slices.Equal(ids(got), []string{a.ID}) || h1 != (LedgerHead{1, 1}) {
+		t.Fatalf("s2 after s1's insert: %v %+v %v", ids(got), h1, err)
+	}
+	if !got[0].Verified {
+		t.Error("change read unverified")
+	}
+	if got, h, err := s2.Changes(ctx, h1.Seq, h1.Version); err != nil || len(got) != 0 || h != h1 {
+		t.Errorf("no change: %v %+v %v", ids(got), h, err)
+	}
+
+	// s2 signs a; s1 inserts b: s1 sees s2's change, s2 sees s1's insert.
+	if err := s2.MarkSigned(ctx, a.ID, 0, common.HexToHash("0xa1"), []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	b := create(t, s1, testTransfer())
+	for name, s := range map[string]*Store{"s1": s1, "s2": s2} {
+		got, h, err := s.Changes(ctx, h1.Seq, h1.Version)
+		if err != nil || !slices.Equal(ids(got), []string{a.ID, b.ID}) || h != (LedgerHead{2, 3}) {
+			t.Errorf("%s since %+v: %v %+v %v", name, h1, ids(got), h, err)
+			continue
+		}
+		if got[0].Status != StatusSigned || got[0].Version != 2 || got[1].Seq != 2 || got[1].Version != 3 {
+			t.Errorf("%s: %+v %+v", name, got[0], got[1])
+		}
+	}
+	// Only the change after a given version.
+	if got, _, err := s1.Changes(ctx, 2, 2); err != nil || !slices.Equal(ids(got), []string{b.ID}) {
+		t.Errorf("since {2 2}: %v %v", ids(got), err)
+	}
+	// A caller ahead of the ledger is told the ledger went back.
+	for _, h := range []LedgerHead{{3, 3}, {2, 4}} {
+		_, _, err := s2.Changes(ctx, h.Seq, h.Version)
+		wantTamper(t, fmt.Sprintf("Changes(%d, %d)", h.Seq, h.Version), err, "ledger_head")
+	}
+	// Inside a transaction, Changes includes the transaction's own insert.
+	err = s2.Ledger(ctx, func(lt *LedgerTx) error {
+		if lt.Head() != (LedgerHead{2, 3}) {
+			t.Errorf("head %+v at the start", lt.Head())
+		}
+		c := testTransfer()
+		if _, _, err := lt.Insert(c); err != nil {
+			return err
+		}
+		got, h, err := lt.Changes(2, 3)
+		if err != nil || !slices.Equal(ids(got), []string{c.ID}) || h != (LedgerHead{3, 4}) || lt.Head() != h {
+			t.Errorf("own insert: %v %+v %v", ids(got), h, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLedgerRollsBack: a Ledger function that fails leaves neither its rows
+// nor its head behind.
+func TestLedgerRollsBack(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	create(t, s, testTransfer())
+	boom := errors.New("boom")
+	err := s.Ledger(ctx, func(lt *LedgerTx) error {
+		if _, _, err := lt.Insert(testTransfer()); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err %v, want the function's", err)
+	}
+	all, h, err := s.LoadLedger(ctx, time.Time{})
+	if err != nil || len(all) != 1 || h != (LedgerHead{1, 1}) {
+		t.Errorf("after a rolled-back insert: %d rows, head %+v, %v", len(all), h, err)
+	}
+}
+
+// TestLedgerConcurrentAcrossHandles: two processes each run many Ledger
+// transactions at once, each allocating a nonce and reserving it; the
+// transactions serialise, so every nonce is handed out once, the nonces are
+// contiguous, and so are the sequence and the versions.
+func TestLedgerConcurrentAcrossHandles(t *testing.T) {
+	const perHandle = 50
+	ctx := context.Background()
+	s1, s2 := openPair(t, nil)
+	nonces := make([]uint64, 2*perHandle)
+	errs := make([]error, 2*perHandle)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 2 * perHandle {
+		s := []*Store{s1, s2}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.Ledger(ctx, func(lt *LedgerTx) error {
+				n, err := lt.AllocateNonce(1337, alice, 0)
+				if err != nil {
+					return err
+				}
+				tr := testTransfer()
+				tr.Nonce = &n
+				if _, _, err := lt.Insert(tr); err != nil {
+					return err
+				}
+				nonces[i] = n
+				return nil
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	slices.Sort(nonces)
+	for i, n := range nonces {
+		if n != uint64(i) {
+			t.Fatalf("nonces %v are not 0..%d, each once", nonces, len(nonces)-1)
+		}
+	}
+	for _, s := range []*Store{s1, s2} {
+		all, h, err := s.LoadLedger(ctx, time.Time{})
+		if err != nil || len(all) != 2*perHandle || h != (LedgerHead{2 * perHandle, 2 * perHandle}) {
+			t.Fatalf("ledger: %d rows, head %+v, %v", len(all), h, err)
+		}
+	}
+}
+
+// TestAllocateNonce: the lowest nonce at or above the floor that no live
+// transfer of the account holds. A failed or dropped transfer's nonce is
+// free again; a signed, submitted or confirmed one's never is.
+func TestAllocateNonce(t *testing.T) {
+	ctx := context.Background()
+	type held struct {
+		nonce  uint64
+		status string // the transfer's final status; "dropped" for MarkDropped
+		from   common.Address
+		chain  uint64
+	}
+	h := func(nonce uint64, status string) held { return held{nonce, status, alice, 1337} }
+	tests := []struct {
+		name  string
+		held  []held
+		floor uint64
+		want  uint64
+	}{
+		{name: "nothing held", want: 0},
+		{name: "nothing held, floor", floor: 7, want: 7},
+		{name: "reserved ones", held: []held{h(0, StatusPending), h(1, StatusPending), h(2, StatusPending)}, want: 3},
+		{name: "held out of order", held: []held{h(2, StatusPending), h(0, StatusPending), h(1, StatusSigned)}, want: 3},
+		{name: "gap left by a failed reservation", held: []held{h(0, StatusSigned), h(1, StatusFailed), h(2, StatusSubmitted)}, want: 1},
+		{name: "gap left by a failed signed one", held: []held{h(0, StatusConfirmed), h(1, "signed-failed"), h(2, StatusPending)}, want: 1},
+		{name: "dropped frees its nonce", held: []held{h(0, "dropped"), h(1, StatusSubmitted)}, want: 0},
+		{name: "signed, submitted and confirmed are held", held: []held{h(0, StatusSigned), h(1, StatusSubmitted), h(2, StatusConfirmed)}, want: 3},
+		{name: "floor above everything held", held: []held{h(0, StatusPending), h(1, StatusPending)}, floor: 5, want: 5},
+		{name: "floor inside a run", held: []held{h(5, StatusSigned), h(6, StatusPending), h(8, StatusPending)}, floor: 5, want: 7},
+		{name: "floor below a run", held: []held{h(5, StatusSigned), h(6, StatusPending)}, floor: 4, want: 4},
+		{name: "below the floor does not count", held: []held{h(0, StatusSigned), h(3, StatusSigned)}, floor: 1, want: 1},
+		{name: "another account's nonces", held: []held{{0, StatusPending, bob, 1337}, {1, StatusPending, bob, 1337}}, want: 0},
+		{name: "another chain's nonces", held: []held{{0, StatusSubmitted, alice, 1}}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTest(t, nil)
+			for i, hd := range tt.held {
+				n := hd.nonce
+				tr := create(t, s, &Transfer{ChainID: hd.chain, From: hd.from, To: carol, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindAuto, Nonce: &n})
+				moveTo(t, s, tr.ID, n, hd.status, byte(i+1))
+			}
+			var got uint64
+			err := s.Ledger(ctx, func(lt *LedgerTx) error {
+				var err error
+				got, err = lt.AllocateNonce(1337, alice, tt.floor)
+				return err
+			})
+			if err != nil || got != tt.want {
+				t.Errorf("AllocateNonce = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+	t.Run("out of range", func(t *testing.T) {
+		s, _ := openTest(t, nil)
+		err := s.Ledger(ctx, func(lt *LedgerTx) error {
+			if _, err := lt.AllocateNonce(1337, alice, 1<<63); err == nil {
+				t.Error("floor beyond int64 accepted")
+			}
+			if _, err := lt.AllocateNonce(1<<63, alice, 0); err == nil {
+				t.Error("chain id beyond int64 accepted")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// moveTo takes the pending transfer id, which holds nonce, to status
+// ("dropped": signed, submitted, then dropped; "signed-failed": signed, then
+// failed), signing it with a hash made of tag.
+func moveTo(t *testing.T, s *Store, id string, nonce uint64, status string, tag byte) {
+	t.Helper()
+	ctx := context.Background()
+	steps := map[string][]string{
+		StatusPending:   nil,
+		StatusFailed:    {"fail"},
+		StatusSigned:    {"sign"},
+		"signed-failed": {"sign", "fail"},
+		StatusSubmitted: {"sign", "submit"},
+		StatusConfirmed: {"sign", "submit", "confirm"},
+		"dropped":       {"sign", "submit", "drop"},
+	}[status]
+	for _, step := range steps {
+		var err error
+		switch step {
+		case "sign":
+			err = s.MarkSigned(ctx, id, nonce, common.BytesToHash([]byte{tag}), []byte{tag})
+		case "submit":
+			err = s.MarkSubmitted(ctx, id, time.Time{})
+		case "confirm":
+			err = s.MarkConfirmed(ctx, id, 1)
+		case "fail":
+			err = s.MarkFailed(ctx, id, "x")
+		case "drop":
+			err = s.MarkDropped(ctx, id, "nonce taken")
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+}
+
+// TestNonceHeldOnce: a nonce held by a live transfer cannot be reserved or
+// signed by another; once that transfer fails or is dropped, it can.
+func TestNonceHeldOnce(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		status string // the first holder's status
+		free   bool
+	}{
+		{"pending", StatusPending, false},
+		{"signed", StatusSigned, false},
+		{"submitted", StatusSubmitted, false},
+		{"confirmed", StatusConfirmed, false},
+		{"failed", StatusFailed, true},
+		{"dropped", "dropped", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTest(t, nil)
+			n := uint64(4)
+			first := testTransfer()
+			first.Nonce = &n
+			create(t, s, first)
+			moveTo(t, s, first.ID, n, tt.status, 1)
+
+			second := testTransfer()
+			second.Nonce = &n
+			_, _, err := s.CreateTransfer(ctx, second)
+			if (err == nil) != tt.free {
+				t.Errorf("reserving a nonce held by a %s transfer: %v", tt.status, err)
+			}
+			// Signing another transfer with it is refused while a live
+			// transfer (the first, or the second that took it over) holds it.
+			other := create(t, s, testTransfer())
+			if err := s.MarkSigned(ctx, other.ID, n, common.HexToHash("0xbeef"), []byte{2}); err == nil {
+				t.Error("signed with a held nonce")
+			}
+		})
+	}
+	t.Run("signed with another nonce than reserved", func(t *testing.T) {
+		s, _ := openTest(t, nil)
+		n := uint64(2)
+		tr := testTransfer()
+		tr.Nonce = &n
+		create(t, s, tr)
+		if err := s.MarkSigned(ctx, tr.ID, 3, common.HexToHash("0x01"), []byte{1}); err == nil {
+			t.Error("signed with nonce 3 after reserving 2")
+		}
+		if got := get(t, s, tr.ID); got.Status != StatusPending || *got.Nonce != 2 {
+			t.Errorf("after the refused signature: %s nonce %d", got.Status, *got.Nonce)
+		}
+	})
+}
+
+// TestClaimApproval: of several owners claiming one approved approval, one
+// holds it until the lease ends; the holder may renew; only an approved
+// approval can be claimed.
+func TestClaimApproval(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s1, s2 := openPair(t, &Options{Now: clk.Now})
+	now := clk.Now()
+	until := now.Add(time.Minute)
+
+	pending := createApproval(t, s1, testApproval(clk))
+	if ok, err := s1.ClaimApproval(ctx, pending.ID, "p1", now, until); err != nil || ok {
+		t.Errorf("claiming a pending approval: %v %v", ok, err)
+	}
+	if ok, err := s1.ClaimApproval(ctx, "missing", "p1", now, until); err != nil || ok {
+		t.Errorf("claiming an unknown approval: %v %v", ok, err)
+	}
+	for _, owner := range []string{"", string(make([]byte, MaxKeyLen+1))} {
+		if _, err := s1.ClaimApproval(ctx, pending.ID, owner, now, until); err == nil {
+			t.Errorf("owner of %d bytes accepted", len(owner))
+		}
+	}
+
+	// Rounds of two owners racing over two handles: exactly one wins.
+	for round := range 10 {
+		a := createApproval(t, s1, testApproval(clk))
+		if err := s1.DecideApproval(ctx, a.ID, ApprovalApproved, ChannelCLI, int64(round), now); err != nil {
+			t.Fatal(err)
+		}
+		won := make([]bool, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, s := range []*Store{s1, s2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				won[i], errs[i] = s.ClaimApproval(ctx, a.ID, fmt.Sprint("p", i), now, until)
+			}()
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || won[0] == won[1] {
+			t.Fatalf("round %d: won %v, errors %v", round, won, errs)
+		}
+		winner, loser := "p0", "p1"
+		if won[1] {
+			winner, loser = loser, winner
+		}
+		got := getApproval(t, s2, a.ID)
+		if got.LeaseOwner != winner || !got.LeaseUntil.Equal(until) || !got.Verified {
+			t.Errorf("round %d: lease %q until %v verified %v", round, got.LeaseOwner, got.LeaseUntil, got.Verified)
+		}
+		if round > 0 {
+			continue
+		}
+		steps := []struct {
+			name   string
+			owner  string
+			at     time.Time
+			until  time.Time
+			want   bool
+			holder string
+		}{
+			{"the loser again, within the lease", loser, until.Add(-time.Nanosecond), until.Add(time.Hour), false, winner},
+			{"the holder renews", winner, now.Add(time.Second), until.Add(time.Minute), true, winner},
+			{"the loser at the old end", loser, until, until.Add(time.Hour), false, winner},
+			{"the loser once the lease ended", loser, until.Add(time.Minute), until.Add(2 * time.Minute), true, loser},
+			{"the old holder, now out", winner, until.Add(time.Minute), until.Add(time.Hour), false, loser},
+		}
+		for _, st := range steps {
+			ok, err := s1.ClaimApproval(ctx, a.ID, st.owner, st.at, st.until)
+			if err != nil || ok != st.want {
+				t.Errorf("%s: %v %v, want %v", st.name, ok, err, st.want)
+			}
+			if got := getApproval(t, s1, a.ID); got.LeaseOwner != st.holder {
+				t.Errorf("%s: held by %q, want %q", st.name, got.LeaseOwner, st.holder)
+			}
+		}
+		// Executed, it can no longer be claimed.
+		if err := s1.MarkApprovalExecuted(ctx, a.ID, "tr", common.HexToHash("0x0e")); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s2.ClaimApproval(ctx, a.ID, "p9", until.Add(time.Hour), until.Add(2*time.Hour)); err != nil || ok {
+			t.Errorf("claiming an executed approval: %v %v", ok, err)
+		}
+	}
+}
+
+// TestUnsettledAndAbandoned: Unsettled lists the signed and submitted
+// transfers due for a check, most overdue first; Abandoned the pending
+// reservations whose lease ended, oldest lease first; both bounded.
+// ScheduleCheck moves a check without touching the ledger.
+func TestUnsettledAndAbandoned(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s, _ := openTest(t, &Options{Now: clk.Now})
+	now := clk.Now()
+	mk := func(status string, lease, next time.Duration, nonce uint64) string {
+		tr := testTransfer()
+		if lease != 0 {
+			tr.LeaseUntil = now.Add(lease)
+		}
+		id := create(t, s, tr).ID
+		moveTo(t, s, id, nonce, status, byte(nonce+1))
+		if status == StatusSubmitted {
+			if err := s.ScheduleCheck(ctx, id, now.Add(next)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
+	}
+	pNoLease := mk(StatusPending, 0, 0, 0)
+	pPast := mk(StatusPending, -time.Minute, 0, 1)
+	pFuture := mk(StatusPending, time.Minute, 0, 2)
+	signed := mk(StatusSigned, 0, 0, 3) // due at once: never scheduled
+	subPast := mk(StatusSubmitted, 0, -time.Second, 4)
+	subFuture := mk(StatusSubmitted, 0, time.Hour, 5)
+	mk(StatusConfirmed, 0, 0, 6)
+	mk(StatusFailed, -time.Hour, 0, 7)
+
+	tests := []struct {
+		name  string
+		list  func(context.Context, time.Time, int) ([]*Transfer, error)
+		at    time.Time
+		limit int
+		want  []string
+	}{
+		{"abandoned now", s.Abandoned, now, 10, []string{pNoLease, pPast}},
+		{"abandoned, bounded", s.Abandoned, now, 1, []string{pNoLease}},
+		{"abandoned at the lease's end", s.Abandoned, now.Add(time.Minute), 10, []string{pNoLease, pPast, pFuture}},
+		{"unsettled now", s.Unsettled, now, 10, []string{signed, subPast}},
+		{"unsettled, bounded", s.Unsettled, now, 1, []string{signed}},
+		{"unsettled later", s.Unsettled, now.Add(time.Hour), 10, []string{signed, subPast, subFuture}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.list(ctx, tt.at, tt.limit)
+			if err != nil || !slices.Equal(ids(got), tt.want) {
+				t.Errorf("got %v %v, want %v", ids(got), err, tt.want)
+			}
+			for _, tr := range got {
+				if !tr.Verified {
+					t.Errorf("%s unverified", tr.ID)
+				}
+			}
+		})
+	}
+
+	// ScheduleCheck counts the check and moves it, without a new version.
+	before := get(t, s, subPast)
+	_, head, err := s.Changes(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := now.Add(2 * time.Hour)
+	if err := s.ScheduleCheck(ctx, subPast, next); err != nil {
+		t.Fatal(err)
+	}
+	after := get(t, s, subPast)
+	if after.Checks != before.Checks+1 || !after.NextCheck.Equal(next) || after.Version != before.Version || !after.Verified {
+		t.Errorf("after ScheduleCheck: checks %d→%d next %v version %d→%d", before.Checks, after.Checks, after.NextCheck, before.Version, after.Version)
+	}
+	if got, h, err := s.Changes(ctx, head.Seq, head.Version); err != nil || len(got) != 0 || h != head {
+		t.Errorf("ScheduleCheck moved the ledger: %v %+v %v", ids(got), h, err)
+	}
+	// Only a signed or submitted transfer has checks.
+	if err := s.ScheduleCheck(ctx, pPast, next); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, pPast); got.Checks != 0 || !got.NextCheck.IsZero() {
+		t.Errorf("ScheduleCheck changed a pending transfer: %+v", got)
+	}
+}
