@@ -1,6 +1,7 @@
 # walletmcp — two commands on a fresh machine: `make run` and `make test`.
-# Everything they need (Go tools, geth for the node test) is installed by
-# scripts/ensure-tools.sh into ./bin.
+# Everything they need (Go tools, geth for the node test, Node.js 22 and the
+# MCP client packages for the interop tests) is installed by
+# scripts/ensure-tools.sh into ./bin and interop/node_modules.
 
 SHELL := /bin/bash
 BIN := $(CURDIR)/bin
@@ -8,8 +9,9 @@ DEV_HOME ?= $(CURDIR)/.dev-home
 GO ?= go
 export GOFLAGS := -buildvcs=false
 export WALLETMCP_GETH := $(BIN)/geth
+export WALLETMCP_NODE := $(BIN)/node22/bin/node
 
-.PHONY: all build run demo test check lint bench tools geth staticcheck chromium clean
+.PHONY: all build run demo test check lint bench tools geth staticcheck chromium interop clean
 
 all: build
 
@@ -27,7 +29,7 @@ run: build
 demo: build
 	$(GO) run ./examples/demo --bin $(BIN)/walletmcp
 
-tools: geth staticcheck
+tools: geth staticcheck interop
 
 geth:
 	@scripts/ensure-tools.sh geth
@@ -40,8 +42,15 @@ staticcheck:
 chromium:
 	@scripts/ensure-tools.sh chromium
 
-# All tests, with the race detector (the geth node test needs bin/geth).
-test: geth chromium
+# Node.js 22 (bin/node22) and the pinned npm packages of interop/ (npm ci,
+# skipped while node_modules matches the lock file): the TypeScript SDK client
+# and the MCP Inspector CLI that ./interop drives against a real server.
+interop:
+	@scripts/ensure-tools.sh interop
+
+# All tests, with the race detector (the geth node test needs bin/geth, the
+# interop tests Node.js 22 and interop/node_modules).
+test: geth chromium interop
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: staticcheck
@@ -64,4 +73,4 @@ bench: build
 	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s -count 2 ./approval/
 
 clean:
-	rm -rf $(BIN) $(DEV_HOME)
+	rm -rf $(BIN) $(DEV_HOME) interop/node_modules

@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"mcpserver":                {"approval", "internal/chain", "internal/audit"},
 	"cmd/walletmcp":            {"*"},
 	"examples/demo":            {"*"},
+	"interop":                  {}, // tests only: real MCP clients against the binary
 }
 
 // keyHolders are the packages that touch key material. None of them may be in

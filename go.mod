@@ -2,6 +2,9 @@ module github.com/walletmcp/walletmcp
 
 go 1.26.0
 
+// The interop tests' npm packages (scripts/ensure-tools.sh interop).
+ignore ./interop/node_modules
+
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/chromedp/chromedp v0.22.1

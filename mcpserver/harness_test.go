@@ -77,6 +77,9 @@ type env struct {
 	serverStopped chan struct{}
 	// cutClient closes the client-to-server pipe (envOpts.pipes only).
 	cutClient func()
+	// outputs holds the tools' output schemas; every result that call
+	// returns is checked against its tool's.
+	outputs *toolOutputs
 }
 
 // with returns a view of e that reports to t (for subtests).
@@ -183,7 +186,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 	if o.policy == "" {
 		o.policy = basePolicy()
 	}
-	e := &env{t: t, dir: o.dir}
+	e := &env{t: t, dir: o.dir, outputs: &toolOutputs{}}
 	if e.dir == "" {
 		e.dir = tb.TempDir()
 	}
@@ -303,6 +306,7 @@ func (e *env) call(name string, args map[string]any) *mcp.CallToolResult {
 		e.t.Fatalf("%s: protocol error: %v", name, err)
 	}
 	e.scan(res)
+	e.checkOutput(name, res)
 	return res
 }
 

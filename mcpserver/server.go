@@ -154,6 +154,7 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) {
 	if err != nil {
 		panic("mcpserver: output schema: " + err.Error())
 	}
+	plainArrays(out)
 	t.OutputSchema = out
 	s.mcp.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		in, err := decodeArgs[In](spec, req.Params.Arguments)
@@ -174,6 +175,26 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: line}}, StructuredContent: json.RawMessage(raw)}, nil
 	})
+}
+
+// plainArrays rewrites the ["null","array"] that jsonschema.For infers for a
+// slice as a plain "array": clients flag a type list as non-portable. The
+// handlers never return a nil slice (see nonNil).
+func plainArrays(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	if len(s.Types) == 2 && s.Types[0] == "null" && s.Types[1] == "array" {
+		s.Type, s.Types = "array", nil
+	}
+	for _, p := range s.Properties {
+		plainArrays(p)
+	}
+	for _, d := range s.Defs {
+		plainArrays(d)
+	}
+	plainArrays(s.Items)
+	plainArrays(s.AdditionalProperties)
 }
 
 // toolError renders err as a tool error whose text starts with its code.

@@ -124,23 +124,26 @@ func (s *Server) listAccounts(_ context.Context, _ *mcp.CallToolRequest, _ empty
 	return out, plural(len(out.Accounts), "account") + " on chain " + u64(out.ChainID), nil
 }
 
-func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (*approval.BalanceView, string, error) {
+// getBalance and the other read tools return views by value: a pointer's
+// schema would be ["null","object"], and MCP clients reject an outputSchema
+// whose type is not "object".
+func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (approval.BalanceView, string, error) {
 	v, err := s.opts.Guard.Balance(ctx, in.Address, in.Asset)
 	if err != nil {
-		return nil, "", err
+		return approval.BalanceView{}, "", err
 	}
-	return v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
+	return *v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
 }
 
-func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (*approval.PolicyView, string, error) {
+func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (approval.PolicyView, string, error) {
 	var addrs []common.Address
 	if in.Address != "" {
 		a, err := approval.ParseAddress("address", in.Address)
 		if err != nil {
-			return nil, "", err
+			return approval.PolicyView{}, "", err
 		}
 		if !s.isAccount(a) {
-			return nil, "", approval.Errorf(approval.CodeUnknownAccount, "address: not an account of this wallet")
+			return approval.PolicyView{}, "", approval.Errorf(approval.CodeUnknownAccount, "address: not an account of this wallet")
 		}
 		addrs = []common.Address{a}
 	} else {
@@ -150,9 +153,15 @@ func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in polic
 	}
 	v, err := s.opts.Guard.PolicyView(ctx, addrs)
 	if err != nil {
-		return nil, "", err
+		return approval.PolicyView{}, "", err
 	}
-	return v, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
+	out := *v
+	// Arrays are never null in output (their schema is a plain array).
+	out.Limits = nonNil(out.Limits)
+	out.Remaining = nonNil(out.Remaining)
+	out.Recipients.Allow = nonNil(out.Recipients.Allow)
+	out.Recipients.Deny = nonNil(out.Recipients.Deny)
+	return out, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
 }
 
 func (s *Server) isAccount(a common.Address) bool {
@@ -169,7 +178,7 @@ func (s *Server) prepareTransfer(ctx context.Context, _ *mcp.CallToolRequest, in
 	if err != nil {
 		return prepareOut{}, "", err
 	}
-	out := prepareOut{Verdict: d.Verdict.String(), Reasons: d.Reasons, Summary: d.Summary}
+	out := prepareOut{Verdict: d.Verdict.String(), Reasons: nonNil(d.Reasons), Summary: d.Summary}
 	return out, out.Verdict + ": " + d.Summary.Line(), nil
 }
 
@@ -202,16 +211,16 @@ func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
 	return out, line, nil
 }
 
-func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (*approval.ApprovalView, string, error) {
+func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (approval.ApprovalView, string, error) {
 	v, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
 	if err != nil {
-		return nil, "", err
+		return approval.ApprovalView{}, "", err
 	}
 	line := "approval " + v.ApprovalID + ": " + v.Status
 	if v.TxHash != "" {
 		line += " " + v.TxHash
 	}
-	return v, line + " (" + v.Summary.Line() + ")", nil
+	return *v, line + " (" + v.Summary.Line() + ")", nil
 }
 
 func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in txIn) (txOut, string, error) {
@@ -243,6 +252,14 @@ func parseHash(field, s string) (common.Hash, error) {
 		}
 	}
 	return common.HexToHash(s), nil
+}
+
+// nonNil returns s, or an empty slice for nil, so that it encodes as [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
