@@ -27,7 +27,7 @@ install_chromium() {
   local log
   log=$(mktemp)
   if ! { "${sudo[@]}" apt-get update -qq &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
       chromium chromium-driver; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
     echo "ensure-tools: apt-get could not install chromium" >&2; exit 1

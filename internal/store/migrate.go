@@ -102,6 +102,11 @@ SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, rowid), ROW_NUMBER() OVER (OR
 	kind, status, nonce, tx_hash, raw_tx, error, created_at, updated_at FROM transfers;
 UPDATE transfers_v3 SET approval_id = (SELECT substr(t.idempotency_key, 10) FROM transfers t WHERE t.id = transfers_v3.id)
 	WHERE id IN (SELECT id FROM transfers WHERE idempotency_key LIKE 'approval-%');
+-- Two live transfers of one account holding one nonce (an earlier version
+-- could leave that after a resync): the first keeps it.
+UPDATE transfers_v3 SET nonce = NULL WHERE status <> 'failed' AND nonce IS NOT NULL AND EXISTS (
+	SELECT 1 FROM transfers_v3 o WHERE o.chain_id = transfers_v3.chain_id AND o.from_addr = transfers_v3.from_addr
+	AND o.nonce = transfers_v3.nonce AND o.status <> 'failed' AND o.seq < transfers_v3.seq);
 DROP TABLE transfers;
 ALTER TABLE transfers_v3 RENAME TO transfers;
 CREATE UNIQUE INDEX transfers_seq ON transfers (seq);
@@ -116,6 +121,7 @@ CREATE INDEX transfers_from_to ON transfers (from_addr, to_addr);
 CREATE INDEX transfers_created ON transfers (created_at);
 CREATE INDEX transfers_unsettled ON transfers (next_check) WHERE status IN ('signed', 'submitted');
 CREATE INDEX transfers_reserved ON transfers (lease_until) WHERE status = 'pending';
+CREATE INDEX transfers_unfinished ON transfers (seq) WHERE status IN ('pending', 'signed');
 CREATE TABLE ledger_head (
 	id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
 	seq     INTEGER NOT NULL CHECK (seq >= 0),
