@@ -391,56 +391,62 @@ func optTime(t time.Time) int64 {
 	return unixNano(t)
 }
 
-// seal gives every row written before the ledger was authenticated (an
-// empty MAC) its MAC and creates the head. It runs once, when a store that
-// has no head is first opened with the state key, and returns how many rows
-// it sealed. Approvals that were approved before are not trusted: they
-// become expired, and the human approves again.
-func (s *Store) seal(ctx context.Context) (int, error) {
-	n := 0
-	err := s.write(ctx, func(tx *sql.Tx) error {
+// ensureHead runs when a store is opened with the state key: a database
+// without a ledger head gets one if it holds no transfer and no approval (a
+// database created without the key). One that holds rows but no head had its
+// head removed: that is a *TamperError. (Rows written by an earlier version
+// are sealed by the migration that introduces the head, sealLegacy, in the
+// same transaction, so no state ever has rows and no head legitimately.)
+func (s *Store) ensureHead(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
 		if _, found, err := s.readHead(ctx, tx); err != nil || found {
 			return err
 		}
-		// Rows with a MAC but no head: the head was removed, not never
-		// written. Sealing now would authenticate whatever was changed since.
-		var macd bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transfers WHERE length(mac) > 0)
-			OR EXISTS (SELECT 1 FROM approvals WHERE length(mac) > 0 OR length(state_mac) > 0)`).Scan(&macd); err != nil {
-			return wrapDBErr("seal ledger", err)
+		var rows bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transfers) OR EXISTS (SELECT 1 FROM approvals)`).Scan(&rows); err != nil {
+			return wrapDBErr("read ledger head", err)
 		}
-		if macd {
-			return &TamperError{Table: "ledger_head", What: "missing, though rows were sealed"}
+		if rows {
+			return &TamperError{Table: "ledger_head", What: "missing, though the ledger holds rows"}
 		}
 		lt := &LedgerTx{s: s, tx: tx, ctx: ctx}
-		var ts []*Transfer
-		rows, err := tx.QueryContext(ctx, selectTransfer+` ORDER BY seq`)
-		if err != nil {
-			return wrapDBErr("seal ledger", err)
-		}
-		for rows.Next() {
-			t, _, err := scanTransfer(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			ts = append(ts, t)
-		}
-		rows.Close()
-		var head LedgerHead
-		for _, t := range ts {
-			if _, err := tx.ExecContext(ctx, `UPDATE transfers SET mac = ? WHERE id = ?`, transferMAC(s.key, t), t.ID); err != nil {
-				return wrapDBErr("seal ledger", err)
-			}
-			head.Seq, head.Version = max(head.Seq, t.Seq), max(head.Version, t.Version)
-			n++
-		}
-		if err := lt.writeHead(head); err != nil {
-			return err
-		}
-		sealed, err := s.sealApprovals(ctx, tx)
-		n += sealed
-		return err
+		return lt.writeHead(LedgerHead{})
 	})
-	return n, err
+}
+
+// sealLegacy gives every row written before the ledger was authenticated its
+// MAC and creates the head, inside the transaction of the migration that
+// adds them (schemaV3Ledger), and returns how many rows it sealed.
+// Approvals that were approved before are not trusted: they become failed,
+// and the human approves again.
+func (s *Store) sealLegacy(ctx context.Context, tx *sql.Tx) (int, error) {
+	n := 0
+	lt := &LedgerTx{s: s, tx: tx, ctx: ctx}
+	var ts []*Transfer
+	rows, err := tx.QueryContext(ctx, selectTransfer+` ORDER BY seq`)
+	if err != nil {
+		return 0, wrapDBErr("seal ledger", err)
+	}
+	for rows.Next() {
+		t, _, err := scanTransfer(rows)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ts = append(ts, t)
+	}
+	rows.Close()
+	var head LedgerHead
+	for _, t := range ts {
+		if _, err := tx.ExecContext(ctx, `UPDATE transfers SET mac = ? WHERE id = ?`, transferMAC(s.key, t), t.ID); err != nil {
+			return 0, wrapDBErr("seal ledger", err)
+		}
+		head.Seq, head.Version = max(head.Seq, t.Seq), max(head.Version, t.Version)
+		n++
+	}
+	if err := lt.writeHead(head); err != nil {
+		return 0, err
+	}
+	sealed, err := s.sealApprovals(ctx, tx)
+	return n + sealed, err
 }

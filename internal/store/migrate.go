@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -177,8 +178,18 @@ func (s *Store) migrate(ctx context.Context, steps []string) error {
 				done = true
 				return nil
 			}
+			if v+1 == ledgerVersion && v > 0 {
+				if err := s.needKeyToSeal(ctx, tx); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
 				return fmt.Errorf("store: migration to version %d: %w", v+1, err)
+			}
+			if v+1 == ledgerVersion && s.key != nil {
+				if s.sealed, err = s.sealLegacy(ctx, tx); err != nil {
+					return fmt.Errorf("store: migration to version %d: %w", v+1, err)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 				v+1, s.now().UnixNano()); err != nil {
@@ -190,6 +201,26 @@ func (s *Store) migrate(ctx context.Context, steps []string) error {
 			return err
 		}
 	}
+}
+
+// ledgerVersion is the schema version that authenticates the ledger
+// (schemaV3Ledger): rows written before it are sealed in its migration.
+const ledgerVersion = 3
+
+// needKeyToSeal refuses to upgrade, without the state key, a database whose
+// rows the upgrade to ledgerVersion would have to seal.
+func (s *Store) needKeyToSeal(ctx context.Context, tx *sql.Tx) error {
+	if s.key != nil {
+		return nil
+	}
+	var rows bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transfers) OR EXISTS (SELECT 1 FROM approvals)`).Scan(&rows); err != nil {
+		return wrapDBErr("migrate", err)
+	}
+	if rows {
+		return errors.New("store: the state database needs an upgrade, which needs the home passphrase: run `walletmcp serve` or `walletmcp approve` once")
+	}
+	return nil
 }
 
 // schemaVersion is the highest applied migration, 0 for a new database.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,17 +97,15 @@ func TestSealLegacy(t *testing.T) {
 			openV2(t, path, legacy...)
 			clk := newClock()
 			if tt.keylessFirst {
-				ro, err := Open(ctx, path, nil)
-				if err != nil {
-					t.Fatal(err)
+				// Without the key the upgrade cannot seal the rows, so it is
+				// refused (and changes nothing): a V3 database never holds
+				// rows without a head.
+				if ro, err := Open(ctx, path, nil); err == nil || !strings.Contains(err.Error(), "needs the home passphrase") {
+					if ro != nil {
+						ro.Close()
+					}
+					t.Fatalf("keyless Open of a V2 database with rows: %v, want a refusal", err)
 				}
-				if ro.Sealed() != 0 {
-					t.Errorf("keyless Open sealed %d rows", ro.Sealed())
-				}
-				if _, err := ro.Transfer(ctx, "t1"); err != nil {
-					t.Errorf("keyless read of a legacy row: %v", err)
-				}
-				ro.Close()
 			}
 			s, err := Open(ctx, path, withKey(&Options{Now: clk.Now}))
 			if err != nil {

@@ -136,7 +136,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	if s.key != nil {
-		if s.sealed, err = s.seal(ctx); err != nil {
+		if err := s.ensureHead(ctx); err != nil {
 			db.Close()
 			return nil, err
 		}
