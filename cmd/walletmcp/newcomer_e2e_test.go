@@ -367,6 +367,14 @@ func TestDevHomeAcrossRestarts(t *testing.T) {
 	}
 	hash := s.waitExecuted(sent.ApprovalID)
 	s.waitMined(hash)
+	// policy attest too finds the dev passphrase (with the next time step's code).
+	next, err := totp.GenerateCode(totpSecret, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := walletmcpNoPass(t, home, "policy", "attest", "--code", next); r.code != 0 || !strings.Contains(r.stdout, "attested sha256") {
+		t.Fatalf("policy attest without --password-file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// A second server on the same dev home is refused: the chain is in use.
 	if r := walletmcpNoPass(t, home, "serve", "--dev"); r.code != 1 || !strings.Contains(r.stderr, "another `walletmcp serve --dev` is running") {
 		t.Fatalf("second serve --dev: exit %d, %s", r.code, r.stderr)
