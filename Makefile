@@ -15,18 +15,25 @@ export WALLETMCP_NODE := $(BIN)/node22/bin/node
 
 all: build
 
+# The first build compiles go-ethereum and SQLite: minutes, in silence; say so.
 build:
+	@if [ ! -x $(BIN)/walletmcp ]; then \
+	  echo "Building bin/walletmcp. The first build compiles go-ethereum and SQLite and takes a few minutes (later builds take seconds)..." >&2; \
+	fi
 	$(GO) build -o $(BIN)/walletmcp ./cmd/walletmcp
 
 # Serve MCP over stdio on the embedded dev chain, with a dev home in .dev-home
-# (created on first run: one funded account, TOTP-less default policy, attested).
+# (created on first run: one funded account, TOTP enrolled, the default policy
+# attested; the dev chain is kept in .dev-home/dev-chain).
 run: build
 	@echo "walletmcp: serving MCP on stdin/stdout (dev chain, home $(DEV_HOME)); Ctrl-C to stop." >&2
 	@echo "Point your MCP client at: $(BIN)/walletmcp serve --dev --home $(DEV_HOME)" >&2
 	$(BIN)/walletmcp serve --dev --home $(DEV_HOME)
 
 # A short scripted agent session (go-sdk client) against a fresh dev server.
+# Its home is kept (the demo prints where) so that its audit log can be checked.
 demo: build
+	@echo "Building and running the demo (its first build takes a minute)..." >&2
 	$(GO) run ./examples/demo --bin $(BIN)/walletmcp
 
 tools: geth staticcheck interop

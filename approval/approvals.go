@@ -23,6 +23,27 @@ type ApprovalView struct {
 	Summary    Summary `json:"summary"`
 }
 
+// StoredSummary is the summary JSON a parked approval keeps: the
+// clear-signing Summary (its fields inline, so that it decodes as a Summary)
+// and the reasons the policy sent the transfer to a human, which the CLI and
+// the approval page show.
+type StoredSummary struct {
+	Summary
+	// Reasons are the rules whose verdict was approval_required.
+	Reasons []Reason `json:"reasons,omitempty"`
+}
+
+// ApprovalReasons returns the reasons whose verdict is approval_required.
+func ApprovalReasons(rs []Reason) []Reason {
+	var out []Reason
+	for _, r := range rs {
+		if r.Verdict == ApprovalRequired.String() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // executorInterval is how often the executor looks for approved transfers
 // decided in another process (the CLI); approvals through this process's
 // page are picked up at once through Kick.

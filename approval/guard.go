@@ -55,6 +55,10 @@ type Config struct {
 	// ApprovalURL builds the approval page link of a parked approval; nil
 	// means there is no page (the CLI remains).
 	ApprovalURL func(id, token string) string
+	// OnPark, when set, is called once for each newly parked approval (not
+	// for an idempotent replay) with its ID, what the human sees and the
+	// page link ("" without a page): `serve` logs it for a person watching.
+	OnPark func(id string, s StoredSummary, url string)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Tick is how often RunApprovals looks for approved transfers, expired
@@ -418,7 +422,8 @@ func (g *Guard) reserve(ctx context.Context, in *Intent, lim *Limits, cf *chainF
 
 // park stores a transfer that needs a human as a pending approval.
 func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outcome, error) {
-	sum, err := json.Marshal(p.decision.Summary)
+	stored := StoredSummary{Summary: p.decision.Summary, Reasons: ApprovalReasons(p.decision.Reasons)}
+	sum, err := json.Marshal(stored)
 	if err != nil {
 		return nil, Errorf(CodeInternal, "encoding the summary failed")
 	}
@@ -438,6 +443,9 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 	out := &Outcome{Status: "approval_required", ApprovalID: a.ID, ExpiresAt: a.ExpiresAt, Summary: p.decision.Summary}
 	if token != "" && g.cfg.ApprovalURL != nil {
 		out.ApprovalURL = g.cfg.ApprovalURL(a.ID, token)
+	}
+	if token != "" && g.cfg.OnPark != nil {
+		g.cfg.OnPark(a.ID, stored, out.ApprovalURL)
 	}
 	return out, nil
 }

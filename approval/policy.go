@@ -578,15 +578,19 @@ func parseLimits(r rawLimits, decimals int, table string, idx int, errAt errAtFu
 	if l.PerTxMax.Sign() == 0 {
 		return l, errAt(table, idx, "per_tx_max", "must be greater than zero")
 	}
+	// Each contradiction names both keys and both values.
+	above := func(key string, v *big.Int, otherKey string, other *big.Int, why string) error {
+		return errAt(table, idx, key, "%s %s is above %s %s%s", key, FormatAmount(v, decimals), otherKey, FormatAmount(other, decimals), why)
+	}
 	switch {
 	case l.AutoApproveMax.Cmp(l.PerTxMax) > 0:
-		return l, errAt(table, idx, "auto_approve_max", "contradicts per_tx_max: it is larger")
+		return l, above("auto_approve_max", l.AutoApproveMax, "per_tx_max", l.PerTxMax, "")
 	case l.WindowAutoMax.Cmp(l.WindowMax) > 0:
-		return l, errAt(table, idx, "window_auto_max", "contradicts window_max: it is larger")
+		return l, above("window_auto_max", l.WindowAutoMax, "window_max", l.WindowMax, "")
 	case l.PerTxMax.Cmp(l.WindowMax) > 0:
-		return l, errAt(table, idx, "per_tx_max", "contradicts window_max: a single transfer may not exceed the window total")
+		return l, above("per_tx_max", l.PerTxMax, "window_max", l.WindowMax, ": a single transfer may not exceed the window total")
 	case l.AutoApproveMax.Cmp(l.WindowAutoMax) > 0:
-		return l, errAt(table, idx, "auto_approve_max", "contradicts window_auto_max: it is larger")
+		return l, above("auto_approve_max", l.AutoApproveMax, "window_auto_max", l.WindowAutoMax, "")
 	}
 	return l, nil
 }

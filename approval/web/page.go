@@ -64,6 +64,14 @@ const pageHTML = `<!doctype html>
 {{- end}}
 <tr><th scope="row">Request id</th><td id="approval-id" class="mono">{{.ID}}</td></tr>
 </table>
+{{- if .Reasons}}
+<p>Why this transfer needs you:</p>
+<ul id="reasons">
+{{- range .Reasons}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
 {{- end}}
 {{- if .Form}}
 <p class="check">Check the recipient before you approve: it must end in <mark class="tail">{{.Approval.ToTail}}</mark>. Approve only a transfer you asked for.</p>
@@ -100,6 +108,7 @@ type summaryView struct {
 	ExpiresAt       string
 	ExpiresIn       string
 	TxHash          string
+	Reasons         []string
 }
 
 // pageData is what pageHTML renders.

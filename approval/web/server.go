@@ -27,6 +27,9 @@ type Approval struct {
 	Status    string
 	ExpiresAt time.Time
 	Summary   approval.Summary
+	// Reasons say why the transfer needs the human (the policy's messages,
+	// one per rule); shown as a list.
+	Reasons []string
 	// TxHash is set once the transaction was broadcast.
 	TxHash string
 }
@@ -545,6 +548,7 @@ func (s *Server) summaryView(a *Approval, id, st string) (*summaryView, error) {
 		ToHead: head, ToTail: tail, Amount: sum.Amount, AmountBaseUnits: sum.AmountBaseUnits,
 		Asset: sum.Asset, MaxFee: sum.MaxFee, Contract: sum.Contract, TxHash: a.TxHash,
 		ExpiresAt: a.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		Reasons:   a.Reasons,
 	}
 	if left := a.ExpiresAt.Sub(s.now()); st == StatusPending && left > 0 {
 		v.ExpiresIn = "in " + humanDuration(left)

@@ -28,24 +28,38 @@ func (c *cli) init(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, err := c.home()
+	h, err := c.openHome()
 	if err != nil {
 		return err
 	}
 	if h.Initialised() {
 		return fmt.Errorf("%w: %s", config.ErrHomeExists, h.Dir)
 	}
-	pass, err := c.passphrase("New home passphrase: ", true)
+	pass, err := c.passphrase(nil, fmt.Sprintf("New home passphrase (at least %d characters): ", config.MinPassphraseLen), true)
 	if err != nil {
 		return err
 	}
 	defer pass.Wipe()
+	if err := config.CheckNewPassphrase(pass); err != nil {
+		return err
+	}
 	mk, err := initHome(ctx, h, pass, *chainID, *light)
 	if err != nil {
 		return err
 	}
 	mk.Wipe()
-	fmt.Fprintf(c.stdout, "initialised %s\nnext: review %s, run `walletmcp policy attest`, then `walletmcp account new`\n", h.Dir, h.Path(config.PolicyFile))
+	home := ""
+	if c.g.home != "" {
+		home = " --home " + secret.ShellQuote(h.Dir)
+	}
+	fmt.Fprintf(c.stdout, "initialised %s\n"+
+		"next, in this order:\n"+
+		"  1. walletmcp%[2]s totp enroll       add the second factor: without it, transfers that need you wait forever\n"+
+		"  2. review %[3]s\n"+
+		"  3. walletmcp%[2]s policy attest     pin the policy (asks for a TOTP code)\n"+
+		"  4. walletmcp%[2]s account new       a key for the agent to spend from\n"+
+		"  5. walletmcp%[2]s serve --rpc URL   serve MCP with a node of chain %[4]d\n",
+		h.Dir, home, h.Path(config.PolicyFile), *chainID)
 	return nil
 }
 
@@ -260,35 +274,36 @@ func (c *cli) policyCheck(_ context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, p, err := c.loadPolicy()
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	p, err := loadPolicy(h)
 	if err != nil {
 		return err
 	}
 	printPolicy(c.stdout, p)
 	fmt.Fprintf(c.stdout, "\nsha256 %s\n", p.SHA256)
+	// Exit status 1 unless the file is the attested one: a script can gate on it.
 	switch pinned, err := h.AttestedSHA256(); {
+	case errors.Is(err, os.ErrNotExist):
+		return errors.New("policy.toml is not attested: serve will refuse to start until `walletmcp policy attest`")
 	case err != nil:
-		fmt.Fprintln(c.stdout, "not attested: run `walletmcp policy attest`")
+		return fmt.Errorf("policy.toml is not attested (%s is unreadable: %v): run `walletmcp policy attest`", config.AttestationFile, err)
 	case pinned != p.SHA256:
-		fmt.Fprintf(c.stdout, "CHANGED since it was attested (attested sha256 %s): serve will refuse to start until `walletmcp policy attest`\n", pinned)
-	default:
-		fmt.Fprintln(c.stdout, "attested (serve verifies the attestation's MAC with the home passphrase)")
+		return fmt.Errorf("policy.toml CHANGED since it was attested (attested sha256 %s): serve will refuse to start until `walletmcp policy attest`", pinned)
 	}
+	fmt.Fprintln(c.stdout, "attested (serve verifies the attestation's MAC with the home passphrase)")
 	return nil
 }
 
 // loadPolicy reads and parses the home's policy.toml.
-func (c *cli) loadPolicy() (*config.Home, *approval.Policy, error) {
-	h, err := c.home()
-	if err != nil {
-		return nil, nil, err
-	}
+func loadPolicy(h *config.Home) (*approval.Policy, error) {
 	data, sum, err := h.ReadPolicy()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p, err := approval.ParsePolicy(data, sum)
-	return h, p, err
+	return approval.ParsePolicy(data, sum)
 }
 
 func (c *cli) policyAttest(ctx context.Context, args []string) error {
@@ -297,7 +312,11 @@ func (c *cli) policyAttest(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, p, err := c.loadPolicy()
+	h, err := c.home()
+	if err != nil {
+		return err
+	}
+	p, err := loadPolicy(h)
 	if err != nil {
 		return fmt.Errorf("not attesting an invalid policy: %w", err)
 	}

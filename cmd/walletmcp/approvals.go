@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/term"
@@ -209,8 +210,8 @@ func (c *cli) reject(ctx context.Context, args []string) error {
 func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return "", &exitError{code: 2, err: err}
+		if err := c.parseFlags(fs, args); err != nil {
+			return "", err
 		}
 		if fs.NArg() == 0 {
 			break
@@ -235,8 +236,9 @@ func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
 // fields (amount, symbol, fee), stripped of anything unprintable.
 func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	w := c.stdout
-	var s approval.Summary
-	sumErr := json.Unmarshal(a.Summary, &s)
+	var stored approval.StoredSummary
+	sumErr := json.Unmarshal(a.Summary, &stored)
+	s := stored.Summary
 	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
 	switch a.Status {
 	case store.ApprovalPending:
@@ -255,6 +257,13 @@ func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	}
 	if a.Asset != store.AssetETH {
 		fmt.Fprintf(w, "  contract  %s\n", common.HexToAddress(a.Asset).Hex())
+	}
+	for i, r := range stored.Reasons {
+		label := ""
+		if i == 0 {
+			label = "why you"
+		}
+		fmt.Fprintf(w, "  %-9s %s: %s\n", label, printable(r.Rule), printableLong(r.Message))
 	}
 	if err := checkSummary(a); err != nil {
 		fmt.Fprintf(w, "  WARNING   %v\n", err)
@@ -307,6 +316,20 @@ func printable(s string) string {
 	}, s)
 	if len(out) > 64 {
 		out = out[:64] + "…"
+	}
+	return out
+}
+
+// printableLong is printable for a sentence: at most 300 characters.
+func printableLong(s string) string {
+	out := strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+	if r := []rune(out); len(r) > 300 {
+		out = string(r[:300]) + "…"
 	}
 	return out
 }

@@ -25,25 +25,57 @@ type cli struct {
 }
 
 // flags returns a FlagSet for a command, with the global flags registered.
+// It prints nothing itself: parse prints the help or returns the error.
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("walletmcp "+name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	c.g.register(fs)
 	return fs
 }
 
-// parse parses args and refuses positional arguments beyond max.
+// parse parses args and refuses positional arguments beyond max. -h, -help
+// and --help print the command's help on stdout and return errHelpShown
+// (exit status 0).
 func (c *cli) parse(fs *flag.FlagSet, args []string, maxPositional int) error {
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
+	if err := c.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > maxPositional {
-		return &exitError{code: 2, err: fmt.Errorf("%s: unexpected argument %q", fs.Name(), safeWord(fs.Arg(maxPositional)))}
+		return &exitError{code: 2, err: fmt.Errorf("%s: unexpected argument %q (see %s --help)", fs.Name(), safeWord(fs.Arg(maxPositional)), fs.Name())}
 	}
 	return nil
 }
 
+// parseFlags is fs.Parse with the help and usage errors of parse.
+func (c *cli) parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			c.printHelp(fs)
+			return errHelpShown
+		}
+		return &exitError{code: 2, err: fmt.Errorf("%s: %v (see %s --help)", fs.Name(), err, fs.Name())}
+	}
+	return nil
+}
+
+// home opens the home (--home, $WALLETMCP_HOME or ~/.walletmcp) for a command
+// that needs an initialised one: a missing home gets the same message in
+// every command, and a home that group or others can write is refused.
 func (c *cli) home() (*config.Home, error) {
+	h, err := c.openHome()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Require(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// openHome is home for the commands that may create the home (init, serve
+// --dev): it may not exist yet.
+func (c *cli) openHome() (*config.Home, error) {
 	dir := c.g.home
 	if dir == "" {
 		var err error
@@ -51,14 +83,26 @@ func (c *cli) home() (*config.Home, error) {
 			return nil, err
 		}
 	}
-	return config.Open(dir)
+	h, err := config.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.CheckPermissions(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
-// passphrase reads the home passphrase from --password-file, the environment,
-// or the terminal (never from a flag value or standard input).
-func (c *cli) passphrase(prompt string, confirm bool) (*secret.Bytes, error) {
+// passphrase reads the home passphrase from --password-file or the
+// environment, else from a dev home's own dev-password file, else from the
+// terminal (never from a flag value or standard input). h may be nil (a
+// home being created).
+func (c *cli) passphrase(h *config.Home, prompt string, confirm bool) (*secret.Bytes, error) {
 	if c.g.passwordFile != "" || os.Getenv("WALLETMCP_PASSWORD_FILE") != "" {
 		return config.ReadPassphrase(c.g.passwordFile)
+	}
+	if h != nil && h.IsDev() {
+		return secret.ReadFile(h.Path(config.DevPasswordFile))
 	}
 	return promptSecret(c.stderr, prompt, confirm)
 }
@@ -110,7 +154,7 @@ func (c *cli) unlockHome(h *config.Home) (*secret.Bytes, *config.MasterKey, erro
 	if err := h.Require(); err != nil {
 		return nil, nil, err
 	}
-	pass, err := c.passphrase("Home passphrase: ", false)
+	pass, err := c.passphrase(h, "Home passphrase: ", false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -397,8 +397,8 @@ func TestServeRefusesUnattestedOrChangedPolicy(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "changed since it was attested") {
 		t.Fatalf("changed policy: exit %d, %s", r.code, r.stderr)
 	}
-	if out := mustCLI(t, home, "policy", "check"); !strings.Contains(out, "CHANGED since it was attested") || !strings.Contains(out, "per_tx_max 6") {
-		t.Fatalf("policy check does not report the change:\n%s", out)
+	if r := walletmcp(t, home, "policy", "check"); r.code != 1 || !strings.Contains(r.stderr, "CHANGED since it was attested") || !strings.Contains(r.stdout, "per_tx_max 6") {
+		t.Fatalf("policy check does not report the change (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// An attestation forged without the passphrase is refused too.
 	att := filepath.Join(home, "policy.attest.json")

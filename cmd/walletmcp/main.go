@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // quiet_hours time zones load the same on every machine
@@ -21,26 +22,33 @@ var version = "dev"
 const usage = `walletmcp: an Ethereum wallet for AI agents that they cannot drain.
 
 Usage:
-  walletmcp [--home DIR] COMMAND [flags]
+  walletmcp [--home DIR] [--password-file F] COMMAND [flags]
+  walletmcp help [COMMAND]                 (or: walletmcp COMMAND --help)
 
 Commands:
-  init                                    create the home: config, policy template, state
+  init [--chain-id N]                     create the home: config, policy template, state
   account new [--label L]                 new key in a scrypt keystore
   account import --key-file F | --keystore F   import a hex private key or a V3 keystore file
   account list                            list accounts
-  policy check                            print the effective policy and any problem
-  policy attest [--code C]                pin policy.toml's SHA-256 as attested (a TOTP code once enrolled)
   totp enroll [--png FILE] [--code C]     new TOTP secret: prints an otpauth:// URI and a QR code
-  approvals                               list pending approvals
+  totp show --dev                         a dev home's TOTP enrolment again (URI and QR code)
+  policy check                            print the policy; exit 1 unless it is the attested one
+  policy attest [--code C]                pin policy.toml's SHA-256 as attested (a TOTP code once enrolled)
+  approvals                               list pending approvals and why each needs you
   approve ID [--code C]                   approve a pending transfer with a TOTP code
   reject ID                               reject a pending transfer
   audit verify                            exit 0 iff the audit chain is intact
   serve [--dev] [--rpc URL]               serve MCP over stdio
-  version                                 print the version
+  version                                 the version, the Go version and the security-relevant modules
+
+A real home, in this order: init, totp enroll, (edit policy.toml) policy attest,
+account new, serve --rpc URL. A dev home with a funded account on an embedded
+chain: serve --dev (make run).
 
 Global flags (also accepted after the command):
   --home DIR            home directory (default $WALLETMCP_HOME or ~/.walletmcp)
-  --password-file F     read the home passphrase from F (or $WALLETMCP_PASSWORD_FILE)
+  --password-file F     read the home passphrase from F (or $WALLETMCP_PASSWORD_FILE);
+                        a dev home's own dev-password file is found without it
 `
 
 // exitError carries an exit status other than 1.
@@ -50,6 +58,9 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+
+// errHelpShown ends a command whose help was printed: exit status 0.
+var errHelpShown = errors.New("help shown")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,10 +72,26 @@ func main() {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "walletmcp:", err)
-		}
+		fmt.Fprintln(os.Stderr, humanError(err))
 		os.Exit(code)
+	}
+}
+
+// internalPrefix matches the package prefix of an error ("config: ") at the
+// start of the text or of a wrapped part.
+var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|keystore|erc20): `)
+
+// humanError renders err for a person: without the package prefixes that
+// errors carry for programs ("config: wrong home passphrase" reads "wrong
+// home passphrase"). Errors name the field or rule, never a secret.
+func humanError(err error) string {
+	s := err.Error()
+	for {
+		t := internalPrefix.ReplaceAllString(s, "$1")
+		if t == s {
+			return s
+		}
+		s = t
 	}
 }
 
@@ -79,14 +106,34 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.passwordFile, "password-file", g.passwordFile, "file holding the home passphrase")
 }
 
+// isHelp reports whether a word asks for help.
+func isHelp(w string) bool {
+	switch w {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	g := &globals{}
 	fs := flag.NewFlagSet("walletmcp", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.SetOutput(io.Discard)
 	g.register(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return &exitError{code: 2, err: fmt.Errorf("%v (see walletmcp --help)", err)}
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -94,61 +141,60 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return &exitError{code: 2, err: errors.New("no command given")}
 	}
 	cmd, rest := rest[0], rest[1:]
-	sub := func(name string) []string {
+	if cmd == "help" {
 		if len(rest) == 0 {
+			fmt.Fprint(stdout, usage)
 			return nil
 		}
-		if rest[0] == name {
-			return rest[1:]
-		}
-		return nil
+		// walletmcp help policy check = walletmcp policy check --help
+		cmd, rest = rest[0], append(rest[1:len(rest):len(rest)], "--help")
 	}
-	io := &cli{g: g, stdin: stdin, stdout: stdout, stderr: stderr}
+	c := &cli{g: g, stdin: stdin, stdout: stdout, stderr: stderr}
+	// group runs the subcommand of a command that has several.
+	group := func(subs map[string]func(context.Context, []string) error) error {
+		if len(rest) > 0 {
+			if f, ok := subs[rest[0]]; ok {
+				sub := rest[1:]
+				if len(sub) > 0 && sub[0] == "help" {
+					sub = []string{"--help"}
+				}
+				return f(ctx, sub)
+			}
+		}
+		if len(rest) > 0 && isHelp(rest[0]) {
+			return c.groupHelp(cmd, stdout)
+		}
+		c.groupHelp(cmd, stderr)
+		return &exitError{code: 2, err: fmt.Errorf("walletmcp %s needs a subcommand (see walletmcp %s --help)", cmd, cmd)}
+	}
+	// leaf passes "help" as the first word on as --help.
+	leaf := func(f func(context.Context, []string) error) error {
+		if len(rest) > 0 && rest[0] == "help" {
+			return f(ctx, []string{"--help"})
+		}
+		return f(ctx, rest)
+	}
 	switch cmd {
 	case "init":
-		return io.init(ctx, rest)
+		return leaf(c.init)
 	case "account":
-		switch {
-		case len(rest) > 0 && rest[0] == "new":
-			return io.accountNew(ctx, sub("new"))
-		case len(rest) > 0 && rest[0] == "import":
-			return io.accountImport(ctx, sub("import"))
-		case len(rest) > 0 && rest[0] == "list":
-			return io.accountList(ctx, sub("list"))
-		}
-		return &exitError{code: 2, err: errors.New("usage: walletmcp account new|import|list")}
+		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList})
 	case "policy":
-		switch {
-		case len(rest) > 0 && rest[0] == "check":
-			return io.policyCheck(ctx, sub("check"))
-		case len(rest) > 0 && rest[0] == "attest":
-			return io.policyAttest(ctx, sub("attest"))
-		}
-		return &exitError{code: 2, err: errors.New("usage: walletmcp policy check|attest")}
+		return group(map[string]func(context.Context, []string) error{"check": c.policyCheck, "attest": c.policyAttest})
 	case "totp":
-		if len(rest) > 0 && rest[0] == "enroll" {
-			return io.totpEnroll(ctx, sub("enroll"))
-		}
-		return &exitError{code: 2, err: errors.New("usage: walletmcp totp enroll [--png FILE] [--code C]")}
+		return group(map[string]func(context.Context, []string) error{"enroll": c.totpEnroll, "show": c.totpShow})
 	case "approvals":
-		return io.approvalsList(ctx, rest)
+		return leaf(c.approvalsList)
 	case "approve":
-		return io.approve(ctx, rest)
+		return leaf(c.approve)
 	case "reject":
-		return io.reject(ctx, rest)
+		return leaf(c.reject)
 	case "audit":
-		if len(rest) > 0 && rest[0] == "verify" {
-			return io.auditVerify(ctx, sub("verify"))
-		}
-		return &exitError{code: 2, err: errors.New("usage: walletmcp audit verify")}
+		return group(map[string]func(context.Context, []string) error{"verify": c.auditVerify})
 	case "serve":
-		return io.serve(ctx, rest)
+		return leaf(c.serve)
 	case "version":
-		fmt.Fprintln(stdout, "walletmcp", version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return leaf(c.version)
 	}
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q (see walletmcp help)", safeWord(cmd))}
 }

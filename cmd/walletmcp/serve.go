@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
@@ -27,14 +25,11 @@ import (
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 )
 
-// devFunding is what every account of the home gets at the dev chain's genesis.
-var devFunding = new(big.Int).Mul(big.NewInt(100), big.NewInt(1e18))
-
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
 	dev := fs.Bool("dev", false, "run on an embedded dev chain (chain id 1337, every account funded with 100 ETH)")
 	rpcURL := fs.String("rpc", "", "JSON-RPC URL of an Ethereum node (default: config.toml rpc_url)")
-	httpAddr := fs.String("http", "", "serve MCP over streamable HTTP on this loopback address instead of stdio")
+	httpAddr := fs.String("http", "", "") // hidden: not available in this version
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -45,14 +40,22 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return &exitError{code: 2, err: errors.New("serve: --dev and --rpc exclude each other")}
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	h, err := c.home()
+	var h *config.Home
+	var err error
+	if *dev {
+		h, err = c.openHome()
+	} else {
+		h, err = c.home()
+	}
 	if err != nil {
 		return err
 	}
 	if *dev && !h.Initialised() {
-		if err := devInit(ctx, h, logger); err != nil {
+		if err := devInit(ctx, h, c.stderr); err != nil {
 			return fmt.Errorf("serve --dev: initialising %s: %w", h.Dir, err)
 		}
+	} else if *dev && h.IsDev() {
+		fmt.Fprintf(c.stderr, "dev home %s: its TOTP enrolment (QR code and URI) is shown by: walletmcp totp show --dev --home %s\n", h.Dir, secret.ShellQuote(h.Dir))
 	}
 	if *dev {
 		c.useDevPassword(h)
@@ -123,9 +126,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		for _, a := range accts {
 			alloc[a.Address] = devFunding
 		}
-		d, err := chain.NewDev(&chain.DevOptions{Alloc: alloc})
+		d, err := chain.NewDev(&chain.DevOptions{Alloc: alloc, DataDir: h.Path(config.DevChainDir), IdleBlockTime: devIdleBlockTime})
+		if errors.Is(err, chain.ErrDevChainInUse) {
+			return fmt.Errorf("serve --dev: another `walletmcp serve --dev` is running on %s (its dev chain, %s, is in use): stop it, or give this one another --home", h.Dir, h.Path(config.DevChainDir))
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("serve --dev: the dev chain in %s: %w", h.Path(config.DevChainDir), err)
 		}
 		defer d.Close()
 		ch = d
@@ -181,7 +187,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	defer page.Close(context.WithoutCancel(ctx))
 	guard, err = approval.NewGuard(ctx, &approval.Config{
 		Policy: pol, Chain: ch, Store: st, Audit: lg, Keys: keys,
-		Approvals: approvals, ApprovalURL: page.URL,
+		Approvals: approvals, ApprovalURL: page.URL, OnPark: logParked(logger, isTerminal(c.stderr)),
 	})
 	if err != nil {
 		return err
@@ -205,7 +211,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		logger.Warn("TOTP is not enrolled: transfers that need a human cannot be approved until `walletmcp totp enroll`")
 	}
 	logger.Info("walletmcp serving MCP on stdio", "home", h.Dir, "chain_id", pol.ChainID, "dev", *dev, "accounts", len(accts), "policy_sha256", sum[:12], "approval_page", page.Addr())
-	err = srv.Run(ctx, &mcp.StdioTransport{})
+	// Ctrl-C (ctx) ends the input: calls already read are answered, then
+	// Run returns without error.
+	err = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: ctx.Done()})
 	_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -230,82 +238,25 @@ func unlockKeys(h *config.Home, cfg *config.Config, accts []config.Account, pass
 	return keys, nil
 }
 
-// devInit initialises an empty home for dev mode: a random passphrase kept in
-// the home (dev homes are for throwaway funds), one account, the default
-// policy, attested.
-func devInit(ctx context.Context, h *config.Home, logger *slog.Logger) error {
-	raw := make([]byte, 24)
-	if _, err := rand.Read(raw); err != nil {
-		return err
+// logParked logs each new pending approval on stderr, for a person watching
+// the server: what it sends where, why it needs them, and where to decide.
+// The page link carries the approval's link token, so it is logged only when
+// stderr is a terminal (a person at it), never into a log file.
+func logParked(logger *slog.Logger, showLink bool) func(string, approval.StoredSummary, string) {
+	return func(id string, s approval.StoredSummary, url string) {
+		var rules []string
+		for _, r := range s.Reasons {
+			rules = append(rules, r.Rule)
+		}
+		args := []any{"id", id, "amount", printable(s.Amount) + " " + printable(s.Asset), "to", "…" + printable(s.ToTail), "reasons", strings.Join(rules, ","), "cli", "walletmcp approve " + id}
+		switch {
+		case url != "" && showLink:
+			args = append(args, "page", url)
+		case url != "":
+			args = append(args, "page", "the approval_url sent to the MCP client (not logged: it holds the link token)")
+		}
+		logger.Info("approval needed", args...)
 	}
-	pwHex := make([]byte, hex.EncodedLen(len(raw)))
-	hex.Encode(pwHex, raw)
-	secret.Wipe(raw)
-	pass := secret.NewBytes(pwHex)
-	defer pass.Wipe()
-	if err := h.EnsureDir(); err != nil {
-		return err
-	}
-	if err := config.WriteFileAtomic(h.Path(config.DevPasswordFile), append(append([]byte{}, pass.Reveal()...), '\n')); err != nil {
-		return err
-	}
-	mk, err := initHome(ctx, h, pass, 1337, true)
-	if err != nil {
-		return err
-	}
-	defer mk.Wipe()
-	cfg, err := h.LoadConfig()
-	if err != nil {
-		return err
-	}
-	addr, err := keystoreOf(h, cfg).New(pass)
-	if err != nil {
-		return err
-	}
-	if err := h.AddAccount(config.Account{Address: addr, Label: "dev", Backend: config.BackendKeystore}); err != nil {
-		return err
-	}
-	uri, err := devEnrolTOTP(ctx, h, mk)
-	if err != nil {
-		return err
-	}
-	_, sum, err := h.ReadPolicy()
-	if err != nil {
-		return err
-	}
-	if err := h.Attest(mk, sum, time.Now()); err != nil {
-		return err
-	}
-	logger.Info("dev TOTP enrolled: add this to your authenticator to approve transfers above auto_approve_max", "otpauth_uri", uri)
-	logger.Info("dev home initialised", "home", h.Dir, "account", addr.Hex(), "password_file", h.Path(config.DevPasswordFile), "policy", h.Path(config.PolicyFile))
-	return nil
-}
-
-// devEnrolTOTP enrols a TOTP secret for a new dev home and returns its
-// otpauth:// URI (printed on stderr: dev homes hold throwaway funds).
-func devEnrolTOTP(ctx context.Context, h *config.Home, mk *config.MasterKey) (string, error) {
-	key, err := mk.Derive(totpKeyPurpose)
-	if err != nil {
-		return "", err
-	}
-	defer key.Wipe()
-	k, err := totp.NewSecret("dev", nil)
-	if err != nil {
-		return "", err
-	}
-	sealed, err := totp.Seal(key, k.Secret())
-	if err != nil {
-		return "", err
-	}
-	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	if err := st.SetTOTP(ctx, sealed, time.Now()); err != nil {
-		return "", err
-	}
-	return k.URL(), nil
 }
 
 // pageDecider adapts the pending-approval service to the approval page.
@@ -323,8 +274,13 @@ func (d pageDecider) CheckLink(ctx context.Context, id, token string) (*web.Appr
 	if a.TxHash != nil {
 		v.TxHash = a.TxHash.Hex()
 	}
-	if err := json.Unmarshal(a.Summary, &v.Summary); err != nil {
+	var stored approval.StoredSummary
+	if err := json.Unmarshal(a.Summary, &stored); err != nil {
 		return nil, err
+	}
+	v.Summary = stored.Summary
+	for _, r := range stored.Reasons {
+		v.Reasons = append(v.Reasons, r.Message)
 	}
 	return v, nil
 }

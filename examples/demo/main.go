@@ -34,11 +34,14 @@ func main() {
 func run(bin string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	home, err := os.MkdirTemp("", "walletmcp-demo-*")
+	// The home is kept after the demo, so that its audit log can be checked;
+	// it is a dev home (throwaway funds) in the temporary directory.
+	parent, err := os.MkdirTemp("", "walletmcp-demo-*")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(home)
+	home := filepath.Join(parent, "home")
+	defer fmt.Printf("\nThe demo's home is kept in %s. Check its audit log:\n    %s audit verify --home %s\nRemove it with: rm -r %s\n", home, bin, home, parent)
 
 	step("Starting", bin+" serve --dev --home "+home)
 	cmd := exec.Command(bin, "serve", "--dev", "--home", home)
@@ -98,7 +101,8 @@ func run(bin string) error {
 	if err != nil {
 		return err
 	}
-	out, err := exec.CommandContext(ctx, bin, "--home", home, "--password-file", filepath.Join(home, "dev-password"), "approve", sent.ApprovalID, "--code", code).CombinedOutput()
+	// A dev home's commands find its passphrase file (dev-password) themselves.
+	out, err := exec.CommandContext(ctx, bin, "--home", home, "approve", sent.ApprovalID, "--code", code).CombinedOutput()
 	fmt.Print(indent(string(out)))
 	if err != nil {
 		return fmt.Errorf("approve: %w", err)
@@ -154,7 +158,10 @@ func run(bin string) error {
 	if err := call(ctx, cs, "get_policy", map[string]any{"address": from}, nil); err != nil {
 		return err
 	}
-	fmt.Println("\nDone. Every call above is in the audit log; `walletmcp audit verify --home DIR` checks it.")
+	if err := cs.Close(); err != nil {
+		return fmt.Errorf("stopping the server: %w", err)
+	}
+	fmt.Println("\nDone. Every call above is in the home's audit log.")
 	return nil
 }
 

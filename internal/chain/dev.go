@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 )
@@ -40,15 +42,23 @@ type DevOptions struct {
 	MaxFeePerGas *big.Int
 	// Timeout is the per-call timeout, as in Options. Default DefaultTimeout (10s).
 	Timeout time.Duration
+	// DataDir, when set, keeps the chain in this directory (created 0700)
+	// across runs: blocks, balances and transactions survive a restart, and
+	// only one process at a time may have it open (ErrDevChainInUse). Alloc
+	// funds the accounts at genesis when the chain is created; an account
+	// of Alloc that is not in the genesis and was never funded gets its
+	// balance from a faucet account when NewDev starts. Default "": the
+	// chain lives in memory and starts afresh each time.
+	DataDir string
 }
 
 // Dev is a Chain on an embedded chain: go-ethereum's simulated backend, chain
-// id 1337, in memory. A goroutine commits pending transactions into a block
+// id 1337, in memory or (DevOptions.DataDir) on disk. A goroutine commits pending transactions into a block
 // MineDelay after each Send and commits a block every IdleBlockTime; Close
 // stops it. Dev is safe for concurrent use.
 type Dev struct {
 	conn
-	backend *simulated.Backend
+	backend devBackend
 
 	kick      chan struct{} // a Send happened; capacity 1
 	stop      chan struct{} // closed by Close
@@ -58,6 +68,19 @@ type Dev struct {
 }
 
 var _ Chain = (*Dev)(nil)
+
+// devBackend is the embedded chain Dev drives: go-ethereum's simulated
+// backend in memory, or the same stack on disk (diskBackend).
+type devBackend interface {
+	// Commit seals the pending transactions into a new block.
+	Commit() common.Hash
+	// Client is the in-process JSON-RPC client of the chain.
+	Client() simulated.Client
+	// Close stops the chain.
+	Close() error
+}
+
+var _ devBackend = (*simulated.Backend)(nil)
 
 // NewDev starts an embedded dev chain with opts.Alloc funded at genesis. It
 // commits one empty block before returning, so the chain starts at block 1.
@@ -82,7 +105,17 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 		}
 		alloc[addr] = types.Account{Balance: new(big.Int).Set(wei)}
 	}
-	backend, err := newBackend(alloc)
+	var (
+		backend devBackend
+		gen     *core.Genesis
+		faucet  *ecdsa.PrivateKey
+		err     error
+	)
+	if opts.DataDir != "" {
+		backend, gen, faucet, err = openDiskBackend(opts.DataDir, alloc)
+	} else {
+		backend, err = newBackend(alloc)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +136,11 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	if faucet != nil {
+		if err := d.fundNew(gen, faucet, opts.Alloc); err != nil {
+			return nil, errors.Join(err, backend.Close())
+		}
+	}
 	go d.mine(delay, idle)
 	return d, nil
 }
@@ -121,7 +159,7 @@ func newBackend(alloc types.GenesisAlloc) (b *simulated.Backend, err error) {
 // start, and waits until it has finished: until then the chain answers every
 // lookup of an unknown transaction with "indexing in progress" instead of
 // "not found".
-func warmUp(b *simulated.Backend) error {
+func warmUp(b devBackend) error {
 	b.Commit()
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
@@ -207,10 +245,11 @@ func (d *Dev) Close() error {
 const devTipJitterWei = 1_000_000
 
 // SuggestFees is conn's suggestion plus a random jitter of under 0.001 gwei
-// on the tip. The embedded chain starts afresh on every run with the same
+// on the tip. An in-memory chain starts afresh on every run with the same
 // fees, so without it the same transfer after a restart would be signed into
 // the very transaction (same nonce, same fields) recorded before the restart.
-// A real chain never reuses a nonce; only Dev needs this.
+// A real chain (and a persistent Dev) never reuses a nonce; the jitter is
+// harmless there.
 func (d *Dev) SuggestFees(ctx context.Context) (Fees, error) {
 	f, err := d.conn.SuggestFees(ctx)
 	if err != nil {

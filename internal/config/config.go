@@ -25,7 +25,7 @@ import (
 
 // Errors returned by this package.
 var (
-	ErrNoHome      = errors.New("config: home not initialised (run `walletmcp init`)")
+	ErrNoHome      = errors.New("config: no walletmcp home")
 	ErrHomeExists  = errors.New("config: home already initialised")
 	ErrPassphrase  = errors.New("config: wrong home passphrase")
 	ErrNotAttested = errors.New("config: policy not attested (run `walletmcp policy attest`)")
@@ -43,6 +43,8 @@ const (
 	StateFile       = "state.db"
 	AuditFile       = "audit.log"
 	DevPasswordFile = "dev-password"
+	// DevChainDir holds the persistent embedded chain of `serve --dev`.
+	DevChainDir = "dev-chain"
 )
 
 // Home is a walletmcp home directory.
@@ -81,12 +83,21 @@ func (h *Home) Initialised() bool {
 	return err == nil
 }
 
-// Require returns ErrNoHome unless the home is initialised.
+// Require returns an error matching ErrNoHome unless the home is
+// initialised; its message says how to create one. Every command that needs
+// a home gives this same message.
 func (h *Home) Require() error {
 	if !h.Initialised() {
-		return fmt.Errorf("%w: %s", ErrNoHome, h.Dir)
+		return fmt.Errorf("%w at %s: run `walletmcp init` to create one (or `walletmcp serve --dev` for a dev home), or pass --home DIR", ErrNoHome, h.Dir)
 	}
 	return nil
+}
+
+// IsDev reports whether the home is a dev home: one that `serve --dev`
+// created, which keeps its random passphrase in DevPasswordFile.
+func (h *Home) IsDev() bool {
+	fi, err := os.Stat(h.Path(DevPasswordFile))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // EnsureDir creates the home (0700) if needed and refuses one that others

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/scrypt"
 
@@ -30,6 +31,25 @@ type homeFile struct {
 	R       int    `json:"r"`
 	P       int    `json:"p"`
 	Check   string `json:"check"`
+}
+
+// MinPassphraseLen is the fewest characters a new home passphrase may have.
+const MinPassphraseLen = 10
+
+// ErrShortPassphrase refuses a new home passphrase shorter than
+// MinPassphraseLen characters.
+var ErrShortPassphrase = fmt.Errorf("config: the home passphrase must have at least %d characters", MinPassphraseLen)
+
+// CheckNewPassphrase refuses a passphrase for a new home that is empty or
+// shorter than MinPassphraseLen characters (runes of its UTF-8 text).
+func CheckNewPassphrase(pass *secret.Bytes) error {
+	if pass.Len() == 0 {
+		return secret.ErrEmpty
+	}
+	if utf8.RuneCount(pass.Reveal()) < MinPassphraseLen {
+		return ErrShortPassphrase
+	}
+	return nil
 }
 
 // MasterKey is the scrypt output of the home passphrase. It never leaves
@@ -65,16 +85,17 @@ func (m *MasterKey) check() []byte {
 }
 
 // Init creates the home and its passphrase verifier (home.json). light selects
-// cheap scrypt parameters (tests and dev homes only). It refuses an existing home.
+// cheap scrypt parameters (tests and dev homes only). It refuses an existing
+// home and a passphrase that CheckNewPassphrase refuses.
 func (h *Home) Init(pass *secret.Bytes, light bool) (*MasterKey, error) {
+	if err := CheckNewPassphrase(pass); err != nil {
+		return nil, err
+	}
 	if err := h.EnsureDir(); err != nil {
 		return nil, err
 	}
 	if h.Initialised() {
 		return nil, fmt.Errorf("%w: %s", ErrHomeExists, h.Dir)
-	}
-	if pass.Len() == 0 {
-		return nil, secret.ErrEmpty
 	}
 	salt := make([]byte, 32)
 	if _, err := rand.Read(salt); err != nil {

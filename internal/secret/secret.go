@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 )
 
 // Redacted is what every secret renders as.
@@ -107,15 +108,59 @@ func Wipe(b []byte) {
 func Equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 
 // ReadFile reads a passphrase or PIN from path: at most MaxFileSize bytes,
-// the first line only, without its line ending. An empty secret is an error.
-// The error never contains the file's content.
+// the first line only, without its line ending. An empty secret is an error,
+// and so is a file that group or others can read (an *ExposedFileError,
+// naming the chmod to run). The error never contains the file's content.
 func ReadFile(path string) (*Bytes, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("secret: open password file: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("secret: stat password file: %w", err)
+	}
+	if err := CheckPrivate(path, fi.Mode()); err != nil {
+		return nil, err
+	}
 	return ReadLine(f)
+}
+
+// ExposedFileError reports a file holding a secret that group or others can
+// read.
+type ExposedFileError struct {
+	// Path is the file as it was named.
+	Path string
+}
+
+// Error implements error; it names the chmod that fixes it.
+func (e *ExposedFileError) Error() string {
+	return fmt.Sprintf("secret: %s is readable by group or others: run chmod go-rwx %s", e.Path, ShellQuote(e.Path))
+}
+
+// CheckPrivate returns an *ExposedFileError when mode (of the file at path,
+// which holds a secret: a passphrase, a PIN, a key) lets group or others
+// read it. Pipes and terminals (/dev/stdin, <(...)) are owner-only and pass.
+func CheckPrivate(path string, mode os.FileMode) error {
+	if mode.Perm()&0o044 != 0 {
+		return &ExposedFileError{Path: path}
+	}
+	return nil
+}
+
+// ShellQuote returns path as a shell word: unchanged when it holds only
+// characters that need no quoting, else in single quotes.
+func ShellQuote(path string) string {
+	for _, r := range path {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:,@%", r)) {
+			return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
+		}
+	}
+	if path == "" {
+		return "''"
+	}
+	return path
 }
 
 // ReadLine reads one line (at most MaxFileSize bytes) from r as a secret,

@@ -3,6 +3,7 @@ package secret
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -85,5 +86,59 @@ func TestReadFile(t *testing.T) {
 				t.Fatalf("got %q", s.Reveal())
 			}
 		})
+	}
+}
+
+func TestReadFileRefusesExposedFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name    string
+		mode    os.FileMode
+		refused bool
+	}{
+		{"owner only", 0o600, false},
+		{"owner read only", 0o400, false},
+		{"group readable", 0o640, true},
+		{"others readable", 0o604, true},
+		{"world readable", 0o644, true},
+		{"group writable only", 0o620, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, "pass file "+c.name)
+			if err := os.WriteFile(p, []byte(testSecret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			s, err := ReadFile(p)
+			if !c.refused {
+				if err != nil || string(s.Reveal()) != testSecret {
+					t.Fatalf("ReadFile: %v", err)
+				}
+				return
+			}
+			var exp *ExposedFileError
+			if !errors.As(err, &exp) {
+				t.Fatalf("ReadFile of a %o file: %v, want an ExposedFileError", c.mode, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "run chmod go-rwx '"+p+"'") || strings.Contains(msg, testSecret) {
+				t.Fatalf("message %q", msg)
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/home/a/.walletmcp": "/home/a/.walletmcp",
+		"/tmp/my home":       "'/tmp/my home'",
+		"/tmp/it's":          `'/tmp/it'\''s'`,
+		"":                   "''",
+	} {
+		if got := ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
