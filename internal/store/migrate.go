@@ -13,6 +13,7 @@ import (
 var migrations = []string{
 	schemaV1Transfers,
 	schemaV2Approvals,
+	schemaV3TOTPGuard,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,
