@@ -232,6 +232,17 @@ func (s *Store) PruneTOTPCounters(ctx context.Context, before time.Time) (int, e
 	return int(n), err
 }
 
+// DeleteTOTPCounters deletes every counter (a re-enrolment starts the
+// approvals' counts afresh).
+func (s *Store) DeleteTOTPCounters(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM totp_counters`); err != nil {
+			return wrapDBErr("delete totp counters", err)
+		}
+		return nil
+	})
+}
+
 // toNano is t in Unix nanoseconds, 0 for the zero time.
 func toNano(t time.Time) int64 {
 	if t.IsZero() {

@@ -185,6 +185,12 @@ func TestTOTPCounters(t *testing.T) {
 	if c, _ := s.TOTPCounter(ctx, "page:new"); c.Failures != 1 {
 		t.Fatal("pruning removed a recent counter")
 	}
+	if err := s.DeleteTOTPCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM totp_counters`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d counter rows (%v) after DeleteTOTPCounters", n, err)
+	}
 }
 
 // TestUpdateTOTPAcrossHandles counts failures from two handles of one file
