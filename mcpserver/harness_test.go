@@ -53,6 +53,8 @@ type envOpts struct {
 	// pipes connects client and server with io.Pipes so that a test can cut
 	// the client's side abruptly (env.cutClient), as a killed client would.
 	pipes bool
+	// now is the MCP server's clock (default time.Now).
+	now func() time.Time
 }
 
 type env struct {
@@ -235,7 +237,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 		accts = append(accts, mcpserver.Account{Address: a, Label: "acct" + string(rune('0'+i)), Backend: "keystore"})
 	}
 	srv, err := mcpserver.New(&mcpserver.Options{Guard: g, Chain: e.chain, Audit: e.audit, Accounts: accts, ToolCallsPerMinute: pol.ToolCallsPerMinute,
-		PollInterval: 20 * time.Millisecond, ProgressInterval: 50 * time.Millisecond})
+		PollInterval: 20 * time.Millisecond, ProgressInterval: 50 * time.Millisecond, Now: o.now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -418,11 +420,7 @@ func (e *env) enrolTOTP(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	sealKey := secret.CopyBytes([]byte("0123456789abcdef0123456789abcdef"))
-	sealed, err := totp.Seal(sealKey, k.Secret())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := e.store.SetTOTP(ctx, sealed, time.Now()); err != nil {
+	if err := totp.Enrol(ctx, e.store, sealKey, k.Secret(), -1, time.Now()); err != nil {
 		tb.Fatal(err)
 	}
 	e.totpSecret = k.Secret()
