@@ -151,7 +151,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	verifier := totp.NewSealedVerifier(st, lg, totpKey, nil)
 	defer verifier.Wipe()
-	approvals, err := pending.New(&pending.Config{Store: st, Verifier: verifier, Audit: lg, TTL: ttl})
+	approvals, err := pending.New(&pending.Config{Store: st, Verifier: verifier, Audit: lg, TTL: ttl, MaxPending: cfg.Approval.MaxPending})
 	if err != nil {
 		return err
 	}
@@ -278,16 +278,12 @@ func devEnrolTOTP(ctx context.Context, h *config.Home, mk *config.MasterKey) (st
 	if err != nil {
 		return "", err
 	}
-	sealed, err := totp.Seal(key, k.Secret())
-	if err != nil {
-		return "", err
-	}
 	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
 	if err != nil {
 		return "", err
 	}
 	defer st.Close()
-	if err := st.SetTOTP(ctx, sealed, time.Now()); err != nil {
+	if err := totp.Enrol(ctx, st, key, k.Secret(), -1, time.Now()); err != nil {
 		return "", err
 	}
 	return k.URL(), nil
