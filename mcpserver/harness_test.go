@@ -55,6 +55,9 @@ type envOpts struct {
 	pipes bool
 	// now is the MCP server's clock (default time.Now).
 	now func() time.Time
+	// maxPending is the pending approvals allowed per account (default
+	// pending.DefaultMaxPending); tests that park many set it higher.
+	maxPending int
 }
 
 type env struct {
@@ -215,7 +218,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 	e.closers = append(e.closers, func() { e.audit.Close() })
 	gcfg := &approval.Config{Policy: pol, Chain: e.chain, Store: e.store, Audit: e.audit, Keys: keys}
 	if !o.noApprovals {
-		e.enrolTOTP(tb)
+		e.enrolTOTP(tb, o.maxPending)
 		gcfg.Approvals = e.approvals
 		gcfg.ApprovalURL = func(id, token string) string { return "http://127.0.0.1:9/a/" + id + "/" + token }
 	}
@@ -413,7 +416,7 @@ func basePolicy() string {
 }
 
 // enrolTOTP enrols a TOTP secret and builds the pending-approval service.
-func (e *env) enrolTOTP(tb testing.TB) {
+func (e *env) enrolTOTP(tb testing.TB, maxPending int) {
 	ctx := context.Background()
 	k, err := totp.NewSecret("test", nil)
 	if err != nil {
@@ -427,7 +430,7 @@ func (e *env) enrolTOTP(tb testing.TB) {
 	e.totpSteps = &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(e.totpSteps.Load()) * 30 * time.Second) }
 	v := totp.NewSealedVerifier(e.store, e.audit, sealKey, &totp.Options{Now: clock})
-	if e.approvals, err = pending.New(&pending.Config{Store: e.store, Verifier: v, Audit: e.audit}); err != nil {
+	if e.approvals, err = pending.New(&pending.Config{Store: e.store, Verifier: v, Audit: e.audit, MaxPending: maxPending}); err != nil {
 		tb.Fatal(err)
 	}
 }
