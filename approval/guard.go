@@ -437,6 +437,9 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 		if errors.Is(err, store.ErrConflict) {
 			return nil, Errorf(CodeConflict, "idempotency_key: already used with different arguments")
 		}
+		if errors.Is(err, pending.ErrTooManyPending) {
+			return nil, Errorf(CodeRateLimited, "approval.max_pending: this account already has as many transfers waiting for a human as allowed; wait until they are decided or expire")
+		}
 		return nil, Errorf(CodeInternal, "parking the approval failed")
 	}
 	g.auditVerdict("send", a.ID, p)

@@ -96,7 +96,7 @@ func TestTwoExecutorsOneApproval(t *testing.T) {
 	a, _, err := procs[0].st.CreateApproval(ctx, &store.Approval{
 		LinkTokenHash: token[:], Digest: d[:], ChainID: 1337, From: w.from, To: bob, Asset: store.AssetETH, Amount: amount,
 		Summary: []byte(`{}`), ExpiresAt: time.Now().Add(10 * time.Minute), MaxFee: big.NewInt(1e18),
-	})
+	}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

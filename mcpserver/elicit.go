@@ -26,9 +26,10 @@ func supportsURLElicitation(req *mcp.CallToolRequest) bool {
 }
 
 // requestState is what send_transfer asks the client to send back with the
-// elicitation's answer. It is MAC'd with a per-process key and bound to the
+// elicitation's answer. It is MAC'd with a per-process key, bound to the
 // exact arguments, so a client cannot point it at another approval or
-// transfer.
+// transfer, and it expires with its approval: a retry after that is an
+// expired tool error that points at get_approval.
 type requestState struct {
 	ApprovalID string `json:"a"`
 	URL        string `json:"u"`
@@ -75,6 +76,10 @@ func (s *Server) openState(raw string, in sendIn) (*requestState, error) {
 	}
 	if st.Args != argsDigest(in) {
 		return nil, approval.Errorf(approval.CodeInvalidArgument, "requestState: belongs to a call with other arguments")
+	}
+	if exp := time.Unix(st.Expires, 0); !s.opts.Now().Before(exp) {
+		return nil, approval.Errorf(approval.CodeExpired, "requestState: expired at %s with approval %s; call get_approval with its approval_id for the outcome",
+			exp.UTC().Format(time.RFC3339), st.ApprovalID)
 	}
 	return &st, nil
 }

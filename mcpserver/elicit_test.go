@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	otptotp "github.com/pquerna/otp/totp"
 
 	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
 )
@@ -967,4 +969,43 @@ func TestElicitWaitEndsWhenClientLeaves(t *testing.T) {
 	if got := e.balance(elTo); got.Sign() != 0 {
 		t.Fatalf("the recipient got %s", got)
 	}
+}
+
+// TestElicitRequestStateExpires: a 2026-07-28 request state carries the
+// approval's expiry; a retry after it is an expired tool error that points
+// at get_approval, and it does not wait for a human.
+func TestElicitRequestStateExpires(t *testing.T) {
+	const proto = "2026-07-28"
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	copts := &mcp.ClientOptions{
+		Capabilities:       elURLCaps(),
+		ElicitationHandler: (&elAsk{answer: elAnswer("accept")}).handle,
+		MultiRoundTrip:     &mcp.MultiRoundTripOptions{Disabled: true},
+	}
+	e := newEnv(t, envOpts{policy: approval.PolicyTemplate(1337), client: copts, protocol: proto, now: now})
+	args := elArgs(e, elTo, elAmount)
+	res, err := e.elSend(context.Background(), args, nil)
+	if err != nil || !res.NeedsInput() || res.RequestState == "" {
+		t.Fatalf("first call: %+v %v", res, err)
+	}
+	p := res.InputRequests["approval"].(*mcp.ElicitParams)
+	state := res.RequestState
+	before := e.elChain()
+
+	// Just before the expiry the state is still good.
+	offset.Store(int64(pending.DefaultTTL - 2*time.Second))
+	if out := e.elDecode(e.elRetry(args, state, nil)); out.Status != "approval_required" || out.ApprovalID != p.ElicitationID {
+		t.Fatalf("before expiry: %+v", out)
+	}
+	offset.Store(int64(pending.DefaultTTL))
+	for _, action := range []string{"accept", "decline", "cancel"} {
+		msg := e.elToolError(e.elRetry(args, state, mcp.InputResponseMap{"approval": &mcp.ElicitResult{Action: action}}), "expired")
+		if !strings.Contains(msg, "requestState") || !strings.Contains(msg, "get_approval") || !strings.Contains(msg, p.ElicitationID) {
+			t.Fatalf("%s after expiry: message %q", action, msg)
+		}
+	}
+	// Nothing was decided through the expired state (decline would reject).
+	e.elWantStatus(p.ElicitationID, "pending")
+	e.elNothingSent(before)
 }

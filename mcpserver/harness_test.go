@@ -53,6 +53,11 @@ type envOpts struct {
 	// pipes connects client and server with io.Pipes so that a test can cut
 	// the client's side abruptly (env.cutClient), as a killed client would.
 	pipes bool
+	// now is the MCP server's clock (default time.Now).
+	now func() time.Time
+	// maxPending is the pending approvals allowed per account (default
+	// pending.DefaultMaxPending); tests that park many set it higher.
+	maxPending int
 }
 
 type env struct {
@@ -246,7 +251,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 	e.closers = append(e.closers, func() { e.audit.Close() })
 	gcfg := &approval.Config{Policy: pol, Chain: e.chain, Store: e.store, Audit: e.audit, Keys: keys}
 	if !o.noApprovals {
-		e.enrolTOTP(tb)
+		e.enrolTOTP(tb, o.maxPending)
 		gcfg.Approvals = e.approvals
 		gcfg.ApprovalURL = func(id, token string) string { return "http://127.0.0.1:9/a/" + id + "/" + token }
 	}
@@ -268,7 +273,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 		accts = append(accts, mcpserver.Account{Address: a, Label: "acct" + string(rune('0'+i)), Backend: "keystore"})
 	}
 	srv, err := mcpserver.New(&mcpserver.Options{Guard: g, Chain: e.chain, Audit: e.audit, Accounts: accts, ToolCallsPerMinute: pol.ToolCallsPerMinute,
-		PollInterval: 20 * time.Millisecond, ProgressInterval: 50 * time.Millisecond})
+		PollInterval: 20 * time.Millisecond, ProgressInterval: 50 * time.Millisecond, Now: o.now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -445,25 +450,21 @@ func basePolicy() string {
 }
 
 // enrolTOTP enrols a TOTP secret and builds the pending-approval service.
-func (e *env) enrolTOTP(tb testing.TB) {
+func (e *env) enrolTOTP(tb testing.TB, maxPending int) {
 	ctx := context.Background()
 	k, err := totp.NewSecret("test", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	sealKey := secret.CopyBytes([]byte("0123456789abcdef0123456789abcdef"))
-	sealed, err := totp.Seal(sealKey, k.Secret())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := e.store.SetTOTP(ctx, sealed, time.Now()); err != nil {
+	if err := totp.Enrol(ctx, e.store, sealKey, k.Secret(), -1, time.Now()); err != nil {
 		tb.Fatal(err)
 	}
 	e.totpSecret = k.Secret()
 	e.totpSteps = &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(e.totpSteps.Load()) * 30 * time.Second) }
 	v := totp.NewSealedVerifier(e.store, e.audit, sealKey, &totp.Options{Now: clock})
-	if e.approvals, err = pending.New(&pending.Config{Store: e.store, Verifier: v, Audit: e.audit}); err != nil {
+	if e.approvals, err = pending.New(&pending.Config{Store: e.store, Verifier: v, Audit: e.audit, MaxPending: maxPending}); err != nil {
 		tb.Fatal(err)
 	}
 }

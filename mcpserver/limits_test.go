@@ -138,7 +138,8 @@ func tkWei(t *testing.T, s string) *big.Int {
 // 0.05 ETH each under window_auto_max = 1 get exactly 20 signatures without
 // a human; the other 80 are parked (or denied), never signed.
 func TestConcurrentSendsStopAtWindowAutoMax(t *testing.T) {
-	e := newEnv(t, envOpts{policy: tkPolicyText("0.1", "5", "1", "10", "")})
+	// Up to 80 parked approvals: above the default max_pending.
+	e := newEnv(t, envOpts{policy: tkPolicyText("0.1", "5", "1", "10", ""), maxPending: 1000})
 	from := e.accounts[0].Hex()
 	const n = 100
 	rs := tkConcurrent(e, n, "send_transfer", func(int) map[string]any {
@@ -228,7 +229,8 @@ func TestConcurrentApprovalsNeverExceedWindowMax(t *testing.T) {
 	})
 
 	t.Run("approvals racing auto-approved sends", func(t *testing.T) {
-		e := newEnv(t, envOpts{policy: pol})
+		// 20 parked, and auto sends beyond window_auto_max park too.
+		e := newEnv(t, envOpts{policy: pol, maxPending: 1000})
 		from := e.accounts[0].Hex()
 		rs := tkConcurrent(e, 20, "send_transfer", func(int) map[string]any {
 			return map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.6"}

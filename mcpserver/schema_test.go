@@ -74,7 +74,6 @@ func TestNonPortableFindsTypeLists(t *testing.T) {
 // against its own output schema; env.call checks each result.
 func TestStructuredResultsMatchOutputSchemas(t *testing.T) {
 	e := newEnv(t, envOpts{policy: basePolicy(), accounts: 2})
-	e.enrolTOTP(t)
 	from := e.accounts[0].Hex()
 	e.ok("list_accounts", map[string]any{}, nil)
 	e.ok("get_balance", map[string]any{"address": from}, nil)

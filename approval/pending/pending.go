@@ -6,6 +6,11 @@
 // make the approval page's URL unguessable. Only its SHA-256 is stored;
 // CheckLink compares in constant time.
 //
+// At most MaxPending approvals wait per sending account: the count and the
+// insert are one store transaction, so the limit holds across processes, and
+// a flood beyond it is refused (ErrTooManyPending, a security event
+// "approval_flood") instead of burying a real request among junk.
+//
 // # Security model
 //
 // The agent can park approvals (by asking for a transfer the policy sends to
@@ -21,7 +26,10 @@
 // it looks at the code, so that a code typed for an unknown, decided or
 // expired approval is not spent. The code is then verified by the
 // CodeVerifier (approval/totp), which accepts each time step once: a code used
-// for one approval cannot approve another. A wrong link token is a security
+// for one approval cannot approve another. The code is verified in the scope
+// of its channel and approval, so that wrong codes on the approval page lock
+// that approval's link (and, past a budget, the page), never the human's
+// terminal. A wrong link token is a security
 // event in the audit log; so is a refused code. Every decision is audited
 // (type "verdict": event approval_approved or approval_rejected) with the
 // approval's digest and intent, never with the code or the link token.
@@ -49,6 +57,9 @@ import (
 // DefaultTTL is how long an approval waits for a decision by default.
 const DefaultTTL = 10 * time.Minute
 
+// DefaultMaxPending is how many approvals may wait per account by default.
+const DefaultMaxPending = 20
+
 // TokenSize is the size in bytes of a link token before encoding.
 const TokenSize = 32
 
@@ -61,6 +72,9 @@ var (
 	ErrExpired    = errors.New("pending: approval expired")
 	ErrNotPending = errors.New("pending: approval already decided")
 	ErrBadLink    = errors.New("pending: invalid approval link")
+	// ErrTooManyPending is Park's refusal when the sending account already
+	// has MaxPending approvals waiting.
+	ErrTooManyPending = errors.New("pending: too many pending approvals for this account")
 )
 
 // NotPendingError reports an approval that was already decided. It matches
@@ -78,10 +92,10 @@ func (e *NotPendingError) Error() string {
 // Is reports whether target is ErrNotPending.
 func (e *NotPendingError) Is(target error) bool { return target == ErrNotPending }
 
-// CodeVerifier checks a human's TOTP code, accepting each one at most once
-// (*totp.Verifier).
+// CodeVerifier checks a human's TOTP code, entered in scope, accepting each
+// time step at most once, and returns the accepted step (*totp.Verifier).
 type CodeVerifier interface {
-	Verify(ctx context.Context, code string) error
+	Verify(ctx context.Context, code string, scope totp.Scope) (step int64, err error)
 }
 
 var _ CodeVerifier = (*totp.Verifier)(nil)
@@ -109,6 +123,9 @@ type Config struct {
 	TTL time.Duration
 	// Rand is the source of link tokens. Default crypto/rand.Reader.
 	Rand io.Reader
+	// MaxPending is how many approvals may be pending per sending account
+	// (config.toml approval.max_pending). Default 20.
+	MaxPending int
 }
 
 // Service parks, lists, approves and rejects approvals. It is safe for
@@ -121,6 +138,7 @@ type Service struct {
 	now      func() time.Time
 	ttl      time.Duration
 	rand     io.Reader
+	max      int
 }
 
 // New returns a Service.
@@ -128,7 +146,7 @@ func New(cfg *Config) (*Service, error) {
 	if cfg == nil || cfg.Store == nil || cfg.Audit == nil {
 		return nil, errors.New("pending: a store and an audit log are required")
 	}
-	s := &Service{st: cfg.Store, verifier: cfg.Verifier, lg: cfg.Audit, now: cfg.Now, ttl: cfg.TTL, rand: cfg.Rand}
+	s := &Service{st: cfg.Store, verifier: cfg.Verifier, lg: cfg.Audit, now: cfg.Now, ttl: cfg.TTL, rand: cfg.Rand, max: cfg.MaxPending}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -140,6 +158,12 @@ func New(cfg *Config) (*Service, error) {
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
+	}
+	if s.max == 0 {
+		s.max = DefaultMaxPending
+	}
+	if s.max < 0 {
+		return nil, errors.New("pending: negative MaxPending")
 	}
 	return s, nil
 }
@@ -153,7 +177,8 @@ func New(cfg *Config) (*Service, error) {
 // If a.IdempotencyKey was used before with the same ArgsHash, Park returns
 // that approval, whatever its status, and an empty token: the link was given
 // out with the first answer and cannot be rebuilt. With other arguments it
-// returns store.ErrConflict.
+// returns store.ErrConflict. When a.From already has MaxPending approvals
+// pending it stores nothing and returns ErrTooManyPending.
 func (s *Service) Park(ctx context.Context, a *store.Approval) (*store.Approval, string, error) {
 	if a == nil {
 		return nil, "", errors.New("pending: nil approval")
@@ -168,7 +193,15 @@ func (s *Service) Park(ctx context.Context, a *store.Approval) (*store.Approval,
 	c := *a
 	c.ID, c.LinkTokenHash = "", sum[:]
 	c.CreatedAt, c.ExpiresAt, c.DecidedAt = now, now.Add(s.ttl), nil
-	got, created, err := s.st.CreateApproval(ctx, &c)
+	got, created, err := s.st.CreateApproval(ctx, &c, s.max)
+	if errors.Is(err, store.ErrTooManyPending) {
+		if aerr := s.lg.Append(ctx, audit.TypeSecurity, map[string]any{
+			"event": "approval_flood", "from": a.From.Hex(), "max_pending": s.max,
+		}); aerr != nil {
+			return nil, "", errors.Join(ErrTooManyPending, aerr)
+		}
+		return nil, "", ErrTooManyPending
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -252,8 +285,10 @@ func (s *Service) CheckLink(ctx context.Context, id, token string) (*store.Appro
 // who approved it (store.ChannelCLI, ChannelWeb or ChannelElicitation). The
 // approval is checked before the code, so that a code typed for an unknown
 // (ErrNotFound), expired (ErrExpired) or decided (ErrNotPending) approval is
-// not spent; then the code must verify (else the CodeVerifier's error:
-// totp.ErrWrongCode, ErrReplay, ErrLocked, ErrMalformed, ErrNotEnrolled).
+// not spent; then the code must verify, in the scope of channel and this
+// approval (else the CodeVerifier's error: totp.ErrWrongCode, ErrReplay,
+// ErrLocked, ErrMalformed, ErrNotEnrolled, ErrStateInvalid). The decision
+// records the accepted time step.
 func (s *Service) Approve(ctx context.Context, id, code, channel string) error {
 	if !validChannel(channel) {
 		return errors.New("pending: unknown approval channel")
@@ -265,7 +300,8 @@ func (s *Service) Approve(ctx context.Context, id, code, channel string) error {
 	if s.verifier == nil {
 		return totp.ErrNotEnrolled
 	}
-	if err := s.verifier.Verify(ctx, code); err != nil {
+	step, err := s.verifier.Verify(ctx, code, totp.Scope{Channel: channel, ApprovalID: a.ID})
+	if err != nil {
 		if aerr := s.lg.Append(ctx, audit.TypeSecurity, map[string]any{
 			"event": "approval_code_refused", "approval_id": a.ID, "channel": channel,
 		}); aerr != nil {
@@ -273,7 +309,7 @@ func (s *Service) Approve(ctx context.Context, id, code, channel string) error {
 		}
 		return err
 	}
-	return s.decide(ctx, a, store.ApprovalApproved, channel, 0 /* MERGE: the verified step */, "approval_approved")
+	return s.decide(ctx, a, store.ApprovalApproved, channel, "approval_approved", step)
 }
 
 // Reject rejects a pending, unexpired approval; no code is needed to refuse.
@@ -285,7 +321,7 @@ func (s *Service) Reject(ctx context.Context, id, channel string) error {
 	if err != nil {
 		return err
 	}
-	return s.decide(ctx, a, store.ApprovalRejected, channel, -1, "approval_rejected")
+	return s.decide(ctx, a, store.ApprovalRejected, channel, "approval_rejected", -1)
 }
 
 // decidable returns the approval if it is pending and unexpired.
@@ -303,8 +339,9 @@ func (s *Service) decidable(ctx context.Context, id string) (*store.Approval, er
 	return a, nil
 }
 
-// decide records the decision and audits it.
-func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel string, step int64, event string) error {
+// decide records the decision and audits it. step is the TOTP time step
+// that approved it, -1 for a rejection; the store MACs it with the decision.
+func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel, event string, step int64) error {
 	err := s.st.DecideApproval(ctx, a.ID, to, channel, step, s.now())
 	switch {
 	case errors.Is(err, store.ErrExpired):
@@ -322,6 +359,9 @@ func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel str
 	}
 	fields := intentFields(a, event)
 	fields["channel"] = channel
+	if step >= 0 {
+		fields["totp_step"] = step
+	}
 	return s.lg.Append(ctx, audit.TypeVerdict, fields)
 }
 

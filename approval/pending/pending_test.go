@@ -100,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{path: filepath.Join(t.TempDir(), "state.db"), clk: &clock{t: t0}, lg: &recorder{}}
 	f.st = f.open(t)
-	if err := f.st.SetTOTP(context.Background(), []byte("sealed"), t0); err != nil {
+	if err := totp.Enrol(context.Background(), f.st, sealKey(), testSecret, -1, t0); err != nil {
 		t.Fatal(err)
 	}
 	f.svc = f.service(t, f.st)
@@ -119,13 +119,16 @@ func (f *fixture) open(t *testing.T) *store.Store {
 
 func (f *fixture) service(t *testing.T, st *store.Store) *Service {
 	t.Helper()
-	v := totp.NewVerifier(st, f.lg, secret.NewBytes([]byte(testSecret)), &totp.Options{Now: f.clk.Now})
+	v := totp.NewSealedVerifier(st, f.lg, sealKey(), &totp.Options{Now: f.clk.Now})
 	svc, err := New(&Config{Store: st, Verifier: v, Audit: f.lg, Now: f.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return svc
 }
+
+// sealKey is the test home's TOTP sealing key.
+func sealKey() *secret.Bytes { return secret.NewBytes(bytes.Repeat([]byte{9}, 32)) }
 
 func code(t *testing.T, step int64) string {
 	t.Helper()
@@ -217,7 +220,7 @@ func TestParkApproveExecute(t *testing.T) {
 			t.Errorf("%s events: %v", ev, e)
 		}
 	}
-	if e := f.lg.find("approval_approved"); len(e) == 1 && (e[0]["channel"] != "cli" || e[0]["type"] != "verdict") {
+	if e := f.lg.find("approval_approved"); len(e) == 1 && (e[0]["channel"] != "cli" || e[0]["type"] != "verdict" || e[0]["totp_step"] != float64(step0+2)) {
 		t.Errorf("approved event: %v", e[0])
 	}
 	if strings.Contains(f.lg.text(), token) {
@@ -600,6 +603,7 @@ func TestNewConfig(t *testing.T) {
 		{"no store", &Config{Audit: f.lg}, false},
 		{"no audit", &Config{Store: f.st}, false},
 		{"negative ttl", &Config{Store: f.st, Audit: f.lg, TTL: -time.Second}, false},
+		{"negative max pending", &Config{Store: f.st, Audit: f.lg, MaxPending: -1}, false},
 		{"minimal", &Config{Store: f.st, Audit: f.lg}, true},
 	}
 	for _, tt := range tests {
@@ -614,5 +618,95 @@ func TestNewConfig(t *testing.T) {
 	a, _, err := svc.Park(context.Background(), intent(1))
 	if err != nil || !a.ExpiresAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("TTL: %v %v", a, err)
+	}
+}
+
+// TestPageWrongCodesLockOnlyThatApproval: wrong codes posted on the page for
+// one approval lock its link; another approval is still approved on the
+// page, and the locked one in the terminal.
+func TestPageWrongCodesLockOnlyThatApproval(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	a, _ := f.park(t, intent(1))
+	b, _ := f.park(t, intent(2))
+	for i := 0; i < totp.DefaultMaxFailures; i++ {
+		if err := f.svc.Approve(ctx, a.ID, "000000", store.ChannelWeb); !errors.Is(err, totp.ErrWrongCode) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	if err := f.svc.Approve(ctx, a.ID, code(t, step0-1), store.ChannelWeb); !errors.Is(err, totp.ErrLocked) {
+		t.Fatalf("right code on the locked link: %v", err)
+	}
+	if err := f.svc.Approve(ctx, b.ID, code(t, step0), store.ChannelWeb); err != nil {
+		t.Fatalf("another approval on the page: %v", err)
+	}
+	if err := f.svc.Approve(ctx, a.ID, code(t, step0+1), store.ChannelCLI); err != nil {
+		t.Fatalf("the locked approval in the terminal: %v", err)
+	}
+	if f.status(t, a.ID) != store.ApprovalApproved || f.status(t, b.ID) != store.ApprovalApproved {
+		t.Fatal("not both approved")
+	}
+	if n := len(f.lg.find("approval_code_refused")); n != totp.DefaultMaxFailures+1 {
+		t.Fatalf("%d approval_code_refused events, want %d", n, totp.DefaultMaxFailures+1)
+	}
+	if n := len(f.lg.find(totp.EventLockout)); n != 1 {
+		t.Fatalf("%d lockout events, want 1", n)
+	}
+}
+
+// TestParkMaxPending floods Park from two processes: at most MaxPending
+// approvals wait per account, the rest are refused as a security event, and
+// another account still parks.
+func TestParkMaxPending(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	svc2 := f.service(t, f.open(t))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	parked, refused := 0, 0
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, tok, err := []*Service{f.svc, svc2}[i%2].Park(ctx, intent(int64(i)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && tok != "":
+				parked++
+			case errors.Is(err, ErrTooManyPending):
+				refused++
+			default:
+				t.Errorf("park %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if parked != DefaultMaxPending || refused != 300-DefaultMaxPending {
+		t.Fatalf("%d parked, %d refused; want %d and %d", parked, refused, DefaultMaxPending, 300-DefaultMaxPending)
+	}
+	if list, _ := f.svc.List(ctx); len(list) != DefaultMaxPending {
+		t.Fatalf("%d pending, want %d", len(list), DefaultMaxPending)
+	}
+	floods := f.lg.find("approval_flood")
+	if len(floods) != 300-DefaultMaxPending || floods[0]["type"] != "security" || floods[0]["from"] != alice.Hex() {
+		t.Fatalf("%d approval_flood events (%v)", len(floods), floods[0])
+	}
+	other := intent(1)
+	other.From = bob
+	if _, tok, err := f.svc.Park(ctx, other); err != nil || tok == "" {
+		t.Fatalf("another account: %v", err)
+	}
+	// A configured limit.
+	g := newFixture(t)
+	svc, err := New(&Config{Store: g.st, Audit: g.lg, Now: g.clk.Now, MaxPending: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < 3; i++ {
+		_, _, err := svc.Park(ctx, intent(i))
+		if (i < 2) != (err == nil) {
+			t.Fatalf("park %d with MaxPending 2: %v", i, err)
+		}
 	}
 }

@@ -1,41 +1,86 @@
 // Package totp is the second factor of human approvals: RFC 6238 time-based
 // one-time passwords (HMAC-SHA-1, 6 digits, 30-second steps, one step of clock
 // skew either way), computed with github.com/pquerna/otp, with replay
-// protection and a lockout kept in internal/store.
+// protection, failure counters and an authenticated state kept in
+// internal/store.
 //
 // The secret is created by NewSecret, shown once to the human as an
 // otpauth:// URI and QR code, and stored only sealed (Seal: AES-256-GCM under a
-// key derived from the home passphrase). A Verifier checks codes.
+// key derived from the home passphrase) by Enrol. A Verifier checks codes.
 //
 // # Security model
 //
 // The TOTP secret and the codes are the human's, never the agent's: no MCP
 // tool takes a code, and nothing here writes a code or the secret to an
-// error, a log or the audit log. Errors are the sentinels below, whose
-// messages name the rule that failed and nothing that was typed.
+// error, a log or the audit log. Errors are the sentinels and types below,
+// whose messages name the rule that failed and nothing that was typed;
+// Message turns them into sentences for the human.
 //
 // A code is accepted at most once, ever: the matching time step is found
 // (steps t-1, t and t+1 are all computed and compared in constant time, with
-// no early exit) and the store accepts it only if it is later than every step
-// accepted before (AcceptTOTPStep, one write transaction, so two processes
-// offering the same code cannot both succeed). A code from an earlier step
-// than one already used is refused too: steps never go back, also across a
-// re-enrolment.
+// no early exit) and accepted only if it is later than every step accepted
+// before, in one write transaction of the store (UpdateTOTP), so two
+// processes offering the same code cannot both succeed. A code from an
+// earlier step than one already used is refused too: steps never go back,
+// also across a re-enrolment. Verify returns the accepted step, so that a
+// decision can record which code made it.
 //
-// Wrong, malformed and replayed codes count as failures; MaxFailures of them
-// in a row lock every verification for LockFor, including a right code, and
-// raise a TypeSecurity audit event ("totp_lockout"). Every failure and every
-// success is audited ("totp_failed" with a reason, "totp_accepted" with the
-// step). Verify fails closed: a store or audit error, an unset clock or a
-// missing enrolment is a refusal.
+// Wrong codes lock what received them, never the human. The agent is handed
+// the approval link, and with any HTTP client it can load the page and post
+// codes with the page's own form token and Origin; so the approval page (and
+// URL elicitation, which opens the same page) is a channel the agent can
+// reach, and every failure there is counted, in the store (so that every
+// process on the home sees the same counts) and never only in memory:
+//
+//   - per approval: MaxFailures wrong codes for one approval lock that
+//     approval's link for LockFor ("totp_lockout"); other approvals' links
+//     keep working;
+//   - on the whole page: per-approval counters alone would let an agent park
+//     many approvals (up to approval.max_pending per account) and guess
+//     through each, so wrong codes on the page also spend one budget of
+//     PageMaxFailures per PageWindow; when it is spent the page accepts no
+//     code at all for PageLockFor, doubled for each further page lockout
+//     without an accepted code in between, up to MaxPageLockFor
+//     ("totp_page_lockout").
+//
+// A right code is refused too while its scope is locked (it is not looked at,
+// and not spent). Rejecting needs no code and is never locked.
+//
+// The terminal (walletmcp approve, policy attest, totp enroll, store
+// ChannelCLI) is never locked and counts nothing: it needs the home
+// passphrase first, and whoever has the passphrase can unseal the TOTP
+// secret and compute every code, so a lock there would protect nothing and
+// would let the agent lock the human out. Its failures are still audited.
+// With the budget above, an agent guessing on the page gets about
+// PageMaxFailures tries per PageLockFor at first and fewer later, each
+// lockout an audited security event, against a 3-in-a-million chance per
+// guess.
+//
+// The state that makes these rules (the sealed secret, the last accepted
+// step, the page's counts and lockouts, and each approval's counter) is
+// authenticated with HMAC-SHA-256 under a key derived with HKDF from the
+// sealing key (MasterKey.Derive("totp"), from the home passphrase), which the
+// store never sees. Verify checks the MACs before it looks at a code; a state
+// that does not verify (edited in state.db, for instance to reset the last
+// step and replay a used code, or to clear a lock) refuses every code on
+// every channel and is a security event ("totp_state_invalid"), until the
+// human re-enrols in a terminal (Enrol). A deleted counter row reads as a
+// zero counter, so deleting rows resets approvals' counters; the page budget
+// lives in the enrolment's own row, which cannot be deleted without
+// unenrolling. Rolling the whole database back to an older copy is not
+// detected here.
+//
+// Every failure and every success is audited ("totp_failed" with a reason,
+// "totp_accepted" with the step; both with the channel and the approval).
+// Verify fails closed: a store or audit error, an unset clock, a missing
+// enrolment, a missing key or an unknown channel is a refusal.
 //
 // pquerna/otp takes the secret as a Go string, so each verification makes a
 // short-lived copy of the base32 secret that cannot be wiped; the long-lived
-// copies (the Verifier's) are secret.Bytes, wiped by Wipe.
+// keys (the Verifier's) are secret.Bytes, wiped by Wipe.
 package totp
 
 import (
-	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -50,9 +95,7 @@ import (
 	"github.com/pquerna/otp/hotp"
 	pqtotp "github.com/pquerna/otp/totp"
 
-	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/secret"
-	"github.com/walletmcp/walletmcp/internal/store"
 )
 
 // Parameters of the codes (RFC 6238 with the defaults authenticator apps expect).
@@ -69,9 +112,22 @@ const (
 
 // Defaults of Options.
 const (
+	// DefaultMaxFailures is how many wrong codes lock one approval's link.
 	DefaultMaxFailures = 5
-	DefaultLockFor     = 15 * time.Minute
-	DefaultIssuer      = "walletmcp"
+	// DefaultLockFor is how long an approval's link stays locked.
+	DefaultLockFor = 15 * time.Minute
+	// DefaultPageMaxFailures is the approval page's budget of wrong codes
+	// per PageWindow, over all approvals.
+	DefaultPageMaxFailures = 10
+	// DefaultPageWindow is the window the page's budget counts in.
+	DefaultPageWindow = 15 * time.Minute
+	// DefaultPageLockFor is how long the page first refuses every code once
+	// its budget is spent.
+	DefaultPageLockFor = time.Hour
+	// MaxPageLockFor caps the doubling of the page's lock.
+	MaxPageLockFor = 24 * time.Hour
+	// DefaultIssuer names the service in authenticator apps.
+	DefaultIssuer = "walletmcp"
 )
 
 // Errors returned by Verify and Check. Their messages never contain the code
@@ -82,35 +138,92 @@ var (
 	ErrLocked      = errors.New("totp: locked after too many wrong codes")
 	ErrMalformed   = errors.New("totp: a code is exactly 6 digits")
 	ErrNotEnrolled = errors.New("totp: not enrolled (run `walletmcp totp enroll`)")
+	// ErrStateInvalid is a stored TOTP state whose MAC does not verify:
+	// changed outside walletmcp, or written before states were
+	// authenticated. Every code is refused until a re-enrolment.
+	ErrStateInvalid = errors.New("totp: the stored TOTP state does not verify; re-enrol with `walletmcp totp enroll`")
 )
 
 // ErrSealed is returned by Open when the blob does not open under the key:
 // another home's key, or a blob that was changed.
 var ErrSealed = errors.New("totp: the sealed secret does not open (wrong key or tampered state)")
 
-// LockedError is the refusal while TOTP is locked. It matches ErrLocked.
+// LockedError is the refusal while an approval's link, or the whole approval
+// page, accepts no code. It matches ErrLocked.
 type LockedError struct {
 	// Until is when codes are accepted again.
 	Until time.Time
+	// Page is true when the whole approval page is locked, false when only
+	// the link of ApprovalID is.
+	Page bool
+	// ApprovalID is the approval the refused code was for.
+	ApprovalID string
 }
 
 // Error implements error.
 func (e *LockedError) Error() string {
-	return ErrLocked.Error() + " until " + e.Until.UTC().Format(time.RFC3339)
+	what := "this approval's link"
+	if e.Page {
+		what = "the approval page"
+	}
+	return ErrLocked.Error() + ": " + what + " accepts no code until " + e.Until.UTC().Format(time.RFC3339)
 }
 
 // Is reports whether target is ErrLocked.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-// Options configures NewSecret and Verifiers. A nil *Options means all defaults.
+// FailedError is a code that was refused and counted: Err is ErrWrongCode,
+// ErrMalformed or ErrReplay. It matches Err, and ErrLocked when this failure
+// locked a scope.
+type FailedError struct {
+	// Err is why the code was refused.
+	Err error
+	// Left is how many more wrong codes the page takes before a lock (the
+	// smaller of the approval's and the page's), or -1 where failures are
+	// not counted (the terminal).
+	Left int
+	// Lock is the lock this failure caused, or nil.
+	Lock *LockedError
+}
+
+// Error implements error.
+func (e *FailedError) Error() string {
+	switch {
+	case e.Lock != nil:
+		return e.Err.Error() + "; " + e.Lock.Error()
+	case e.Left >= 0:
+		return fmt.Sprintf("%s; %d tries left", e.Err, e.Left)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns Err and the lock, if any.
+func (e *FailedError) Unwrap() []error {
+	if e.Lock != nil {
+		return []error{e.Err, e.Lock}
+	}
+	return []error{e.Err}
+}
+
+// Options configures NewSecret and Verifiers. A nil *Options means all
+// defaults; a zero field means its default.
 type Options struct {
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// MaxFailures is how many failed codes in a row lock verification.
-	// Default 5.
+	// MaxFailures is how many wrong codes for one approval on the page lock
+	// that approval's link. Default 5.
 	MaxFailures int
-	// LockFor is how long a lockout lasts. Default 15 minutes.
+	// LockFor is how long an approval's link is locked. Default 15 minutes.
 	LockFor time.Duration
+	// PageMaxFailures is the page's budget of wrong codes per PageWindow,
+	// over all approvals. Default 10.
+	PageMaxFailures int
+	// PageWindow is the window PageMaxFailures counts in. Default 15 minutes.
+	PageWindow time.Duration
+	// PageLockFor is how long the page first refuses every code once its
+	// budget is spent; it doubles with each further page lockout (up to
+	// MaxPageLockFor) until a code is accepted. Default 1 hour.
+	PageLockFor time.Duration
 	// Issuer names the service in authenticator apps. Default "walletmcp".
 	Issuer string
 }
@@ -128,6 +241,15 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.LockFor <= 0 {
 		r.LockFor = DefaultLockFor
+	}
+	if r.PageMaxFailures <= 0 {
+		r.PageMaxFailures = DefaultPageMaxFailures
+	}
+	if r.PageWindow <= 0 {
+		r.PageWindow = DefaultPageWindow
+	}
+	if r.PageLockFor <= 0 {
+		r.PageLockFor = DefaultPageLockFor
 	}
 	if r.Issuer == "" {
 		r.Issuer = DefaultIssuer
@@ -230,164 +352,6 @@ func checkBase32(b32 []byte) error {
 		return errors.New("totp: the secret is not base32 of at least 128 bits")
 	}
 	return nil
-}
-
-// Auditor is the audit log as a Verifier uses it.
-type Auditor interface {
-	// Append records an event and returns once it is on disk.
-	Append(ctx context.Context, typ string, fields any) error
-}
-
-var _ Auditor = (*audit.Log)(nil)
-
-// Verifier checks codes against the enrolled secret, accepting each time step
-// at most once, and locks out after repeated failures. It is safe for
-// concurrent use, and Verifiers in several processes over the same state
-// database exclude each other.
-type Verifier struct {
-	st          *store.Store
-	lg          Auditor
-	secretB32   *secret.Bytes // NewVerifier: the open secret
-	sealKey     *secret.Bytes // NewSealedVerifier: opens the store's sealed secret per Verify
-	now         func() time.Time
-	maxFailures int
-	lockFor     time.Duration
-}
-
-// NewVerifier returns a Verifier of codes for secretB32 (the base32 secret,
-// opened with Open), with its state (last step, failures, lockout) in st and
-// its events in lg. It keeps secretB32, which the caller must not wipe before
-// calling Wipe. A re-enrolment does not reach this Verifier: a long-running
-// process should use NewSealedVerifier.
-func NewVerifier(st *store.Store, lg Auditor, secretB32 *secret.Bytes, opts *Options) *Verifier {
-	o := opts.withDefaults()
-	return &Verifier{st: st, lg: lg, secretB32: secretB32, now: o.Now, maxFailures: o.MaxFailures, lockFor: o.LockFor}
-}
-
-// NewSealedVerifier returns a Verifier that opens the secret sealed in st
-// with sealKey (MasterKey.Derive("totp")) at each Verify and wipes it after,
-// so that the secret is held only sealed and a re-enrolment applies at once.
-// TOTP need not be enrolled yet (Verify then returns ErrNotEnrolled). It keeps
-// sealKey, which the caller must not wipe before calling Wipe.
-func NewSealedVerifier(st *store.Store, lg Auditor, sealKey *secret.Bytes, opts *Options) *Verifier {
-	o := opts.withDefaults()
-	return &Verifier{st: st, lg: lg, sealKey: sealKey, now: o.Now, maxFailures: o.MaxFailures, lockFor: o.LockFor}
-}
-
-// Wipe erases the secret or key the Verifier holds; every later Verify fails.
-func (v *Verifier) Wipe() {
-	v.secretB32.Wipe()
-	v.sealKey.Wipe()
-}
-
-// Audit events, all of type audit.TypeSecurity.
-const (
-	EventAccepted = "totp_accepted"
-	EventFailed   = "totp_failed"
-	EventLockout  = "totp_lockout"
-)
-
-// Verify checks code and, if it is right and its time step was never used,
-// records the step as used. Otherwise it returns ErrMalformed, ErrWrongCode,
-// ErrReplay (the three count as failures, and the failure that reaches
-// MaxFailures also matches ErrLocked), a *LockedError while locked (the code
-// is not even looked at), ErrNotEnrolled, or the store's or audit log's error.
-func (v *Verifier) Verify(ctx context.Context, code string) error {
-	if v == nil || v.st == nil || v.lg == nil {
-		return errors.New("totp: verifier not configured")
-	}
-	now := v.now()
-	st, err := v.st.TOTP(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return v.refuse(ctx, ErrNotEnrolled, "not_enrolled")
-	}
-	if err != nil {
-		return err
-	}
-	if now.Before(st.LockedUntil) {
-		return v.refuse(ctx, &LockedError{Until: st.LockedUntil}, "locked")
-	}
-	if !wellFormed(code) {
-		return v.fail(ctx, now, ErrMalformed, "malformed")
-	}
-	sec, err := v.secret(st)
-	if err != nil {
-		return err
-	}
-	step, err := match(sec, code, now)
-	if v.sealKey != nil {
-		sec.Wipe()
-	}
-	if errors.Is(err, ErrWrongCode) {
-		return v.fail(ctx, now, ErrWrongCode, "wrong_code")
-	}
-	if err != nil {
-		return err
-	}
-	switch err := v.st.AcceptTOTPStep(ctx, step, now); {
-	case errors.Is(err, store.ErrReplay):
-		return v.fail(ctx, now, ErrReplay, "replay")
-	case errors.Is(err, store.ErrLocked):
-		// Locked by another process since we looked.
-		until := now.Add(v.lockFor)
-		if st, err := v.st.TOTP(ctx); err == nil {
-			until = st.LockedUntil
-		}
-		return v.refuse(ctx, &LockedError{Until: until}, "locked")
-	case errors.Is(err, store.ErrNotFound):
-		return v.refuse(ctx, ErrNotEnrolled, "not_enrolled")
-	case err != nil:
-		return err
-	}
-	return v.lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": EventAccepted, "step": step})
-}
-
-// secret returns the secret to check codes against: the Verifier's own, or
-// the store's opened with the sealing key (the caller wipes that one).
-func (v *Verifier) secret(st *store.TOTPState) (*secret.Bytes, error) {
-	if v.sealKey != nil {
-		if v.sealKey.Len() == 0 {
-			return nil, errors.New("totp: verifier wiped")
-		}
-		return Open(v.sealKey, st.Sealed)
-	}
-	if v.secretB32.Len() == 0 {
-		return nil, errors.New("totp: verifier has no secret (not enrolled, or wiped)")
-	}
-	return v.secretB32, nil
-}
-
-// refuse audits a refusal that is not counted as a failure and returns cause.
-func (v *Verifier) refuse(ctx context.Context, cause error, reason string) error {
-	if err := v.lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": EventFailed, "reason": reason}); err != nil {
-		return errors.Join(cause, err)
-	}
-	return cause
-}
-
-// fail counts a failure, audits it (and the lockout it may cause) and returns
-// cause, joined with a *LockedError when this failure locked verification.
-func (v *Verifier) fail(ctx context.Context, now time.Time, cause error, reason string) error {
-	until, rerr := v.st.RecordTOTPFailure(ctx, now, v.maxFailures, v.lockFor)
-	errs := []error{cause}
-	if rerr != nil {
-		errs = append(errs, rerr)
-	}
-	if err := v.lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": EventFailed, "reason": reason}); err != nil {
-		errs = append(errs, err)
-	}
-	if !until.IsZero() {
-		errs = append(errs, &LockedError{Until: until})
-		if err := v.lg.Append(ctx, audit.TypeSecurity, map[string]any{
-			"event": EventLockout, "until": until.UTC().Format(time.RFC3339), "max_failures": v.maxFailures,
-		}); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == 1 {
-		return cause
-	}
-	return errors.Join(errs...)
 }
 
 // Check reports the time step whose code is code for secretB32 at now, among

@@ -25,6 +25,13 @@
 //   - Each render issues a random CSRF token bound to the approval id, valid
 //     for a few minutes and usable once; it is compared in constant time. A
 //     missing, wrong, foreign, expired or reused token is refused (403).
+//   - The agent may hold the link and can post codes like a browser, so
+//     codes are rate limited where they are checked (approval/totp, through
+//     the Decider): a few wrong codes lock this approval's link, more over
+//     all links lock the page's codes for a while, each lockout a security
+//     event; the human's terminal (`walletmcp approve`) is never locked.
+//     The page says how many tries are left and until when it is locked, in
+//     sentences without internal error prefixes.
 //   - A wrong link (unknown id or wrong token) is a generic 404 that does not
 //     say which part was wrong. A decided or expired approval shows its state
 //     and no form; a POST to it is 409.

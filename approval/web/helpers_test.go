@@ -74,6 +74,8 @@ type fakeDecider struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	calls   []call
+	// approveErr, when set, is what every Approve returns.
+	approveErr error
 }
 
 var _ web.Decider = (*fakeDecider)(nil)
@@ -112,6 +114,9 @@ func (f *fakeDecider) Approve(_ context.Context, id, code, channel string) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, call{"Approve", id, code, channel})
+	if f.approveErr != nil {
+		return f.approveErr
+	}
 	e := f.entries[id]
 	if e.a.Status != web.StatusPending {
 		return approval.Errorf(approval.CodeConflict, "approval is %s", e.a.Status)

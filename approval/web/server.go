@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/approval/pending"
+	"github.com/walletmcp/walletmcp/approval/totp"
 )
 
 // Approval is what the page shows about one pending approval.
@@ -84,7 +86,7 @@ const (
 	readTimeout       = 10 * time.Second
 	writeTimeout      = 20 * time.Second
 	idleTimeout       = 60 * time.Second
-	maxMessageLen     = 300
+	maxMessageLen     = 400
 )
 
 // ErrNotLoopback is returned by New and Start for an address that is not a
@@ -443,13 +445,26 @@ func isCode(c string) bool {
 	return true
 }
 
-// decisionMessage is the Decider's error as the human reads it: the message
-// of an *approval.Error without its code, bounded in length.
+// decisionMessage is the Decider's error as the human reads it: a sentence
+// for a refused code (how many tries are left, until when the link or the
+// page is locked), for an approval that cannot be decided any more, or the
+// message of an *approval.Error without its code; never an internal error's
+// text with its package prefix. It is bounded in length.
 func decisionMessage(err error) string {
-	msg := err.Error()
+	msg, ok := totp.Message(err)
 	var ae *approval.Error
-	if errors.As(err, &ae) {
+	switch {
+	case ok:
+	case errors.Is(err, pending.ErrExpired):
+		msg = "This request expired before it was approved. Nothing was sent."
+	case errors.Is(err, pending.ErrNotPending):
+		msg = "This request was already decided elsewhere. Nothing was changed."
+	case errors.Is(err, pending.ErrNotFound):
+		msg = "This request does not exist any more. Nothing was sent."
+	case errors.As(err, &ae):
 		msg = ae.Msg
+	default:
+		msg = "The decision could not be recorded, so nothing was approved. Try again, or use `walletmcp approve` in a terminal."
 	}
 	if len(msg) > maxMessageLen {
 		msg = strings.ToValidUTF8(msg[:maxMessageLen], "") + "…"

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walletmcp/walletmcp/approval/pending"
+	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/approval/web"
 )
 
@@ -627,5 +630,54 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("log contains %q:\n%s", secret, logs)
 		}
+	}
+}
+
+// TestRefusalMessages: what the page says when a code or a decision is
+// refused is a sentence for a person, without an internal prefix.
+func TestRefusalMessages(t *testing.T) {
+	until := time.Date(2026, 5, 1, 10, 30, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"wrong code", &totp.FailedError{Err: totp.ErrWrongCode, Left: 4}, []string{"Wrong code", "4 tries left for this request"}},
+		{"used code", &totp.FailedError{Err: totp.ErrReplay, Left: 3}, []string{"already used", "wait for the next code"}},
+		{"link locked", &totp.FailedError{Err: totp.ErrWrongCode, Lock: &totp.LockedError{Until: until, ApprovalID: testID}},
+			[]string{"Too many wrong codes for this request", "2026-05-01 10:30:00 UTC", "walletmcp approve " + testID}},
+		{"page locked", &totp.LockedError{Until: until, Page: true, ApprovalID: testID}, []string{"approval page", "security event", "in a terminal still works"}},
+		{"state invalid", totp.ErrStateInvalid, []string{"does not verify", "walletmcp totp enroll"}},
+		{"with an audit error", errors.Join(&totp.FailedError{Err: totp.ErrWrongCode, Left: 1}, errors.New("audit: disk full")), []string{"Wrong code", "1 try left"}},
+		{"expired", pending.ErrExpired, []string{"expired"}},
+		{"decided elsewhere", &pending.NotPendingError{ID: testID, Status: "approved"}, []string{"already decided"}},
+		{"internal", errors.New("store: database is locked"), []string{"nothing was approved", "walletmcp approve"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.f.mu.Lock()
+			h.f.approveErr = tt.err
+			h.f.mu.Unlock()
+			tok := h.render(t, testID, testToken)
+			r := h.post(t, "approve", url.Values{"csrf": {tok}, "code": {"123456"}})
+			if r.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d", r.StatusCode)
+			}
+			body := html.UnescapeString(r.body)
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q:\n%s", w, body)
+				}
+			}
+			for _, bad := range []string{"totp:", "pending:", "store:", "audit:"} {
+				if strings.Contains(body, bad) {
+					t.Errorf("page shows an internal prefix %q", bad)
+				}
+			}
+			if !strings.Contains(r.body, "<form") {
+				t.Error("no form after a refusal: the human cannot reject")
+			}
+		})
 	}
 }

@@ -163,17 +163,16 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	}
 	v := totp.NewSealedVerifier(e.st, e.lg, key, nil)
 	defer v.Wipe()
-	code := *codeFlag
-	if code == "" {
-		if code, err = c.readCode("TOTP code to approve this transfer: "); err != nil {
-			return err
-		}
-	}
 	svc, err := pending.New(&pending.Config{Store: e.st, Verifier: v, Audit: e.lg})
 	if err != nil {
 		return err
 	}
-	if err := svc.Approve(ctx, a.ID, code, store.ChannelCLI); err != nil {
+	// The terminal is never locked by wrong codes (those on the approval
+	// page lock only the page); a mistyped code is asked for again.
+	err = c.askCode(*codeFlag, "TOTP code to approve this transfer: ", func(code string) error {
+		return svc.Approve(ctx, a.ID, code, store.ChannelCLI)
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "approved %s: the server signs and sends it\n", a.ID)

@@ -213,7 +213,7 @@ func parkApproval(t *testing.T, st *store.Store, from common.Address, wei int64)
 	a, created, err := st.CreateApproval(context.Background(), &store.Approval{
 		LinkTokenHash: link[:], Digest: d[:], ChainID: in.ChainID, From: in.From, To: in.To,
 		Asset: store.AssetETH, Amount: in.Amount, Summary: js, ExpiresAt: time.Now().Add(10 * time.Minute),
-	})
+	}, 0)
 	if err != nil || !created {
 		t.Fatalf("CreateApproval: %v %v", created, err)
 	}
@@ -319,7 +319,7 @@ func TestTOTPEnrolAndApprovalsCLI(t *testing.T) {
 	}
 
 	// A wrong code (here: the old secret's) changes nothing.
-	mustFail(keep(runCLI(t, home, nil, nil, "approve", a.ID, "--code", totpCode(t, secret1, clk.usableStep()+1)), true), "approve with a wrong code", "wrong code")
+	mustFail(keep(runCLI(t, home, nil, nil, "approve", a.ID, "--code", totpCode(t, secret1, clk.usableStep()+1)), true), "approve with a wrong code", "Wrong code")
 	if got := approvalStatus(t, st, a.ID); got != store.ApprovalPending {
 		t.Fatalf("after a wrong code: %s", got)
 	}
@@ -330,12 +330,16 @@ func TestTOTPEnrolAndApprovalsCLI(t *testing.T) {
 		t.Fatal("a stray argument was echoed")
 	}
 
-	// The right code, typed at the prompt.
+	// The right code, typed at the prompt after a mistyped one: the
+	// terminal asks again.
 	s3 := clk.nextStep()
 	code3 := totpCode(t, secret2, s3)
-	r = keep(runCLI(t, home, input(code3+"\n"), nil, "approve", a.ID), true)
+	r = keep(runCLI(t, home, input("12345\n"+code3+"\n"), nil, "approve", a.ID), true)
 	if r.code != 0 || !strings.Contains(r.stdout, "approved "+a.ID) || !strings.Contains(r.stdout, "["+to[len(to)-6:]+"]") {
 		t.Fatalf("approve: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "6 digits") || !strings.Contains(r.stderr, "2 more tries") {
+		t.Fatalf("approve after a mistyped code: stderr\n%s", r.stderr)
 	}
 	if got := approvalStatus(t, st, a.ID); got != store.ApprovalApproved {
 		t.Fatalf("after approve: %s", got)

@@ -105,16 +105,12 @@ func devEnrolTOTP(ctx context.Context, h *config.Home, mk *config.MasterKey) (st
 	if err != nil {
 		return "", err
 	}
-	sealed, err := totp.Seal(key, k.Secret())
-	if err != nil {
-		return "", err
-	}
 	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
 	if err != nil {
 		return "", err
 	}
 	defer st.Close()
-	if err := st.SetTOTP(ctx, sealed, time.Now()); err != nil {
+	if err := totp.Enrol(ctx, st, key, k.Secret(), -1, time.Now()); err != nil {
 		return "", err
 	}
 	return k.URL(), nil

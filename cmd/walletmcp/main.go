@@ -72,7 +72,7 @@ func main() {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		fmt.Fprintln(os.Stderr, humanError(err))
+		fmt.Fprintln(os.Stderr, forPeople(err))
 		os.Exit(code)
 	}
 }
@@ -81,10 +81,10 @@ func main() {
 // start of the text or of a wrapped part.
 var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|keystore|erc20): `)
 
-// humanError renders err for a person: without the package prefixes that
+// forPeople renders err for a person: without the package prefixes that
 // errors carry for programs ("config: wrong home passphrase" reads "wrong
 // home passphrase"). Errors name the field or rule, never a secret.
-func humanError(err error) string {
+func forPeople(err error) string {
 	s := err.Error()
 	for {
 		t := internalPrefix.ReplaceAllString(s, "$1")

@@ -322,7 +322,7 @@ func TestPageE2E(t *testing.T) {
 	if status != http.StatusUnprocessableEntity || at != link1+"/approve" {
 		t.Errorf("wrong code: HTTP %d at %s, want 422 at %s/approve", status, at, link1)
 	}
-	if got := pageText(t, browser, "#message"); !strings.Contains(got, "wrong code") {
+	if got := pageText(t, browser, "#message"); !strings.HasPrefix(got, "Wrong code") || !strings.Contains(got, "4 tries left") {
 		t.Errorf("wrong code: message %q", got)
 	}
 	if n := pageCount(t, browser, "#message.err[role=alert]"); n != 1 {
@@ -457,8 +457,8 @@ func TestPageE2E(t *testing.T) {
 		"verdict approval_approved " + id1 + " web",
 		"verdict approval_parked " + id2 + " ",
 		"verdict approval_rejected " + id2 + " web",
-		"security totp_failed  ",   // the wrong code
-		"security totp_accepted  ", // the valid code, once
+		"security totp_failed " + id1 + " web",   // the wrong code
+		"security totp_accepted " + id1 + " web", // the valid code, once
 	} {
 		if events[want] != 1 {
 			t.Errorf("audit log: %d records %q, want 1", events[want], want)

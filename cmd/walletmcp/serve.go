@@ -172,7 +172,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	verifier := totp.NewSealedVerifier(st, lg, totpKey, nil)
 	defer verifier.Wipe()
-	approvals, err := pending.New(&pending.Config{Store: st, Verifier: verifier, Audit: lg, TTL: ttl})
+	approvals, err := pending.New(&pending.Config{Store: st, Verifier: verifier, Audit: lg, TTL: ttl, MaxPending: cfg.Approval.MaxPending})
 	if err != nil {
 		return err
 	}

@@ -66,20 +66,8 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	reenrol := err == nil
 	switch {
 	case reenrol:
-		old, err := totp.Open(key, enrolled.Sealed)
-		if err != nil {
+		if err := c.checkOldCode(ctx, st, lg, key, enrolled, *oldCode); err != nil {
 			return err
-		}
-		v := totp.NewVerifier(st, lg, old, nil)
-		defer v.Wipe()
-		code := *oldCode
-		if code == "" {
-			if code, err = c.readCode("TOTP is already enrolled. Current code of the enrolled authenticator: "); err != nil {
-				return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator: %w", err)
-			}
-		}
-		if err := v.Verify(ctx, code); err != nil {
-			return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator: %w", err)
 		}
 	case errors.Is(err, store.ErrNotFound):
 		if *oldCode != "" {
@@ -108,27 +96,23 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	}
 	newSecret := secret.CopyBytes([]byte(k.Secret()))
 	defer newSecret.Wipe()
-	code, err := c.readCode("Code from your authenticator: ")
-	if err != nil {
-		return fmt.Errorf("TOTP not enrolled: %w", err)
-	}
-	now := time.Now()
-	step, err := totp.Check(newSecret, code, now)
-	if err != nil {
-		_ = lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_enroll_failed", "reenrol": reenrol})
-		return fmt.Errorf("TOTP not enrolled, nothing changed (%w): check the authenticator's clock and run `walletmcp totp enroll` again", err)
-	}
-	sealed, err := totp.Seal(key, k.Secret())
-	if err != nil {
+	// A mistyped code asks again, with the same secret: nothing to rescan.
+	var step int64
+	var now time.Time
+	err = c.askCode("", "Code from your authenticator: ", func(code string) error {
+		now = time.Now()
+		var err error
+		if step, err = totp.Check(newSecret, code, now); err != nil {
+			_ = lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_enroll_failed", "reenrol": reenrol})
+		}
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("TOTP not enrolled, nothing changed. %w Run `walletmcp totp enroll` again to start over", err)
 	}
-	if err := st.SetTOTP(ctx, sealed, now); err != nil {
-		return err
-	}
-	// The confirmation code is spent too. If a later step was already
-	// accepted (the old secret's code, a moment ago), this one is older and
-	// thus refused anyway.
-	if err := st.AcceptTOTPStep(ctx, step, now); err != nil && !errors.Is(err, store.ErrReplay) {
+	// The confirmation code is spent too (if a later step was already
+	// accepted, the old secret's code a moment ago, the last step stays).
+	if err := totp.Enrol(ctx, st, key, k.Secret(), step, now); err != nil {
 		return err
 	}
 	return c.auditAdmin(ctx, lg, "totp_enrolled", map[string]any{"reenrol": reenrol},
@@ -248,10 +232,107 @@ func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk
 	}
 	v := totp.NewSealedVerifier(st, lg, key, nil)
 	defer v.Wipe()
-	if code == "" {
-		if code, err = c.readCode(prompt); err != nil {
+	return c.askCode(code, prompt, func(code string) error {
+		_, err := v.Verify(ctx, code, totp.Scope{Channel: store.ChannelCLI})
+		return err
+	})
+}
+
+// checkOldCode verifies, before a re-enrolment, a current code of the
+// enrolled secret (given, or asked for). A stored state that does not verify
+// (changed outside walletmcp, or written by an older version) cannot say
+// which steps were used, and only this re-enrolment repairs it: the code is
+// then checked against the sealed secret alone, whose seal is authenticated,
+// and the event audited. Either way this needs the home passphrase, which
+// opens the secret anyway.
+func (c *cli) checkOldCode(ctx context.Context, st *store.Store, lg *audit.Log, key *secret.Bytes, enrolled *store.TOTPState, given string) error {
+	const prompt = "TOTP is already enrolled. Current code of the enrolled authenticator: "
+	const needs = "re-enrolling needs a current code of the enrolled authenticator"
+	v := totp.NewSealedVerifier(st, lg, secret.CopyBytes(key.Reveal()), nil)
+	defer v.Wipe()
+	check := func(code string) error {
+		_, err := v.Verify(ctx, code, totp.Scope{Channel: store.ChannelCLI})
+		return err
+	}
+	switch err := v.CheckState(ctx); {
+	case errors.Is(err, totp.ErrStateInvalid):
+		fmt.Fprintln(c.stderr, "The stored TOTP state does not verify (changed outside walletmcp, or written by an older version): re-enrolling repairs it.")
+		old, err := totp.Open(key, enrolled.Sealed)
+		if err != nil {
 			return err
 		}
+		defer old.Wipe()
+		check = func(code string) error {
+			_, err := totp.Check(old, code, time.Now())
+			return err
+		}
+		if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_reenrol_invalid_state"}); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
 	}
-	return v.Verify(ctx, code)
+	if err := c.askCode(given, prompt, check); err != nil {
+		return fmt.Errorf("%s. %w", needs, err)
+	}
+	return nil
+}
+
+// codeTries is how many codes one prompt takes before the command gives up.
+// The terminal is never locked: running the command again asks again.
+const codeTries = 3
+
+// askCode runs check on a TOTP code: given (from --code) once, or else
+// codes asked for with prompt, again after a wrong, malformed or used code,
+// up to codeTries. Its error is check's, as a person reads it.
+func (c *cli) askCode(given, prompt string, check func(code string) error) error {
+	if given != "" {
+		return codeError(check(given))
+	}
+	var last error
+	for i := 1; i <= codeTries; i++ {
+		code, err := c.readCode(prompt)
+		if err != nil {
+			if last != nil {
+				return codeError(last)
+			}
+			return err
+		}
+		last = check(code)
+		if last == nil || !retryCode(last) || i == codeTries {
+			return codeError(last)
+		}
+		msg, _ := totp.Message(last)
+		left := codeTries - i
+		tries := "tries"
+		if left == 1 {
+			tries = "try"
+		}
+		fmt.Fprintf(c.stderr, "%s %d more %s.\n", msg, left, tries)
+	}
+	return codeError(last)
+}
+
+// retryCode reports whether err is a code the human may simply retype.
+func retryCode(err error) bool {
+	return errors.Is(err, totp.ErrWrongCode) || errors.Is(err, totp.ErrMalformed) || errors.Is(err, totp.ErrReplay)
+}
+
+// humanError is an error whose message is written for a person; it wraps
+// the error it explains.
+type humanError struct {
+	msg string
+	err error
+}
+
+func (e *humanError) Error() string { return e.msg }
+func (e *humanError) Unwrap() error { return e.err }
+
+// codeError gives a refused code a message for people (totp.Message), or
+// returns err as it is.
+func codeError(err error) error {
+	if msg, ok := totp.Message(err); ok {
+		return &humanError{msg: msg, err: err}
+	}
+	return err
 }

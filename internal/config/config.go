@@ -176,7 +176,16 @@ type ApprovalConfig struct {
 	Listen string `toml:"listen"`
 	// TTL is how long a pending approval lives. Default "10m".
 	TTL string `toml:"ttl"`
+	// MaxPending is how many approvals may be pending per account; beyond,
+	// send_transfer is rate_limited. Default 20, at most MaxMaxPending.
+	MaxPending int `toml:"max_pending"`
 }
+
+// Bounds of ApprovalConfig.MaxPending.
+const (
+	DefaultMaxPending = 20
+	MaxMaxPending     = 1000
+)
 
 // DefaultConfigText is the config.toml that `walletmcp init` writes.
 const DefaultConfigText = `# walletmcp configuration (not policy: limits live in policy.toml)
@@ -192,6 +201,8 @@ scrypt = "standard"
 # Loopback address of the approval page; port 0 picks a free port.
 listen = "127.0.0.1:0"
 ttl = "10m"
+# Pending approvals allowed per account; beyond, send_transfer is rate_limited.
+max_pending = 20
 `
 
 // LoadConfig reads config.toml; a missing file means defaults. Unknown keys
@@ -227,6 +238,12 @@ func (h *Home) LoadConfig() (*Config, error) {
 	}
 	if c.Approval.TTL == "" {
 		c.Approval.TTL = "10m"
+	}
+	switch {
+	case c.Approval.MaxPending == 0:
+		c.Approval.MaxPending = DefaultMaxPending
+	case c.Approval.MaxPending < 0 || c.Approval.MaxPending > MaxMaxPending:
+		return nil, fmt.Errorf("config: %s: approval.max_pending must be between 1 and %d", ConfigFile, MaxMaxPending)
 	}
 	return c, nil
 }

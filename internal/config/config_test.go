@@ -95,13 +95,15 @@ func TestAttestation(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	h, _ := newHome(t)
 	c, err := h.LoadConfig()
-	if err != nil || c.Keystore.Scrypt != "standard" || c.Approval.Listen != "127.0.0.1:0" || c.Approval.TTL != "10m" {
+	if err != nil || c.Keystore.Scrypt != "standard" || c.Approval.Listen != "127.0.0.1:0" || c.Approval.TTL != "10m" || c.Approval.MaxPending != 20 {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
 	cases := []struct{ name, text, want string }{
 		{"unknown key", "rpc_url = \"\"\nrpc_urll = \"x\"\n", "rpc_urll"},
 		{"bad scrypt", "[keystore]\nscrypt = \"weak\"\n", "keystore.scrypt"},
 		{"syntax", "rpc_url = \n", "config.toml"},
+		{"negative max_pending", "[approval]\nmax_pending = -1\n", "approval.max_pending"},
+		{"huge max_pending", "[approval]\nmax_pending = 1000000\n", "approval.max_pending"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,6 +85,10 @@ const MaxListApprovals = 500
 // ErrExpired is returned by DecideApproval when the approval's time is up.
 var ErrExpired = errors.New("store: approval expired")
 
+// ErrTooManyPending is returned by CreateApproval when the sender already
+// has as many pending approvals as allowed.
+var ErrTooManyPending = errors.New("store: too many pending approvals for this account")
+
 // ErrLocked is returned by AcceptTOTPStep while TOTP is locked out.
 var ErrLocked = errors.New("store: totp locked after too many wrong codes")
 
@@ -136,8 +140,11 @@ type Approval struct {
 // TxHash, Error and DecidedAt. If a.IdempotencyKey was already used by an
 // approval, it changes nothing and returns that approval and false when its
 // ArgsHash equals a's, and ErrConflict when it does not. Otherwise it returns
-// a and true. The check and the insert are one transaction.
-func (s *Store) CreateApproval(ctx context.Context, a *Approval) (*Approval, bool, error) {
+// a and true. When maxPending > 0 and a.From already has maxPending
+// approvals that are pending and unexpired, it stores nothing and returns
+// ErrTooManyPending (an idempotent repeat is answered first). The checks and
+// the insert are one transaction, so the limit holds across processes.
+func (s *Store) CreateApproval(ctx context.Context, a *Approval, maxPending int) (*Approval, bool, error) {
 	if a == nil {
 		return nil, false, errors.New("store: nil approval")
 	}
@@ -181,6 +188,15 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval) (*Approval, boo
 			}
 			if !errors.Is(err, ErrNotFound) {
 				return err
+			}
+		}
+		if maxPending > 0 {
+			var pendingNow int
+			if err := tx.QueryRowContext(ctx, qPendingFrom, encodeAddr(a.From), created.UnixNano()).Scan(&pendingNow); err != nil {
+				return wrapDBErr("count pending approvals", err)
+			}
+			if pendingNow >= maxPending {
+				return ErrTooManyPending
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO approvals
@@ -519,6 +535,7 @@ const (
 	qApprovalsByStatus = selectApproval + ` WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`
 	qApprovedToExecute = selectApproval + ` WHERE status = 'approved' ORDER BY created_at, rowid`
 	qApprovalsDue      = selectApproval + ` WHERE status = 'pending' AND expires_at <= ?`
+	qPendingFrom       = `SELECT COUNT(*) FROM approvals WHERE from_addr = ? AND status = 'pending' AND expires_at > ?`
 )
 
 // scanApproval reads one row of selectApproval; sql.ErrNoRows becomes

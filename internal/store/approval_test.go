@@ -27,7 +27,7 @@ func testApproval(clk *clock) *Approval {
 
 func createApproval(t *testing.T, s *Store, a *Approval) *Approval {
 	t.Helper()
-	got, created, err := s.CreateApproval(context.Background(), a)
+	got, created, err := s.CreateApproval(context.Background(), a, 0)
 	if err != nil {
 		t.Fatalf("CreateApproval: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestCreateApprovalInvalid(t *testing.T) {
 			s, _ := openTest(t, &Options{Now: clk.Now})
 			a := testApproval(clk)
 			tt.modify(a)
-			got, created, err := s.CreateApproval(context.Background(), a)
+			got, created, err := s.CreateApproval(context.Background(), a, 0)
 			if err == nil || got != nil || created {
 				t.Fatalf("got %v %v %v, want an error", got, created, err)
 			}
@@ -132,13 +132,13 @@ func TestCreateApprovalIdempotency(t *testing.T) {
 
 	again := testApproval(clk)
 	again.IdempotencyKey, again.ArgsHash = "key-1", argsHash("args")
-	got, created, err := s.CreateApproval(context.Background(), again)
+	got, created, err := s.CreateApproval(context.Background(), again, 0)
 	if err != nil || created || got.ID != first.ID {
 		t.Fatalf("same key and args: %v %v %v, want the first approval", got, created, err)
 	}
 	other := testApproval(clk)
 	other.IdempotencyKey, other.ArgsHash = "key-1", argsHash("other")
-	if _, _, err := s.CreateApproval(context.Background(), other); !errors.Is(err, ErrConflict) {
+	if _, _, err := s.CreateApproval(context.Background(), other, 0); !errors.Is(err, ErrConflict) {
 		t.Fatalf("same key, other args: %v, want ErrConflict", err)
 	}
 	byKey, err := s.ApprovalByKey(context.Background(), "key-1")
@@ -172,7 +172,7 @@ func TestCreateApprovalConcurrentKey(t *testing.T) {
 			defer s.Close()
 			a := testApproval(clk)
 			a.IdempotencyKey, a.ArgsHash = "same", argsHash("args")
-			got, _, err := s.CreateApproval(context.Background(), a)
+			got, _, err := s.CreateApproval(context.Background(), a, 0)
 			if err == nil {
 				ids[i] = got.ID
 			}

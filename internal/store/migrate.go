@@ -15,6 +15,7 @@ var migrations = []string{
 	schemaV1Transfers,
 	schemaV2Approvals,
 	schemaV3Ledger,
+	schemaV4TOTPGuard,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,

@@ -440,7 +440,7 @@ func TestNoKey(t *testing.T) {
 		{"MarkConfirmed", func() error { return ro.MarkConfirmed(ctx, f.ids[1], 7) }},
 		{"MarkFailed", func() error { return ro.MarkFailed(ctx, f.ids[0], "x") }},
 		{"MarkDropped", func() error { return ro.MarkDropped(ctx, f.ids[1], "x") }},
-		{"CreateApproval", func() error { _, _, err := ro.CreateApproval(ctx, testApproval(f.clk)); return err }},
+		{"CreateApproval", func() error { _, _, err := ro.CreateApproval(ctx, testApproval(f.clk), 0); return err }},
 		{"DecideApproval", func() error {
 			return ro.DecideApproval(ctx, f.pending, ApprovalApproved, ChannelCLI, 3, f.clk.Now())
 		}},
