@@ -225,7 +225,12 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 		e.accounts = append(e.accounts, a)
 		_ = sk.Open(func(priv []byte) error { e.keys = append(e.keys, hex.EncodeToString(priv)); return nil })
 	}
-	dev, err := chain.NewDev(&chain.DevOptions{Alloc: alloc, MineDelay: 20 * time.Millisecond})
+	devOpts := &chain.DevOptions{Alloc: alloc, MineDelay: 20 * time.Millisecond}
+	if o.dir != "" {
+		// A restart test: keep the chain with the state, as serve --dev does.
+		devOpts.DataDir = filepath.Join(o.dir, "dev-chain")
+	}
+	dev, err := chain.NewDev(devOpts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -309,11 +309,11 @@ func TestLimitWindowAcrossRestart(t *testing.T) {
 		}
 		e.close()
 	}
-	// A new server on the same state; the dev chain is new and has seen none of it.
+	// A new server on the same state and the same (persisted) dev chain.
 	e := newEnv(t, envOpts{dir: dir, policy: pol})
 	from := e.accounts[0].Hex()
-	if got := e.balance(recipient); got.Sign() != 0 {
-		t.Fatalf("the new chain is not fresh: recipient has %s", got)
+	if got, want := e.balance(recipient), tkWei(t, "0.15"); got.Cmp(want) != 0 {
+		t.Fatalf("after the restart the recipient has %s, want %s", got, want)
 	}
 	if r := tkRemaining(e, "ETH"); r.AutoUsed != "0.15" || r.AutoRemaining != "0.05" || r.TotalUsed != "0.15" || r.TotalRemaining != "9.85" {
 		t.Fatalf("after restart: %+v, want auto_used 0.15", r)
@@ -335,9 +335,6 @@ func TestLimitWindowAcrossRestart(t *testing.T) {
 			}
 		})
 	}
-	// 0.04 and 0.02, not 0.05: on the fresh chain a 0.05 transfer with nonce
-	// 0 would be byte for byte the first one before the restart (see
-	// TestLimitDevRestartRepeatsATransfer).
 	var out tkSent
 	e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.04"}, &out)
 	if out.Status != "submitted" {
@@ -351,16 +348,15 @@ func TestLimitWindowAcrossRestart(t *testing.T) {
 	if r := tkRemaining(e, "ETH"); r.AutoUsed != "0.19" || r.AutoRemaining != "0.01" {
 		t.Fatalf("end: %+v", r)
 	}
-	if got, want := e.balance(recipient), tkWei(t, "0.04"); got.Cmp(want) != 0 {
-		t.Fatalf("recipient got %s on the new chain, want %s", got, want)
+	if got, want := e.balance(recipient), tkWei(t, "0.19"); got.Cmp(want) != 0 {
+		t.Fatalf("recipient got %s, want %s", got, want)
 	}
 }
 
-// TestLimitDevRestartRepeatsATransfer: after a restart on the same home
-// the embedded dev chain starts again from genesis, so the first transfer
-// that repeats one made before the restart (same from, to, amount, nonce 0,
-// same fees) signs to the very same transaction hash.
-func TestLimitDevRestartRepeatsATransfer(t *testing.T) {
+// TestLimitDevRestartContinuesTheChain: after a restart on the same home
+// the dev chain is the one before (kept in the home), so the same transfer
+// made again is a new transaction with the next nonce, and both are mined.
+func TestLimitDevRestartContinuesTheChain(t *testing.T) {
 	dir := t.TempDir()
 	pol := tkPolicyText("0.1", "5", "1", "10", "")
 	args := func(e *env) map[string]any {
@@ -375,14 +371,17 @@ func TestLimitDevRestartRepeatsATransfer(t *testing.T) {
 	}
 	e := newEnv(t, envOpts{dir: dir, policy: pol})
 	e.ok("send_transfer", args(e), &second)
-	if second.Status != "submitted" {
-		t.Fatalf("got %+v", second)
+	if second.Status != "submitted" || second.TxHash == first.TxHash {
+		t.Fatalf("got %+v after %+v", second, first)
 	}
 	if st := e.waitMined(second.TxHash); st != "success" {
 		t.Fatalf("%s", st)
 	}
-	if got, want := e.balance(recipient), tkWei(t, "0.05"); got.Cmp(want) != 0 {
-		t.Fatalf("recipient got %s on the new chain, want %s", got, want)
+	if n := e.nonceOf(second.TxHash); n != 1 {
+		t.Fatalf("nonce %d after a restart, want 1", n)
+	}
+	if got, want := e.balance(recipient), tkWei(t, "0.1"); got.Cmp(want) != 0 {
+		t.Fatalf("recipient got %s, want %s", got, want)
 	}
 }
 

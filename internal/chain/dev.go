@@ -161,7 +161,8 @@ func newBackend(alloc types.GenesisAlloc) (b *simulated.Backend, err error) {
 // "not found".
 func warmUp(b devBackend) error {
 	b.Commit()
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	// Generous: on a loaded machine the in-process pipe can be slow.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*DefaultTimeout)
 	defer cancel()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
