@@ -78,6 +78,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count 3 ./signer/keystore/
 	$(GO) test -run '^$$' -bench 'Append|Enqueue' -benchtime 2s ./internal/audit/
 	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s -count 2 ./approval/
+	$(GO) test -run '^$$' -bench StartLedger -benchtime 20x ./internal/store/
 
 clean:
 	rm -rf $(BIN) $(DEV_HOME) interop/node_modules

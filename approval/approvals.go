@@ -158,15 +158,11 @@ func (g *Guard) Pass(ctx context.Context) {
 // reportTampered audits, once per process, an approved approval whose MACs
 // do not verify: it is never executed.
 func (g *Guard) reportTampered(a *store.Approval) {
-	g.mu.Lock()
-	seen := g.reported[a.ID]
-	g.reported[a.ID] = true
-	g.mu.Unlock()
-	if !seen {
-		_ = g.cfg.Audit.Append(context.Background(), audit.TypeSecurity, map[string]any{
-			"event": "state_tampered", "table": "approvals", "id": a.ID, "what": a.TamperReason,
-		})
+	what := a.TamperReason
+	if what == "" {
+		what = "approved without a verified decision"
 	}
+	g.tampered(&store.TamperError{Table: "approvals", ID: a.ID, What: what})
 }
 
 // ExecuteApproval signs and broadcasts an approved transfer. The approval

@@ -103,7 +103,7 @@ type Guard struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
-	reported map[string]bool // tampered approvals already reported
+	reported map[string]bool // state authentication failures already audited
 }
 
 // Timing of reservations and settling.
@@ -203,15 +203,30 @@ func (g *Guard) syncIn(lt *store.LedgerTx) error {
 	return g.ledger.Apply(ts, head, lt.Now())
 }
 
-// tampered audits a state authentication failure as a security event.
+// tampered audits a state authentication failure as a security event, once
+// per process for each row and failure (the loops that meet it run every
+// tick).
 func (g *Guard) tampered(err error) {
 	var te *store.TamperError
-	if errors.As(err, &te) {
+	if !errors.As(err, &te) {
+		return
+	}
+	key := te.Table + "/" + te.ID + "/" + te.What
+	g.mu.Lock()
+	seen := g.reported[key]
+	if !seen && len(g.reported) < maxReported {
+		g.reported[key] = true
+	}
+	g.mu.Unlock()
+	if !seen {
 		_ = g.cfg.Audit.Append(context.Background(), audit.TypeSecurity, map[string]any{
 			"event": "state_tampered", "table": te.Table, "id": te.ID, "what": te.What,
 		})
 	}
 }
+
+// maxReported bounds the tampering reports remembered for deduplication.
+const maxReported = 10_000
 
 // Prepare evaluates a transfer without reserving, signing or sending anything.
 func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*Decision, error) {

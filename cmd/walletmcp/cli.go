@@ -185,33 +185,6 @@ func keystoreOf(h *config.Home, cfg *config.Config) *wallet.Keystore {
 	return wallet.NewKeystore(h.Path(config.KeystoreDir), opts)
 }
 
-// homeKeys are the subkeys a command that decides approvals needs.
-type homeKeys struct {
-	totp  *secret.Bytes // opens the TOTP secret
-	state *secret.Bytes // authenticates the state (store.Options.Key)
-}
-
-// unlockKeys checks the home passphrase and returns only the subkeys of the
-// approval commands; the passphrase and master key are wiped.
-func (c *cli) unlockKeys(h *config.Home) (*homeKeys, error) {
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		return nil, err
-	}
-	pass.Wipe()
-	defer mk.Wipe()
-	t, err := mk.Derive(totpKeyPurpose)
-	if err != nil {
-		return nil, err
-	}
-	st, err := mk.Derive(config.StateKeyPurpose)
-	if err != nil {
-		t.Wipe()
-		return nil, err
-	}
-	return &homeKeys{totp: t, state: st}, nil
-}
-
 // openState opens the home's state database with the state key derived
 // from mk.
 func openState(ctx context.Context, h *config.Home, mk *config.MasterKey) (*store.Store, error) {
