@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
 	"approval/pending":         {"approval/totp", "internal/audit", "internal/store"},
-	"approval/web":             {"approval"},
+	"approval/web":             {"approval", "approval/pending", "approval/totp"},
 	"approval":                 {"signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "approval/pending"},
 	"mcpserver":                {"approval", "internal/chain", "internal/audit"},
 	"cmd/walletmcp":            {"*"},

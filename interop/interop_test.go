@@ -107,7 +107,7 @@ func devHome(t *testing.T) (home, totpSecret string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("serve --dev on an empty home: %v\n%s", err, &stderr)
 	}
-	m := regexp.MustCompile(`otpauth://totp/[^ "]+`).FindString(stderr.String())
+	m := regexp.MustCompile(`otpauth://totp/[^\s"]+`).FindString(stderr.String())
 	u, err := url.Parse(m)
 	if err != nil || u.Query().Get("secret") == "" {
 		t.Fatalf("serve --dev printed no otpauth URI:\n%s", &stderr)

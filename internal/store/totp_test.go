@@ -266,7 +266,7 @@ func TestCreateApprovalMaxPending(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: tnow}
 	s1, path := openTest(t, &Options{Now: clk.Now})
-	s2, err := Open(ctx, path, &Options{Now: clk.Now})
+	s2, err := Open(ctx, path, withKey(&Options{Now: clk.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}
