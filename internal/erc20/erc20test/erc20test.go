@@ -117,14 +117,24 @@ func Deploy(t testing.TB, ch chain.Chain, key *ecdsa.PrivateKey, name, symbol st
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ReceiptWait)
 	defer cancel()
-	code, err := ch.CodeAt(ctx, r.ContractAddress)
-	if err != nil {
-		t.Fatalf("erc20test: CodeAt(%s): %v", r.ContractAddress, err)
+	// The receipt can be readable a moment before the block it is in
+	// becomes the latest one that CodeAt reads: wait for the code.
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		code, err := ch.CodeAt(ctx, r.ContractAddress)
+		if err != nil {
+			t.Fatalf("erc20test: CodeAt(%s): %v", r.ContractAddress, err)
+		}
+		if len(code) > 0 {
+			return r.ContractAddress
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("erc20test: no code at the deployed token %s", r.ContractAddress)
+		case <-tick.C:
+		}
 	}
-	if len(code) == 0 {
-		t.Fatalf("erc20test: no code at the deployed token %s", r.ContractAddress)
-	}
-	return r.ContractAddress
 }
 
 // Transfer sends amount of token from key's address to to, waits until it is
