@@ -652,7 +652,13 @@ func TestTwoServesShareLimits(t *testing.T) {
 			res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Name: "send_transfer", Arguments: map[string]any{
 				"from": addr.Hex(), "to": recipient, "amount": "0.1", "idempotency_key": fmt.Sprintf("two-%d", i)}})
 			if err != nil || res.IsError {
-				results <- result{err: fmt.Errorf("call %d: %v %+v", i, err, res)}
+				var text string
+				if res != nil && len(res.Content) > 0 {
+					if tc, ok := res.Content[0].(*mcp.TextContent); ok {
+						text = tc.Text
+					}
+				}
+				results <- result{err: fmt.Errorf("call %d: %v %s", i, err, text)}
 				return
 			}
 			var out struct {
