@@ -110,7 +110,12 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 		fields["outcome_unknown"], fields["error"] = true, chainMsg(sendErr)
 	}
 	if err := g.cfg.Store.MarkSubmitted(ctx, t.ID, g.now().Add(firstCheck)); err != nil {
-		return nil, Errorf(CodeInternal, "transaction %s was sent but recording it failed", hash.Hex())
+		// A settling pass (this process's or another's) may have got to the
+		// signed transfer first: submitted or confirmed by it is the same.
+		cur, rerr := g.cfg.Store.Transfer(ctx, t.ID)
+		if rerr != nil || (cur.Status != store.StatusSubmitted && cur.Status != store.StatusConfirmed) {
+			return nil, Errorf(CodeInternal, "transaction %s was sent but recording it failed", hash.Hex())
+		}
 	}
 	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, fields)
 	return &Outcome{Status: "submitted", TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil
@@ -170,16 +175,24 @@ func (g *Guard) settle(ctx context.Context) {
 	}
 	list, err := g.cfg.Store.Unsettled(ctx, now, settleBatch)
 	g.tampered(err)
+	mined := map[string]uint64{}
 	for _, t := range list {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		g.settleOne(ctx, t, now)
+		g.settleOne(ctx, t, now, mined)
+	}
+	// What was found mined is confirmed in one commit.
+	if n, err := g.cfg.Store.MarkConfirmedAll(ctx, mined); err == nil && n > 0 {
+		for id, block := range mined {
+			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": id, "mined": true, "block": block})
+		}
 	}
 }
 
-// settleOne checks and, if needed, re-broadcasts one transfer.
-func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time) {
+// settleOne checks and, if needed, re-broadcasts one transfer; a mined one
+// is added to mined (id → block) for the caller to confirm.
+func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time, mined map[string]uint64) {
 	tx, err := decodeTx(t.RawTx)
 	if err != nil || t.TxHash == nil || tx.Hash() != *t.TxHash {
 		// Counted, never re-signed: it stays open and is looked at rarely.
@@ -194,9 +207,7 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time)
 	}
 	switch st.Status {
 	case chain.StatusSuccess, chain.StatusReverted:
-		if g.cfg.Store.MarkConfirmed(ctx, t.ID, st.BlockNumber) == nil {
-			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "mined": st.Status, "block": st.BlockNumber})
-		}
+		mined[t.ID] = st.BlockNumber
 		return
 	case chain.StatusPending:
 		if t.Status == store.StatusSigned {

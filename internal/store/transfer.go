@@ -163,6 +163,44 @@ func (s *Store) MarkConfirmed(ctx context.Context, id string, block uint64) erro
 	})
 }
 
+// MarkConfirmedAll is MarkConfirmed for several transfers (id → block) in
+// one transaction: a settling pass confirms what it found mined with one
+// commit. A transfer no longer signed or submitted is skipped. It returns
+// how many it confirmed.
+func (s *Store) MarkConfirmedAll(ctx context.Context, blocks map[string]uint64) (int, error) {
+	if len(blocks) == 0 {
+		return 0, nil
+	}
+	now, err := s.timestamp()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.Ledger(ctx, func(lt *LedgerTx) error {
+		n = 0
+		for id, block := range blocks {
+			if block > math.MaxInt64 {
+				return errors.New("store: block number out of range")
+			}
+			t, err := lt.get(qByID, id)
+			if err != nil {
+				return err
+			}
+			if t.Status != StatusSigned && t.Status != StatusSubmitted {
+				continue
+			}
+			b := block
+			t.Status, t.BlockNumber, t.UpdatedAt = StatusConfirmed, &b, now
+			if err := lt.update(t); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // MarkFailed moves a pending or signed transfer to "failed", recording reason
 // (truncated to MaxErrorLen bytes). Use it only for a transfer that provably
 // never left: refused before signing, or refused by the node with a definite
