@@ -11,37 +11,17 @@ import (
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // ApprovalView is a pending approval as an agent may see it (get_approval).
 type ApprovalView struct {
-	ApprovalID string  `json:"approval_id"`
-	Status     string  `json:"status" jsonschema:"pending, approved, rejected, expired, executed or failed"`
-	TxHash     string  `json:"tx_hash,omitempty"`
-	ExpiresAt  string  `json:"expires_at"`
-	Error      string  `json:"error,omitempty"`
-	Summary    Summary `json:"summary"`
-}
-
-// StoredSummary is the summary JSON a parked approval keeps: the
-// clear-signing Summary (its fields inline, so that it decodes as a Summary)
-// and the reasons the policy sent the transfer to a human, which the CLI and
-// the approval page show.
-type StoredSummary struct {
-	Summary
-	// Reasons are the rules whose verdict was approval_required.
-	Reasons []Reason `json:"reasons,omitempty"`
-}
-
-// ApprovalReasons returns the reasons whose verdict is approval_required.
-func ApprovalReasons(rs []Reason) []Reason {
-	var out []Reason
-	for _, r := range rs {
-		if r.Verdict == ApprovalRequired.String() {
-			out = append(out, r)
-		}
-	}
-	return out
+	ApprovalID string         `json:"approval_id"`
+	Status     string         `json:"status" jsonschema:"pending, approved, rejected, expired, executed or failed"`
+	TxHash     string         `json:"tx_hash,omitempty"`
+	ExpiresAt  string         `json:"expires_at"`
+	Error      string         `json:"error,omitempty"`
+	Summary    policy.Summary `json:"summary"`
 }
 
 // executorInterval is how often the executor looks for approved transfers
@@ -52,24 +32,24 @@ const executorInterval = 400 * time.Millisecond
 // Approval returns the view of approval id (expired lazily).
 func (g *Guard) Approval(ctx context.Context, id string) (*ApprovalView, error) {
 	if g.cfg.Approvals == nil {
-		return nil, Errorf(CodeNotFound, "approval_id: no such approval")
+		return nil, policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
 	}
 	a, err := g.cfg.Approvals.Get(ctx, id)
 	if err != nil {
 		if errors.Is(err, pending.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
-			return nil, Errorf(CodeNotFound, "approval_id: no such approval")
+			return nil, policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
 		}
-		return nil, Errorf(CodeInternal, "reading the approval failed")
+		return nil, policy.Errorf(policy.CodeInternal, "reading the approval failed")
 	}
 	v := &ApprovalView{ApprovalID: a.ID, Status: a.Status, ExpiresAt: a.ExpiresAt.UTC().Format(time.RFC3339)}
 	if a.TxHash != nil {
 		v.TxHash = a.TxHash.Hex()
 	}
 	if a.Status == store.ApprovalFailed {
-		v.Error = Sanitize(a.Error, 300)
+		v.Error = policy.Sanitize(a.Error, 300)
 	}
 	if err := json.Unmarshal(a.Summary, &v.Summary); err != nil {
-		return nil, Errorf(CodeInternal, "the stored summary does not decode")
+		return nil, policy.Errorf(policy.CodeInternal, "the stored summary does not decode")
 	}
 	return v, nil
 }
@@ -85,11 +65,11 @@ func (g *Guard) approvalOutcome(ctx context.Context, id, url string) (*Outcome, 
 	case store.ApprovalExecuted:
 		return &Outcome{Status: "submitted", TxHash: common.HexToHash(v.TxHash), ApprovalID: id, Summary: v.Summary}, nil
 	case store.ApprovalRejected:
-		return nil, Errorf(CodePolicyDenied, "approval %s was rejected by the human", id)
+		return nil, policy.Errorf(policy.CodePolicyDenied, "approval %s was rejected by the human", id)
 	case store.ApprovalExpired:
-		return nil, Errorf(CodeExpired, "approval %s expired before a human approved it", id)
+		return nil, policy.Errorf(policy.CodeExpired, "approval %s expired before a human approved it", id)
 	case store.ApprovalFailed:
-		return nil, Errorf(CodePolicyDenied, "approval %s was approved but not executed: %s", id, v.Error)
+		return nil, policy.Errorf(policy.CodePolicyDenied, "approval %s was approved but not executed: %s", id, v.Error)
 	}
 	return &Outcome{Status: "approval_required", ApprovalID: id, ApprovalURL: url, ExpiresAt: exp, Summary: v.Summary}, nil
 }
@@ -98,7 +78,7 @@ func (g *Guard) approvalOutcome(ctx context.Context, id, url string) (*Outcome, 
 // elicitation the human declined). Rejecting never moves funds.
 func (g *Guard) RejectApproval(ctx context.Context, id, channel string) error {
 	if g.cfg.Approvals == nil {
-		return Errorf(CodeNotFound, "approval_id: no such approval")
+		return policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
 	}
 	return g.cfg.Approvals.Reject(ctx, id, channel)
 }
@@ -196,7 +176,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 	}
 	ref, err := g.resolveAsset(ctx, "asset", assetArg(a.Asset), false)
 	if err != nil {
-		if CodeOf(err) != CodeChainError || !retryLater() {
+		if policy.CodeOf(err) != policy.CodeChainError || !retryLater() {
 			failApproval(err.Error())
 		}
 		return
@@ -213,7 +193,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 	cf, err := g.readChain(ctx, in)
 	if err == nil {
 		if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
-			err = Errorf(CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
+			err = policy.Errorf(policy.CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
 		}
 	}
 	if err != nil {
@@ -226,7 +206,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		// Never sign more fee than the human was shown: wait for fees to
 		// come down, until the approval expires.
 		if !retryLater() {
-			failApproval("fees rose above the maximum fee that was approved (" + FormatAmount(a.MaxFee, NativeDecimals) + " ETH) and did not come down before the approval expired")
+			failApproval("fees rose above the maximum fee that was approved (" + policy.FormatAmount(a.MaxFee, policy.NativeDecimals) + " ETH) and did not come down before the approval expired")
 		}
 		return
 	}
@@ -272,8 +252,8 @@ func (g *Guard) finishApproval(ctx context.Context, id string, out *Outcome, err
 
 // assetArg turns a stored asset key back into an asset argument.
 func assetArg(key string) string {
-	if key == NativeSymbol {
-		return NativeSymbol
+	if key == policy.NativeSymbol {
+		return policy.NativeSymbol
 	}
 	return common.HexToAddress(key).Hex()
 }
