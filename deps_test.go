@@ -3,7 +3,8 @@ package walletmcp_test
 // This file is a statement of policy: which package of walletmcp may import
 // which other. The important rule: nothing on the MCP side (mcpserver, and
 // approval which it drives) can reach key material except through a Signer
-// handed to the Guard. A package missing from the table fails the test, so
+// handed to the Guard. And the policy package, which an auditor reads, does
+// no I/O: it can be checked with nothing but its inputs. A package missing from the table fails the test, so
 // every new package makes its dependencies explicit.
 
 import (
@@ -35,9 +36,10 @@ var allowed = map[string][]string{
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
 	"approval/pending":         {"approval/totp", "internal/audit", "internal/store"},
-	"approval/web":             {"approval", "approval/pending", "approval/totp"},
-	"approval":                 {"signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "approval/pending"},
-	"mcpserver":                {"approval", "internal/chain", "internal/audit"},
+	"policy":                   {}, // pure: see ioFree below
+	"approval/web":             {"approval", "approval/pending", "approval/totp", "policy"},
+	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "approval/pending"},
+	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit"},
 	"cmd/walletmcp":            {"*"},
 	"examples/demo":            {"*"},
 	"interop":                  {}, // tests only: real MCP clients against the binary
@@ -47,7 +49,18 @@ var allowed = map[string][]string{
 // the transitive dependencies of the packages in keyFree.
 var (
 	keyHolders = []string{"wallet", "hsm", "signer/keystore", "signer/pkcs11", "signer/offline", "signer/hd"}
-	keyFree    = []string{"mcpserver", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
+	keyFree    = []string{"policy", "mcpserver", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
+)
+
+// ioFree packages do no I/O: they import none of ioImports directly and
+// depend, even transitively, on none of ioDeps (standard packages by import
+// path, this module's by their path in it). Some standard I/O packages (os,
+// database/sql) arrive transitively through go-ethereum/common and the TOML
+// decoder, so those are forbidden as direct imports only.
+var (
+	ioFree    = []string{"policy"}
+	ioImports = []string{"database/sql", "io/fs", "net", "net/http", "os", "os/exec", "syscall"}
+	ioDeps    = []string{"net", "net/http", "os/exec", "internal/store", "internal/chain", "internal/audit", "internal/erc20"}
 )
 
 type pkgInfo struct {
@@ -111,6 +124,18 @@ func TestImportPolicy(t *testing.T) {
 			for _, d := range p.Deps {
 				if r, own := rel(d); own && slices.Contains(keyHolders, r) {
 					t.Errorf("%s depends (transitively) on %s, which holds key material", name, r)
+				}
+			}
+		}
+		if slices.Contains(ioFree, name) {
+			for _, imp := range p.Imports {
+				if slices.Contains(ioImports, imp) {
+					t.Errorf("%s imports %s: it must stay free of I/O", name, imp)
+				}
+			}
+			for _, d := range p.Deps {
+				if r, own := rel(d); (own && slices.Contains(ioDeps, r)) || (!own && slices.Contains(ioDeps, d)) {
+					t.Errorf("%s depends (transitively) on %s: it must stay free of I/O", name, d)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"math/big"
 
 	"github.com/walletmcp/walletmcp/internal/erc20"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // AssetView describes an asset in tool output.
@@ -28,7 +29,7 @@ type BalanceView struct {
 // a token contract address). Reading an unknown token is allowed (it moves
 // nothing); its symbol is sanitised and marked untrusted.
 func (g *Guard) Balance(ctx context.Context, address, asset string) (*BalanceView, error) {
-	addr, err := ParseAddress("address", address)
+	addr, err := policy.ParseAddress("address", address)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func (g *Guard) Balance(ctx context.Context, address, asset string) (*BalanceVie
 	}
 	wei, block, err := g.cfg.Chain.Balance(ctx, addr)
 	if err != nil {
-		return nil, Errorf(CodeChainError, "reading the balance failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading the balance failed: %s", chainMsg(err))
 	}
 	bal := wei
 	v := &BalanceView{Address: addr.Hex(), ChainID: g.cfg.Policy.ChainID, BlockNumber: block,
@@ -46,9 +47,9 @@ func (g *Guard) Balance(ctx context.Context, address, asset string) (*BalanceVie
 	if ref.token != nil {
 		v.Asset.Contract = ref.token.Hex()
 		if bal, err = erc20.BalanceOf(ctx, g.cfg.Chain, *ref.token, addr); err != nil {
-			return nil, Errorf(CodeChainError, "reading the token balance failed: %s", chainMsg(err))
+			return nil, policy.Errorf(policy.CodeChainError, "reading the token balance failed: %s", chainMsg(err))
 		}
 	}
-	v.Balance, v.BalanceBaseUnits = FormatAmount(bal, ref.decimals), new(big.Int).Set(bal).String()
+	v.Balance, v.BalanceBaseUnits = policy.FormatAmount(bal, ref.decimals), new(big.Int).Set(bal).String()
 	return v, nil
 }

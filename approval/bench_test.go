@@ -12,12 +12,16 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
+
+// bnFrom is the sender of every benchmarked spend.
+var bnFrom = common.HexToAddress("0x1111111111111111111111111111111111111111")
 
 // bnSetup builds what one verdict of the Guard reads: a policy in allowlist
 // mode with 1,000 allow entries and a ledger holding 100,000 spends of the
 // sender, all inside the 24h window.
-func bnSetup(b *testing.B) (*approval.Policy, *approval.Ledger, common.Address, time.Time) {
+func bnSetup(b *testing.B) (*policy.Policy, *approval.Ledger, common.Address, time.Time) {
 	b.Helper()
 	allow := make([]string, 1000)
 	var to common.Address
@@ -28,12 +32,12 @@ func bnSetup(b *testing.B) (*approval.Policy, *approval.Ledger, common.Address, 
 			to = a
 		}
 	}
-	doc := approval.PolicyTemplate(1337)
+	doc := policy.PolicyTemplate(1337)
 	doc = strings.Replace(doc, `mode = "any"`, `mode = "allowlist"`, 1)
 	doc = strings.Replace(doc, "allow = []", "allow = [\n  "+strings.Join(allow, ",\n  ")+",\n]", 1)
 	doc = strings.Replace(doc, `window_auto_max = "1"`, `window_auto_max = "10"`, 1)
 	doc = strings.Replace(doc, `window_max = "10"`, `window_max = "1000000"`, 1)
-	p, err := approval.ParsePolicy([]byte(doc), "")
+	p, err := policy.ParsePolicy([]byte(doc), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,8 +53,8 @@ func bnSetup(b *testing.B) (*approval.Policy, *approval.Ledger, common.Address, 
 		if i%10 == 0 {
 			kind = store.KindApproved
 		}
-		spends[i] = &store.Transfer{ID: strconv.Itoa(i), Seq: int64(i + 1), Version: int64(i + 1), From: rlFrom, To: to,
-			Asset: approval.NativeSymbol, Amount: big.NewInt(1e9), Kind: kind, Status: store.StatusSubmitted,
+		spends[i] = &store.Transfer{ID: strconv.Itoa(i), Seq: int64(i + 1), Version: int64(i + 1), From: bnFrom, To: to,
+			Asset: policy.NativeSymbol, Amount: big.NewInt(1e9), Kind: kind, Status: store.StatusSubmitted,
 			CreatedAt: start.Add(time.Duration(i) * 800 * time.Millisecond)}
 	}
 	if err := l.Apply(spends, store.LedgerHead{Seq: 100_000, Version: 100_000}, now); err != nil {
@@ -68,27 +72,27 @@ func bnSetup(b *testing.B) (*approval.Policy, *approval.Ledger, common.Address, 
 // verdict; it is reported, never asserted (DESIGN.md habit 12).
 func BenchmarkGuardEvaluation(b *testing.B) {
 	p, l, to, now := bnSetup(b)
-	in := rlETHIntent("0.01")
-	in.To = to
+	in := &policy.Intent{ChainID: 1337, From: bnFrom, To: to, Asset: policy.NativeSymbol, Amount: big.NewInt(1e16), Decimals: 18, Symbol: "ETH"}
 	lim, err := p.LimitsFor(in)
 	if err != nil {
 		b.Fatal(err)
 	}
-	bal := rlEth("100")
-	fee := new(big.Int).Mul(rlGwei(10), big.NewInt(21000))
+	bal := new(big.Int).Mul(big.NewInt(100), big.NewInt(1e18))
+	gwei10 := big.NewInt(10e9)
+	fee := new(big.Int).Mul(gwei10, big.NewInt(21000))
 	b.ReportAllocs()
-	var d approval.Decision
+	var d policy.Decision
 	for b.Loop() {
 		auto, total := l.Sums(in.From, in.Asset, lim.Window, now)
-		f := approval.Facts{
-			Now: now, NativeBalance: bal, AssetBalance: bal, MaxFeePerGas: rlGwei(10), MaxFee: fee,
+		f := policy.Facts{
+			Now: now, NativeBalance: bal, AssetBalance: bal, MaxFeePerGas: gwei10, MaxFee: fee,
 			WindowAuto: auto, WindowTotal: total, PaidBefore: true, RecipientCodeChecked: true,
 		}
-		d = approval.Evaluate(p, in, lim, &f)
+		d = policy.Evaluate(p, in, lim, &f)
 	}
 	b.StopTimer()
-	if d.Verdict != approval.Allow {
-		b.Fatalf("verdict %v, want allow:\n%s", d.Verdict, rlDump(d.Reasons))
+	if d.Verdict != policy.Allow {
+		b.Fatalf("verdict %v, want allow: %+v", d.Verdict, d.Reasons)
 	}
 }
 
@@ -100,11 +104,11 @@ func BenchmarkLedgerReserve(b *testing.B) {
 	head := l.Head()
 	b.ReportAllocs()
 	for b.Loop() {
-		l.Sums(rlFrom, approval.NativeSymbol, 24*time.Hour, now)
+		l.Sums(bnFrom, policy.NativeSymbol, 24*time.Hour, now)
 		head.Seq++
 		head.Version++
-		t := &store.Transfer{ID: "r" + strconv.FormatInt(head.Seq, 10), Seq: head.Seq, Version: head.Version, From: rlFrom, To: to,
-			Asset: approval.NativeSymbol, Amount: big.NewInt(1e9), Kind: store.KindAuto, Status: store.StatusPending, CreatedAt: now}
+		t := &store.Transfer{ID: "r" + strconv.FormatInt(head.Seq, 10), Seq: head.Seq, Version: head.Version, From: bnFrom, To: to,
+			Asset: policy.NativeSymbol, Amount: big.NewInt(1e9), Kind: store.KindAuto, Status: store.StatusPending, CreatedAt: now}
 		if err := l.Apply([]*store.Transfer{t}, head, now); err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,14 @@
 // the attested policy, records the spend, and only then builds, signs and
 // broadcasts the transaction.
 //
+// The rules themselves (the policy file, intents and their digest, amounts,
+// the evaluator and its verdicts, summaries) are package policy, which does
+// no I/O. This package turns a request into an intent (resolve.go), gathers
+// the facts policy.Evaluate needs (facts.go), runs the Guard (guard.go),
+// keeps the spend ledger (ledger.go), signs and broadcasts (execute.go),
+// executes what a human approved, in this process or another (executor.go),
+// and renders what an agent may read (approvals.go, balance.go, view.go).
+//
 // # Security model
 //
 // The caller (the MCP layer, driven by a possibly hostile agent) supplies only

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -15,6 +14,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
 )
 
@@ -46,16 +46,16 @@ func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan)
 func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	// Finish the bookkeeping even if the agent goes away mid-way.
 	ctx = context.WithoutCancel(ctx)
-	fail := func(code Code, reason string) (*Outcome, error) {
+	fail := func(code policy.Code, reason string) (*Outcome, error) {
 		_ = g.cfg.Store.MarkFailed(ctx, t.ID, reason)
-		return nil, Errorf(code, "%s", reason)
+		return nil, policy.Errorf(code, "%s", reason)
 	}
 	s, ok := g.cfg.Keys.Signer(p.intent.From)
 	if !ok {
-		return fail(CodeUnknownAccount, "from: no key for this account")
+		return fail(policy.CodeUnknownAccount, "from: no key for this account")
 	}
 	if t.Nonce == nil {
-		return fail(CodeInternal, "the reservation holds no nonce")
+		return fail(policy.CodeInternal, "the reservation holds no nonce")
 	}
 	chainID := new(big.Int).SetUint64(p.intent.ChainID)
 	txTo, value := p.intent.To, p.intent.Amount
@@ -67,11 +67,11 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 		To: &txTo, Value: value, Data: p.intent.Calldata,
 	})
 	if err := checkTxMatches(tx, p.intent); err != nil {
-		return fail(CodeInternal, err.Error())
+		return fail(policy.CodeInternal, err.Error())
 	}
 	signed, err := signer.SignTx(ctx, s, tx, chainID)
 	if err != nil {
-		return fail(CodeInternal, "signing failed")
+		return fail(policy.CodeInternal, "signing failed")
 	}
 	hash := signed.Hash()
 	if err := g.cfg.Audit.Append(ctx, audit.TypeSignature, map[string]any{
@@ -81,17 +81,17 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 		"gas": p.gas, "max_fee_per_gas": p.feeCap.String(), "max_priority_fee_per_gas": p.tipCap.String(),
 	}); err != nil {
 		// The signature is dropped: it never leaves the process unrecorded.
-		return fail(CodeInternal, "audit log unavailable; nothing was sent")
+		return fail(policy.CodeInternal, "audit log unavailable; nothing was sent")
 	}
 	raw, err := signed.MarshalBinary()
 	if err != nil {
-		return fail(CodeInternal, "encoding the transaction failed")
+		return fail(policy.CodeInternal, "encoding the transaction failed")
 	}
 	if err := g.cfg.Store.MarkSigned(ctx, t.ID, signed.Nonce(), hash, raw); err != nil {
 		// Not stored, so never sent. (A reservation whose lease ran out may
 		// have been failed by another process meanwhile: then this fails.)
 		_ = g.cfg.Store.MarkFailed(ctx, t.ID, "recording the signed transaction failed; nothing was sent")
-		return nil, Errorf(CodeInternal, "recording the signed transaction failed; nothing was sent")
+		return nil, policy.Errorf(policy.CodeInternal, "recording the signed transaction failed; nothing was sent")
 	}
 	sendErr := g.cfg.Chain.Send(ctx, signed)
 	var rej *chain.RejectedError
@@ -100,9 +100,9 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 		// The node refused it: it did not take the bytes, so they did not
 		// leave through it.
 		if err := g.cfg.Store.MarkFailed(ctx, t.ID, "the node rejected the transaction: "+chainMsg(sendErr)); err != nil {
-			return nil, Errorf(CodeInternal, "transaction %s was rejected by the node, and recording that failed", hash.Hex())
+			return nil, policy.Errorf(policy.CodeInternal, "transaction %s was rejected by the node, and recording that failed", hash.Hex())
 		}
-		return nil, Errorf(CodeChainError, "the node rejected the transaction: %s", chainMsg(sendErr))
+		return nil, policy.Errorf(policy.CodeChainError, "the node rejected the transaction: %s", chainMsg(sendErr))
 	}
 	fields := map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": sendErr == nil}
 	if sendErr != nil {
@@ -114,7 +114,7 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 		// signed transfer first: submitted or confirmed by it is the same.
 		cur, rerr := g.cfg.Store.Transfer(ctx, t.ID)
 		if rerr != nil || (cur.Status != store.StatusSubmitted && cur.Status != store.StatusConfirmed) {
-			return nil, Errorf(CodeInternal, "transaction %s was sent but recording it failed", hash.Hex())
+			return nil, policy.Errorf(policy.CodeInternal, "transaction %s was sent but recording it failed", hash.Hex())
 		}
 	}
 	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, fields)
@@ -124,7 +124,7 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 // checkTxMatches re-derives what is about to be signed from the intent: for
 // ETH the recipient and value; for a token, a call to the token contract with
 // zero value whose calldata is exactly transfer(intent.To, intent.Amount).
-func checkTxMatches(tx *types.Transaction, in *Intent) error {
+func checkTxMatches(tx *types.Transaction, in *policy.Intent) error {
 	bad := errors.New("approval: built transaction does not match the intent")
 	if tx.To() == nil || tx.ChainId().Uint64() != in.ChainID {
 		return bad
@@ -253,7 +253,7 @@ func checkDelay(n int) time.Duration {
 func (g *Guard) TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error) {
 	st, err := g.cfg.Chain.TxStatus(ctx, hash)
 	if err != nil {
-		return chain.TxStatus{}, Errorf(CodeChainError, "reading the transaction failed: %s", chainMsg(err))
+		return chain.TxStatus{}, policy.Errorf(policy.CodeChainError, "reading the transaction failed: %s", chainMsg(err))
 	}
 	if st.Status == chain.StatusNotFound {
 		if t, err := g.cfg.Store.TransferByHash(ctx, hash); err == nil && (t.Status == store.StatusSigned || t.Status == store.StatusSubmitted) {
@@ -270,23 +270,5 @@ func chainMsg(err error) string {
 	if err == nil {
 		return ""
 	}
-	return "untrusted:" + Sanitize(err.Error(), 160)
-}
-
-// Sanitize keeps printable ASCII of s, at most n bytes: for text that comes
-// from outside (node errors) before it reaches an agent.
-func Sanitize(s string, n int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= n {
-			b.WriteString("…")
-			break
-		}
-		if r >= 0x20 && r < 0x7f {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
+	return "untrusted:" + policy.Sanitize(err.Error(), 160)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 
 	"github.com/walletmcp/walletmcp/internal/erc20"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // Gas limits used when estimation fails (the policy then decides; a failing
@@ -35,27 +36,27 @@ type chainFacts struct {
 
 // readChain gathers balances, recipient code and fee terms. It takes no lock:
 // limits that depend on other requests are checked under the account lock.
-func (g *Guard) readChain(ctx context.Context, in *Intent) (*chainFacts, error) {
+func (g *Guard) readChain(ctx context.Context, in *policy.Intent) (*chainFacts, error) {
 	f := &chainFacts{}
 	var err error
 	if f.nativeBalance, _, err = g.cfg.Chain.Balance(ctx, in.From); err != nil {
-		return nil, Errorf(CodeChainError, "reading the balance failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading the balance failed: %s", chainMsg(err))
 	}
 	f.assetBalance = f.nativeBalance
 	tok := in.TokenAddress()
 	if tok != nil {
 		if f.assetBalance, err = erc20.BalanceOf(ctx, g.cfg.Chain, *tok, in.From); err != nil {
-			return nil, Errorf(CodeChainError, "reading the token balance failed: %s", chainMsg(err))
+			return nil, policy.Errorf(policy.CodeChainError, "reading the token balance failed: %s", chainMsg(err))
 		}
 	}
 	code, err := g.cfg.Chain.CodeAt(ctx, in.To)
 	if err != nil {
-		return nil, Errorf(CodeChainError, "reading the recipient failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading the recipient failed: %s", chainMsg(err))
 	}
 	f.hasCode = len(code) > 0
 	fees, err := g.cfg.Chain.SuggestFees(ctx)
 	if err != nil {
-		return nil, Errorf(CodeChainError, "reading fees failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading fees failed: %s", chainMsg(err))
 	}
 	msg := ethereum.CallMsg{From: in.From, To: &in.To, Value: in.Amount}
 	f.gas = gasLimitETH
@@ -110,16 +111,16 @@ func (f *chainFacts) maxFee() *big.Int {
 // for a verdict that reserves nothing), so the window sums include every
 // spend reserved by any process before it. paid says whether the sender
 // paid the recipient before.
-func (g *Guard) decide(in *Intent, lim *Limits, cf *chainFacts, paid bool, now time.Time) *plan {
+func (g *Guard) decide(in *policy.Intent, lim *policy.Limits, cf *chainFacts, paid bool, now time.Time) *plan {
 	auto, total := g.ledger.Sums(in.From, in.Asset, lim.Window, now)
-	f := &Facts{
+	f := &policy.Facts{
 		Now: now, NativeBalance: cf.nativeBalance, AssetBalance: cf.assetBalance,
 		MaxFeePerGas: cf.feeCap, MaxFee: cf.maxFee(), TransfersLastHour: g.ledger.CountSince(now.Add(-time.Hour)),
 		WindowAuto: auto, WindowTotal: total, PaidBefore: paid,
 		RecipientHasCode: cf.hasCode, RecipientCodeChecked: true,
 	}
-	d := Evaluate(g.cfg.Policy, in, lim, f)
-	d.Summary = NewSummary(in, f.MaxFee)
+	d := policy.Evaluate(g.cfg.Policy, in, lim, f)
+	d.Summary = policy.NewSummary(in, f.MaxFee)
 	return &plan{intent: in, decision: d, gas: cf.gas, tipCap: cf.tipCap, feeCap: cf.feeCap}
 }
 

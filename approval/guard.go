@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
 )
 
@@ -40,7 +41,7 @@ type Auditor interface {
 // Config wires a Guard. Policy, Chain, Store, Audit and Keys are required.
 type Config struct {
 	// Policy is the attested policy.
-	Policy *Policy
+	Policy *policy.Policy
 	// Chain is where balances are read and transactions sent.
 	Chain chain.Chain
 	// Store holds transfers (the spend ledger and idempotency keys) and approvals.
@@ -58,7 +59,7 @@ type Config struct {
 	// OnPark, when set, is called once for each newly parked approval (not
 	// for an idempotent replay) with its ID, what the human sees and the
 	// page link ("" without a page): `serve` logs it for a person watching.
-	OnPark func(id string, s StoredSummary, url string)
+	OnPark func(id string, s policy.StoredSummary, url string)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Tick is how often RunApprovals looks for approved transfers, expired
@@ -85,7 +86,7 @@ type Outcome struct {
 	ApprovalID  string
 	ApprovalURL string
 	ExpiresAt   time.Time
-	Summary     Summary
+	Summary     policy.Summary
 	// Replayed is set when an idempotency key returned an earlier outcome.
 	Replayed bool
 }
@@ -167,12 +168,12 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 }
 
 // Policy returns the policy the guard enforces.
-func (g *Guard) Policy() *Policy { return g.cfg.Policy }
+func (g *Guard) Policy() *policy.Policy { return g.cfg.Policy }
 
 // plan is a transfer ready to sign: its intent, the fee terms and the decision.
 type plan struct {
-	intent   *Intent
-	decision Decision
+	intent   *policy.Intent
+	decision policy.Decision
 	gas      uint64
 	tipCap   *big.Int
 	feeCap   *big.Int
@@ -185,10 +186,10 @@ func (g *Guard) catchUp(ctx context.Context) error {
 	ts, head, err := g.cfg.Store.Changes(ctx, h.Seq, h.Version)
 	if err != nil {
 		g.tampered(err)
-		return Errorf(CodeInternal, "reading the spend ledger failed")
+		return policy.Errorf(policy.CodeInternal, "reading the spend ledger failed")
 	}
 	if err := g.ledger.Apply(ts, head, g.now()); err != nil {
-		return Errorf(CodeInternal, "reading the spend ledger failed")
+		return policy.Errorf(policy.CodeInternal, "reading the spend ledger failed")
 	}
 	return nil
 }
@@ -229,7 +230,7 @@ func (g *Guard) tampered(err error) {
 const maxReported = 10_000
 
 // Prepare evaluates a transfer without reserving, signing or sending anything.
-func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*Decision, error) {
+func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*policy.Decision, error) {
 	in, lim, err := g.resolve(ctx, args)
 	if err != nil {
 		return nil, err
@@ -244,10 +245,10 @@ func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*Decision, erro
 	paid, err := g.cfg.Store.HasPaid(ctx, in.From, in.To)
 	if err != nil {
 		g.tampered(err)
-		return nil, Errorf(CodeInternal, "reading the spend ledger failed")
+		return nil, policy.Errorf(policy.CodeInternal, "reading the spend ledger failed")
 	}
 	p := g.decide(in, lim, cf, paid, g.now())
-	if p.decision.Verdict == ApprovalRequired && g.cfg.Approvals == nil {
+	if p.decision.Verdict == policy.ApprovalRequired && g.cfg.Approvals == nil {
 		denyNoApproval(&p.decision)
 	}
 	g.auditVerdict("prepare", "", p)
@@ -255,9 +256,9 @@ func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*Decision, erro
 }
 
 // denyNoApproval turns approval_required into deny when no human channel exists.
-func denyNoApproval(d *Decision) {
-	d.Verdict = Deny
-	d.Reasons = append(d.Reasons, Reason{Rule: "approval", Verdict: Deny.String(), Message: "human approval is not available yet"})
+func denyNoApproval(d *policy.Decision) {
+	d.Verdict = policy.Deny
+	d.Reasons = append(d.Reasons, policy.Reason{Rule: "approval", Verdict: policy.Deny.String(), Message: "human approval is not available yet"})
 }
 
 // auditVerdict queues the verdict record. It becomes durable with the next
@@ -272,16 +273,19 @@ func (g *Guard) auditVerdict(op, id string, p *plan) {
 }
 
 // argsHash binds an idempotency key to the exact request.
-func argsHash(in *Intent) []byte {
+func argsHash(in *policy.Intent) []byte {
 	d := in.Digest()
 	h := sha256.Sum256(append([]byte("walletmcp-idempotency-v1"), d[:]...))
 	return h[:]
 }
 
+// ErrDenied is the sentinel a denial wraps for callers that branch on it.
+var ErrDenied = errors.New("approval: request denied")
+
 // DenyError is the error of a denied transfer: policy_denied (or
 // rate_limited) with every denying reason, wrapping ErrDenied.
 type DenyError struct {
-	Decision Decision
+	Decision policy.Decision
 }
 
 // Error lists the denying reasons.
@@ -290,21 +294,21 @@ func (e *DenyError) Error() string { return e.toolError().Error() }
 // Unwrap lets callers match ErrDenied and *Error.
 func (e *DenyError) Unwrap() []error { return []error{ErrDenied, e.toolError()} }
 
-func (e *DenyError) toolError() *Error {
+func (e *DenyError) toolError() *policy.Error {
 	var msgs []string
 	for _, r := range e.Decision.Reasons {
-		if r.Verdict == Deny.String() {
+		if r.Verdict == policy.Deny.String() {
 			msgs = append(msgs, r.Rule+": "+r.Message)
 		}
 	}
-	code := CodePolicyDenied
+	code := policy.CodePolicyDenied
 	if e.Decision.RateLimited {
-		code = CodeRateLimited
+		code = policy.CodeRateLimited
 	}
 	if len(msgs) == 1 && strings.HasPrefix(msgs[0], "approval: ") {
-		return &Error{Code: code, Msg: strings.TrimPrefix(msgs[0], "approval: ")}
+		return &policy.Error{Code: code, Msg: strings.TrimPrefix(msgs[0], "approval: ")}
 	}
-	return &Error{Code: code, Msg: strings.Join(msgs, "; ")}
+	return &policy.Error{Code: code, Msg: strings.Join(msgs, "; ")}
 }
 
 // Send evaluates a transfer and, if the policy allows it, signs and broadcasts
@@ -327,7 +331,7 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 		return nil, err
 	}
 	if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
-		return nil, Errorf(CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
 	}
 	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto})
 	switch {
@@ -337,10 +341,10 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 		return g.replay(ctx, prev, ah)
 	}
 	switch p.decision.Verdict {
-	case Deny:
+	case policy.Deny:
 		g.auditVerdict("send", "", p)
 		return nil, &DenyError{Decision: p.decision}
-	case ApprovalRequired:
+	case policy.ApprovalRequired:
 		if g.cfg.Approvals == nil {
 			denyNoApproval(&p.decision)
 			g.auditVerdict("send", "", p)
@@ -362,7 +366,7 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 		return out, err, true
 	case !errors.Is(err, store.ErrNotFound):
 		g.tampered(err)
-		return nil, Errorf(CodeInternal, "reading the idempotency record failed"), true
+		return nil, policy.Errorf(policy.CodeInternal, "reading the idempotency record failed"), true
 	}
 	if g.cfg.Approvals == nil {
 		return nil, nil, false
@@ -371,7 +375,7 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 	switch {
 	case err == nil:
 		if string(a.ArgsHash) != string(ah) {
-			return nil, Errorf(CodeConflict, "idempotency_key: already used with different arguments"), true
+			return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments"), true
 		}
 		out, err := g.approvalOutcome(ctx, a.ID, "")
 		if out != nil {
@@ -380,7 +384,7 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 		return out, err, true
 	case !errors.Is(err, store.ErrNotFound):
 		g.tampered(err)
-		return nil, Errorf(CodeInternal, "reading the idempotency record failed"), true
+		return nil, policy.Errorf(policy.CodeInternal, "reading the idempotency record failed"), true
 	}
 	return nil, nil, false
 }
@@ -391,7 +395,7 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 // come between the check and the record. want carries the idempotency key or
 // approval, the args hash and the kind. When the key (or approval) was used
 // before, prev is that transfer and nothing is decided.
-func (g *Guard) reserve(ctx context.Context, in *Intent, lim *Limits, cf *chainFacts, want *store.Transfer) (p *plan, t, prev *store.Transfer, err error) {
+func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer) (p *plan, t, prev *store.Transfer, err error) {
 	err = g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
 		if err := g.syncIn(lt); err != nil {
 			return err
@@ -412,7 +416,7 @@ func (g *Guard) reserve(ctx context.Context, in *Intent, lim *Limits, cf *chainF
 			return err
 		}
 		p = g.decide(in, lim, cf, paid, lt.Now())
-		if p.decision.Verdict != Allow && !(want.Kind == store.KindApproved && p.decision.Verdict == ApprovalRequired) {
+		if p.decision.Verdict != policy.Allow && !(want.Kind == store.KindApproved && p.decision.Verdict == policy.ApprovalRequired) {
 			return nil
 		}
 		nonce, err := lt.AllocateNonce(in.ChainID, in.From, cf.nonceFloor)
@@ -428,19 +432,19 @@ func (g *Guard) reserve(ctx context.Context, in *Intent, lim *Limits, cf *chainF
 	if err != nil {
 		g.tampered(err)
 		if errors.Is(err, store.ErrConflict) {
-			return nil, nil, nil, Errorf(CodeConflict, "idempotency_key: already used with different arguments")
+			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
 		}
-		return nil, nil, nil, Errorf(CodeInternal, "recording the transfer failed")
+		return nil, nil, nil, policy.Errorf(policy.CodeInternal, "recording the transfer failed")
 	}
 	return p, t, prev, nil
 }
 
 // park stores a transfer that needs a human as a pending approval.
 func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outcome, error) {
-	stored := StoredSummary{Summary: p.decision.Summary, Reasons: ApprovalReasons(p.decision.Reasons)}
+	stored := policy.StoredSummary{Summary: p.decision.Summary, Reasons: policy.ApprovalReasons(p.decision.Reasons)}
 	sum, err := json.Marshal(stored)
 	if err != nil {
-		return nil, Errorf(CodeInternal, "encoding the summary failed")
+		return nil, policy.Errorf(policy.CodeInternal, "encoding the summary failed")
 	}
 	d := p.intent.Digest()
 	a, token, err := g.cfg.Approvals.Park(ctx, &store.Approval{
@@ -450,12 +454,12 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, Errorf(CodeConflict, "idempotency_key: already used with different arguments")
+			return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
 		}
 		if errors.Is(err, pending.ErrTooManyPending) {
-			return nil, Errorf(CodeRateLimited, "approval.max_pending: this account already has as many transfers waiting for a human as allowed; wait until they are decided or expire")
+			return nil, policy.Errorf(policy.CodeRateLimited, "approval.max_pending: this account already has as many transfers waiting for a human as allowed; wait until they are decided or expire")
 		}
-		return nil, Errorf(CodeInternal, "parking the approval failed")
+		return nil, policy.Errorf(policy.CodeInternal, "parking the approval failed")
 	}
 	g.auditVerdict("send", a.ID, p)
 	out := &Outcome{Status: "approval_required", ApprovalID: a.ID, ExpiresAt: a.ExpiresAt, Summary: p.decision.Summary}
@@ -471,7 +475,7 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 // replay returns the outcome of an earlier transfer with the same key.
 func (g *Guard) replay(ctx context.Context, t *store.Transfer, wantHash []byte) (*Outcome, error) {
 	if string(t.ArgsHash) != string(wantHash) {
-		return nil, Errorf(CodeConflict, "idempotency_key: already used with different arguments")
+		return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
 	}
 	g.mu.Lock()
 	done := g.inflight[t.ID]
@@ -480,30 +484,30 @@ func (g *Guard) replay(ctx context.Context, t *store.Transfer, wantHash []byte) 
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return nil, Errorf(CodeInternal, "cancelled while the first request with this idempotency_key was in flight")
+			return nil, policy.Errorf(policy.CodeInternal, "cancelled while the first request with this idempotency_key was in flight")
 		}
 		var err error
 		if t, err = g.cfg.Store.Transfer(ctx, t.ID); err != nil {
-			return nil, Errorf(CodeInternal, "reading the idempotency record failed")
+			return nil, policy.Errorf(policy.CodeInternal, "reading the idempotency record failed")
 		}
 	}
 	switch t.Status {
 	case store.StatusSubmitted, store.StatusSigned, store.StatusConfirmed:
 		if t.TxHash == nil {
-			return nil, Errorf(CodeInternal, "idempotency record has no transaction")
+			return nil, policy.Errorf(policy.CodeInternal, "idempotency record has no transaction")
 		}
 		return &Outcome{Status: "submitted", TxHash: *t.TxHash, TransferID: t.ID, Replayed: true, Summary: g.summaryOf(t)}, nil
 	case store.StatusFailed:
-		return nil, Errorf(CodeConflict, "idempotency_key: the first request with this key failed (%s); use a new key to retry", Sanitize(t.Error, 300))
+		return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: the first request with this key failed (%s); use a new key to retry", policy.Sanitize(t.Error, 300))
 	default:
-		return nil, Errorf(CodeConflict, "idempotency_key: the first request with this key is still being processed")
+		return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: the first request with this key is still being processed")
 	}
 }
 
 // summaryOf rebuilds the summary of a stored transfer.
-func (g *Guard) summaryOf(t *store.Transfer) Summary {
-	in := &Intent{ChainID: t.ChainID, From: t.From, To: t.To, Asset: t.Asset, Amount: t.Amount, Decimals: NativeDecimals, Symbol: NativeSymbol}
-	if t.Asset != NativeSymbol {
+func (g *Guard) summaryOf(t *store.Transfer) policy.Summary {
+	in := &policy.Intent{ChainID: t.ChainID, From: t.From, To: t.To, Asset: t.Asset, Amount: t.Amount, Decimals: policy.NativeDecimals, Symbol: policy.NativeSymbol}
+	if t.Asset != policy.NativeSymbol {
 		in.Symbol, in.Decimals = t.Asset, 0
 		if tok, ok := g.cfg.Policy.TokenByAddress(common.HexToAddress(t.Asset)); ok {
 			in.Symbol, in.Decimals = tok.Symbol, tok.Decimals
@@ -515,5 +519,5 @@ func (g *Guard) summaryOf(t *store.Transfer) Summary {
 			fee.Mul(tx.GasFeeCap(), new(big.Int).SetUint64(tx.Gas()))
 		}
 	}
-	return NewSummary(in, fee)
+	return policy.NewSummary(in, fee)
 }

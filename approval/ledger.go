@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // Ledger is this process's view of the spend window: for each (sender,
@@ -89,8 +90,8 @@ func checkSpend(t *store.Transfer) error {
 		t.CreatedAt.IsZero() || t.ID == "" {
 		return ErrLedgerSpend
 	}
-	if t.Asset != NativeSymbol {
-		if _, ok := tokenAddress(t.Asset); !ok {
+	if t.Asset != policy.NativeSymbol {
+		if _, ok := policy.ParseTokenAsset(t.Asset); !ok {
 			return ErrLedgerSpend
 		}
 	}

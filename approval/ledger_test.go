@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 var (
@@ -33,7 +35,7 @@ type lgSpend struct {
 }
 
 func (s lgSpend) spend() *store.Transfer {
-	return &store.Transfer{From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(s.amount), Kind: s.kind, CreatedAt: lgT0.Add(s.at), Status: store.StatusSubmitted}
+	return &store.Transfer{From: lgAlice, To: lgBob, Asset: policy.NativeSymbol, Amount: big.NewInt(s.amount), Kind: s.kind, CreatedAt: lgT0.Add(s.at), Status: store.StatusSubmitted}
 }
 
 // lgBook feeds a Ledger the way the store's changes do: each transfer gets
@@ -59,7 +61,7 @@ func (b *lgBook) Add(t *store.Transfer) (string, error) {
 // Fail applies the failure of transfer id (created at at).
 func (b *lgBook) Fail(id string, at time.Time) error {
 	b.version++
-	t := &store.Transfer{ID: id, From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(0), Kind: store.KindAuto, CreatedAt: at, Status: store.StatusFailed, Version: b.version}
+	t := &store.Transfer{ID: id, From: lgAlice, To: lgBob, Asset: policy.NativeSymbol, Amount: big.NewInt(0), Kind: store.KindAuto, CreatedAt: at, Status: store.StatusFailed, Version: b.version}
 	return b.Apply([]*store.Transfer{t}, store.LedgerHead{Seq: b.seq, Version: b.version}, at)
 }
 
@@ -103,7 +105,7 @@ func TestLedgerWindow(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			lgSums(t, l, lgAlice, approval.NativeSymbol, c.window, lgT0.Add(c.now), c.auto, c.total)
+			lgSums(t, l, lgAlice, policy.NativeSymbol, c.window, lgT0.Add(c.now), c.auto, c.total)
 		})
 	}
 }
@@ -134,7 +136,7 @@ func TestLedgerTimePasses(t *testing.T) {
 					}
 				}
 			}
-			lgSums(t, l, lgAlice, approval.NativeSymbol, w, lgT0.Add(now), auto, total)
+			lgSums(t, l, lgAlice, policy.NativeSymbol, w, lgT0.Add(now), auto, total)
 		}
 	}
 	if n := l.Len(); n != 0 {
@@ -150,15 +152,15 @@ func TestLedgerKeysAreSeparate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add(lgAlice, approval.NativeSymbol, 1)
+	add(lgAlice, policy.NativeSymbol, 1)
 	add(lgAlice, lgUSDC, 20)
-	add(lgCarol, approval.NativeSymbol, 300)
+	add(lgCarol, policy.NativeSymbol, 300)
 	now := lgT0.Add(time.Minute)
-	lgSums(t, l, lgAlice, approval.NativeSymbol, time.Hour, now, 1, 1)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, time.Hour, now, 1, 1)
 	lgSums(t, l, lgAlice, lgUSDC, time.Hour, now, 20, 20)
-	lgSums(t, l, lgCarol, approval.NativeSymbol, time.Hour, now, 300, 300)
+	lgSums(t, l, lgCarol, policy.NativeSymbol, time.Hour, now, 300, 300)
 	lgSums(t, l, lgCarol, lgUSDC, time.Hour, now, 0, 0)
-	lgSums(t, l, lgBob, approval.NativeSymbol, time.Hour, now, 0, 0)
+	lgSums(t, l, lgBob, policy.NativeSymbol, time.Hour, now, 0, 0)
 }
 
 // TestLedgerWindowLongerThanKept: a window the ledger cannot answer fails
@@ -169,11 +171,11 @@ func TestLedgerWindowLongerThanKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []time.Duration{time.Hour + 1, 24 * time.Hour, 0, -time.Hour} {
-		if a, tot := l.Sums(lgAlice, approval.NativeSymbol, w, lgT0); a != nil || tot != nil {
+		if a, tot := l.Sums(lgAlice, policy.NativeSymbol, w, lgT0); a != nil || tot != nil {
 			t.Errorf("Sums(window %v) with 1h kept = %v, %v; want nil, nil", w, a, tot)
 		}
 	}
-	lgSums(t, l, lgAlice, approval.NativeSymbol, time.Hour, lgT0, 5, 5)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, time.Hour, lgT0, 5, 5)
 	if l.Retention() != time.Hour {
 		t.Errorf("Retention = %v", l.Retention())
 	}
@@ -192,7 +194,7 @@ func TestLedgerRemove(t *testing.T) {
 		ids = append(ids, id)
 	}
 	now := lgT0.Add(time.Hour)
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1101, 1111)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 1101, 1111)
 	fail := func(id string) {
 		t.Helper()
 		if err := l.Fail(id, lgT0); err != nil {
@@ -200,21 +202,21 @@ func TestLedgerRemove(t *testing.T) {
 		}
 	}
 	fail(ids[2])
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1001, 1011)
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 59*time.Minute, now, 1000, 1010)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 1001, 1011)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 59*time.Minute, now, 1000, 1010)
 	fail(ids[2])
 	fail("never-seen")
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1001, 1011)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 1001, 1011)
 	fail(ids[3])
 	fail(ids[0])
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 0, 10)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 0, 10)
 	fail(ids[1])
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 0, 0)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 0, 0)
 	// Adding again after removals keeps the sums right.
 	if _, err := l.Add(lgSpend{3 * time.Minute, 7, store.KindAuto}.spend()); err != nil {
 		t.Fatal(err)
 	}
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 7, 7)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 7, 7)
 }
 
 // TestLedgerStaleChangesIgnored: a set of changes no newer than what the
@@ -235,7 +237,7 @@ func TestLedgerStaleChangesIgnored(t *testing.T) {
 	if err := l.Apply([]*store.Transfer{live}, store.LedgerHead{Seq: 1, Version: 1}, lgT0); err != nil {
 		t.Fatal(err)
 	}
-	lgSums(t, l, lgAlice, approval.NativeSymbol, time.Hour, lgT0, 0, 0)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, time.Hour, lgT0, 0, 0)
 	if h := l.Head(); h.Seq != 1 || h.Version != 2 {
 		t.Errorf("Head = %+v, want {1 2}", h)
 	}
@@ -256,13 +258,13 @@ func TestLedgerOutOfOrder(t *testing.T) {
 		}
 	}
 	now := lgT0.Add(3 * time.Hour)
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, now, 1011, 1111)
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 90*time.Minute, now, 1000, 1100)
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 2*time.Hour, now, 1010, 1110)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, now, 1011, 1111)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 90*time.Minute, now, 1000, 1100)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 2*time.Hour, now, 1010, 1110)
 	if err := l.Fail(mid, lgT0); err != nil {
 		t.Fatal(err)
 	}
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 2*time.Hour, now, 1010, 1010)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 2*time.Hour, now, 1010, 1010)
 }
 
 func TestLedgerRefusesInvalidSpends(t *testing.T) {
@@ -321,11 +323,11 @@ func TestLedgerLoadFromStore(t *testing.T) {
 		fail   bool
 	}
 	made := []mk{
-		{0, lgBob, approval.NativeSymbol, 1, store.KindAuto, false},
-		{time.Hour, lgBob, approval.NativeSymbol, 20, store.KindApproved, false},
-		{2 * time.Hour, lgCarol, approval.NativeSymbol, 300, store.KindAuto, true},
+		{0, lgBob, policy.NativeSymbol, 1, store.KindAuto, false},
+		{time.Hour, lgBob, policy.NativeSymbol, 20, store.KindApproved, false},
+		{2 * time.Hour, lgCarol, policy.NativeSymbol, 300, store.KindAuto, true},
 		{3 * time.Hour, lgCarol, lgUSDC, 4000, store.KindAuto, false},
-		{26 * time.Hour, lgBob, approval.NativeSymbol, 50000, store.KindAuto, false},
+		{26 * time.Hour, lgBob, policy.NativeSymbol, 50000, store.KindAuto, false},
 	}
 	for i, m := range made {
 		clock = lgT0.Add(m.at)
@@ -362,7 +364,7 @@ func TestLedgerLoadFromStore(t *testing.T) {
 		if err := loaded.Apply(ts, head, now); err != nil {
 			t.Fatal(err)
 		}
-		for _, asset := range []string{approval.NativeSymbol, lgUSDC} {
+		for _, asset := range []string{policy.NativeSymbol, lgUSDC} {
 			for _, w := range []time.Duration{time.Hour, 24 * time.Hour} {
 				var wantA, wantT int64
 				for _, m := range made {
@@ -405,9 +407,9 @@ func TestLedgerConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; i < per; i++ {
 				at := lgT0.Add(time.Duration(i) * time.Second)
-				tr := &store.Transfer{ID: fmt.Sprintf("%d-%d", w, i), From: lgAlice, To: common.BigToAddress(big.NewInt(int64(w))), Asset: approval.NativeSymbol, Amount: big.NewInt(1), Kind: store.KindAuto, CreatedAt: at, Status: store.StatusPending}
+				tr := &store.Transfer{ID: fmt.Sprintf("%d-%d", w, i), From: lgAlice, To: common.BigToAddress(big.NewInt(int64(w))), Asset: policy.NativeSymbol, Amount: big.NewInt(1), Kind: store.KindAuto, CreatedAt: at, Status: store.StatusPending}
 				apply(tr)
-				l.Sums(lgAlice, approval.NativeSymbol, time.Hour, at)
+				l.Sums(lgAlice, policy.NativeSymbol, time.Hour, at)
 				l.CountSince(at.Add(-time.Hour))
 				if i%2 == 1 {
 					f := *tr
@@ -418,8 +420,66 @@ func TestLedgerConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	lgSums(t, l, lgAlice, approval.NativeSymbol, 24*time.Hour, lgT0.Add(time.Hour), workers*per/2, workers*per/2)
+	lgSums(t, l, lgAlice, policy.NativeSymbol, 24*time.Hour, lgT0.Add(time.Hour), workers*per/2, workers*per/2)
 	if n := l.CountSince(lgT0.Add(-time.Hour)); n != workers*per/2 {
 		t.Errorf("CountSince = %d, want %d", n, workers*per/2)
+	}
+}
+
+// TestLedgerMatchesModel runs 5000 random operations against a Ledger and a
+// plain list and compares every answer.
+func TestLedgerMatchesModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 13))
+	const retention = 6 * time.Hour
+	type entry struct {
+		id     string
+		at     time.Time
+		amount int64
+		auto   bool
+		gone   bool // failed
+	}
+	l := lgNew(retention)
+	var model []*entry
+	now := lgT0
+	for op := 0; op < 5000; op++ {
+		switch k := r.IntN(10); {
+		case k < 4: // add, mostly at now, sometimes earlier or a little later
+			at := now
+			if r.IntN(5) == 0 {
+				at = now.Add(time.Duration(r.Int64N(int64(2*time.Hour))) - time.Hour)
+			}
+			e := &entry{at: at, amount: r.Int64N(1000), auto: r.IntN(3) > 0}
+			kind := store.KindApproved
+			if e.auto {
+				kind = store.KindAuto
+			}
+			var err error
+			if e.id, err = l.Add(&store.Transfer{From: lgAlice, To: lgBob, Asset: policy.NativeSymbol, Amount: big.NewInt(e.amount), Kind: kind, CreatedAt: at, Status: store.StatusPending}); err != nil {
+				t.Fatal(err)
+			}
+			model = append(model, e)
+		case k < 5 && len(model) > 0: // fail one
+			e := model[r.IntN(len(model))]
+			if err := l.Fail(e.id, e.at); err != nil {
+				t.Fatal(err)
+			}
+			e.gone = true
+		default: // time passes, then sums
+			now = now.Add(time.Duration(r.Int64N(int64(40 * time.Minute))))
+			w := time.Duration(r.Int64N(int64(retention))) + 1
+			var auto, total int64
+			for _, e := range model {
+				if !e.gone && !e.at.Before(now.Add(-w)) {
+					total += e.amount
+					if e.auto {
+						auto += e.amount
+					}
+				}
+			}
+			a, tot := l.Sums(lgAlice, policy.NativeSymbol, w, now)
+			if a == nil || a.Int64() != auto || tot.Int64() != total {
+				t.Fatalf("op %d: Sums(window %v) = %v/%v, want %d/%d", op, w, a, tot, auto, total)
+			}
+		}
 	}
 }

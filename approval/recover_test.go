@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/wallet"
@@ -32,7 +33,7 @@ type rcWorld struct {
 	dev    *chain.Dev
 	from   common.Address
 	signer signer.Signer
-	policy *approval.Policy
+	policy *policy.Policy
 }
 
 func rcNewWorld(t *testing.T) *rcWorld {
@@ -51,9 +52,9 @@ func rcNewWorld(t *testing.T) *rcWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.dev.Close() })
-	text := strings.Replace(approval.PolicyTemplate(1337), "new_recipient_approval = true", "new_recipient_approval = false", 1)
+	text := strings.Replace(policy.PolicyTemplate(1337), "new_recipient_approval = true", "new_recipient_approval = false", 1)
 	sum := sha256.Sum256([]byte(text))
-	if w.policy, err = approval.ParsePolicy([]byte(text), hex.EncodeToString(sum[:])); err != nil {
+	if w.policy, err = policy.ParsePolicy([]byte(text), hex.EncodeToString(sum[:])); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -113,7 +114,7 @@ func (w *rcWorld) signedButNotSent(st *store.Store, key string, to common.Addres
 func (w *rcWorld) reserve(st *store.Store, key string, to common.Address, wei int64) *store.Transfer {
 	w.t.Helper()
 	amount := big.NewInt(wei)
-	in := &approval.Intent{ChainID: 1337, From: w.from, To: to, Asset: approval.NativeSymbol, Amount: amount, Decimals: 18, Symbol: "ETH"}
+	in := &policy.Intent{ChainID: 1337, From: w.from, To: to, Asset: policy.NativeSymbol, Amount: amount, Decimals: 18, Symbol: "ETH"}
 	d := in.Digest()
 	ah := sha256.Sum256(append([]byte("walletmcp-idempotency-v1"), d[:]...))
 	tr, _, err := st.CreateTransfer(context.Background(), &store.Transfer{IdempotencyKey: key, ArgsHash: ah[:], ChainID: 1337, From: w.from, To: to, Asset: store.AssetETH, Amount: amount, Kind: store.KindAuto})
@@ -208,7 +209,7 @@ func TestCrashRecoveryNeverSendsTwice(t *testing.T) {
 		t.Fatalf("retry of k-sent: %+v, %v", out, err)
 	}
 	if _, err := g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: alice.Hex(), Amount: "0.005", IdempotencyKey: "k-pending"}); err == nil ||
-		approval.CodeOf(err) != approval.CodeConflict || !strings.Contains(err.Error(), "nothing was sent") {
+		policy.CodeOf(err) != policy.CodeConflict || !strings.Contains(err.Error(), "nothing was sent") {
 		t.Fatalf("retry of the unsigned k-pending: %v (want conflict saying nothing was sent)", err)
 	}
 	if n, err := w.dev.PendingNonce(ctx, w.from); err != nil || n != 2 {

@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/walletmcp/walletmcp/internal/erc20"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // assetRef is a resolved asset argument.
@@ -28,14 +29,14 @@ type assetRef struct {
 // policy; a token not in the policy is refused unless [unknown_tokens] allows
 // it or the asset is only read (forRead).
 func (g *Guard) resolveAsset(ctx context.Context, field, s string, forRead bool) (*assetRef, error) {
-	if s == "" || strings.EqualFold(s, NativeSymbol) {
-		return &assetRef{key: NativeSymbol, symbol: NativeSymbol, decimals: NativeDecimals}, nil
+	if s == "" || strings.EqualFold(s, policy.NativeSymbol) {
+		return &assetRef{key: policy.NativeSymbol, symbol: policy.NativeSymbol, decimals: policy.NativeDecimals}, nil
 	}
 	p := g.cfg.Policy
 	var addr common.Address
-	var tok *Token
+	var tok *policy.Token
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		a, err := ParseAddress(field, s)
+		a, err := policy.ParseAddress(field, s)
 		if err != nil {
 			return nil, err
 		}
@@ -44,75 +45,75 @@ func (g *Guard) resolveAsset(ctx context.Context, field, s string, forRead bool)
 	} else {
 		t, ok := p.Token(s)
 		if !ok {
-			return nil, Errorf(CodeInvalidArgument, "%s: unknown asset symbol (use ETH, a token symbol from get_policy, or a token contract address)", field)
+			return nil, policy.Errorf(policy.CodeInvalidArgument, "%s: unknown asset symbol (use ETH, a token symbol from get_policy, or a token contract address)", field)
 		}
 		tok, addr = t, t.Address
 	}
 	if tok == nil && !p.UnknownTokens.Allow && !forRead {
-		return nil, Errorf(CodePolicyDenied, "%s: token %s is not in the policy, and the policy refuses unknown tokens", field, addr.Hex())
+		return nil, policy.Errorf(policy.CodePolicyDenied, "%s: token %s is not in the policy, and the policy refuses unknown tokens", field, addr.Hex())
 	}
 	code, err := g.cfg.Chain.CodeAt(ctx, addr)
 	if err != nil {
-		return nil, Errorf(CodeChainError, "reading the token contract failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading the token contract failed: %s", chainMsg(err))
 	}
 	if len(code) == 0 {
-		return nil, Errorf(CodeInvalidArgument, "%s: there is no contract at %s on this chain", field, addr.Hex())
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "%s: there is no contract at %s on this chain", field, addr.Hex())
 	}
 	dec, err := erc20.Decimals(ctx, g.cfg.Chain, addr)
 	if err != nil {
 		if errors.Is(err, erc20.ErrBadResponse) || errors.Is(err, erc20.ErrNoCode) {
-			return nil, Errorf(CodePolicyDenied, "%s: %s does not answer decimals() like an ERC-20 token", field, addr.Hex())
+			return nil, policy.Errorf(policy.CodePolicyDenied, "%s: %s does not answer decimals() like an ERC-20 token", field, addr.Hex())
 		}
-		return nil, Errorf(CodeChainError, "reading the token's decimals failed: %s", chainMsg(err))
+		return nil, policy.Errorf(policy.CodeChainError, "reading the token's decimals failed: %s", chainMsg(err))
 	}
 	ref := &assetRef{key: lowerHex(addr), decimals: int(dec), token: &addr}
 	if tok != nil {
 		if int(dec) != tok.Decimals {
-			return nil, Errorf(CodePolicyDenied, "%s: the token reports %d decimals on chain but the policy configures %d; fix the policy", field, dec, tok.Decimals)
+			return nil, policy.Errorf(policy.CodePolicyDenied, "%s: the token reports %d decimals on chain but the policy configures %d; fix the policy", field, dec, tok.Decimals)
 		}
 		ref.symbol = tok.Symbol
 		return ref, nil
 	}
 	md, err := erc20.ReadMetadata(ctx, g.cfg.Chain, addr)
 	if err != nil {
-		return nil, Errorf(CodePolicyDenied, "%s: the token's metadata could not be read; configure it in the policy to use it", field)
+		return nil, policy.Errorf(policy.CodePolicyDenied, "%s: the token's metadata could not be read; configure it in the policy to use it", field)
 	}
 	ref.symbol, ref.untrusted = "untrusted:"+md.Symbol, true
 	return ref, nil
 }
 
 // resolve parses the arguments into an intent and the limits of its asset.
-func (g *Guard) resolve(ctx context.Context, args TransferArgs) (*Intent, *Limits, error) {
-	from, err := ParseAddress("from", args.From)
+func (g *Guard) resolve(ctx context.Context, args TransferArgs) (*policy.Intent, *policy.Limits, error) {
+	from, err := policy.ParseAddress("from", args.From)
 	if err != nil {
 		return nil, nil, err
 	}
-	to, err := ParseAddress("to", args.To)
+	to, err := policy.ParseAddress("to", args.To)
 	if err != nil {
 		return nil, nil, err
 	}
 	if args.IdempotencyKey != "" {
-		if err := ValidateIdempotencyKey(args.IdempotencyKey); err != nil {
+		if err := policy.ValidateIdempotencyKey(args.IdempotencyKey); err != nil {
 			return nil, nil, err
 		}
 	}
 	if _, ok := g.cfg.Keys.Signer(from); !ok {
-		return nil, nil, Errorf(CodeUnknownAccount, "from: this server holds no key for %s", from.Hex())
+		return nil, nil, policy.Errorf(policy.CodeUnknownAccount, "from: this server holds no key for %s", from.Hex())
 	}
 	// Parse the amount before any chain call when the asset is ETH, so bad
 	// input is refused without touching the node.
-	if args.Asset == "" || strings.EqualFold(args.Asset, NativeSymbol) {
-		if _, err := ParseAmount("amount", args.Amount, NativeDecimals); err != nil {
+	if args.Asset == "" || strings.EqualFold(args.Asset, policy.NativeSymbol) {
+		if _, err := policy.ParseAmount("amount", args.Amount, policy.NativeDecimals); err != nil {
 			return nil, nil, err
 		}
-	} else if _, err := ParseAmount("amount", args.Amount, UnknownTokenScale); err != nil {
+	} else if _, err := policy.ParseAmount("amount", args.Amount, policy.UnknownTokenScale); err != nil {
 		return nil, nil, err
 	}
 	a, err := g.resolveAsset(ctx, "asset", args.Asset, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := ParseAmount("amount", args.Amount, a.decimals)
+	v, err := policy.ParseAmount("amount", args.Amount, a.decimals)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,15 +122,15 @@ func (g *Guard) resolve(ctx context.Context, args TransferArgs) (*Intent, *Limit
 
 // intentFor builds the intent of a transfer of v base units of asset a, with
 // the token calldata when it is a token.
-func (g *Guard) intentFor(from, to common.Address, a *assetRef, v *big.Int) (*Intent, *Limits, error) {
+func (g *Guard) intentFor(from, to common.Address, a *assetRef, v *big.Int) (*policy.Intent, *policy.Limits, error) {
 	var err error
-	in := &Intent{ChainID: g.cfg.Policy.ChainID, From: from, To: to, Asset: a.key, Amount: v, Decimals: a.decimals, Symbol: a.symbol}
+	in := &policy.Intent{ChainID: g.cfg.Policy.ChainID, From: from, To: to, Asset: a.key, Amount: v, Decimals: a.decimals, Symbol: a.symbol}
 	if a.token != nil {
 		if to == (common.Address{}) {
 			// erc20 refuses to encode it; the policy's verdict names the rule.
 			in.Calldata = nil
 		} else if in.Calldata, err = erc20.TransferCalldata(to, v); err != nil {
-			return nil, nil, Errorf(CodeInvalidArgument, "to: cannot be encoded as a token transfer")
+			return nil, nil, policy.Errorf(policy.CodeInvalidArgument, "to: cannot be encoded as a token transfer")
 		}
 	}
 	lim, err := g.cfg.Policy.LimitsFor(in)
@@ -137,13 +138,4 @@ func (g *Guard) intentFor(from, to common.Address, a *assetRef, v *big.Int) (*In
 		return nil, nil, err
 	}
 	return in, lim, nil
-}
-
-// TokenAddress returns the token contract of an intent, or nil for ETH.
-func (in *Intent) TokenAddress() *common.Address {
-	if in.Asset == NativeSymbol {
-		return nil
-	}
-	a := common.HexToAddress(in.Asset)
-	return &a
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // TestTwoGuardsShareLimits: two Guards, each with its own store handle and
@@ -90,7 +91,7 @@ func TestTwoExecutorsOneApproval(t *testing.T) {
 		procs = append(procs, proc{st, g})
 	}
 	amount := big.NewInt(5e17)
-	in := &approval.Intent{ChainID: 1337, From: w.from, To: bob, Asset: approval.NativeSymbol, Amount: amount, Decimals: 18, Symbol: "ETH"}
+	in := &policy.Intent{ChainID: 1337, From: w.from, To: bob, Asset: policy.NativeSymbol, Amount: amount, Decimals: 18, Symbol: "ETH"}
 	d := in.Digest()
 	token := sha256.Sum256([]byte("link"))
 	a, _, err := procs[0].st.CreateApproval(ctx, &store.Approval{

@@ -2,11 +2,12 @@ package approval
 
 import (
 	"context"
-	"math/big"
 	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // LimitsView is one asset's limits as decimal strings in the asset's units.
@@ -58,21 +59,13 @@ type PolicyView struct {
 	Remaining            []RemainingView `json:"remaining"`
 }
 
-func limitsView(asset, contract string, dec int, l *Limits) LimitsView {
+func limitsView(asset, contract string, dec int, l *policy.Limits) LimitsView {
 	return LimitsView{
 		Asset: asset, Contract: contract, Decimals: dec,
-		AutoApproveMax: FormatAmount(l.AutoApproveMax, dec), PerTxMax: FormatAmount(l.PerTxMax, dec),
+		AutoApproveMax: policy.FormatAmount(l.AutoApproveMax, dec), PerTxMax: policy.FormatAmount(l.PerTxMax, dec),
 		BalanceFractionApproval: l.BalanceFractionApproval.FloatString(6), Window: l.Window.String(),
-		WindowAutoMax: FormatAmount(l.WindowAutoMax, dec), WindowMax: FormatAmount(l.WindowMax, dec),
+		WindowAutoMax: policy.FormatAmount(l.WindowAutoMax, dec), WindowMax: policy.FormatAmount(l.WindowMax, dec),
 	}
-}
-
-func remaining(limit, used *big.Int) *big.Int {
-	r := new(big.Int).Sub(limit, used)
-	if r.Sign() < 0 {
-		r.SetInt64(0)
-	}
-	return r
 }
 
 // PolicyView returns the policy's limits and, for each of addrs, what remains
@@ -85,23 +78,23 @@ func (g *Guard) PolicyView(ctx context.Context, addrs []common.Address) (*Policy
 	v := &PolicyView{
 		PolicySHA256: p.SHA256, ChainID: p.ChainID,
 		Recipients:         RecipientsView{Mode: p.Recipients.Mode, Allow: []string{}, Deny: []string{}, NewRecipientApproval: p.Recipients.NewRecipientApproval},
-		MaxFeePerGasGwei:   FormatAmount(p.MaxFeePerGas, 9),
+		MaxFeePerGasGwei:   policy.FormatAmount(p.MaxFeePerGas, 9),
 		ToolCallsPerMinute: p.ToolCallsPerMinute, TransfersPerHour: p.TransfersPerHour,
 		TransfersLastHour: g.ledger.CountSince(g.now().Add(-time.Hour)), Remaining: []RemainingView{},
-		MaxTotalFee: FormatAmount(p.MaxTotalFee, NativeDecimals), QuietHours: quietView(&p.QuietHours), UnknownTokensAllowed: p.UnknownTokens.Allow,
+		MaxTotalFee: policy.FormatAmount(p.MaxTotalFee, policy.NativeDecimals), QuietHours: quietView(&p.QuietHours), UnknownTokensAllowed: p.UnknownTokens.Allow,
 	}
-	for _, a := range SortedAddresses(p.Recipients.Allow) {
+	for _, a := range policy.SortedAddresses(p.Recipients.Allow) {
 		v.Recipients.Allow = append(v.Recipients.Allow, a.Hex())
 	}
-	for _, a := range SortedAddresses(p.Recipients.Deny) {
+	for _, a := range policy.SortedAddresses(p.Recipients.Deny) {
 		v.Recipients.Deny = append(v.Recipients.Deny, a.Hex())
 	}
 	type asset struct {
 		key, symbol, contract string
 		dec                   int
-		lim                   *Limits
+		lim                   *policy.Limits
 	}
-	assets := []asset{{NativeSymbol, NativeSymbol, "", NativeDecimals, &p.Native}}
+	assets := []asset{{policy.NativeSymbol, policy.NativeSymbol, "", policy.NativeDecimals, &p.Native}}
 	for i := range p.Tokens {
 		t := &p.Tokens[i]
 		assets = append(assets, asset{lowerHex(t.Address), t.Symbol, t.Address.Hex(), t.Decimals, &t.Limits})
@@ -114,8 +107,8 @@ func (g *Guard) PolicyView(ctx context.Context, addrs []common.Address) (*Policy
 			auto, total := g.ledger.Sums(addr, a.key, a.lim.Window, now)
 			v.Remaining = append(v.Remaining, RemainingView{
 				Address: addr.Hex(), Asset: a.symbol, WindowStart: start.UTC().Format(time.RFC3339),
-				AutoUsed: FormatAmount(auto, a.dec), AutoRemaining: FormatAmount(remaining(a.lim.WindowAutoMax, auto), a.dec),
-				TotalUsed: FormatAmount(total, a.dec), TotalRemaining: FormatAmount(remaining(a.lim.WindowMax, total), a.dec),
+				AutoUsed: policy.FormatAmount(auto, a.dec), AutoRemaining: policy.FormatAmount(policy.Remaining(a.lim.WindowAutoMax, auto), a.dec),
+				TotalUsed: policy.FormatAmount(total, a.dec), TotalRemaining: policy.FormatAmount(policy.Remaining(a.lim.WindowMax, total), a.dec),
 			})
 		}
 	}
@@ -124,7 +117,7 @@ func (g *Guard) PolicyView(ctx context.Context, addrs []common.Address) (*Policy
 
 func lowerHex(a common.Address) string { return strings.ToLower(a.Hex()) }
 
-func quietView(q *QuietHours) string {
+func quietView(q *policy.QuietHours) string {
 	if !q.Enabled {
 		return "off"
 	}

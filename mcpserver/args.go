@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // MaxArgumentsBytes bounds the raw arguments of one tool call.
@@ -84,12 +84,12 @@ func fieldName(k string) string {
 func decodeArgs[In any](spec argSpec, raw json.RawMessage) (In, error) {
 	var in In
 	if len(raw) > MaxArgumentsBytes {
-		return in, approval.Errorf(approval.CodeInvalidArgument, "arguments: larger than %d bytes", MaxArgumentsBytes)
+		return in, policy.Errorf(policy.CodeInvalidArgument, "arguments: larger than %d bytes", MaxArgumentsBytes)
 	}
 	m := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(raw)) > 0 && string(bytes.TrimSpace(raw)) != "null" {
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return in, approval.Errorf(approval.CodeInvalidArgument, "arguments: must be a JSON object")
+			return in, policy.Errorf(policy.CodeInvalidArgument, "arguments: must be a JSON object")
 		}
 	}
 	v := reflect.ValueOf(&in).Elem()
@@ -103,23 +103,23 @@ func decodeArgs[In any](spec argSpec, raw json.RawMessage) (In, error) {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return in, approval.Errorf(approval.CodeInvalidArgument, "%s: unknown field (allowed: %s)", fieldName(unknown[0]), spec.allowed())
+		return in, policy.Errorf(policy.CodeInvalidArgument, "%s: unknown field (allowed: %s)", fieldName(unknown[0]), spec.allowed())
 	}
 	for k, rv := range m {
 		f := spec.fields[spec.byName[k]]
 		var s string
 		if err := json.Unmarshal(rv, &s); err != nil {
-			return in, approval.Errorf(approval.CodeInvalidArgument, "%s: must be a string", f.name)
+			return in, policy.Errorf(policy.CodeInvalidArgument, "%s: must be a string", f.name)
 		}
 		if len([]rune(s)) > f.maxLen {
-			return in, approval.Errorf(approval.CodeInvalidArgument, "%s: longer than %d characters", f.name, f.maxLen)
+			return in, policy.Errorf(policy.CodeInvalidArgument, "%s: longer than %d characters", f.name, f.maxLen)
 		}
 		v.Field(f.index).SetString(s)
 		seen[spec.byName[k]] = true
 	}
 	for i, f := range spec.fields {
 		if f.required && (!seen[i] || v.Field(f.index).String() == "") {
-			return in, approval.Errorf(approval.CodeInvalidArgument, "%s: required", f.name)
+			return in, policy.Errorf(policy.CodeInvalidArgument, "%s: required", f.name)
 		}
 	}
 	return in, nil

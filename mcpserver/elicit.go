@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // elicitationKey names the one input request send_transfer makes.
@@ -50,7 +51,7 @@ func (s *Server) signState(st requestState) string {
 	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-var errBadState = approval.Errorf(approval.CodeInvalidArgument, "requestState: invalid or from another server run; call get_approval with the approval_id")
+var errBadState = policy.Errorf(policy.CodeInvalidArgument, "requestState: invalid or from another server run; call get_approval with the approval_id")
 
 func (s *Server) openState(raw string, in sendIn) (*requestState, error) {
 	if len(raw) > 2048 {
@@ -75,10 +76,10 @@ func (s *Server) openState(raw string, in sendIn) (*requestState, error) {
 		return nil, errBadState
 	}
 	if st.Args != argsDigest(in) {
-		return nil, approval.Errorf(approval.CodeInvalidArgument, "requestState: belongs to a call with other arguments")
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "requestState: belongs to a call with other arguments")
 	}
 	if exp := time.Unix(st.Expires, 0); !s.opts.Now().Before(exp) {
-		return nil, approval.Errorf(approval.CodeExpired, "requestState: expired at %s with approval %s; call get_approval with its approval_id for the outcome",
+		return nil, policy.Errorf(policy.CodeExpired, "requestState: expired at %s with approval %s; call get_approval with its approval_id for the outcome",
 			exp.UTC().Format(time.RFC3339), st.ApprovalID)
 	}
 	return &st, nil
@@ -122,7 +123,7 @@ func (s *Server) resumeApproval(ctx context.Context, req *mcp.CallToolRequest, i
 			// report what the approval is.
 			return s.currentOutcome(ctx, st)
 		}
-		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "the human declined; approval %s is rejected and nothing was sent", st.ApprovalID)
+		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "the human declined; approval %s is rejected and nothing was sent", st.ApprovalID)
 	default:
 		return s.currentOutcome(ctx, st)
 	}
@@ -144,11 +145,11 @@ func approvalOut(v *approval.ApprovalView, url string) (sendOut, string, error) 
 		return sendOut{Status: "submitted", TxHash: v.TxHash, ApprovalID: v.ApprovalID, Summary: v.Summary},
 			"submitted " + v.TxHash + " after human approval: " + v.Summary.Line(), nil
 	case "rejected":
-		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "approval %s was rejected by the human; nothing was sent", v.ApprovalID)
+		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "approval %s was rejected by the human; nothing was sent", v.ApprovalID)
 	case "expired":
-		return sendOut{}, "", approval.Errorf(approval.CodeExpired, "approval %s expired before a human approved it", v.ApprovalID)
+		return sendOut{}, "", policy.Errorf(policy.CodeExpired, "approval %s expired before a human approved it", v.ApprovalID)
 	case "failed":
-		return sendOut{}, "", approval.Errorf(approval.CodePolicyDenied, "approval %s was approved but not executed: %s", v.ApprovalID, v.Error)
+		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "approval %s was approved but not executed: %s", v.ApprovalID, v.Error)
 	}
 	out := sendOut{Status: "approval_required", ApprovalID: v.ApprovalID, ApprovalURL: url, ExpiresAt: v.ExpiresAt, Summary: v.Summary}
 	return out, "approval_required " + v.ApprovalID + " (" + v.Status + "): poll get_approval", nil
@@ -181,7 +182,7 @@ func (s *Server) waitForHuman(ctx context.Context, req *mcp.CallToolRequest, st 
 		}
 		select {
 		case <-ctx.Done():
-			return sendOut{}, "", approval.Errorf(approval.CodeInternal, "cancelled while waiting; approval %s is %s, poll get_approval", st.ApprovalID, v.Status)
+			return sendOut{}, "", policy.Errorf(policy.CodeInternal, "cancelled while waiting; approval %s is %s, poll get_approval", st.ApprovalID, v.Status)
 		case <-s.drain.closing():
 			// The client closed its input: stop waiting so the session can
 			// end; the approval stays as it is.

@@ -24,6 +24,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // elProtocols are the protocol versions of the elicitation tests: on
@@ -51,7 +52,7 @@ const elGuard = 20 * time.Second
 // checks that the session negotiated proto.
 func elEnv(t *testing.T, proto string, copts *mcp.ClientOptions) *env {
 	t.Helper()
-	e := newEnv(t, envOpts{policy: approval.PolicyTemplate(1337), client: copts, protocol: proto})
+	e := newEnv(t, envOpts{policy: policy.PolicyTemplate(1337), client: copts, protocol: proto})
 	if got := e.cs.InitializeResult().ProtocolVersion; got != proto {
 		t.Fatalf("negotiated protocol %q, want %q", got, proto)
 	}
@@ -158,12 +159,12 @@ func (e *env) elRetry(args map[string]any, state string, answers mcp.InputRespon
 
 // elOut is send_transfer's structured output.
 type elOut struct {
-	Status      string           `json:"status"`
-	TxHash      string           `json:"tx_hash"`
-	ApprovalID  string           `json:"approval_id"`
-	ApprovalURL string           `json:"approval_url"`
-	ExpiresAt   string           `json:"expires_at"`
-	Summary     approval.Summary `json:"summary"`
+	Status      string         `json:"status"`
+	TxHash      string         `json:"tx_hash"`
+	ApprovalID  string         `json:"approval_id"`
+	ApprovalURL string         `json:"approval_url"`
+	ExpiresAt   string         `json:"expires_at"`
+	Summary     policy.Summary `json:"summary"`
 }
 
 // elDecode decodes a successful send_transfer result.
@@ -947,7 +948,7 @@ func elAuditCount(t *testing.T, path string) (refused int, rejected map[string]s
 func TestElicitWaitEndsWhenClientLeaves(t *testing.T) {
 	prog := newElProgress()
 	ask := &elAsk{answer: elAnswer("accept")}
-	e := newEnv(t, envOpts{policy: approval.PolicyTemplate(1337), protocol: "2026-07-28", pipes: true,
+	e := newEnv(t, envOpts{policy: policy.PolicyTemplate(1337), protocol: "2026-07-28", pipes: true,
 		client: &mcp.ClientOptions{Capabilities: elURLCaps(), ElicitationHandler: ask.handle, ProgressNotificationHandler: prog.handle}})
 	go func() { _, _ = e.elSend(context.Background(), elArgs(e, elTo, elAmount), "tok-leave") }()
 	for range 2 {
@@ -983,7 +984,7 @@ func TestElicitRequestStateExpires(t *testing.T) {
 		ElicitationHandler: (&elAsk{answer: elAnswer("accept")}).handle,
 		MultiRoundTrip:     &mcp.MultiRoundTripOptions{Disabled: true},
 	}
-	e := newEnv(t, envOpts{policy: approval.PolicyTemplate(1337), client: copts, protocol: proto, now: now})
+	e := newEnv(t, envOpts{policy: policy.PolicyTemplate(1337), client: copts, protocol: proto, now: now})
 	args := elArgs(e, elTo, elAmount)
 	res, err := e.elSend(context.Background(), args, nil)
 	if err != nil || !res.NeedsInput() || res.RequestState == "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/mcpserver"
+	"github.com/walletmcp/walletmcp/policy"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/wallet"
 )
@@ -242,7 +243,7 @@ func newEnvTB(tb testing.TB, t *testing.T, o envOpts) *env {
 		e.chain = o.chainWrap(dev)
 	}
 	sum := sha256.Sum256([]byte(o.policy))
-	pol, err := approval.ParsePolicy([]byte(o.policy), hex.EncodeToString(sum[:]))
+	pol, err := policy.ParsePolicy([]byte(o.policy), hex.EncodeToString(sum[:]))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -451,7 +452,7 @@ func (e *env) nonceOf(hash string) uint64 {
 // tests can pay a fresh address without a human; approval tests use the
 // template itself.
 func basePolicy() string {
-	return strings.Replace(approval.PolicyTemplate(1337), "new_recipient_approval = true", "new_recipient_approval = false", 1)
+	return strings.Replace(policy.PolicyTemplate(1337), "new_recipient_approval = true", "new_recipient_approval = false", 1)
 }
 
 // enrolTOTP enrols a TOTP secret and builds the pending-approval service.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // tkResult is one concurrent tool call's outcome.
@@ -127,7 +128,7 @@ func tkApproveOnly(e *env, id string) {
 // tkWei parses a decimal ETH amount.
 func tkWei(t *testing.T, s string) *big.Int {
 	t.Helper()
-	v, err := approval.ParseAmount("amount", s, 18)
+	v, err := policy.ParseAmount("amount", s, 18)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestConcurrentSendsStopAtWindowAutoMax(t *testing.T) {
 	// The window is spent: even the smallest transfer now needs a human.
 	var prep tkPrepared
 	e.ok("prepare_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.000001"}, &prep)
-	if prep.Verdict != "approval_required" || !tkHasRule(prep.Reasons, approval.RuleWindowAutoMax, "approval_required") {
+	if prep.Verdict != "approval_required" || !tkHasRule(prep.Reasons, policy.RuleWindowAutoMax, "approval_required") {
 		t.Fatalf("after the window: %s %+v", prep.Verdict, prep.Reasons)
 	}
 }
@@ -211,7 +212,7 @@ func TestConcurrentApprovalsNeverExceedWindowMax(t *testing.T) {
 					t.Fatalf("%s: %s", v.TxHash, st)
 				}
 			case "failed":
-				if v.TxHash != "" || !strings.Contains(v.Error, approval.RuleWindowMax) {
+				if v.TxHash != "" || !strings.Contains(v.Error, policy.RuleWindowMax) {
 					t.Errorf("failed approval %s: %+v (want a window_max refusal and no transaction)", id, v)
 				}
 			}
@@ -254,7 +255,7 @@ func TestConcurrentApprovalsNeverExceedWindowMax(t *testing.T) {
 		<-done
 		autoHashes, _, denied := tkSends(e, autos)
 		for _, msg := range denied {
-			if !strings.Contains(msg, approval.RuleWindowMax) {
+			if !strings.Contains(msg, policy.RuleWindowMax) {
 				t.Errorf("auto send denied for another reason: %q", msg)
 			}
 		}
@@ -268,7 +269,7 @@ func TestConcurrentApprovalsNeverExceedWindowMax(t *testing.T) {
 			if v := tkFinal(e, id); v.Status == "executed" {
 				signed.Add(signed, tkWei(t, "0.6"))
 				hashes = append(hashes, v.TxHash)
-			} else if !strings.Contains(v.Error, approval.RuleWindowMax) {
+			} else if !strings.Contains(v.Error, policy.RuleWindowMax) {
 				t.Errorf("approval %s failed for another reason: %q", id, v.Error)
 			}
 		}
@@ -330,7 +331,7 @@ func TestLimitWindowAcrossRestart(t *testing.T) {
 			e := e.with(t)
 			var prep tkPrepared
 			e.ok("prepare_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": c.amount}, &prep)
-			if prep.Verdict != c.verdict || !tkHasRule(prep.Reasons, approval.RuleWindowAutoMax, c.verdict) {
+			if prep.Verdict != c.verdict || !tkHasRule(prep.Reasons, policy.RuleWindowAutoMax, c.verdict) {
 				t.Fatalf("verdict %s, want %s with rule window_auto_max: %+v", prep.Verdict, c.verdict, prep.Reasons)
 			}
 		})

@@ -7,8 +7,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // TestMaxPendingThroughSendTransfer: an agent that floods send_transfer with
@@ -16,7 +16,7 @@ import (
 // max_pending approvals waiting; another account still parks, so a real
 // request is never hidden behind junk.
 func TestMaxPendingThroughSendTransfer(t *testing.T) {
-	e := newEnv(t, envOpts{policy: approval.PolicyTemplate(1337), accounts: 2})
+	e := newEnv(t, envOpts{policy: policy.PolicyTemplate(1337), accounts: 2})
 	to := func(i int) string { return common.BigToAddress(big.NewInt(int64(0x10000 + i))).Hex() }
 	for i := 0; i < pending.DefaultMaxPending; i++ {
 		var out struct {

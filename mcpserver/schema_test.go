@@ -15,6 +15,7 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/mcpserver"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // MCP clients are stricter than the go-sdk: the TypeScript SDK's listTools
@@ -250,8 +251,8 @@ func (nilSlicesGuard) PolicyView(context.Context, []common.Address) (*approval.P
 	return &approval.PolicyView{PolicySHA256: strings.Repeat("0", 64), ChainID: 1337}, nil
 }
 
-func (nilSlicesGuard) Prepare(context.Context, approval.TransferArgs) (*approval.Decision, error) {
-	return &approval.Decision{Verdict: approval.Allow}, nil
+func (nilSlicesGuard) Prepare(context.Context, approval.TransferArgs) (*policy.Decision, error) {
+	return &policy.Decision{Verdict: policy.Allow}, nil
 }
 
 // A nil slice is encoded as [], never null: the schemas say "array".

@@ -17,11 +17,12 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // Guard is the approval layer as the tools use it.
 type Guard interface {
-	Prepare(ctx context.Context, args approval.TransferArgs) (*approval.Decision, error)
+	Prepare(ctx context.Context, args approval.TransferArgs) (*policy.Decision, error)
 	Send(ctx context.Context, args approval.TransferArgs) (*approval.Outcome, error)
 	PolicyView(ctx context.Context, addrs []common.Address) (*approval.PolicyView, error)
 	Balance(ctx context.Context, address, asset string) (*approval.BalanceView, error)
@@ -171,7 +172,7 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) {
 		}
 		raw, err := json.Marshal(o)
 		if err != nil {
-			return toolError(approval.Errorf(approval.CodeInternal, "encoding the result failed")), nil
+			return toolError(policy.Errorf(policy.CodeInternal, "encoding the result failed")), nil
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: line}}, StructuredContent: json.RawMessage(raw)}, nil
 	})
@@ -199,7 +200,7 @@ func plainArrays(s *jsonschema.Schema) {
 
 // toolError renders err as a tool error whose text starts with its code.
 func toolError(err error) *mcp.CallToolResult {
-	var ae *approval.Error
+	var ae *policy.Error
 	text := ""
 	switch {
 	case errors.As(err, &ae):
@@ -209,7 +210,7 @@ func toolError(err error) *mcp.CallToolResult {
 		if errors.As(err, &de) {
 			text = de.Error()
 		} else {
-			text = string(approval.CodeInternal) + ": unexpected error"
+			text = string(policy.CodeInternal) + ": unexpected error"
 		}
 	}
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
@@ -225,7 +226,7 @@ func codeOfResult(r *mcp.CallToolResult) string {
 			return code
 		}
 	}
-	return string(approval.CodeInternal)
+	return string(policy.CodeInternal)
 }
 
 // minLevel drops records below min.

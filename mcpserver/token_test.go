@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/policy"
 	"math/big"
 	"regexp"
 	"strings"
@@ -145,16 +146,16 @@ func tkTokenWith(symbol string, addr common.Address, decimals int, limits string
 }
 
 type tkPrepared struct {
-	Verdict string            `json:"verdict"`
-	Reasons []approval.Reason `json:"reasons"`
-	Summary approval.Summary  `json:"summary"`
+	Verdict string          `json:"verdict"`
+	Reasons []policy.Reason `json:"reasons"`
+	Summary policy.Summary  `json:"summary"`
 }
 
 type tkSent struct {
-	Status     string           `json:"status"`
-	TxHash     string           `json:"tx_hash"`
-	ApprovalID string           `json:"approval_id"`
-	Summary    approval.Summary `json:"summary"`
+	Status     string         `json:"status"`
+	TxHash     string         `json:"tx_hash"`
+	ApprovalID string         `json:"approval_id"`
+	Summary    policy.Summary `json:"summary"`
 }
 
 type tkBalance struct {
@@ -164,7 +165,7 @@ type tkBalance struct {
 	Asset            approval.AssetView `json:"asset"`
 }
 
-func tkHasRule(rs []approval.Reason, rule, verdict string) bool {
+func tkHasRule(rs []policy.Reason, rule, verdict string) bool {
 	for _, r := range rs {
 		if r.Rule == rule && r.Verdict == verdict {
 			return true
@@ -241,11 +242,11 @@ func tkTokenVerdicts(t *testing.T, sc tkScale) {
 			cases := []struct {
 				name, from, to, amount, verdict, rule string
 			}{
-				{"allow within auto_approve_max", from, recipient.Hex(), sc.allow, "allow", approval.RuleAutoApproveMax},
-				{"approval above auto_approve_max", from, recipient.Hex(), sc.approve, "approval_required", approval.RuleAutoApproveMax},
-				{"deny above per_tx_max", from, recipient.Hex(), sc.overMax, "deny", approval.RulePerTxMax},
-				{"deny token balance too low", poor, recipient.Hex(), sc.tooLow, "deny", approval.RuleBalance},
-				{"deny recipient is the token contract", from, usdc.Hex(), sc.allow, "deny", approval.RuleRecipientToken},
+				{"allow within auto_approve_max", from, recipient.Hex(), sc.allow, "allow", policy.RuleAutoApproveMax},
+				{"approval above auto_approve_max", from, recipient.Hex(), sc.approve, "approval_required", policy.RuleAutoApproveMax},
+				{"deny above per_tx_max", from, recipient.Hex(), sc.overMax, "deny", policy.RulePerTxMax},
+				{"deny token balance too low", poor, recipient.Hex(), sc.tooLow, "deny", policy.RuleBalance},
+				{"deny recipient is the token contract", from, usdc.Hex(), sc.allow, "deny", policy.RuleRecipientToken},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -262,7 +263,7 @@ func tkTokenVerdicts(t *testing.T, sc tkScale) {
 					if s.Asset != "USDC" || s.Contract != usdc.Hex() || s.Amount != c.amount || s.ChainID != 1337 || s.From != c.from || s.To != c.to {
 						t.Fatalf("summary %+v", s)
 					}
-					if want, _ := approval.ParseAmount("amount", c.amount, 6); s.AmountBaseUnits != want.String() {
+					if want, _ := policy.ParseAmount("amount", c.amount, 6); s.AmountBaseUnits != want.String() {
 						t.Fatalf("amount_base_units %s, want %s", s.AmountBaseUnits, want)
 					}
 				})
@@ -313,9 +314,9 @@ func tkTokenVerdicts(t *testing.T, sc tkScale) {
 			denials := []struct {
 				name, from, to, amount, rule string
 			}{
-				{"deny above per_tx_max", from, recipient.Hex(), sc.overMax, approval.RulePerTxMax},
-				{"deny token balance too low", poor, recipient.Hex(), sc.tooLow, approval.RuleBalance},
-				{"deny recipient is the token contract", from, usdc.Hex(), sc.allow, approval.RuleRecipientToken},
+				{"deny above per_tx_max", from, recipient.Hex(), sc.overMax, policy.RulePerTxMax},
+				{"deny token balance too low", poor, recipient.Hex(), sc.tooLow, policy.RuleBalance},
+				{"deny recipient is the token contract", from, usdc.Hex(), sc.allow, policy.RuleRecipientToken},
 			}
 			for _, c := range denials {
 				t.Run(c.name, func(t *testing.T) {
@@ -492,7 +493,7 @@ func TestTokenInjectionNeverReachesTheAgent(t *testing.T) {
 				t.Fatalf("prepare allow: %s %+v", prep.Verdict, prep.Reasons)
 			}
 			decode(call("prepare_transfer", transfer(tkSubToken.overMax), false), &prep)
-			if prep.Verdict != "deny" || !tkHasRule(prep.Reasons, approval.RulePerTxMax, "deny") {
+			if prep.Verdict != "deny" || !tkHasRule(prep.Reasons, policy.RulePerTxMax, "deny") {
 				t.Fatalf("prepare over per_tx_max: %s %+v", prep.Verdict, prep.Reasons)
 			}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // Tool names (CONTRACT.md §1).
@@ -53,9 +54,9 @@ type transferIn struct {
 }
 
 type prepareOut struct {
-	Verdict string            `json:"verdict" jsonschema:"allow, approval_required or deny"`
-	Reasons []approval.Reason `json:"reasons"`
-	Summary approval.Summary  `json:"summary"`
+	Verdict string          `json:"verdict" jsonschema:"allow, approval_required or deny"`
+	Reasons []policy.Reason `json:"reasons"`
+	Summary policy.Summary  `json:"summary"`
 }
 
 type sendIn struct {
@@ -67,12 +68,12 @@ type sendIn struct {
 }
 
 type sendOut struct {
-	Status      string           `json:"status" jsonschema:"submitted or approval_required"`
-	TxHash      string           `json:"tx_hash,omitempty"`
-	ApprovalID  string           `json:"approval_id,omitempty"`
-	ApprovalURL string           `json:"approval_url,omitempty"`
-	ExpiresAt   string           `json:"expires_at,omitempty"`
-	Summary     approval.Summary `json:"summary"`
+	Status      string         `json:"status" jsonschema:"submitted or approval_required"`
+	TxHash      string         `json:"tx_hash,omitempty"`
+	ApprovalID  string         `json:"approval_id,omitempty"`
+	ApprovalURL string         `json:"approval_url,omitempty"`
+	ExpiresAt   string         `json:"expires_at,omitempty"`
+	Summary     policy.Summary `json:"summary"`
 }
 
 type approvalIn struct {
@@ -138,12 +139,12 @@ func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in bala
 func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (approval.PolicyView, string, error) {
 	var addrs []common.Address
 	if in.Address != "" {
-		a, err := approval.ParseAddress("address", in.Address)
+		a, err := policy.ParseAddress("address", in.Address)
 		if err != nil {
 			return approval.PolicyView{}, "", err
 		}
 		if !s.isAccount(a) {
-			return approval.PolicyView{}, "", approval.Errorf(approval.CodeUnknownAccount, "address: not an account of this wallet")
+			return approval.PolicyView{}, "", policy.Errorf(policy.CodeUnknownAccount, "address: not an account of this wallet")
 		}
 		addrs = []common.Address{a}
 	} else {
@@ -243,12 +244,12 @@ func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in 
 // parseHash parses a 0x-prefixed 32-byte hex hash.
 func parseHash(field, s string) (common.Hash, error) {
 	if len(s) != 66 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
-		return common.Hash{}, approval.Errorf(approval.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
+		return common.Hash{}, policy.Errorf(policy.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
 	}
 	for i := 2; i < len(s); i++ {
 		c := s[i]
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return common.Hash{}, approval.Errorf(approval.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
+			return common.Hash{}, policy.Errorf(policy.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
 		}
 	}
 	return common.HexToHash(s), nil

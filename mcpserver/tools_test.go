@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -157,9 +158,9 @@ func TestPrepareTransfer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := e.with(t)
 			var out struct {
-				Verdict string            `json:"verdict"`
-				Reasons []approval.Reason `json:"reasons"`
-				Summary approval.Summary  `json:"summary"`
+				Verdict string          `json:"verdict"`
+				Reasons []policy.Reason `json:"reasons"`
+				Summary policy.Summary  `json:"summary"`
 			}
 			e.ok("prepare_transfer", map[string]any{"from": from, "to": c.to, "amount": c.amount}, &out)
 			if out.Verdict != c.verdict {
@@ -303,9 +304,9 @@ func TestSendTransfer(t *testing.T) {
 	e := newEnv(t, envOpts{chainWrap: func(c chain.Chain) chain.Chain { fc.Chain = c; return fc }})
 	from := e.accounts[0].Hex()
 	var out struct {
-		Status  string           `json:"status"`
-		TxHash  string           `json:"tx_hash"`
-		Summary approval.Summary `json:"summary"`
+		Status  string         `json:"status"`
+		TxHash  string         `json:"tx_hash"`
+		Summary policy.Summary `json:"summary"`
 	}
 	e.ok("send_transfer", map[string]any{"from": from, "to": recipient.Hex(), "amount": "0.01"}, &out)
 	if out.Status != "submitted" || len(out.TxHash) != 66 || out.Summary.Amount != "0.01" {
@@ -442,7 +443,7 @@ func TestTransfersPerHourIsRateLimited(t *testing.T) {
 // panicGuard panics on every call: the middleware must turn it into a tool error.
 type panicGuard struct{}
 
-func (panicGuard) Prepare(context.Context, approval.TransferArgs) (*approval.Decision, error) {
+func (panicGuard) Prepare(context.Context, approval.TransferArgs) (*policy.Decision, error) {
 	panic("boom")
 }
 func (panicGuard) Send(context.Context, approval.TransferArgs) (*approval.Outcome, error) {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/web"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // The test approval: a token transfer whose recipient ends in "c0FfEe".
@@ -29,8 +29,8 @@ const (
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-func testSummary() approval.Summary {
-	return approval.Summary{
+func testSummary() policy.Summary {
+	return policy.Summary{
 		ChainID:         1337,
 		From:            "0x71C7656EC7ab88b098defB751B7401B5f6d8976F",
 		To:              testTo,
@@ -119,10 +119,10 @@ func (f *fakeDecider) Approve(_ context.Context, id, code, channel string) error
 	}
 	e := f.entries[id]
 	if e.a.Status != web.StatusPending {
-		return approval.Errorf(approval.CodeConflict, "approval is %s", e.a.Status)
+		return policy.Errorf(policy.CodeConflict, "approval is %s", e.a.Status)
 	}
 	if code != testCode {
-		return approval.Errorf(approval.CodeInvalidArgument, "wrong code <b>try again</b>")
+		return policy.Errorf(policy.CodeInvalidArgument, "wrong code <b>try again</b>")
 	}
 	e.a.Status = web.StatusApproved
 	return nil
@@ -134,7 +134,7 @@ func (f *fakeDecider) Reject(_ context.Context, id, channel string) error {
 	f.calls = append(f.calls, call{"Reject", id, "", channel})
 	e := f.entries[id]
 	if e.a.Status != web.StatusPending {
-		return approval.Errorf(approval.CodeConflict, "approval is %s", e.a.Status)
+		return policy.Errorf(policy.CodeConflict, "approval is %s", e.a.Status)
 	}
 	e.a.Status = web.StatusRejected
 	return nil

@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // Approval is what the page shows about one pending approval.
@@ -28,7 +28,7 @@ type Approval struct {
 	// Status is pending, approved, rejected, expired, executed or failed.
 	Status    string
 	ExpiresAt time.Time
-	Summary   approval.Summary
+	Summary   policy.Summary
 	// Reasons say why the transfer needs the human (the policy's messages,
 	// one per rule); shown as a list.
 	Reasons []string
@@ -452,7 +452,7 @@ func isCode(c string) bool {
 // text with its package prefix. It is bounded in length.
 func decisionMessage(err error) string {
 	msg, ok := totp.Message(err)
-	var ae *approval.Error
+	var ae *policy.Error
 	switch {
 	case ok:
 	case errors.Is(err, pending.ErrExpired):

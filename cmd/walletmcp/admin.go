@@ -11,10 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
+	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/wallet"
 )
 
@@ -77,7 +77,7 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 	if err := config.WriteFileAtomic(h.Path(config.ConfigFile), []byte(cfgText)); err != nil {
 		return nil, err
 	}
-	if err := config.WriteFileAtomic(h.Path(config.PolicyFile), []byte(approval.PolicyTemplate(chainID))); err != nil {
+	if err := config.WriteFileAtomic(h.Path(config.PolicyFile), []byte(policy.PolicyTemplate(chainID))); err != nil {
 		return nil, err
 	}
 	st, err := openState(ctx, h, mk)
@@ -298,12 +298,12 @@ func (c *cli) policyCheck(_ context.Context, args []string) error {
 }
 
 // loadPolicy reads and parses the home's policy.toml.
-func loadPolicy(h *config.Home) (*approval.Policy, error) {
+func loadPolicy(h *config.Home) (*policy.Policy, error) {
 	data, sum, err := h.ReadPolicy()
 	if err != nil {
 		return nil, err
 	}
-	return approval.ParsePolicy(data, sum)
+	return policy.ParsePolicy(data, sum)
 }
 
 func (c *cli) policyAttest(ctx context.Context, args []string) error {
@@ -338,14 +338,14 @@ func (c *cli) policyAttest(ctx context.Context, args []string) error {
 	return c.auditAdmin(ctx, lg, "policy_attested", map[string]any{"policy_sha256": sum}, "attested sha256 "+sum)
 }
 
-func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) {
+func printPolicy(w interface{ Write([]byte) (int, error) }, p *policy.Policy) {
 	fmt.Fprintf(w, "chain_id %d\n", p.ChainID)
-	show := func(name string, dec int, l *approval.Limits) {
+	show := func(name string, dec int, l *policy.Limits) {
 		fmt.Fprintf(w, "%s: auto_approve_max %s, per_tx_max %s, balance_fraction_approval %s, window %s (auto %s, total %s)\n",
-			name, approval.FormatAmount(l.AutoApproveMax, dec), approval.FormatAmount(l.PerTxMax, dec),
-			l.BalanceFractionApproval.FloatString(3), l.Window, approval.FormatAmount(l.WindowAutoMax, dec), approval.FormatAmount(l.WindowMax, dec))
+			name, policy.FormatAmount(l.AutoApproveMax, dec), policy.FormatAmount(l.PerTxMax, dec),
+			l.BalanceFractionApproval.FloatString(3), l.Window, policy.FormatAmount(l.WindowAutoMax, dec), policy.FormatAmount(l.WindowMax, dec))
 	}
-	show(approval.NativeSymbol, approval.NativeDecimals, &p.Native)
+	show(policy.NativeSymbol, policy.NativeDecimals, &p.Native)
 	for i := range p.Tokens {
 		t := &p.Tokens[i]
 		show(t.Symbol+" ("+t.Address.Hex()+")", t.Decimals, &t.Limits)
@@ -357,7 +357,7 @@ func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) 
 	if len(p.Recipients.Deny) > 0 {
 		fmt.Fprintf(w, "  deny: %s\n", joinAddrs(p.Recipients.Deny))
 	}
-	fmt.Fprintf(w, "fees: max_fee_per_gas_gwei %s, max_total_fee %s ETH\n", approval.FormatAmount(p.MaxFeePerGas, 9), approval.FormatAmount(p.MaxTotalFee, approval.NativeDecimals))
+	fmt.Fprintf(w, "fees: max_fee_per_gas_gwei %s, max_total_fee %s ETH\n", policy.FormatAmount(p.MaxFeePerGas, 9), policy.FormatAmount(p.MaxTotalFee, policy.NativeDecimals))
 	if p.QuietHours.Enabled {
 		fmt.Fprintf(w, "quiet_hours: %s (auto-approval becomes approval)\n", p.QuietHours.String())
 	} else {
@@ -366,7 +366,7 @@ func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) 
 	if p.UnknownTokens.Allow {
 		l := &p.UnknownTokens.Limits
 		fmt.Fprintf(w, "unknown_tokens: allowed, in each token's units (scaled from %d decimals): auto_approve_max %s, per_tx_max %s\n",
-			approval.UnknownTokenScale, approval.FormatAmount(l.AutoApproveMax, approval.UnknownTokenScale), approval.FormatAmount(l.PerTxMax, approval.UnknownTokenScale))
+			policy.UnknownTokenScale, policy.FormatAmount(l.AutoApproveMax, policy.UnknownTokenScale), policy.FormatAmount(l.PerTxMax, policy.UnknownTokenScale))
 	} else {
 		fmt.Fprintln(w, "unknown_tokens: refused")
 	}
@@ -375,7 +375,7 @@ func printPolicy(w interface{ Write([]byte) (int, error) }, p *approval.Policy) 
 
 func joinAddrs(set map[common.Address]bool) string {
 	var parts []string
-	for _, a := range approval.SortedAddresses(set) {
+	for _, a := range policy.SortedAddresses(set) {
 		parts = append(parts, a.Hex())
 	}
 	return strings.Join(parts, ", ")

@@ -15,13 +15,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/term"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // approvalsEnv is what the approval commands open: the audit log first (a
@@ -235,7 +235,7 @@ func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
 // fields (amount, symbol, fee), stripped of anything unprintable.
 func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	w := c.stdout
-	var stored approval.StoredSummary
+	var stored policy.StoredSummary
 	sumErr := json.Unmarshal(a.Summary, &stored)
 	s := stored.Summary
 	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
@@ -272,7 +272,7 @@ func (c *cli) printApproval(a *store.Approval, now time.Time) {
 // checkSummary refuses a summary that does not describe the stored intent:
 // what the human reads must be what is signed.
 func checkSummary(a *store.Approval) error {
-	var s approval.Summary
+	var s policy.Summary
 	if err := json.Unmarshal(a.Summary, &s); err != nil {
 		return errors.New("the approval's summary is unreadable")
 	}

@@ -33,10 +33,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/pquerna/otp/hotp"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // runCLI runs the binary like walletmcp() does, with stdin fed from in (nil:
@@ -199,11 +199,11 @@ func openState(t *testing.T, home string) *store.Store {
 // the server does.
 func parkApproval(t *testing.T, st *store.Store, from common.Address, wei int64) *store.Approval {
 	t.Helper()
-	in := &approval.Intent{
-		ChainID: 1337, From: from, To: common.HexToAddress(recipient), Asset: approval.NativeSymbol,
-		Amount: big.NewInt(wei), Decimals: approval.NativeDecimals, Symbol: approval.NativeSymbol,
+	in := &policy.Intent{
+		ChainID: 1337, From: from, To: common.HexToAddress(recipient), Asset: policy.NativeSymbol,
+		Amount: big.NewInt(wei), Decimals: policy.NativeDecimals, Symbol: policy.NativeSymbol,
 	}
-	sum := approval.NewSummary(in, big.NewInt(21000*2e9))
+	sum := policy.NewSummary(in, big.NewInt(21000*2e9))
 	js, err := json.Marshal(sum)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/mcpserver"
+	"github.com/walletmcp/walletmcp/policy"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 )
 
@@ -74,7 +75,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		mk.Wipe()
 		return err
 	}
-	pol, err := approval.ParsePolicy(policyText, sum)
+	pol, err := policy.ParsePolicy(policyText, sum)
 	if err != nil {
 		mk.Wipe()
 		return fmt.Errorf("serve: refusing to start: %w", err)
@@ -242,8 +243,8 @@ func unlockKeys(h *config.Home, cfg *config.Config, accts []config.Account, pass
 // the server: what it sends where, why it needs them, and where to decide.
 // The page link carries the approval's link token, so it is logged only when
 // stderr is a terminal (a person at it), never into a log file.
-func logParked(logger *slog.Logger, showLink bool) func(string, approval.StoredSummary, string) {
-	return func(id string, s approval.StoredSummary, url string) {
+func logParked(logger *slog.Logger, showLink bool) func(string, policy.StoredSummary, string) {
+	return func(id string, s policy.StoredSummary, url string) {
 		var rules []string
 		for _, r := range s.Reasons {
 			rules = append(rules, r.Rule)
@@ -274,7 +275,7 @@ func (d pageDecider) CheckLink(ctx context.Context, id, token string) (*web.Appr
 	if a.TxHash != nil {
 		v.TxHash = a.TxHash.Hex()
 	}
-	var stored approval.StoredSummary
+	var stored policy.StoredSummary
 	if err := json.Unmarshal(a.Summary, &stored); err != nil {
 		return nil, err
 	}

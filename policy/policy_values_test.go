@@ -1,9 +1,9 @@
-package approval_test
+package policy_test
 
 import (
 	"testing"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // TestContradictionsShowBothValues: a limit that contradicts another names
@@ -18,8 +18,8 @@ func TestContradictionsShowBothValues(t *testing.T) {
 		{"token units", b + apWith(apUsdcToken, `auto_approve_max = "10"`, `auto_approve_max = "600.5"`), "auto_approve_max 600.5 is above per_tx_max 500"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := approval.ParsePolicy([]byte(c.doc), "sha")
-			pe, ok := err.(*approval.PolicyError)
+			_, err := policy.ParsePolicy([]byte(c.doc), "sha")
+			pe, ok := err.(*policy.PolicyError)
 			if !ok || pe.Msg != c.want {
 				t.Fatalf("err = %v, want the message %q", err, c.want)
 			}

@@ -1,4 +1,4 @@
-package approval_test
+package policy_test
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // apEip55Vectors are the test cases of EIP-55, "Mixed-case checksum address
@@ -137,15 +137,15 @@ func apCheckInvalidArgument(t *testing.T, err error, field, input string) {
 	if err == nil {
 		t.Fatalf("err = nil, want an invalid_argument error")
 	}
-	var e *approval.Error
+	var e *policy.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("err = %T %q, want *approval.Error", err, err)
 	}
-	if e.Code != approval.CodeInvalidArgument {
-		t.Errorf("code = %q, want %q", e.Code, approval.CodeInvalidArgument)
+	if e.Code != policy.CodeInvalidArgument {
+		t.Errorf("code = %q, want %q", e.Code, policy.CodeInvalidArgument)
 	}
-	if approval.CodeOf(err) != approval.CodeInvalidArgument {
-		t.Errorf("CodeOf = %q, want %q", approval.CodeOf(err), approval.CodeInvalidArgument)
+	if policy.CodeOf(err) != policy.CodeInvalidArgument {
+		t.Errorf("CodeOf = %q, want %q", policy.CodeOf(err), policy.CodeInvalidArgument)
 	}
 	if !strings.HasPrefix(e.Msg, field+": ") {
 		t.Errorf("message %q does not start with the field name %q", e.Msg, field+": ")
@@ -161,7 +161,7 @@ func apCheckInvalidArgument(t *testing.T, err error, field, input string) {
 func TestParseAddressValid(t *testing.T) {
 	for _, tc := range apValidAddressCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := approval.ParseAddress("to", tc.in)
+			got, err := policy.ParseAddress("to", tc.in)
 			if err != nil {
 				t.Fatalf("ParseAddress(%q) = %v", tc.in, err)
 			}
@@ -177,11 +177,11 @@ func TestParseAddressValid(t *testing.T) {
 // Hex() rendering used elsewhere.
 func TestParseAddressEIP55Checksums(t *testing.T) {
 	for _, v := range apEip55Vectors {
-		got, err := approval.ParseAddress("to", strings.ToLower(v))
+		got, err := policy.ParseAddress("to", strings.ToLower(v))
 		if err != nil {
 			t.Fatalf("ParseAddress(%q) = %v", strings.ToLower(v), err)
 		}
-		want, err := approval.ParseAddress("to", v)
+		want, err := policy.ParseAddress("to", v)
 		if err != nil {
 			t.Fatalf("ParseAddress(%q) = %v", v, err)
 		}
@@ -197,7 +197,7 @@ func TestParseAddressEIP55Checksums(t *testing.T) {
 func TestParseAddressInvalid(t *testing.T) {
 	for _, tc := range apInvalidAddressCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := approval.ParseAddress("to", tc.in)
+			got, err := policy.ParseAddress("to", tc.in)
 			apCheckInvalidArgument(t, err, "to", tc.in)
 			if got != (common.Address{}) {
 				t.Errorf("ParseAddress(%q) returned %s with an error, want the zero address", tc.in, got.Hex())
@@ -222,7 +222,7 @@ func TestParseAddressMessages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := approval.ParseAddress("from", tc.in)
+			_, err := policy.ParseAddress("from", tc.in)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("ParseAddress(%q) error = %v, want %q", tc.in, err, tc.want)
 			}
@@ -242,7 +242,7 @@ type apAmountCase struct {
 const apMaxUint256 = "115792089237316195423570985008687907853269984665640564039457584007913129639935"
 
 func apValidAmountCases() []apAmountCase {
-	maxAmountLenInput := "0." + strings.Repeat("0", approval.MaxAmountLen-3) + "1" // exactly MaxAmountLen characters
+	maxAmountLenInput := "0." + strings.Repeat("0", policy.MaxAmountLen-3) + "1" // exactly MaxAmountLen characters
 	return []apAmountCase{
 		{"one ETH", "1", 18, "1000000000000000000", "1"},
 		{"quarter ETH", "0.25", 18, "250000000000000000", "0.25"},
@@ -259,7 +259,7 @@ func apValidAmountCases() []apAmountCase {
 		{"max uint256 base units, decimals 0", apMaxUint256, 0, apMaxUint256, apMaxUint256},
 		{"max uint256 base units, decimals 18", apMaxUint256[:60] + "." + apMaxUint256[60:], 18, apMaxUint256, apMaxUint256[:60] + "." + apMaxUint256[60:]},
 		{"largest whole number of ETH", apMaxUint256[:60], 18, apMaxUint256[:60] + strings.Repeat("0", 18), apMaxUint256[:60]},
-		{"exactly MaxAmountLen characters", maxAmountLenInput, approval.MaxAmountLen - 2, "1", maxAmountLenInput},
+		{"exactly MaxAmountLen characters", maxAmountLenInput, policy.MaxAmountLen - 2, "1", maxAmountLenInput},
 		{"gwei fee", "200", 9, "200000000000", "200"},
 		{"fractional gwei", "1.000000001", 9, "1000000001", "1.000000001"},
 	}
@@ -318,8 +318,8 @@ func apInvalidAmountCases() []apAmountCase {
 		{name: "superscript digit", in: "\u00b9", decimals: 18},
 		{name: "zero-width space", in: "1\u200b", decimals: 18},
 		{name: "NUL byte", in: "1\x00", decimals: 18},
-		{name: "longer than MaxAmountLen", in: "1" + strings.Repeat("0", approval.MaxAmountLen), decimals: approval.MaxAmountLen},
-		{name: "MaxAmountLen+1 of zeros and a one", in: "0." + strings.Repeat("0", approval.MaxAmountLen-2) + "1", decimals: approval.MaxAmountLen},
+		{name: "longer than MaxAmountLen", in: "1" + strings.Repeat("0", policy.MaxAmountLen), decimals: policy.MaxAmountLen},
+		{name: "MaxAmountLen+1 of zeros and a one", in: "0." + strings.Repeat("0", policy.MaxAmountLen-2) + "1", decimals: policy.MaxAmountLen},
 		{name: "negative decimals", in: "1", decimals: -1},
 		{name: "words", in: "one", decimals: 18},
 		{name: "currency suffix", in: "1ETH", decimals: 18},
@@ -330,7 +330,7 @@ func apInvalidAmountCases() []apAmountCase {
 func TestParseAmountValid(t *testing.T) {
 	for _, tc := range apValidAmountCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := approval.ParseAmount("amount", tc.in, tc.decimals)
+			got, err := policy.ParseAmount("amount", tc.in, tc.decimals)
 			if err != nil {
 				t.Fatalf("ParseAmount(%q, %d) = %v", tc.in, tc.decimals, err)
 			}
@@ -344,7 +344,7 @@ func TestParseAmountValid(t *testing.T) {
 func TestParseAmountInvalid(t *testing.T) {
 	for _, tc := range apInvalidAmountCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := approval.ParseAmount("amount", tc.in, tc.decimals)
+			got, err := policy.ParseAmount("amount", tc.in, tc.decimals)
 			apCheckInvalidArgument(t, err, "amount", tc.in)
 			if got != nil {
 				t.Errorf("ParseAmount(%q, %d) returned %s with an error, want nil", tc.in, tc.decimals, got)
@@ -361,7 +361,7 @@ func TestParseAmountMessages(t *testing.T) {
 		want     string
 	}{
 		{"empty", "", 18, `invalid_argument: value: required (a decimal string like "0.25")`},
-		{"too long", strings.Repeat("1", approval.MaxAmountLen+1), 18, "invalid_argument: value: longer than 100 characters"},
+		{"too long", strings.Repeat("1", policy.MaxAmountLen+1), 18, "invalid_argument: value: longer than 100 characters"},
 		{"syntax", "1e3", 18, `invalid_argument: value: must be a plain decimal string like "0.25" (no sign, exponent, hex or spaces)`},
 		{"leading zeros", "007", 18, "invalid_argument: value: leading zeros are not allowed"},
 		{"decimals", "0.1234567", 6, "invalid_argument: value: more than 6 decimal places for this asset"},
@@ -370,7 +370,7 @@ func TestParseAmountMessages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := approval.ParseAmount("value", tc.in, tc.decimals)
+			_, err := policy.ParseAmount("value", tc.in, tc.decimals)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("ParseAmount(%q, %d) error = %v, want %q", tc.in, tc.decimals, err, tc.want)
 			}
@@ -383,15 +383,15 @@ func TestParseAmountMessages(t *testing.T) {
 func TestParseAmountRoundTrip(t *testing.T) {
 	for _, tc := range apValidAmountCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := approval.ParseAmount("amount", tc.in, tc.decimals)
+			v, err := policy.ParseAmount("amount", tc.in, tc.decimals)
 			if err != nil {
 				t.Fatalf("ParseAmount(%q, %d) = %v", tc.in, tc.decimals, err)
 			}
-			s := approval.FormatAmount(v, tc.decimals)
+			s := policy.FormatAmount(v, tc.decimals)
 			if s != tc.canonical {
 				t.Errorf("FormatAmount(ParseAmount(%q)) = %q, want %q", tc.in, s, tc.canonical)
 			}
-			again, err := approval.ParseAmount("amount", s, tc.decimals)
+			again, err := policy.ParseAmount("amount", s, tc.decimals)
 			if err != nil {
 				t.Fatalf("ParseAmount(%q) of the canonical form = %v", s, err)
 			}
@@ -447,7 +447,7 @@ func TestFormatAmount(t *testing.T) {
 			if tc.v != nil {
 				before = tc.v.String()
 			}
-			if got := approval.FormatAmount(tc.v, tc.decimals); got != tc.want {
+			if got := policy.FormatAmount(tc.v, tc.decimals); got != tc.want {
 				t.Errorf("FormatAmount(%v, %d) = %q, want %q", tc.v, tc.decimals, got, tc.want)
 			}
 			if tc.v != nil && tc.v.String() != before {
@@ -469,9 +469,9 @@ func TestValidateIdempotencyKey(t *testing.T) {
 		{"underscore only", "_", true},
 		{"every class", "Abc-xyz_0123456789", true},
 		{"uuid", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", true},
-		{"128 characters", strings.Repeat("k", approval.MaxIdempotencyKeyLen), true},
+		{"128 characters", strings.Repeat("k", policy.MaxIdempotencyKeyLen), true},
 		{"empty", "", false},
-		{"129 characters", strings.Repeat("k", approval.MaxIdempotencyKeyLen+1), false},
+		{"129 characters", strings.Repeat("k", policy.MaxIdempotencyKeyLen+1), false},
 		{"space", "my key", false},
 		{"leading space", " key", false},
 		{"trailing newline", "key\n", false},
@@ -488,7 +488,7 @@ func TestValidateIdempotencyKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := approval.ValidateIdempotencyKey(tc.key)
+			err := policy.ValidateIdempotencyKey(tc.key)
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("ValidateIdempotencyKey(%q) = %v, want nil", tc.key, err)

@@ -1,4 +1,4 @@
-package approval
+package policy
 
 import (
 	"bytes"
@@ -178,7 +178,7 @@ func (p *Policy) LimitsFor(in *Intent) (*Limits, error) {
 		}
 		return &p.Native, nil
 	}
-	addr, ok := tokenAddress(in.Asset)
+	addr, ok := ParseTokenAsset(in.Asset)
 	if !ok {
 		return nil, Errorf(CodeInvalidArgument, "asset: must be ETH or a token contract address")
 	}
@@ -204,9 +204,9 @@ func (p *Policy) LongestWindow() time.Duration {
 	return w
 }
 
-// tokenAddress parses an Intent's Asset that names a token: a lowercase 0x
+// ParseTokenAsset parses an Intent's Asset that names a token: a lowercase 0x
 // address of 40 hex digits, not the zero address.
-func tokenAddress(asset string) (common.Address, bool) {
+func ParseTokenAsset(asset string) (common.Address, bool) {
 	if len(asset) != 42 || asset[:2] != "0x" {
 		return common.Address{}, false
 	}

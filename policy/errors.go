@@ -1,4 +1,4 @@
-package approval
+package policy
 
 import (
 	"errors"
@@ -45,6 +45,3 @@ func CodeOf(err error) Code {
 	}
 	return CodeInternal
 }
-
-// ErrDenied is the sentinel a denial wraps for callers that branch on it.
-var ErrDenied = errors.New("approval: request denied")

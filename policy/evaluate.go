@@ -1,4 +1,4 @@
-package approval
+package policy
 
 import (
 	"math/big"
@@ -270,7 +270,7 @@ func (e *evaluation) checkChainAndAsset() {
 		}
 		return
 	}
-	addr, ok := tokenAddress(in.Asset)
+	addr, ok := ParseTokenAsset(in.Asset)
 	if !ok {
 		e.add(RuleAsset, Deny, "the asset is neither ETH nor a token contract address")
 		return
@@ -301,7 +301,7 @@ func (e *evaluation) checkRecipient() {
 		e.add(RuleRecipientSelf, Deny, "the recipient is the sender itself")
 	}
 	if in.Asset != NativeSymbol {
-		if addr, ok := tokenAddress(in.Asset); ok && addr == in.To {
+		if addr, ok := ParseTokenAsset(in.Asset); ok && addr == in.To {
 			e.add(RuleRecipientToken, Deny, "the recipient "+to+" is the token contract itself (tokens sent there are usually lost)")
 		}
 	}
@@ -362,9 +362,9 @@ func (e *evaluation) checkAmount() {
 	win := fmtWindow(lim.Window)
 	total := new(big.Int).Add(f.WindowTotal, in.Amount)
 	if total.Cmp(lim.WindowMax) > 0 {
-		e.add(RuleWindowMax, Deny, "the total in the "+win+" window would be "+e.amt(total)+" (already "+e.amt(f.WindowTotal)+" plus this "+e.amount+"), above window_max ("+e.amt(lim.WindowMax)+"); remaining "+e.amt(remaining(lim.WindowMax, f.WindowTotal)))
+		e.add(RuleWindowMax, Deny, "the total in the "+win+" window would be "+e.amt(total)+" (already "+e.amt(f.WindowTotal)+" plus this "+e.amount+"), above window_max ("+e.amt(lim.WindowMax)+"); remaining "+e.amt(Remaining(lim.WindowMax, f.WindowTotal)))
 	} else {
-		e.add(RuleWindowMax, Allow, "the total in the "+win+" window would be "+e.amt(total)+" of window_max ("+e.amt(lim.WindowMax)+"); remaining after this "+e.amt(remaining(lim.WindowMax, total)))
+		e.add(RuleWindowMax, Allow, "the total in the "+win+" window would be "+e.amt(total)+" of window_max ("+e.amt(lim.WindowMax)+"); remaining after this "+e.amt(Remaining(lim.WindowMax, total)))
 	}
 }
 
@@ -403,9 +403,9 @@ func (e *evaluation) checkApproval() {
 	win := fmtWindow(lim.Window)
 	auto := new(big.Int).Add(f.WindowAuto, in.Amount)
 	if auto.Cmp(lim.WindowAutoMax) > 0 {
-		e.add(RuleWindowAutoMax, ApprovalRequired, "the auto-approved total in the "+win+" window would be "+e.amt(auto)+" (already "+e.amt(f.WindowAuto)+" plus this "+e.amount+"), above window_auto_max ("+e.amt(lim.WindowAutoMax)+"); remaining "+e.amt(remaining(lim.WindowAutoMax, f.WindowAuto))+": needs human approval")
+		e.add(RuleWindowAutoMax, ApprovalRequired, "the auto-approved total in the "+win+" window would be "+e.amt(auto)+" (already "+e.amt(f.WindowAuto)+" plus this "+e.amount+"), above window_auto_max ("+e.amt(lim.WindowAutoMax)+"); remaining "+e.amt(Remaining(lim.WindowAutoMax, f.WindowAuto))+": needs human approval")
 	} else {
-		e.add(RuleWindowAutoMax, Allow, "the auto-approved total in the "+win+" window would be "+e.amt(auto)+" of window_auto_max ("+e.amt(lim.WindowAutoMax)+"); remaining after this "+e.amt(remaining(lim.WindowAutoMax, auto)))
+		e.add(RuleWindowAutoMax, Allow, "the auto-approved total in the "+win+" window would be "+e.amt(auto)+" of window_auto_max ("+e.amt(lim.WindowAutoMax)+"); remaining after this "+e.amt(Remaining(lim.WindowAutoMax, auto)))
 	}
 
 	to := e.to
@@ -445,3 +445,12 @@ func fmtWindow(d time.Duration) string {
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 func itoa(v int) string   { return strconv.Itoa(v) }
+
+// Remaining returns what is left of limit after used, never below zero.
+func Remaining(limit, used *big.Int) *big.Int {
+	r := new(big.Int).Sub(limit, used)
+	if r.Sign() < 0 {
+		r.SetInt64(0)
+	}
+	return r
+}

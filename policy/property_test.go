@@ -1,4 +1,4 @@
-package approval_test
+package policy_test
 
 import (
 	"math/big"
@@ -9,8 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/walletmcp/walletmcp/approval"
-	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // prBig returns a uniform integer in [0, max].
@@ -29,7 +28,7 @@ func prAdd(a, b *big.Int) *big.Int { return new(big.Int).Add(a, b) }
 
 // prNear picks a value near one of the limits (equal, one above, one below)
 // or anywhere up to twice per_tx_max, so boundaries are hit often.
-func prNear(r *rand.Rand, lim *approval.Limits, rest ...*big.Int) *big.Int {
+func prNear(r *rand.Rand, lim *policy.Limits, rest ...*big.Int) *big.Int {
 	marks := append([]*big.Int{lim.AutoApproveMax, lim.PerTxMax, lim.WindowAutoMax, lim.WindowMax}, rest...)
 	m := marks[r.IntN(len(marks))]
 	switch r.IntN(4) {
@@ -46,19 +45,19 @@ func prNear(r *rand.Rand, lim *approval.Limits, rest ...*big.Int) *big.Int {
 }
 
 // prLimits returns random limits in ParsePolicy's invariants.
-func prLimits(r *rand.Rand, unit *big.Int) approval.Limits {
+func prLimits(r *rand.Rand, unit *big.Int) policy.Limits {
 	perTx := prAdd(prBig(r, new(big.Int).Mul(unit, big.NewInt(100))), big.NewInt(1))
 	auto := prBig(r, perTx)
 	windowMax := prAdd(perTx, prBig(r, new(big.Int).Mul(unit, big.NewInt(100))))
 	windowAuto := prAdd(auto, prBig(r, new(big.Int).Sub(windowMax, auto)))
-	return approval.Limits{
+	return policy.Limits{
 		AutoApproveMax: auto, PerTxMax: perTx, WindowAutoMax: windowAuto, WindowMax: windowMax,
 		BalanceFractionApproval: big.NewRat(int64(r.IntN(1_000_000)+1), 1_000_000),
 		Window:                  time.Duration(r.IntN(744)+1) * time.Hour,
 	}
 }
 
-var prRank = map[string]approval.Verdict{"deny": approval.Deny, "approval_required": approval.ApprovalRequired, "allow": approval.Allow}
+var prRank = map[string]policy.Verdict{"deny": policy.Deny, "approval_required": policy.ApprovalRequired, "allow": policy.Allow}
 
 // TestEvaluateInvariants checks, over 3000 random policies, intents and facts
 // (seeded, so a failure reproduces with its case number), that nothing above
@@ -81,10 +80,10 @@ func TestEvaluateInvariants(t *testing.T) {
 		p.QuietHours.Enabled = r.IntN(3) == 0
 		p.MaxTotalFee = prAdd(prBig(r, rlEth("0.1")), big.NewInt(1))
 		p.TransfersPerHour = r.IntN(50) + 1
-		p.UnknownTokens = approval.UnknownTokens{Allow: r.IntN(2) == 0, Limits: unknownLimits}
+		p.UnknownTokens = policy.UnknownTokens{Allow: r.IntN(2) == 0, Limits: unknownLimits}
 
-		var in *approval.Intent
-		var lim approval.Limits
+		var in *policy.Intent
+		var lim policy.Limits
 		switch r.IntN(6) {
 		case 0, 1, 2:
 			in = rlETHIntent("1")
@@ -93,7 +92,7 @@ func TestEvaluateInvariants(t *testing.T) {
 		case 3, 4:
 			in = rlTokenIntent(rlToken, "1", 6, "USDC")
 			lim = prLimits(r, rlUSDC("1"))
-			p.Tokens = []approval.Token{{Symbol: "USDC", Address: rlToken, Decimals: 6, Limits: lim}}
+			p.Tokens = []policy.Token{{Symbol: "USDC", Address: rlToken, Decimals: 6, Limits: lim}}
 		default:
 			in = rlTokenIntent(rlUnknown, "1", r.IntN(19), "X")
 			if l, err := p.UnknownTokens.LimitsFor(in.Decimals); err == nil {
@@ -117,7 +116,7 @@ func TestEvaluateInvariants(t *testing.T) {
 		if !bad() {
 			p.MaxTotalFee = rlEth("0.05")
 		}
-		f := &approval.Facts{
+		f := &policy.Facts{
 			Now:               time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(365 * 24 * time.Hour)))),
 			MaxFeePerGas:      prAdd(prBig(r, rlGwei(199)), big.NewInt(1)),
 			TransfersLastHour: r.IntN(p.TransfersPerHour),
@@ -145,7 +144,7 @@ func TestEvaluateInvariants(t *testing.T) {
 			f.NativeBalance = prBig(r, rlEth("50"))
 		}
 		f.AssetBalance = f.NativeBalance
-		if in.Asset != approval.NativeSymbol {
+		if in.Asset != policy.NativeSymbol {
 			f.AssetBalance = rich
 			if bad() {
 				f.AssetBalance = prNear(r, &lim)
@@ -165,18 +164,18 @@ func TestEvaluateInvariants(t *testing.T) {
 		if a1.Cmp(a2) > 0 {
 			a1, a2 = a2, a1
 		}
-		var prev approval.Verdict = approval.Allow
+		var prev policy.Verdict = policy.Allow
 		for _, amount := range []*big.Int{a1, a2} {
 			c := *in
 			c.Amount = amount
-			d := approval.Evaluate(&p, &c, &lim, f)
+			d := policy.Evaluate(&p, &c, &lim, f)
 			fail := func(why string) {
 				t.Helper()
 				t.Fatalf("case %d: %s, got %v for amount %s of %s to %s:\n%s", i, why, d.Verdict, amount, c.Asset, c.To.Hex(), rlDump(d.Reasons))
 			}
 			mustDeny := func(cond bool, why string) {
 				t.Helper()
-				if cond && d.Verdict != approval.Deny {
+				if cond && d.Verdict != policy.Deny {
 					fail(why + " must deny")
 				}
 			}
@@ -185,13 +184,13 @@ func TestEvaluateInvariants(t *testing.T) {
 			mustDeny(prAdd(f.WindowTotal, amount).Cmp(lim.WindowMax) > 0, "beyond window_max")
 			mustDeny(c.ChainID != p.ChainID, "another chain")
 			mustDeny(p.Recipients.Deny[c.To], "a denied recipient")
-			mustDeny(c.To == (common.Address{}) || c.To == c.From || approval.IsPrecompile(c.To), "zero, self or precompile")
+			mustDeny(c.To == (common.Address{}) || c.To == c.From || policy.IsPrecompile(c.To), "zero, self or precompile")
 			mustDeny(c.Asset == strings.ToLower(c.To.Hex()), "the token contract itself")
 			mustDeny(c.Asset == strings.ToLower(rlUnknown.Hex()) && !p.UnknownTokens.Allow, "an unknown token")
-			mustDeny(c.Asset == approval.NativeSymbol && f.RecipientHasCode && !p.Recipients.Allow[c.To], "ETH to an unlisted contract")
+			mustDeny(c.Asset == policy.NativeSymbol && f.RecipientHasCode && !p.Recipients.Allow[c.To], "ETH to an unlisted contract")
 			mustDeny(f.TransfersLastHour >= p.TransfersPerHour, "over transfers_per_hour")
 			mustDeny(f.MaxFee.Cmp(p.MaxTotalFee) > 0 || f.MaxFeePerGas.Cmp(p.MaxFeePerGas) > 0, "over a fee cap")
-			if d.Verdict == approval.Allow {
+			if d.Verdict == policy.Allow {
 				share := new(big.Rat).Mul(lim.BalanceFractionApproval, new(big.Rat).SetInt(f.AssetBalance))
 				switch {
 				case amount.Cmp(lim.AutoApproveMax) > 0:
@@ -209,7 +208,7 @@ func TestEvaluateInvariants(t *testing.T) {
 			if len(d.Reasons) == 0 {
 				fail("no reasons")
 			}
-			strictest := approval.Allow
+			strictest := policy.Allow
 			for _, rs := range d.Reasons {
 				v, ok := prRank[rs.Verdict]
 				if !ok || rs.Rule == "" || rs.Message == "" {
@@ -220,7 +219,7 @@ func TestEvaluateInvariants(t *testing.T) {
 			if strictest != d.Verdict {
 				fail("verdict is not the strictest reason")
 			}
-			if d.RateLimited && d.Verdict != approval.Deny {
+			if d.RateLimited && d.Verdict != policy.Deny {
 				fail("rate limited but not denied")
 			}
 			if d.Verdict > prev {
@@ -244,74 +243,16 @@ func TestEvaluateMonotoneInAmount(t *testing.T) {
 		f.AssetBalance = f.NativeBalance
 		f.PaidBefore = r.IntN(2) == 0
 		amount := big.NewInt(1)
-		prev := approval.Allow
+		prev := policy.Allow
 		for step := 0; step < 12; step++ {
 			in := rlETHIntent("1")
 			in.Amount = amount
-			v := approval.Evaluate(p, in, &p.Native, f).Verdict
+			v := policy.Evaluate(p, in, &p.Native, f).Verdict
 			if v > prev {
 				t.Fatalf("case %d: amount %s gives %v after %v for a smaller amount", i, amount, v, prev)
 			}
 			prev = v
 			amount = prAdd(amount, prBig(r, rlEth("1")))
-		}
-	}
-}
-
-// TestLedgerMatchesModel runs 5000 random operations against a Ledger and a
-// plain list and compares every answer.
-func TestLedgerMatchesModel(t *testing.T) {
-	r := rand.New(rand.NewPCG(11, 13))
-	const retention = 6 * time.Hour
-	type entry struct {
-		id     string
-		at     time.Time
-		amount int64
-		auto   bool
-		gone   bool // failed
-	}
-	l := lgNew(retention)
-	var model []*entry
-	now := lgT0
-	for op := 0; op < 5000; op++ {
-		switch k := r.IntN(10); {
-		case k < 4: // add, mostly at now, sometimes earlier or a little later
-			at := now
-			if r.IntN(5) == 0 {
-				at = now.Add(time.Duration(r.Int64N(int64(2*time.Hour))) - time.Hour)
-			}
-			e := &entry{at: at, amount: r.Int64N(1000), auto: r.IntN(3) > 0}
-			kind := store.KindApproved
-			if e.auto {
-				kind = store.KindAuto
-			}
-			var err error
-			if e.id, err = l.Add(&store.Transfer{From: lgAlice, To: lgBob, Asset: approval.NativeSymbol, Amount: big.NewInt(e.amount), Kind: kind, CreatedAt: at, Status: store.StatusPending}); err != nil {
-				t.Fatal(err)
-			}
-			model = append(model, e)
-		case k < 5 && len(model) > 0: // fail one
-			e := model[r.IntN(len(model))]
-			if err := l.Fail(e.id, e.at); err != nil {
-				t.Fatal(err)
-			}
-			e.gone = true
-		default: // time passes, then sums
-			now = now.Add(time.Duration(r.Int64N(int64(40 * time.Minute))))
-			w := time.Duration(r.Int64N(int64(retention))) + 1
-			var auto, total int64
-			for _, e := range model {
-				if !e.gone && !e.at.Before(now.Add(-w)) {
-					total += e.amount
-					if e.auto {
-						auto += e.amount
-					}
-				}
-			}
-			a, tot := l.Sums(lgAlice, approval.NativeSymbol, w, now)
-			if a == nil || a.Int64() != auto || tot.Int64() != total {
-				t.Fatalf("op %d: Sums(window %v) = %v/%v, want %d/%d", op, w, a, tot, auto, total)
-			}
 		}
 	}
 }

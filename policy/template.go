@@ -1,21 +1,8 @@
-package approval
+package policy
 
 import (
 	"fmt"
-
-	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/walletmcp/walletmcp/signer"
 )
-
-// KeyMap is a Keyring over a fixed set of signers.
-type KeyMap map[common.Address]signer.Signer
-
-// Signer returns the signer of addr.
-func (k KeyMap) Signer(addr common.Address) (signer.Signer, bool) {
-	s, ok := k[addr]
-	return s, ok
-}
 
 // PolicyTemplate returns the policy.toml that `walletmcp init` writes, for
 // chainID. Every limit is written out so the human sees what is enforced.

@@ -1,4 +1,4 @@
-package approval
+package policy
 
 import (
 	"crypto/sha256"
@@ -90,4 +90,34 @@ func (s Summary) Line() string {
 		line += " via token " + s.Contract
 	}
 	return line + ", chain " + big.NewInt(0).SetUint64(s.ChainID).String() + ", max fee " + s.MaxFee + " ETH"
+}
+
+// TokenAddress returns the token contract of an intent, or nil for ETH.
+func (in *Intent) TokenAddress() *common.Address {
+	if in.Asset == NativeSymbol {
+		return nil
+	}
+	a := common.HexToAddress(in.Asset)
+	return &a
+}
+
+// StoredSummary is the summary JSON a parked approval keeps: the
+// clear-signing Summary (its fields inline, so that it decodes as a Summary)
+// and the reasons the policy sent the transfer to a human, which the CLI and
+// the approval page show.
+type StoredSummary struct {
+	Summary
+	// Reasons are the rules whose verdict was approval_required.
+	Reasons []Reason `json:"reasons,omitempty"`
+}
+
+// ApprovalReasons returns the reasons whose verdict is approval_required.
+func ApprovalReasons(rs []Reason) []Reason {
+	var out []Reason
+	for _, r := range rs {
+		if r.Verdict == ApprovalRequired.String() {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package approval_test
+package policy_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // The rule tests below use their own fixtures (prefix rl) so that they do not
@@ -30,7 +30,7 @@ var (
 
 // rlPolicyText is the template with an allow list, a deny list and a token.
 func rlPolicyText() string {
-	doc := approval.PolicyTemplate(1337)
+	doc := policy.PolicyTemplate(1337)
 	doc = strings.Replace(doc, "allow = []", `allow = ["`+rlListed.Hex()+`"]`, 1)
 	doc = strings.Replace(doc, "deny = []", `deny = ["`+rlBlocked.Hex()+`"]`, 1)
 	return doc + `
@@ -46,9 +46,9 @@ window_max = "1000"
 `
 }
 
-func rlParse(t testing.TB, doc string) *approval.Policy {
+func rlParse(t testing.TB, doc string) *policy.Policy {
 	t.Helper()
-	p, err := approval.ParsePolicy([]byte(doc), "")
+	p, err := policy.ParsePolicy([]byte(doc), "")
 	if err != nil {
 		t.Fatalf("ParsePolicy: %v\n%s", err, doc)
 	}
@@ -57,7 +57,7 @@ func rlParse(t testing.TB, doc string) *approval.Policy {
 
 // rlUnits converts a decimal string to base units with dec decimals.
 func rlUnits(s string, dec int) *big.Int {
-	v, err := approval.ParseAmount("test", s, dec)
+	v, err := policy.ParseAmount("test", s, dec)
 	if err != nil {
 		if s == "0" {
 			return new(big.Int)
@@ -71,19 +71,19 @@ func rlEth(s string) *big.Int  { return rlUnits(s, 18) }
 func rlUSDC(s string) *big.Int { return rlUnits(s, 6) }
 func rlGwei(n int64) *big.Int  { return new(big.Int).Mul(big.NewInt(n), big.NewInt(1e9)) }
 
-func rlETHIntent(amount string) *approval.Intent {
-	return &approval.Intent{ChainID: 1337, From: rlFrom, To: rlTo, Asset: approval.NativeSymbol, Amount: rlEth(amount), Decimals: 18, Symbol: "ETH"}
+func rlETHIntent(amount string) *policy.Intent {
+	return &policy.Intent{ChainID: 1337, From: rlFrom, To: rlTo, Asset: policy.NativeSymbol, Amount: rlEth(amount), Decimals: 18, Symbol: "ETH"}
 }
 
-func rlTokenIntent(token common.Address, amount string, dec int, symbol string) *approval.Intent {
-	return &approval.Intent{ChainID: 1337, From: rlFrom, To: rlTo, Asset: strings.ToLower(token.Hex()), Amount: rlUnits(amount, dec), Decimals: dec, Symbol: symbol}
+func rlTokenIntent(token common.Address, amount string, dec int, symbol string) *policy.Intent {
+	return &policy.Intent{ChainID: 1337, From: rlFrom, To: rlTo, Asset: strings.ToLower(token.Hex()), Amount: rlUnits(amount, dec), Decimals: dec, Symbol: symbol}
 }
 
 // rlFacts are facts under which a small ETH transfer is allowed: 100 ETH,
 // 10 gwei per gas, nothing spent, a recipient paid before and without code.
-func rlFacts() *approval.Facts {
+func rlFacts() *policy.Facts {
 	bal := rlEth("100")
-	return &approval.Facts{
+	return &policy.Facts{
 		Now: rlNow, NativeBalance: bal, AssetBalance: new(big.Int).Set(bal),
 		MaxFeePerGas: rlFeeGas, MaxFee: new(big.Int).Mul(rlFeeGas, big.NewInt(rlGasLimit)),
 		WindowAuto: new(big.Int), WindowTotal: new(big.Int),
@@ -98,7 +98,7 @@ type rlWant struct {
 	words         []string
 }
 
-func rlCheck(t *testing.T, d approval.Decision, want approval.Verdict, reasons []rlWant, absent []string) {
+func rlCheck(t *testing.T, d policy.Decision, want policy.Verdict, reasons []rlWant, absent []string) {
 	t.Helper()
 	if d.Verdict != want {
 		t.Errorf("verdict %v, want %v; reasons:\n%s", d.Verdict, want, rlDump(d.Reasons))
@@ -127,18 +127,18 @@ func rlCheck(t *testing.T, d approval.Decision, want approval.Verdict, reasons [
 			}
 		}
 	}
-	strictest := approval.Allow
+	strictest := policy.Allow
 	for _, r := range d.Reasons {
 		if r.Message == "" || strings.ContainsAny(r.Message, "\r\n") {
 			t.Errorf("reason %s: message %q is not one non-empty line", r.Rule, r.Message)
 		}
 		switch r.Verdict {
 		case "deny":
-			strictest = approval.Deny
+			strictest = policy.Deny
 		case "approval_required":
-			strictest = min(strictest, approval.ApprovalRequired)
+			strictest = min(strictest, policy.ApprovalRequired)
 		case "allow":
-			if d.Verdict != approval.Allow {
+			if d.Verdict != policy.Allow {
 				t.Errorf("allow reason %s in a %v decision", r.Rule, d.Verdict)
 			}
 		default:
@@ -150,7 +150,7 @@ func rlCheck(t *testing.T, d approval.Decision, want approval.Verdict, reasons [
 	}
 }
 
-func rlDump(rs []approval.Reason) string {
+func rlDump(rs []policy.Reason) string {
 	var b strings.Builder
 	for _, r := range rs {
 		b.WriteString("  " + r.Rule + "=" + r.Verdict + ": " + r.Message + "\n")
@@ -174,20 +174,20 @@ window_max = "500"
 	type tc struct {
 		name   string
 		policy string // "" means base
-		in     *approval.Intent
-		lim    func(p *approval.Policy) *approval.Limits // nil: p.LimitsFor(in)
-		facts  func(f *approval.Facts)
-		want   approval.Verdict
+		in     *policy.Intent
+		lim    func(p *policy.Policy) *policy.Limits // nil: p.LimitsFor(in)
+		facts  func(f *policy.Facts)
+		want   policy.Verdict
 		rs     []rlWant
 		absent []string
 		rate   bool
 	}
-	tok := func(amount string) *approval.Intent { return rlTokenIntent(rlToken, amount, 6, "USDC") }
-	tokFacts := func(f *approval.Facts) { f.AssetBalance = rlUSDC("10000") }
-	withTo := func(in *approval.Intent, to common.Address) *approval.Intent { in.To = to; return in }
+	tok := func(amount string) *policy.Intent { return rlTokenIntent(rlToken, amount, 6, "USDC") }
+	tokFacts := func(f *policy.Facts) { f.AssetBalance = rlUSDC("10000") }
+	withTo := func(in *policy.Intent, to common.Address) *policy.Intent { in.To = to; return in }
 	cases := []tc{
 		// Allowed, with the reasons why.
-		{name: "allow small ETH transfer says why", in: rlETHIntent("0.05"), want: approval.Allow, rs: []rlWant{
+		{name: "allow small ETH transfer says why", in: rlETHIntent("0.05"), want: policy.Allow, rs: []rlWant{
 			{"per_tx_max", "allow", []string{"0.05 ETH", "5 ETH"}},
 			{"auto_approve_max", "allow", []string{"0.05 ETH", "within", "0.1 ETH"}},
 			{"window_max", "allow", []string{"24h", "0.05 ETH", "10 ETH", "remaining after this 9.95 ETH"}},
@@ -195,169 +195,169 @@ window_max = "500"
 			{"balance_fraction_approval", "allow", []string{"0.2", "100 ETH", "20 ETH"}},
 			{"new_recipient_approval", "allow", []string{"paid", rlTo.Hex()}},
 		}, absent: []string{"quiet_hours", "recipients.allow", "recipient_code"}},
-		{name: "allow exactly auto_approve_max", in: rlETHIntent("0.1"), want: approval.Allow},
+		{name: "allow exactly auto_approve_max", in: rlETHIntent("0.1"), want: policy.Allow},
 
 		// per_tx_max and auto_approve_max.
-		{name: "per_tx_max denies above", in: rlETHIntent("5.000000000000000001"), want: approval.Deny, rs: []rlWant{
+		{name: "per_tx_max denies above", in: rlETHIntent("5.000000000000000001"), want: policy.Deny, rs: []rlWant{
 			{"per_tx_max", "deny", []string{"5.000000000000000001 ETH", "(5 ETH)", "even with approval"}},
 			{"auto_approve_max", "approval_required", []string{"0.1 ETH"}},
 		}},
-		{name: "exactly per_tx_max needs approval", in: rlETHIntent("5"), want: approval.ApprovalRequired, rs: []rlWant{
+		{name: "exactly per_tx_max needs approval", in: rlETHIntent("5"), want: policy.ApprovalRequired, rs: []rlWant{
 			{"auto_approve_max", "approval_required", []string{"5 ETH", "above auto_approve_max (0.1 ETH)", "human approval"}},
 		}, absent: []string{"per_tx_max"}},
 
 		// balance_fraction_approval against the current balance.
-		{name: "balance fraction above needs approval", in: rlETHIntent("0.1"), facts: func(f *approval.Facts) {
+		{name: "balance fraction above needs approval", in: rlETHIntent("0.1"), facts: func(f *policy.Facts) {
 			f.NativeBalance, f.AssetBalance = rlEth("0.4"), rlEth("0.4")
-		}, want: approval.ApprovalRequired, rs: []rlWant{
+		}, want: policy.ApprovalRequired, rs: []rlWant{
 			{"balance_fraction_approval", "approval_required", []string{"0.1 ETH", "0.2", "0.4 ETH", "0.08 ETH"}},
 		}},
-		{name: "balance fraction exactly at the share is allowed", in: rlETHIntent("0.1"), facts: func(f *approval.Facts) {
+		{name: "balance fraction exactly at the share is allowed", in: rlETHIntent("0.1"), facts: func(f *policy.Facts) {
 			f.NativeBalance, f.AssetBalance = rlEth("0.5"), rlEth("0.5")
-		}, want: approval.Allow, rs: []rlWant{{"balance_fraction_approval", "allow", []string{"0.1 ETH", "0.5 ETH"}}}},
-		{name: "balance fraction uses the token balance for tokens", in: tok("5"), facts: func(f *approval.Facts) {
+		}, want: policy.Allow, rs: []rlWant{{"balance_fraction_approval", "allow", []string{"0.1 ETH", "0.5 ETH"}}}},
+		{name: "balance fraction uses the token balance for tokens", in: tok("5"), facts: func(f *policy.Facts) {
 			f.AssetBalance = rlUSDC("20")
-		}, want: approval.ApprovalRequired, rs: []rlWant{
+		}, want: policy.ApprovalRequired, rs: []rlWant{
 			{"balance_fraction_approval", "approval_required", []string{"5 USDC", "20 USDC", "4 USDC"}},
 		}},
 
 		// Rolling window.
-		{name: "window_auto_max exceeded needs approval", in: rlETHIntent("0.1"), facts: func(f *approval.Facts) {
+		{name: "window_auto_max exceeded needs approval", in: rlETHIntent("0.1"), facts: func(f *policy.Facts) {
 			f.WindowAuto, f.WindowTotal = rlEth("0.95"), rlEth("0.95")
-		}, want: approval.ApprovalRequired, rs: []rlWant{
+		}, want: policy.ApprovalRequired, rs: []rlWant{
 			{"window_auto_max", "approval_required", []string{"24h", "1.05 ETH", "already 0.95 ETH", "this 0.1 ETH", "(1 ETH)", "remaining 0.05 ETH"}},
 		}},
-		{name: "window_auto_max reached exactly is allowed", in: rlETHIntent("0.1"), facts: func(f *approval.Facts) {
+		{name: "window_auto_max reached exactly is allowed", in: rlETHIntent("0.1"), facts: func(f *policy.Facts) {
 			f.WindowAuto, f.WindowTotal = rlEth("0.9"), rlEth("0.9")
-		}, want: approval.Allow, rs: []rlWant{{"window_auto_max", "allow", []string{"1 ETH", "remaining after this 0 ETH"}}}},
-		{name: "window_max exceeded denies", in: rlETHIntent("0.1"), facts: func(f *approval.Facts) {
+		}, want: policy.Allow, rs: []rlWant{{"window_auto_max", "allow", []string{"1 ETH", "remaining after this 0 ETH"}}}},
+		{name: "window_max exceeded denies", in: rlETHIntent("0.1"), facts: func(f *policy.Facts) {
 			f.WindowAuto, f.WindowTotal = rlEth("0.5"), rlEth("9.95")
-		}, want: approval.Deny, rs: []rlWant{
+		}, want: policy.Deny, rs: []rlWant{
 			{"window_max", "deny", []string{"24h", "10.05 ETH", "already 9.95 ETH", "(10 ETH)", "remaining 0.05 ETH"}},
 		}},
-		{name: "window_max reached exactly is allowed", in: rlETHIntent("0.1"), facts: func(f *approval.Facts) {
+		{name: "window_max reached exactly is allowed", in: rlETHIntent("0.1"), facts: func(f *policy.Facts) {
 			f.WindowTotal = rlEth("9.9")
-		}, want: approval.Allow, rs: []rlWant{{"window_max", "allow", []string{"10 ETH", "remaining after this 0 ETH"}}}},
-		{name: "token window is the token's own", in: tok("10"), facts: func(f *approval.Facts) {
+		}, want: policy.Allow, rs: []rlWant{{"window_max", "allow", []string{"10 ETH", "remaining after this 0 ETH"}}}},
+		{name: "token window is the token's own", in: tok("10"), facts: func(f *policy.Facts) {
 			tokFacts(f)
 			f.WindowAuto, f.WindowTotal = rlUSDC("95"), rlUSDC("995")
-		}, want: approval.Deny, rs: []rlWant{
+		}, want: policy.Deny, rs: []rlWant{
 			{"window_max", "deny", []string{"1h", "1005 USDC", "(1000 USDC)", "remaining 5 USDC"}},
 			{"window_auto_max", "approval_required", []string{"1h", "105 USDC", "(100 USDC)", "remaining 5 USDC"}},
 		}},
 
 		// Recipients.
-		{name: "deny list denies", in: withTo(rlETHIntent("0.01"), rlBlocked), want: approval.Deny, rs: []rlWant{
+		{name: "deny list denies", in: withTo(rlETHIntent("0.01"), rlBlocked), want: policy.Deny, rs: []rlWant{
 			{"recipients.deny", "deny", []string{rlBlocked.Hex(), "recipients.deny"}},
 		}},
-		{name: "allowlist mode denies others", policy: strings.Replace(base, `mode = "any"`, `mode = "allowlist"`, 1), in: rlETHIntent("0.01"), want: approval.Deny, rs: []rlWant{
+		{name: "allowlist mode denies others", policy: strings.Replace(base, `mode = "any"`, `mode = "allowlist"`, 1), in: rlETHIntent("0.01"), want: policy.Deny, rs: []rlWant{
 			{"recipients.allow", "deny", []string{"allowlist", rlTo.Hex(), "not in recipients.allow"}},
 		}},
-		{name: "allowlist mode allows a listed recipient", policy: strings.Replace(base, `mode = "any"`, `mode = "allowlist"`, 1), in: withTo(rlETHIntent("0.01"), rlListed), want: approval.Allow, rs: []rlWant{
+		{name: "allowlist mode allows a listed recipient", policy: strings.Replace(base, `mode = "any"`, `mode = "allowlist"`, 1), in: withTo(rlETHIntent("0.01"), rlListed), want: policy.Allow, rs: []rlWant{
 			{"recipients.allow", "allow", []string{rlListed.Hex(), "is in recipients.allow"}},
 		}},
-		{name: "any mode does not consult the allow list", in: rlETHIntent("0.01"), want: approval.Allow, absent: []string{"recipients.allow"}},
-		{name: "new recipient needs approval", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.PaidBefore = false }, want: approval.ApprovalRequired, rs: []rlWant{
+		{name: "any mode does not consult the allow list", in: rlETHIntent("0.01"), want: policy.Allow, absent: []string{"recipients.allow"}},
+		{name: "new recipient needs approval", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.PaidBefore = false }, want: policy.ApprovalRequired, rs: []rlWant{
 			{"new_recipient_approval", "approval_required", []string{"never paid", rlTo.Hex(), "human approval"}},
 		}},
 		{name: "new recipient allowed when new_recipient_approval is off", policy: strings.Replace(base, "new_recipient_approval = true", "new_recipient_approval = false", 1),
-			in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.PaidBefore = false }, want: approval.Allow, absent: []string{"new_recipient_approval"}},
-		{name: "new recipient approval also for allowlisted recipients", in: withTo(rlETHIntent("0.01"), rlListed), facts: func(f *approval.Facts) { f.PaidBefore = false },
-			want: approval.ApprovalRequired, rs: []rlWant{{"new_recipient_approval", "approval_required", nil}}},
+			in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.PaidBefore = false }, want: policy.Allow, absent: []string{"new_recipient_approval"}},
+		{name: "new recipient approval also for allowlisted recipients", in: withTo(rlETHIntent("0.01"), rlListed), facts: func(f *policy.Facts) { f.PaidBefore = false },
+			want: policy.ApprovalRequired, rs: []rlWant{{"new_recipient_approval", "approval_required", nil}}},
 
 		// Semantic checks on the recipient.
-		{name: "zero address denies", in: withTo(rlETHIntent("0.01"), common.Address{}), want: approval.Deny, rs: []rlWant{{"recipient_zero", "deny", []string{"zero address"}}}, absent: []string{"recipient_precompile"}},
-		{name: "sender itself denies", in: withTo(rlETHIntent("0.01"), rlFrom), want: approval.Deny, rs: []rlWant{{"recipient_self", "deny", []string{"sender"}}}},
-		{name: "token contract itself denies", in: withTo(tok("1"), rlToken), facts: tokFacts, want: approval.Deny, rs: []rlWant{
+		{name: "zero address denies", in: withTo(rlETHIntent("0.01"), common.Address{}), want: policy.Deny, rs: []rlWant{{"recipient_zero", "deny", []string{"zero address"}}}, absent: []string{"recipient_precompile"}},
+		{name: "sender itself denies", in: withTo(rlETHIntent("0.01"), rlFrom), want: policy.Deny, rs: []rlWant{{"recipient_self", "deny", []string{"sender"}}}},
+		{name: "token contract itself denies", in: withTo(tok("1"), rlToken), facts: tokFacts, want: policy.Deny, rs: []rlWant{
 			{"recipient_token_contract", "deny", []string{rlToken.Hex(), "token contract itself"}},
 		}},
-		{name: "ETH to a contract not in allow denies", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.RecipientHasCode = true }, want: approval.Deny, rs: []rlWant{
+		{name: "ETH to a contract not in allow denies", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.RecipientHasCode = true }, want: policy.Deny, rs: []rlWant{
 			{"recipient_code", "deny", []string{rlTo.Hex(), "contract", "recipients.allow"}},
 		}},
-		{name: "ETH to a contract in allow is allowed", in: withTo(rlETHIntent("0.01"), rlListed), facts: func(f *approval.Facts) { f.RecipientHasCode = true }, want: approval.Allow, rs: []rlWant{
+		{name: "ETH to a contract in allow is allowed", in: withTo(rlETHIntent("0.01"), rlListed), facts: func(f *policy.Facts) { f.RecipientHasCode = true }, want: policy.Allow, rs: []rlWant{
 			{"recipient_code", "allow", []string{rlListed.Hex(), "contract", "recipients.allow"}},
 		}},
-		{name: "tokens to a contract are not the code rule's business", in: tok("1"), facts: func(f *approval.Facts) { tokFacts(f); f.RecipientHasCode = true }, want: approval.Allow, absent: []string{"recipient_code"}},
-		{name: "ETH without a code check denies", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.RecipientCodeChecked = false }, want: approval.Deny, rs: []rlWant{
+		{name: "tokens to a contract are not the code rule's business", in: tok("1"), facts: func(f *policy.Facts) { tokFacts(f); f.RecipientHasCode = true }, want: policy.Allow, absent: []string{"recipient_code"}},
+		{name: "ETH without a code check denies", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.RecipientCodeChecked = false }, want: policy.Deny, rs: []rlWant{
 			{"internal", "deny", []string{"missing facts", "RecipientCodeChecked"}},
 		}},
 
 		// Fees and balances.
-		{name: "fee per gas above the cap denies", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.MaxFeePerGas = rlGwei(201) }, want: approval.Deny, rs: []rlWant{
+		{name: "fee per gas above the cap denies", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.MaxFeePerGas = rlGwei(201) }, want: policy.Deny, rs: []rlWant{
 			{"max_fee_per_gas_gwei", "deny", []string{"201 gwei", "(200)"}},
 		}},
-		{name: "total fee above max_total_fee denies", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.MaxFee = rlEth("0.050000000000000001") }, want: approval.Deny, rs: []rlWant{
+		{name: "total fee above max_total_fee denies", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.MaxFee = rlEth("0.050000000000000001") }, want: policy.Deny, rs: []rlWant{
 			{"max_total_fee", "deny", []string{"0.050000000000000001 ETH", "(0.05 ETH)"}},
 		}},
-		{name: "total fee exactly max_total_fee is allowed", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.MaxFee = rlEth("0.05") }, want: approval.Allow, absent: []string{"max_total_fee"}},
-		{name: "ETH balance must cover amount plus fee", in: rlETHIntent("0.05"), facts: func(f *approval.Facts) {
+		{name: "total fee exactly max_total_fee is allowed", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.MaxFee = rlEth("0.05") }, want: policy.Allow, absent: []string{"max_total_fee"}},
+		{name: "ETH balance must cover amount plus fee", in: rlETHIntent("0.05"), facts: func(f *policy.Facts) {
 			f.NativeBalance, f.AssetBalance = rlEth("0.05"), rlEth("0.05")
-		}, want: approval.Deny, rs: []rlWant{{"balance", "deny", []string{"0.05", "0.05021", "short by 0.00021 ETH"}}}},
-		{name: "token balance must cover the amount", in: tok("5"), facts: func(f *approval.Facts) { f.AssetBalance = rlUSDC("4.999999") }, want: approval.Deny, rs: []rlWant{
+		}, want: policy.Deny, rs: []rlWant{{"balance", "deny", []string{"0.05", "0.05021", "short by 0.00021 ETH"}}}},
+		{name: "token balance must cover the amount", in: tok("5"), facts: func(f *policy.Facts) { f.AssetBalance = rlUSDC("4.999999") }, want: policy.Deny, rs: []rlWant{
 			{"balance", "deny", []string{"token balance", "4.999999 USDC", "5 USDC"}},
 		}},
-		{name: "ETH balance must cover a token transfer's fee", in: tok("5"), facts: func(f *approval.Facts) { tokFacts(f); f.NativeBalance = rlEth("0.0002") }, want: approval.Deny, rs: []rlWant{
+		{name: "ETH balance must cover a token transfer's fee", in: tok("5"), facts: func(f *policy.Facts) { tokFacts(f); f.NativeBalance = rlEth("0.0002") }, want: policy.Deny, rs: []rlWant{
 			{"balance", "deny", []string{"ETH balance", "0.0002 ETH", "0.00021 ETH"}},
 		}},
-		{name: "token transfer with just the fee in ETH is allowed", in: tok("5"), facts: func(f *approval.Facts) { tokFacts(f); f.NativeBalance = rlEth("0.00021") }, want: approval.Allow},
+		{name: "token transfer with just the fee in ETH is allowed", in: tok("5"), facts: func(f *policy.Facts) { tokFacts(f); f.NativeBalance = rlEth("0.00021") }, want: policy.Allow},
 
 		// Rate and chain.
-		{name: "transfers_per_hour rate limits", in: rlETHIntent("0.01"), facts: func(f *approval.Facts) { f.TransfersLastHour = 30 }, want: approval.Deny, rate: true, rs: []rlWant{
+		{name: "transfers_per_hour rate limits", in: rlETHIntent("0.01"), facts: func(f *policy.Facts) { f.TransfersLastHour = 30 }, want: policy.Deny, rate: true, rs: []rlWant{
 			{"transfers_per_hour", "deny", []string{"30 transfers per hour", "(30 in the last hour)"}},
 		}},
-		{name: "another chain denies", in: func() *approval.Intent { in := rlETHIntent("0.01"); in.ChainID = 1; return in }(), want: approval.Deny, rs: []rlWant{
+		{name: "another chain denies", in: func() *policy.Intent { in := rlETHIntent("0.01"); in.ChainID = 1; return in }(), want: policy.Deny, rs: []rlWant{
 			{"chain_id", "deny", []string{"chain 1 ", "only chain 1337"}},
 		}},
 
 		// Assets.
-		{name: "unknown token denied by default", in: rlTokenIntent(rlUnknown, "1", 18, "SCAM"), lim: func(p *approval.Policy) *approval.Limits { return &p.Native },
-			facts: func(f *approval.Facts) { f.AssetBalance = rlEth("1000") }, want: approval.Deny, rs: []rlWant{
+		{name: "unknown token denied by default", in: rlTokenIntent(rlUnknown, "1", 18, "SCAM"), lim: func(p *policy.Policy) *policy.Limits { return &p.Native },
+			facts: func(f *policy.Facts) { f.AssetBalance = rlEth("1000") }, want: policy.Deny, rs: []rlWant{
 				{"unknown_tokens", "deny", []string{rlUnknown.Hex(), "not configured", "allow is false"}},
 			}},
 		{name: "unknown token allowed uses its own decimals", policy: unknownAllowed, in: rlTokenIntent(rlUnknown, "5", 8, "WBTCX"),
-			facts: func(f *approval.Facts) { f.AssetBalance = rlUnits("1000", 8) }, want: approval.Allow, rs: []rlWant{
+			facts: func(f *policy.Facts) { f.AssetBalance = rlUnits("1000", 8) }, want: policy.Allow, rs: []rlWant{
 				{"auto_approve_max", "allow", []string{"5 WBTCX", "(10 WBTCX)"}},
 			}},
 		{name: "unknown token above its per_tx_max", policy: unknownAllowed, in: rlTokenIntent(rlUnknown, "100.00000001", 8, "WBTCX"),
-			facts: func(f *approval.Facts) { f.AssetBalance = rlUnits("1000", 8) }, want: approval.Deny, rs: []rlWant{
+			facts: func(f *policy.Facts) { f.AssetBalance = rlUnits("1000", 8) }, want: policy.Deny, rs: []rlWant{
 				{"per_tx_max", "deny", []string{"100.00000001 WBTCX", "(100 WBTCX)"}},
 			}},
 		{name: "unknown token with a hostile symbol is sanitised", policy: unknownAllowed, in: rlTokenIntent(rlUnknown, "50", 0, "A\nB"),
-			facts: func(f *approval.Facts) { f.AssetBalance = big.NewInt(1000) }, want: approval.ApprovalRequired, rs: []rlWant{
+			facts: func(f *policy.Facts) { f.AssetBalance = big.NewInt(1000) }, want: policy.ApprovalRequired, rs: []rlWant{
 				{"auto_approve_max", "approval_required", []string{"50 A?B"}},
 			}},
 		{name: "unknown token with too many decimals denies", policy: unknownAllowed, in: rlTokenIntent(rlUnknown, "1", 37, "BIG"),
-			lim:   func(p *approval.Policy) *approval.Limits { l, _ := p.UnknownTokens.LimitsFor(36); return l },
-			facts: func(f *approval.Facts) { f.AssetBalance = rlUnits("1000", 37) }, want: approval.Deny, rs: []rlWant{{"asset", "deny", []string{"37 decimals"}}}},
+			lim:   func(p *policy.Policy) *policy.Limits { l, _ := p.UnknownTokens.LimitsFor(36); return l },
+			facts: func(f *policy.Facts) { f.AssetBalance = rlUnits("1000", 37) }, want: policy.Deny, rs: []rlWant{{"asset", "deny", []string{"37 decimals"}}}},
 		{name: "configured token with other decimals denies", in: rlTokenIntent(rlToken, "1", 18, "USDC"),
-			lim:   func(p *approval.Policy) *approval.Limits { return &p.Tokens[0].Limits },
-			facts: func(f *approval.Facts) { f.AssetBalance = rlEth("1000") }, want: approval.Deny, rs: []rlWant{{"asset", "deny", []string{"18 decimals", "configures 6"}}}},
-		{name: "asset that is no address denies", in: func() *approval.Intent { in := tok("1"); in.Asset = "USDC"; return in }(),
-			lim: func(p *approval.Policy) *approval.Limits { return &p.Tokens[0].Limits }, facts: tokFacts, want: approval.Deny, rs: []rlWant{{"asset", "deny", nil}}},
-		{name: "ETH with 6 decimals denies", in: func() *approval.Intent { in := rlETHIntent("1"); in.Decimals = 6; return in }(),
-			lim: func(p *approval.Policy) *approval.Limits { return &p.Native }, want: approval.Deny, rs: []rlWant{{"asset", "deny", []string{"18 decimals"}}}},
+			lim:   func(p *policy.Policy) *policy.Limits { return &p.Tokens[0].Limits },
+			facts: func(f *policy.Facts) { f.AssetBalance = rlEth("1000") }, want: policy.Deny, rs: []rlWant{{"asset", "deny", []string{"18 decimals", "configures 6"}}}},
+		{name: "asset that is no address denies", in: func() *policy.Intent { in := tok("1"); in.Asset = "USDC"; return in }(),
+			lim: func(p *policy.Policy) *policy.Limits { return &p.Tokens[0].Limits }, facts: tokFacts, want: policy.Deny, rs: []rlWant{{"asset", "deny", nil}}},
+		{name: "ETH with 6 decimals denies", in: func() *policy.Intent { in := rlETHIntent("1"); in.Decimals = 6; return in }(),
+			lim: func(p *policy.Policy) *policy.Limits { return &p.Native }, want: policy.Deny, rs: []rlWant{{"asset", "deny", []string{"18 decimals"}}}},
 
 		// Quiet hours (more in TestQuietHours).
-		{name: "quiet hours turn allow into approval", policy: quiet, in: rlETHIntent("0.01"), facts: func(f *approval.Facts) {
+		{name: "quiet hours turn allow into approval", policy: quiet, in: rlETHIntent("0.01"), facts: func(f *policy.Facts) {
 			f.Now = time.Date(2026, 3, 10, 22, 30, 0, 0, time.UTC) // 23:30 CET
-		}, want: approval.ApprovalRequired, rs: []rlWant{{"quiet_hours", "approval_required", []string{"23:30", "Europe/Berlin", "22:00–07:00"}}}},
-		{name: "outside quiet hours says so", policy: quiet, in: rlETHIntent("0.01"), want: approval.Allow, rs: []rlWant{
+		}, want: policy.ApprovalRequired, rs: []rlWant{{"quiet_hours", "approval_required", []string{"23:30", "Europe/Berlin", "22:00–07:00"}}}},
+		{name: "outside quiet hours says so", policy: quiet, in: rlETHIntent("0.01"), want: policy.Allow, rs: []rlWant{
 			{"quiet_hours", "allow", []string{"13:00", "Europe/Berlin", "outside"}},
 		}},
-		{name: "quiet hours do not lift a denial", policy: quiet, in: rlETHIntent("6"), facts: func(f *approval.Facts) {
+		{name: "quiet hours do not lift a denial", policy: quiet, in: rlETHIntent("6"), facts: func(f *policy.Facts) {
 			f.Now = time.Date(2026, 3, 10, 22, 30, 0, 0, time.UTC)
-		}, want: approval.Deny, rs: []rlWant{{"per_tx_max", "deny", nil}, {"quiet_hours", "approval_required", nil}}},
+		}, want: policy.Deny, rs: []rlWant{{"per_tx_max", "deny", nil}, {"quiet_hours", "approval_required", nil}}},
 
 		// Every reason at once.
-		{name: "every failing rule is listed", in: func() *approval.Intent { in := rlETHIntent("6"); in.ChainID = 5; in.To = rlBlocked; return in }(),
-			facts: func(f *approval.Facts) {
+		{name: "every failing rule is listed", in: func() *policy.Intent { in := rlETHIntent("6"); in.ChainID = 5; in.To = rlBlocked; return in }(),
+			facts: func(f *policy.Facts) {
 				f.MaxFeePerGas = rlGwei(300)
 				f.MaxFee = rlEth("1")
 				f.NativeBalance, f.AssetBalance = rlEth("2"), rlEth("2")
 				f.TransfersLastHour = 31
 				f.WindowAuto, f.WindowTotal = rlEth("1"), rlEth("10")
 				f.PaidBefore = false
-			}, want: approval.Deny, rs: []rlWant{
+			}, want: policy.Deny, rs: []rlWant{
 				{"chain_id", "deny", nil}, {"recipients.deny", "deny", nil}, {"max_fee_per_gas_gwei", "deny", nil}, {"max_total_fee", "deny", nil},
 				{"balance", "deny", nil}, {"per_tx_max", "deny", nil}, {"window_max", "deny", nil}, {"transfers_per_hour", "deny", nil},
 				{"auto_approve_max", "approval_required", nil}, {"balance_fraction_approval", "approval_required", nil},
@@ -375,7 +375,7 @@ window_max = "500"
 			if c.facts != nil {
 				c.facts(f)
 			}
-			var lim *approval.Limits
+			var lim *policy.Limits
 			if c.lim != nil {
 				lim = c.lim(p)
 			} else {
@@ -384,13 +384,13 @@ window_max = "500"
 					t.Fatalf("LimitsFor: %v", err)
 				}
 			}
-			d := approval.Evaluate(p, c.in, lim, f)
+			d := policy.Evaluate(p, c.in, lim, f)
 			rlCheck(t, d, c.want, c.rs, c.absent)
 			if d.RateLimited != c.rate {
 				t.Errorf("RateLimited = %v, want %v", d.RateLimited, c.rate)
 			}
 			// Pure: the same inputs give the same decision.
-			again := approval.Evaluate(p, c.in, lim, f)
+			again := policy.Evaluate(p, c.in, lim, f)
 			if rlDump(again.Reasons) != rlDump(d.Reasons) || again.Verdict != d.Verdict {
 				t.Errorf("a second evaluation differs")
 			}
@@ -424,16 +424,16 @@ func TestEvaluatePrecompiles(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := approval.IsPrecompile(c.to); got != c.want {
+			if got := policy.IsPrecompile(c.to); got != c.want {
 				t.Fatalf("IsPrecompile(%s) = %v, want %v", c.to.Hex(), got, c.want)
 			}
 			in := rlETHIntent("0.01")
 			in.To = c.to
 			f := rlFacts()
 			f.RecipientHasCode = false // precompiles have no code: the rule must not rely on it
-			d := approval.Evaluate(p, in, &p.Native, f)
+			d := policy.Evaluate(p, in, &p.Native, f)
 			if c.want {
-				rlCheck(t, d, approval.Deny, []rlWant{{"recipient_precompile", "deny", []string{c.to.Hex(), "precompiled"}}}, nil)
+				rlCheck(t, d, policy.Deny, []rlWant{{"recipient_precompile", "deny", []string{c.to.Hex(), "precompiled"}}}, nil)
 			} else {
 				rlCheck(t, d, d.Verdict, nil, []string{"recipient_precompile"})
 			}
@@ -448,24 +448,24 @@ func TestEvaluateMissingFacts(t *testing.T) {
 	p := rlParse(t, rlPolicyText())
 	cases := []struct {
 		name  string
-		facts func(f *approval.Facts)
-		lim   func(l *approval.Limits)
+		facts func(f *policy.Facts)
+		lim   func(l *policy.Limits)
 		word  string
 	}{
-		{"nil WindowAuto", func(f *approval.Facts) { f.WindowAuto = nil }, nil, "WindowAuto"},
-		{"nil WindowTotal", func(f *approval.Facts) { f.WindowTotal = nil }, nil, "WindowTotal"},
-		{"nil NativeBalance", func(f *approval.Facts) { f.NativeBalance = nil }, nil, "NativeBalance"},
-		{"nil MaxFee", func(f *approval.Facts) { f.MaxFee = nil }, nil, "MaxFee"},
-		{"nil MaxFeePerGas", func(f *approval.Facts) { f.MaxFeePerGas = nil }, nil, "MaxFeePerGas"},
-		{"zero Now", func(f *approval.Facts) { f.Now = time.Time{} }, nil, "Now"},
-		{"negative window sum", func(f *approval.Facts) { f.WindowAuto = big.NewInt(-1) }, nil, "WindowAuto"},
-		{"auto sum above total sum", func(f *approval.Facts) { f.WindowAuto = big.NewInt(2); f.WindowTotal = big.NewInt(1) }, nil, "WindowTotal below WindowAuto"},
-		{"negative transfer count", func(f *approval.Facts) { f.TransfersLastHour = -1 }, nil, "TransfersLastHour"},
-		{"code not checked", func(f *approval.Facts) { f.RecipientCodeChecked = false }, nil, "RecipientCodeChecked"},
-		{"nil limit", nil, func(l *approval.Limits) { l.WindowMax = nil }, "limits"},
-		{"zero window", nil, func(l *approval.Limits) { l.Window = 0 }, "limits"},
-		{"pre-issue-3 facts", func(f *approval.Facts) {
-			*f = approval.Facts{Now: f.Now, NativeBalance: f.NativeBalance, MaxFeePerGas: f.MaxFeePerGas, MaxFee: f.MaxFee}
+		{"nil WindowAuto", func(f *policy.Facts) { f.WindowAuto = nil }, nil, "WindowAuto"},
+		{"nil WindowTotal", func(f *policy.Facts) { f.WindowTotal = nil }, nil, "WindowTotal"},
+		{"nil NativeBalance", func(f *policy.Facts) { f.NativeBalance = nil }, nil, "NativeBalance"},
+		{"nil MaxFee", func(f *policy.Facts) { f.MaxFee = nil }, nil, "MaxFee"},
+		{"nil MaxFeePerGas", func(f *policy.Facts) { f.MaxFeePerGas = nil }, nil, "MaxFeePerGas"},
+		{"zero Now", func(f *policy.Facts) { f.Now = time.Time{} }, nil, "Now"},
+		{"negative window sum", func(f *policy.Facts) { f.WindowAuto = big.NewInt(-1) }, nil, "WindowAuto"},
+		{"auto sum above total sum", func(f *policy.Facts) { f.WindowAuto = big.NewInt(2); f.WindowTotal = big.NewInt(1) }, nil, "WindowTotal below WindowAuto"},
+		{"negative transfer count", func(f *policy.Facts) { f.TransfersLastHour = -1 }, nil, "TransfersLastHour"},
+		{"code not checked", func(f *policy.Facts) { f.RecipientCodeChecked = false }, nil, "RecipientCodeChecked"},
+		{"nil limit", nil, func(l *policy.Limits) { l.WindowMax = nil }, "limits"},
+		{"zero window", nil, func(l *policy.Limits) { l.Window = 0 }, "limits"},
+		{"pre-issue-3 facts", func(f *policy.Facts) {
+			*f = policy.Facts{Now: f.Now, NativeBalance: f.NativeBalance, MaxFeePerGas: f.MaxFeePerGas, MaxFee: f.MaxFee}
 		}, nil, "WindowAuto, WindowTotal, RecipientCodeChecked"},
 	}
 	for _, c := range cases {
@@ -478,8 +478,8 @@ func TestEvaluateMissingFacts(t *testing.T) {
 			if c.lim != nil {
 				c.lim(&lim)
 			}
-			d := approval.Evaluate(p, rlETHIntent("0.01"), &lim, f)
-			if d.Verdict != approval.Deny || len(d.Reasons) != 1 || d.Reasons[0].Rule != "internal" || !strings.Contains(d.Reasons[0].Message, c.word) {
+			d := policy.Evaluate(p, rlETHIntent("0.01"), &lim, f)
+			if d.Verdict != policy.Deny || len(d.Reasons) != 1 || d.Reasons[0].Rule != "internal" || !strings.Contains(d.Reasons[0].Message, c.word) {
 				t.Fatalf("got %v:\n%s want one internal deny naming %s", d.Verdict, rlDump(d.Reasons), c.word)
 			}
 		})
@@ -488,27 +488,27 @@ func TestEvaluateMissingFacts(t *testing.T) {
 		in := rlTokenIntent(rlToken, "1", 6, "USDC")
 		f := rlFacts()
 		f.AssetBalance = nil
-		d := approval.Evaluate(p, in, &p.Tokens[0].Limits, f)
-		if d.Verdict != approval.Deny || len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0].Message, "AssetBalance") {
+		d := policy.Evaluate(p, in, &p.Tokens[0].Limits, f)
+		if d.Verdict != policy.Deny || len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0].Message, "AssetBalance") {
 			t.Fatalf("got %v:\n%s", d.Verdict, rlDump(d.Reasons))
 		}
 	})
 	t.Run("ETH reads NativeBalance, not AssetBalance", func(t *testing.T) {
 		f := rlFacts()
 		f.AssetBalance = nil
-		if d := approval.Evaluate(p, rlETHIntent("0.01"), &p.Native, f); d.Verdict != approval.Allow {
+		if d := policy.Evaluate(p, rlETHIntent("0.01"), &p.Native, f); d.Verdict != policy.Allow {
 			t.Fatalf("got %v:\n%s", d.Verdict, rlDump(d.Reasons))
 		}
 		f.AssetBalance = rlEth("1000000")
 		f.NativeBalance = rlEth("0.01")
-		if d := approval.Evaluate(p, rlETHIntent("0.01"), &p.Native, f); d.Verdict != approval.Deny {
+		if d := policy.Evaluate(p, rlETHIntent("0.01"), &p.Native, f); d.Verdict != policy.Deny {
 			t.Fatalf("got %v:\n%s", d.Verdict, rlDump(d.Reasons))
 		}
 	})
 	t.Run("policy without max_total_fee", func(t *testing.T) {
 		q := *p
 		q.MaxTotalFee = nil
-		if d := approval.Evaluate(&q, rlETHIntent("0.01"), &q.Native, rlFacts()); d.Verdict != approval.Deny {
+		if d := policy.Evaluate(&q, rlETHIntent("0.01"), &q.Native, rlFacts()); d.Verdict != policy.Deny {
 			t.Fatalf("verdict %v", d.Verdict)
 		}
 	})
@@ -568,11 +568,11 @@ func TestQuietHours(t *testing.T) {
 			}
 			f := rlFacts()
 			f.Now = now
-			d := approval.Evaluate(p, rlETHIntent("0.01"), &p.Native, f)
+			d := policy.Evaluate(p, rlETHIntent("0.01"), &p.Native, f)
 			if c.inside {
-				rlCheck(t, d, approval.ApprovalRequired, []rlWant{{"quiet_hours", "approval_required", []string{c.localClockInWords, zone, c.start + "–" + c.end}}}, nil)
+				rlCheck(t, d, policy.ApprovalRequired, []rlWant{{"quiet_hours", "approval_required", []string{c.localClockInWords, zone, c.start + "–" + c.end}}}, nil)
 			} else {
-				rlCheck(t, d, approval.Allow, []rlWant{{"quiet_hours", "allow", []string{c.localClockInWords, zone, "outside"}}}, nil)
+				rlCheck(t, d, policy.Allow, []rlWant{{"quiet_hours", "allow", []string{c.localClockInWords, zone, "outside"}}}, nil)
 			}
 		})
 	}
@@ -583,7 +583,7 @@ func TestQuietHours(t *testing.T) {
 		}
 	})
 	t.Run("enabled without a location fails closed", func(t *testing.T) {
-		q := approval.QuietHours{Enabled: true, Start: 0, End: 1}
+		q := policy.QuietHours{Enabled: true, Start: 0, End: 1}
 		if !q.Contains(rlNow) {
 			t.Fatal("Contains = false")
 		}
@@ -606,7 +606,7 @@ func rlLine(doc, needle string) int {
 
 // TestParsePolicyIssue3Refuses: the new keys' mistakes name their line and key.
 func TestParsePolicyIssue3Refuses(t *testing.T) {
-	base := approval.PolicyTemplate(1337)
+	base := policy.PolicyTemplate(1337)
 	quiet := func(body string) string { return base + "\n[quiet_hours]\n" + body }
 	unknown := func(body string) string { return base + "\n[unknown_tokens]\n" + body }
 	fees := func(v string) string {
@@ -643,8 +643,8 @@ func TestParsePolicyIssue3Refuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := approval.ParsePolicy([]byte(c.doc), "")
-			var pe *approval.PolicyError
+			_, err := policy.ParsePolicy([]byte(c.doc), "")
+			var pe *policy.PolicyError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want a *PolicyError", err)
 			}
@@ -660,10 +660,10 @@ func TestParsePolicyIssue3Refuses(t *testing.T) {
 
 // TestParsePolicyIssue3Accepts: defaults and the values of the new keys.
 func TestParsePolicyIssue3Accepts(t *testing.T) {
-	base := approval.PolicyTemplate(1337)
+	base := policy.PolicyTemplate(1337)
 	t.Run("defaults", func(t *testing.T) {
 		p := rlParse(t, base)
-		if p.MaxTotalFee == nil || p.MaxTotalFee.Cmp(rlEth(approval.DefaultMaxTotalFee)) != 0 || approval.DefaultMaxTotalFee != "0.05" {
+		if p.MaxTotalFee == nil || p.MaxTotalFee.Cmp(rlEth(policy.DefaultMaxTotalFee)) != 0 || policy.DefaultMaxTotalFee != "0.05" {
 			t.Errorf("MaxTotalFee = %v, want 0.05 ETH", p.MaxTotalFee)
 		}
 		if p.QuietHours.Enabled || p.UnknownTokens.Allow || p.UnknownTokens.Limits.PerTxMax != nil {
@@ -705,10 +705,10 @@ func TestParsePolicyIssue3Accepts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LimitsFor(%d): %v", c.dec, err)
 			}
-			if got := approval.FormatAmount(l.AutoApproveMax, c.dec); got != c.auto {
+			if got := policy.FormatAmount(l.AutoApproveMax, c.dec); got != c.auto {
 				t.Errorf("decimals %d: auto_approve_max %s, want %s (rounded down)", c.dec, got, c.auto)
 			}
-			if got := approval.FormatAmount(l.PerTxMax, c.dec); got != c.perTx {
+			if got := policy.FormatAmount(l.PerTxMax, c.dec); got != c.perTx {
 				t.Errorf("decimals %d: per_tx_max %s, want %s", c.dec, got, c.perTx)
 			}
 			if l.Window != 48*time.Hour || l.BalanceFractionApproval.Cmp(big.NewRat(1, 2)) != 0 {
@@ -729,15 +729,15 @@ func TestParsePolicyIssue3Accepts(t *testing.T) {
 		if l, err := p.LimitsFor(rlTokenIntent(rlToken, "1", 6, "USDC")); err != nil || l != &p.Tokens[0].Limits {
 			t.Errorf("USDC: %v %v", l, err)
 		}
-		for name, in := range map[string]*approval.Intent{
+		for name, in := range map[string]*policy.Intent{
 			"unknown token":         rlTokenIntent(rlUnknown, "1", 18, "X"),
 			"USDC with 18 decimals": rlTokenIntent(rlToken, "1", 18, "USDC"),
-			"mixed-case asset": func() *approval.Intent {
+			"mixed-case asset": func() *policy.Intent {
 				in := rlTokenIntent(rlToken, "1", 6, "USDC")
 				in.Asset = rlToken.Hex()
 				return in
 			}(),
-			"symbol as asset": func() *approval.Intent { in := rlTokenIntent(rlToken, "1", 6, "USDC"); in.Asset = "USDC"; return in }(),
+			"symbol as asset": func() *policy.Intent { in := rlTokenIntent(rlToken, "1", 6, "USDC"); in.Asset = "USDC"; return in }(),
 		} {
 			if _, err := p.LimitsFor(in); err == nil {
 				t.Errorf("%s: LimitsFor succeeded", name)

@@ -1,4 +1,4 @@
-package approval_test
+package policy_test
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // apDigestIntent is the intent the digest tests vary one field at a time.
-func apDigestIntent() *approval.Intent {
-	return &approval.Intent{
+func apDigestIntent() *policy.Intent {
+	return &policy.Intent{
 		ChainID: 1337, From: apAlice, To: apBob, Asset: "ETH",
 		Amount: apEth("0.25"), Decimals: 18, Symbol: "ETH",
 	}
@@ -55,31 +55,31 @@ func TestIntentDigestChangesWithEveryBoundField(t *testing.T) {
 	base := apDigestIntent()
 	cases := []struct {
 		name   string
-		mutate func(in *approval.Intent)
+		mutate func(in *policy.Intent)
 	}{
-		{"chain id", func(in *approval.Intent) { in.ChainID = 1 }},
-		{"chain id high bit", func(in *approval.Intent) { in.ChainID = 1337 | 1<<63 }},
-		{"from", func(in *approval.Intent) { in.From = apCarol }},
-		{"from one bit", func(in *approval.Intent) { in.From[19] ^= 1 }},
-		{"to", func(in *approval.Intent) { in.To = apCarol }},
-		{"to one bit", func(in *approval.Intent) { in.To[0] ^= 0x80 }},
-		{"from and to swapped", func(in *approval.Intent) { in.From, in.To = in.To, in.From }},
-		{"asset token", func(in *approval.Intent) { in.Asset = strings.ToLower(apUsdcAddress) }},
-		{"asset case", func(in *approval.Intent) { in.Asset = "eth" }},
-		{"asset empty", func(in *approval.Intent) { in.Asset = "" }},
-		{"amount one wei more", func(in *approval.Intent) { in.Amount = apPlus(apEth("0.25"), apOneWei) }},
-		{"amount times ten", func(in *approval.Intent) { in.Amount = apEth("2.5") }},
-		{"amount zero", func(in *approval.Intent) { in.Amount = new(big.Int) }},
-		{"calldata added", func(in *approval.Intent) { in.Calldata = []byte{0} }},
-		{"calldata transfer selector", func(in *approval.Intent) { in.Calldata = []byte{0xa9, 0x05, 0x9c, 0xbb} }},
+		{"chain id", func(in *policy.Intent) { in.ChainID = 1 }},
+		{"chain id high bit", func(in *policy.Intent) { in.ChainID = 1337 | 1<<63 }},
+		{"from", func(in *policy.Intent) { in.From = apCarol }},
+		{"from one bit", func(in *policy.Intent) { in.From[19] ^= 1 }},
+		{"to", func(in *policy.Intent) { in.To = apCarol }},
+		{"to one bit", func(in *policy.Intent) { in.To[0] ^= 0x80 }},
+		{"from and to swapped", func(in *policy.Intent) { in.From, in.To = in.To, in.From }},
+		{"asset token", func(in *policy.Intent) { in.Asset = strings.ToLower(apUsdcAddress) }},
+		{"asset case", func(in *policy.Intent) { in.Asset = "eth" }},
+		{"asset empty", func(in *policy.Intent) { in.Asset = "" }},
+		{"amount one wei more", func(in *policy.Intent) { in.Amount = apPlus(apEth("0.25"), apOneWei) }},
+		{"amount times ten", func(in *policy.Intent) { in.Amount = apEth("2.5") }},
+		{"amount zero", func(in *policy.Intent) { in.Amount = new(big.Int) }},
+		{"calldata added", func(in *policy.Intent) { in.Calldata = []byte{0} }},
+		{"calldata transfer selector", func(in *policy.Intent) { in.Calldata = []byte{0xa9, 0x05, 0x9c, 0xbb} }},
 		// Without length prefixes these two would hash the same bytes as
 		// amount 0x03782dace9d90000 (0.25 ETH) with no calldata.
-		{"amount byte moved into calldata", func(in *approval.Intent) {
+		{"amount byte moved into calldata", func(in *policy.Intent) {
 			b := apEth("0.25").Bytes()
 			in.Amount = new(big.Int).SetBytes(b[:len(b)-1])
 			in.Calldata = b[len(b)-1:]
 		}},
-		{"asset byte moved into amount", func(in *approval.Intent) {
+		{"asset byte moved into amount", func(in *policy.Intent) {
 			in.Asset = "ET"
 			in.Amount = new(big.Int).SetBytes(append([]byte("H"), apEth("0.25").Bytes()...))
 		}},
@@ -102,17 +102,17 @@ func TestIntentDigestEqualForEqualIntents(t *testing.T) {
 	a := apDigestIntent()
 	cases := []struct {
 		name   string
-		mutate func(in *approval.Intent)
+		mutate func(in *policy.Intent)
 	}{
-		{"fresh copy", func(in *approval.Intent) {}},
-		{"amount built another way", func(in *approval.Intent) {
+		{"fresh copy", func(in *policy.Intent) {}},
+		{"amount built another way", func(in *policy.Intent) {
 			in.Amount = new(big.Int).Mul(big.NewInt(25), new(big.Int).Exp(big.NewInt(10), big.NewInt(16), nil))
 		}},
-		{"nil and empty calldata", func(in *approval.Intent) { in.Calldata = []byte{} }},
+		{"nil and empty calldata", func(in *policy.Intent) { in.Calldata = []byte{} }},
 		// Decimals and Symbol are display only: an approval is bound to chain
 		// id, from, to, asset, base units and calldata (CONTRACT.md §1, Approvals).
-		{"decimals are display only", func(in *approval.Intent) { in.Decimals = 6 }},
-		{"symbol is display only", func(in *approval.Intent) { in.Symbol = "WETH" }},
+		{"decimals are display only", func(in *policy.Intent) { in.Decimals = 6 }},
+		{"symbol is display only", func(in *policy.Intent) { in.Symbol = "WETH" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestNewSummaryToTail(t *testing.T) {
 		t.Run(tc.to, func(t *testing.T) {
 			in := apDigestIntent()
 			in.To = common.HexToAddress(tc.to) // from lowercase or any case: the summary re-checksums
-			s := approval.NewSummary(in, apGwei("21000"))
+			s := policy.NewSummary(in, apGwei("21000"))
 			if s.ToTail != tc.tail {
 				t.Errorf("ToTail = %q, want %q", s.ToTail, tc.tail)
 			}
@@ -162,9 +162,9 @@ func TestNewSummaryToTail(t *testing.T) {
 func TestNewSummary(t *testing.T) {
 	cases := []struct {
 		name string
-		in   *approval.Intent
+		in   *policy.Intent
 		fee  *big.Int
-		want approval.Summary
+		want policy.Summary
 		line string
 		json string
 	}{
@@ -172,31 +172,31 @@ func TestNewSummary(t *testing.T) {
 			name: "ETH",
 			in:   apDigestIntent(),
 			fee:  apGwei("21000"),
-			want: approval.Summary{ChainID: 1337, From: apVecA, To: apVecB, ToTail: "c5d359", Amount: "0.25", AmountBaseUnits: "250000000000000000", Asset: "ETH", MaxFee: "0.000021"},
+			want: policy.Summary{ChainID: 1337, From: apVecA, To: apVecB, ToTail: "c5d359", Amount: "0.25", AmountBaseUnits: "250000000000000000", Asset: "ETH", MaxFee: "0.000021"},
 			line: "send 0.25 ETH from " + apVecA + " to " + apVecB + " (…c5d359), chain 1337, max fee 0.000021 ETH",
 			json: `{"chain_id":1337,"from":"` + apVecA + `","to":"` + apVecB + `","to_tail":"c5d359","amount":"0.25","amount_base_units":"250000000000000000","asset":"ETH","max_fee":"0.000021"}`,
 		},
 		{
 			name: "token",
-			in: &approval.Intent{ChainID: 1, From: apBob, To: common.HexToAddress(apVecD), Asset: strings.ToLower(apUsdcAddress),
+			in: &policy.Intent{ChainID: 1, From: apBob, To: common.HexToAddress(apVecD), Asset: strings.ToLower(apUsdcAddress),
 				Amount: big.NewInt(12_500_000), Decimals: 6, Symbol: "USDC", Calldata: []byte{0xa9, 0x05, 0x9c, 0xbb}},
 			fee:  apGwei("1300000"),
-			want: approval.Summary{ChainID: 1, From: apVecB, To: apVecD, ToTail: "7b9aDb", Amount: "12.5", AmountBaseUnits: "12500000", Asset: "USDC", MaxFee: "0.0013", Contract: apUsdcAddress},
+			want: policy.Summary{ChainID: 1, From: apVecB, To: apVecD, ToTail: "7b9aDb", Amount: "12.5", AmountBaseUnits: "12500000", Asset: "USDC", MaxFee: "0.0013", Contract: apUsdcAddress},
 			line: "send 12.5 USDC from " + apVecB + " to " + apVecD + " (…7b9aDb) via token " + apUsdcAddress + ", chain 1, max fee 0.0013 ETH",
 			json: `{"chain_id":1,"from":"` + apVecB + `","to":"` + apVecD + `","to_tail":"7b9aDb","amount":"12.5","amount_base_units":"12500000","asset":"USDC","max_fee":"0.0013","contract":"` + apUsdcAddress + `"}`,
 		},
 		{
 			name: "one wei, no fee",
-			in:   &approval.Intent{ChainID: 1337, From: apAlice, To: apCarol, Asset: "ETH", Amount: big.NewInt(1), Decimals: 18, Symbol: "ETH"},
+			in:   &policy.Intent{ChainID: 1337, From: apAlice, To: apCarol, Asset: "ETH", Amount: big.NewInt(1), Decimals: 18, Symbol: "ETH"},
 			fee:  new(big.Int),
-			want: approval.Summary{ChainID: 1337, From: apVecA, To: apVecC, ToTail: "C8C6FB", Amount: "0.000000000000000001", AmountBaseUnits: "1", Asset: "ETH", MaxFee: "0"},
+			want: policy.Summary{ChainID: 1337, From: apVecA, To: apVecC, ToTail: "C8C6FB", Amount: "0.000000000000000001", AmountBaseUnits: "1", Asset: "ETH", MaxFee: "0"},
 			line: "send 0.000000000000000001 ETH from " + apVecA + " to " + apVecC + " (…C8C6FB), chain 1337, max fee 0 ETH",
 			json: `{"chain_id":1337,"from":"` + apVecA + `","to":"` + apVecC + `","to_tail":"C8C6FB","amount":"0.000000000000000001","amount_base_units":"1","asset":"ETH","max_fee":"0"}`,
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := approval.NewSummary(tc.in, tc.fee)
+			s := policy.NewSummary(tc.in, tc.fee)
 			if s != tc.want {
 				t.Errorf("NewSummary = %+v\nwant           %+v", s, tc.want)
 			}

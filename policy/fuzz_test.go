@@ -1,4 +1,4 @@
-package approval_test
+package policy_test
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // apErrorMessages returns the messages of the given errors; the fuzz targets
@@ -28,11 +28,11 @@ func apErrorMessages(errs ...error) map[string]bool {
 // apCheckFuzzError asserts the properties every parse error must have.
 func apCheckFuzzError(t *testing.T, err error, field, input string, allowed map[string]bool) {
 	t.Helper()
-	var e *approval.Error
+	var e *policy.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("error %T %v is not an *approval.Error", err, err)
 	}
-	if e.Code != approval.CodeInvalidArgument {
+	if e.Code != policy.CodeInvalidArgument {
 		t.Fatalf("code = %q, want invalid_argument", e.Code)
 	}
 	if !strings.HasPrefix(e.Msg, field+": ") {
@@ -64,7 +64,7 @@ func FuzzParseAddress(f *testing.F) {
 		f.Add(tc.in)
 	}
 	const field = "to"
-	parse := func(s string) error { _, err := approval.ParseAddress(field, s); return err }
+	parse := func(s string) error { _, err := policy.ParseAddress(field, s); return err }
 	allowed := apErrorMessages(
 		parse(""),                           // length
 		parse("1x"+apVecA[2:]),              // prefix
@@ -72,7 +72,7 @@ func FuzzParseAddress(f *testing.F) {
 		parse(apFlipCase(apVecA, 0)),        // checksum
 	)
 	f.Fuzz(func(t *testing.T, s string) {
-		a, err := approval.ParseAddress(field, s)
+		a, err := policy.ParseAddress(field, s)
 		if err != nil {
 			apCheckFuzzError(t, err, field, s, allowed)
 			if a != [20]byte{} {
@@ -92,7 +92,7 @@ func FuzzParseAddress(f *testing.F) {
 			t.Fatalf("accepted mixed-case %q whose checksum form is %s", s, canon)
 		}
 		for _, form := range []string{canon, "0x" + lower, "0x" + upper} {
-			b, err := approval.ParseAddress(field, form)
+			b, err := policy.ParseAddress(field, form)
 			if err != nil || b != a {
 				t.Fatalf("%q re-rendered as %q parses to %s, %v; want %s", s, form, b.Hex(), err, canon)
 			}
@@ -120,7 +120,7 @@ func apCanonicalAmount(s string) string {
 // apOracleAmount is an independent reading of ParseAmount's contract (via
 // big.Rat): the base units of s, or nil if it must be refused.
 func apOracleAmount(s string, decimals int) *big.Int {
-	if len(s) > approval.MaxAmountLen || !apPlainDecimal.MatchString(s) || decimals < 0 {
+	if len(s) > policy.MaxAmountLen || !apPlainDecimal.MatchString(s) || decimals < 0 {
 		return nil
 	}
 	if _, frac, ok := strings.Cut(s, "."); ok && len(frac) > decimals {
@@ -150,13 +150,13 @@ func FuzzParseAmount(f *testing.F) {
 	const field = "amount"
 	f.Fuzz(func(t *testing.T, s string, dec uint8) {
 		decimals := int(dec % 40) // 0..39: every decimals a policy allows (0..36) and a little more
-		v, err := approval.ParseAmount(field, s, decimals)
+		v, err := policy.ParseAmount(field, s, decimals)
 		want := apOracleAmount(s, decimals)
 		if err != nil {
-			parse := func(s string) error { _, err := approval.ParseAmount(field, s, decimals); return err }
+			parse := func(s string) error { _, err := policy.ParseAmount(field, s, decimals); return err }
 			allowed := apErrorMessages(
 				parse(""),
-				parse(strings.Repeat("1", approval.MaxAmountLen+1)),
+				parse(strings.Repeat("1", policy.MaxAmountLen+1)),
 				parse("x"),
 				parse("01"),
 				parse("1."+strings.Repeat("1", decimals+1)),
@@ -175,11 +175,11 @@ func FuzzParseAmount(f *testing.F) {
 		if want == nil || v.Cmp(want) != 0 {
 			t.Fatalf("ParseAmount(%q, %d) = %s, the oracle reads %v", s, decimals, v, want)
 		}
-		canon := approval.FormatAmount(v, decimals)
+		canon := policy.FormatAmount(v, decimals)
 		if canon != apCanonicalAmount(s) {
 			t.Fatalf("FormatAmount(ParseAmount(%q)) = %q, want %q", s, canon, apCanonicalAmount(s))
 		}
-		again, err := approval.ParseAmount(field, canon, decimals)
+		again, err := policy.ParseAmount(field, canon, decimals)
 		if err != nil || again.Cmp(v) != 0 {
 			t.Fatalf("canonical %q parses to %v, %v; want %s", canon, again, err, v)
 		}
@@ -187,8 +187,8 @@ func FuzzParseAmount(f *testing.F) {
 }
 
 func FuzzParsePolicy(f *testing.F) {
-	f.Add([]byte(approval.PolicyTemplate(1337)))
-	f.Add([]byte(approval.PolicyTemplate(1)))
+	f.Add([]byte(policy.PolicyTemplate(1337)))
+	f.Add([]byte(policy.PolicyTemplate(1)))
 	f.Add([]byte(apBasePolicy + apUsdcToken + apDaiToken))
 	f.Add([]byte(apChainLine + apNativeBlock))
 	f.Add([]byte(""))
@@ -198,9 +198,9 @@ func FuzzParsePolicy(f *testing.F) {
 		f.Add([]byte(tc.doc))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := approval.ParsePolicy(data, "h")
+		p, err := policy.ParsePolicy(data, "h")
 		if err != nil {
-			pe, ok := err.(*approval.PolicyError)
+			pe, ok := err.(*policy.PolicyError)
 			if !ok {
 				t.Fatalf("error %T %v is not a *PolicyError", err, err)
 			}
@@ -244,7 +244,7 @@ func FuzzParsePolicy(f *testing.F) {
 	})
 }
 
-func apCheckLimitInvariants(t *testing.T, what string, l *approval.Limits) {
+func apCheckLimitInvariants(t *testing.T, what string, l *policy.Limits) {
 	t.Helper()
 	if l.AutoApproveMax == nil || l.PerTxMax == nil || l.WindowAutoMax == nil || l.WindowMax == nil || l.BalanceFractionApproval == nil {
 		t.Fatalf("%s: a nil limit: %+v", what, l)

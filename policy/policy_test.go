@@ -1,4 +1,4 @@
-package approval_test
+package policy_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // The policy the bad-file table mutates: every key of CONTRACT.md §3 with the
@@ -246,14 +246,14 @@ func apBadPolicyCases() []apBadPolicyCase {
 func TestParsePolicyRefuses(t *testing.T) {
 	for _, tc := range apBadPolicyCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := approval.ParsePolicy([]byte(tc.doc), "sha")
+			p, err := policy.ParsePolicy([]byte(tc.doc), "sha")
 			if err == nil {
 				t.Fatalf("ParsePolicy accepted the file:\n%s", tc.doc)
 			}
 			if p != nil {
 				t.Errorf("ParsePolicy returned a policy with an error")
 			}
-			pe, ok := err.(*approval.PolicyError)
+			pe, ok := err.(*policy.PolicyError)
 			if !ok {
 				t.Fatalf("err = %T %v, want *approval.PolicyError", err, err)
 			}
@@ -277,12 +277,12 @@ func TestParsePolicyRefuses(t *testing.T) {
 func TestPolicyErrorString(t *testing.T) {
 	cases := []struct {
 		name string
-		err  approval.PolicyError
+		err  policy.PolicyError
 		want string
 	}{
-		{"line and key", approval.PolicyError{Line: 7, Key: "native.window", Msg: "bad"}, "policy: line 7: native.window: bad"},
-		{"key only", approval.PolicyError{Key: "native", Msg: "required table [native] is missing"}, "policy: native: required table [native] is missing"},
-		{"message only", approval.PolicyError{Msg: "unreadable"}, "policy: unreadable"},
+		{"line and key", policy.PolicyError{Line: 7, Key: "native.window", Msg: "bad"}, "policy: line 7: native.window: bad"},
+		{"key only", policy.PolicyError{Key: "native", Msg: "required table [native] is missing"}, "policy: native: required table [native] is missing"},
+		{"message only", policy.PolicyError{Msg: "unreadable"}, "policy: unreadable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,7 +294,7 @@ func TestPolicyErrorString(t *testing.T) {
 }
 
 // apCheckLimits compares a Limits with decimal strings in the asset's units.
-func apCheckLimits(t *testing.T, what string, got approval.Limits, decimals int, auto, perTx, frac, window, windowAuto, windowMax string) {
+func apCheckLimits(t *testing.T, what string, got policy.Limits, decimals int, auto, perTx, frac, window, windowAuto, windowMax string) {
 	t.Helper()
 	amounts := []struct {
 		key       string
@@ -326,8 +326,8 @@ func apCheckLimits(t *testing.T, what string, got approval.Limits, decimals int,
 
 func TestParsePolicyTemplate(t *testing.T) {
 	for _, chainID := range []uint64{1337, 1, 11155111} {
-		doc := approval.PolicyTemplate(chainID)
-		p, err := approval.ParsePolicy([]byte(doc), "abc123")
+		doc := policy.PolicyTemplate(chainID)
+		p, err := policy.ParsePolicy([]byte(doc), "abc123")
 		if err != nil {
 			t.Fatalf("PolicyTemplate(%d) does not parse: %v", chainID, err)
 		}
@@ -361,7 +361,7 @@ func TestParsePolicyContractExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := approval.ParsePolicy(data, "")
+	p, err := policy.ParsePolicy(data, "")
 	if err != nil {
 		t.Fatalf("the contract's example does not parse: %v", err)
 	}
@@ -399,11 +399,11 @@ func TestParsePolicyDefaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := approval.ParsePolicy([]byte(tc.doc), "")
+			p, err := policy.ParsePolicy([]byte(tc.doc), "")
 			if err != nil {
 				t.Fatalf("ParsePolicy: %v", err)
 			}
-			apCheckLimits(t, "native", p.Native, 18, "0.1", "5", approval.DefaultBalanceFraction, approval.DefaultWindow.String(), "1", "10")
+			apCheckLimits(t, "native", p.Native, 18, "0.1", "5", policy.DefaultBalanceFraction, policy.DefaultWindow.String(), "1", "10")
 			if p.Recipients.Mode != "any" {
 				t.Errorf("recipients.mode = %q, want any", p.Recipients.Mode)
 			}
@@ -428,11 +428,11 @@ func TestParsePolicyDefaults(t *testing.T) {
 
 // TestPolicyDefaultConstants pins the documented defaults (CONTRACT.md §3).
 func TestPolicyDefaultConstants(t *testing.T) {
-	if approval.DefaultBalanceFraction != "0.2" || approval.DefaultWindow != 24*time.Hour || approval.DefaultMaxFeePerGasGwei != "200" ||
-		approval.DefaultToolCallsPerMinute != 120 || approval.DefaultTransfersPerHour != 30 {
+	if policy.DefaultBalanceFraction != "0.2" || policy.DefaultWindow != 24*time.Hour || policy.DefaultMaxFeePerGasGwei != "200" ||
+		policy.DefaultToolCallsPerMinute != 120 || policy.DefaultTransfersPerHour != 30 {
 		t.Errorf("defaults = %s, %v, %s gwei, %d/min, %d/h; want 0.2, 24h, 200 gwei, 120/min, 30/h",
-			approval.DefaultBalanceFraction, approval.DefaultWindow, approval.DefaultMaxFeePerGasGwei,
-			approval.DefaultToolCallsPerMinute, approval.DefaultTransfersPerHour)
+			policy.DefaultBalanceFraction, policy.DefaultWindow, policy.DefaultMaxFeePerGasGwei,
+			policy.DefaultToolCallsPerMinute, policy.DefaultTransfersPerHour)
 	}
 }
 
@@ -442,62 +442,62 @@ func TestParsePolicyAccepts(t *testing.T) {
 	cases := []struct {
 		name  string
 		doc   string
-		check func(t *testing.T, p *approval.Policy)
+		check func(t *testing.T, p *policy.Policy)
 	}{
-		{"auto_approve_max 0 means never without a human", apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "0"`), func(t *testing.T, p *approval.Policy) {
+		{"auto_approve_max 0 means never without a human", apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "0"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.AutoApproveMax.Sign() != 0 {
 				t.Errorf("AutoApproveMax = %s, want 0", p.Native.AutoApproveMax)
 			}
 		}},
-		{"window_auto_max 0 with auto 0", apWith(apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "0"`), `window_auto_max = "1"`, `window_auto_max = "0"`), func(t *testing.T, p *approval.Policy) {
+		{"window_auto_max 0 with auto 0", apWith(apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "0"`), `window_auto_max = "1"`, `window_auto_max = "0"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.WindowAutoMax.Sign() != 0 {
 				t.Errorf("WindowAutoMax = %s, want 0", p.Native.WindowAutoMax)
 			}
 		}},
-		{"all limits equal", apWith(apWith(apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "5"`), `window_auto_max = "1"`, `window_auto_max = "5"`), `window_max = "10"`, `window_max = "5"`), func(t *testing.T, p *approval.Policy) {
+		{"all limits equal", apWith(apWith(apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "5"`), `window_auto_max = "1"`, `window_auto_max = "5"`), `window_max = "10"`, `window_max = "5"`), func(t *testing.T, p *policy.Policy) {
 			apCheckLimits(t, "native", p.Native, 18, "5", "5", "0.2", "24h", "5", "5")
 		}},
-		{"one wei limits", apWith(apWith(apWith(apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "0.000000000000000001"`), `per_tx_max = "5"`, `per_tx_max = "0.000000000000000001"`), `window_auto_max = "1"`, `window_auto_max = "0.000000000000000001"`), `window_max = "10"`, `window_max = "0.000000000000000001"`), func(t *testing.T, p *approval.Policy) {
+		{"one wei limits", apWith(apWith(apWith(apWith(b, `auto_approve_max = "0.1"`, `auto_approve_max = "0.000000000000000001"`), `per_tx_max = "5"`, `per_tx_max = "0.000000000000000001"`), `window_auto_max = "1"`, `window_auto_max = "0.000000000000000001"`), `window_max = "10"`, `window_max = "0.000000000000000001"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.PerTxMax.Cmp(big.NewInt(1)) != 0 {
 				t.Errorf("PerTxMax = %s, want 1 wei", p.Native.PerTxMax)
 			}
 		}},
-		{"fraction 1", apWith(b, `balance_fraction_approval = "0.2"`, `balance_fraction_approval = "1"`), func(t *testing.T, p *approval.Policy) {
+		{"fraction 1", apWith(b, `balance_fraction_approval = "0.2"`, `balance_fraction_approval = "1"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.BalanceFractionApproval.Cmp(big.NewRat(1, 1)) != 0 {
 				t.Errorf("fraction = %s, want 1", p.Native.BalanceFractionApproval)
 			}
 		}},
-		{"fraction 1.000000", apWith(b, `balance_fraction_approval = "0.2"`, `balance_fraction_approval = "1.000000"`), func(t *testing.T, p *approval.Policy) {
+		{"fraction 1.000000", apWith(b, `balance_fraction_approval = "0.2"`, `balance_fraction_approval = "1.000000"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.BalanceFractionApproval.Cmp(big.NewRat(1, 1)) != 0 {
 				t.Errorf("fraction = %s, want 1", p.Native.BalanceFractionApproval)
 			}
 		}},
-		{"fraction 0.000001", apWith(b, `balance_fraction_approval = "0.2"`, `balance_fraction_approval = "0.000001"`), func(t *testing.T, p *approval.Policy) {
+		{"fraction 0.000001", apWith(b, `balance_fraction_approval = "0.2"`, `balance_fraction_approval = "0.000001"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.BalanceFractionApproval.Cmp(big.NewRat(1, 1_000_000)) != 0 {
 				t.Errorf("fraction = %s, want 1/1000000", p.Native.BalanceFractionApproval)
 			}
 		}},
-		{"window 744h", apWith(b, `window = "24h"`, `window = "744h"`), func(t *testing.T, p *approval.Policy) {
+		{"window 744h", apWith(b, `window = "24h"`, `window = "744h"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.Window != 744*time.Hour {
 				t.Errorf("window = %v, want 744h", p.Native.Window)
 			}
 		}},
-		{"window 1h30m", apWith(b, `window = "24h"`, `window = "1h30m"`), func(t *testing.T, p *approval.Policy) {
+		{"window 1h30m", apWith(b, `window = "24h"`, `window = "1h30m"`), func(t *testing.T, p *policy.Policy) {
 			if p.Native.Window != 90*time.Minute {
 				t.Errorf("window = %v, want 1h30m", p.Native.Window)
 			}
 		}},
-		{"rate limits at their bounds", apWith(apWith(b, "tool_calls_per_minute = 120", "tool_calls_per_minute = 1"), "transfers_per_hour = 30", "transfers_per_hour = 100000"), func(t *testing.T, p *approval.Policy) {
+		{"rate limits at their bounds", apWith(apWith(b, "tool_calls_per_minute = 120", "tool_calls_per_minute = 1"), "transfers_per_hour = 30", "transfers_per_hour = 100000"), func(t *testing.T, p *policy.Policy) {
 			if p.ToolCallsPerMinute != 1 || p.TransfersPerHour != 100000 {
 				t.Errorf("rate = %d/%d, want 1/100000", p.ToolCallsPerMinute, p.TransfersPerHour)
 			}
 		}},
-		{"fee with nine decimals", apWith(b, `max_fee_per_gas_gwei = "200"`, `max_fee_per_gas_gwei = "1.000000001"`), func(t *testing.T, p *approval.Policy) {
+		{"fee with nine decimals", apWith(b, `max_fee_per_gas_gwei = "200"`, `max_fee_per_gas_gwei = "1.000000001"`), func(t *testing.T, p *policy.Policy) {
 			if p.MaxFeePerGas.Cmp(big.NewInt(1_000_000_001)) != 0 {
 				t.Errorf("MaxFeePerGas = %s, want 1000000001 wei", p.MaxFeePerGas)
 			}
 		}},
-		{"allowlist and deny list", apWith(apWith(apWith(b, `mode = "any"`, `mode = "allowlist"`), "allow = []", `allow = ["`+apVecA+`", "`+strings.ToLower(apVecB)+`"]`), "deny = []", `deny = ["0X`+strings.ToUpper(apVecC[2:])+`"]`), func(t *testing.T, p *approval.Policy) {
+		{"allowlist and deny list", apWith(apWith(apWith(b, `mode = "any"`, `mode = "allowlist"`), "allow = []", `allow = ["`+apVecA+`", "`+strings.ToLower(apVecB)+`"]`), "deny = []", `deny = ["0X`+strings.ToUpper(apVecC[2:])+`"]`), func(t *testing.T, p *policy.Policy) {
 			r := p.Recipients
 			if r.Mode != "allowlist" || len(r.Allow) != 2 || !r.Allow[common.HexToAddress(apVecA)] || !r.Allow[common.HexToAddress(apVecB)] {
 				t.Errorf("allow = %v (mode %s), want %s and %s", r.Allow, r.Mode, apVecA, apVecB)
@@ -505,17 +505,17 @@ func TestParsePolicyAccepts(t *testing.T) {
 			if len(r.Deny) != 1 || !r.Deny[common.HexToAddress(apVecC)] {
 				t.Errorf("deny = %v, want %s", r.Deny, apVecC)
 			}
-			got := approval.SortedAddresses(r.Allow)
+			got := policy.SortedAddresses(r.Allow)
 			if len(got) != 2 || got[0] != common.HexToAddress(apVecA) || got[1] != common.HexToAddress(apVecB) {
 				t.Errorf("SortedAddresses = %v, want [%s %s]", got, apVecA, apVecB)
 			}
 		}},
-		{"new_recipient_approval false", apWith(b, "new_recipient_approval = true", "new_recipient_approval = false"), func(t *testing.T, p *approval.Policy) {
+		{"new_recipient_approval false", apWith(b, "new_recipient_approval = true", "new_recipient_approval = false"), func(t *testing.T, p *policy.Policy) {
 			if p.Recipients.NewRecipientApproval {
 				t.Errorf("new_recipient_approval = true, want false")
 			}
 		}},
-		{"two tokens", b + apWith(apUsdcToken, `symbol = "USDC"`, `symbol = "usdc"`) + apDaiToken, func(t *testing.T, p *approval.Policy) {
+		{"two tokens", b + apWith(apUsdcToken, `symbol = "USDC"`, `symbol = "usdc"`) + apDaiToken, func(t *testing.T, p *policy.Policy) {
 			if len(p.Tokens) != 2 || p.Tokens[0].Symbol != "USDC" || p.Tokens[1].Symbol != "DAI" {
 				t.Fatalf("tokens = %+v, want USDC then DAI", p.Tokens)
 			}
@@ -534,12 +534,12 @@ func TestParsePolicyAccepts(t *testing.T) {
 				t.Errorf("TokenByAddress of an unknown address found a token")
 			}
 		}},
-		{"token decimals 0", b + apWith(apUsdcToken, "decimals = 6", "decimals = 0"), func(t *testing.T, p *approval.Policy) {
+		{"token decimals 0", b + apWith(apUsdcToken, "decimals = 6", "decimals = 0"), func(t *testing.T, p *policy.Policy) {
 			if p.Tokens[0].Decimals != 0 || p.Tokens[0].Limits.PerTxMax.Cmp(big.NewInt(500)) != 0 {
 				t.Errorf("token = %+v, want decimals 0 and per_tx_max 500 units", p.Tokens[0])
 			}
 		}},
-		{"token decimals 36", b + apWith(apUsdcToken, "decimals = 6", "decimals = 36"), func(t *testing.T, p *approval.Policy) {
+		{"token decimals 36", b + apWith(apUsdcToken, "decimals = 6", "decimals = 36"), func(t *testing.T, p *policy.Policy) {
 			if p.Tokens[0].Decimals != 36 || p.Tokens[0].Limits.PerTxMax.Cmp(apUnits("500", 36)) != 0 {
 				t.Errorf("token = %+v, want decimals 36", p.Tokens[0])
 			}
@@ -547,7 +547,7 @@ func TestParsePolicyAccepts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := approval.ParsePolicy([]byte(tc.doc), "")
+			p, err := policy.ParsePolicy([]byte(tc.doc), "")
 			if err != nil {
 				t.Fatalf("ParsePolicy: %v\n%s", err, tc.doc)
 			}
@@ -560,7 +560,7 @@ func TestParsePolicyAccepts(t *testing.T) {
 // not ETH's, bound the decimals of its amounts.
 func TestParsePolicyTokenDecimalsBoundAmounts(t *testing.T) {
 	ok := apBasePolicy + apWith(apUsdcToken, `auto_approve_max = "10"`, `auto_approve_max = "0.000001"`)
-	p, err := approval.ParsePolicy([]byte(ok), "")
+	p, err := policy.ParsePolicy([]byte(ok), "")
 	if err != nil {
 		t.Fatalf("six decimals for a 6-decimal token: %v", err)
 	}
@@ -569,8 +569,8 @@ func TestParsePolicyTokenDecimalsBoundAmounts(t *testing.T) {
 	}
 	for _, dec := range []string{"0", "5"} {
 		doc := apBasePolicy + apWith(apWith(apUsdcToken, "decimals = 6", "decimals = "+dec), `auto_approve_max = "10"`, `auto_approve_max = "0.000001"`)
-		_, err := approval.ParsePolicy([]byte(doc), "")
-		var pe *approval.PolicyError
+		_, err := policy.ParsePolicy([]byte(doc), "")
+		var pe *policy.PolicyError
 		if !errors.As(err, &pe) || pe.Key != "tokens.auto_approve_max" {
 			t.Errorf("decimals %s: err = %v, want a tokens.auto_approve_max error", dec, err)
 		}
@@ -591,8 +591,8 @@ func TestParsePolicyTypeMismatchHasLineAndKey(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := apWith(apBasePolicy, tc.old, tc.new)
-			_, err := approval.ParsePolicy([]byte(doc), "")
-			var pe *approval.PolicyError
+			_, err := policy.ParsePolicy([]byte(doc), "")
+			var pe *policy.PolicyError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want *PolicyError", err)
 			}
@@ -607,8 +607,8 @@ func TestParsePolicyTypeMismatchHasLineAndKey(t *testing.T) {
 // [[tokens]] table must be reported at its own line.
 func TestParsePolicyUnknownKeyInLaterToken(t *testing.T) {
 	doc := apBasePolicy + apUsdcToken + apWith(apDaiToken, "decimals = 18", "decimals = 18\nname = \"Dai\"")
-	_, err := approval.ParsePolicy([]byte(doc), "")
-	var pe *approval.PolicyError
+	_, err := policy.ParsePolicy([]byte(doc), "")
+	var pe *policy.PolicyError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v, want *PolicyError", err)
 	}
@@ -629,8 +629,8 @@ func TestParsePolicyUnknownTableHasLine(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := approval.ParsePolicy([]byte(tc.doc), "")
-			var pe *approval.PolicyError
+			_, err := policy.ParsePolicy([]byte(tc.doc), "")
+			var pe *policy.PolicyError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want *PolicyError", err)
 			}
