@@ -120,6 +120,11 @@ const (
 	maxCheck   = 5 * time.Minute
 	// settleBatch bounds the transfers one settling pass looks at.
 	settleBatch = 64
+	// replayWait bounds how long a repeated request waits for the first one
+	// with its idempotency key to be signed; replayPoll is how often it looks
+	// when the first runs in another process.
+	replayWait = 30 * time.Second
+	replayPoll = 20 * time.Millisecond
 )
 
 // NewGuard builds a Guard, loads the spend window from the store (only the
@@ -477,17 +482,29 @@ func (g *Guard) replay(ctx context.Context, t *store.Transfer, wantHash []byte) 
 	if string(t.ArgsHash) != string(wantHash) {
 		return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
 	}
-	g.mu.Lock()
-	done := g.inflight[t.ID]
-	g.mu.Unlock()
-	if done != nil {
+	// The first request may still be signing, in this process or another:
+	// wait (bounded) for it to leave "pending" rather than answer conflict.
+	deadline := g.now().Add(replayWait)
+	for t.Status == store.StatusPending && g.now().Before(deadline) {
+		g.mu.Lock()
+		done := g.inflight[t.ID]
+		g.mu.Unlock()
+		timer := time.NewTimer(replayPoll)
+		var wake <-chan time.Time
+		if done == nil {
+			wake = timer.C
+		}
 		select {
 		case <-done:
+		case <-wake:
 		case <-ctx.Done():
+			timer.Stop()
 			return nil, policy.Errorf(policy.CodeInternal, "cancelled while the first request with this idempotency_key was in flight")
 		}
+		timer.Stop()
 		var err error
 		if t, err = g.cfg.Store.Transfer(ctx, t.ID); err != nil {
+			g.tampered(err)
 			return nil, policy.Errorf(policy.CodeInternal, "reading the idempotency record failed")
 		}
 	}
