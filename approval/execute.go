@@ -41,8 +41,9 @@ func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan)
 // left the process; its amount and nonce are freed). From then on, only the
 // node's definite refusal does: a timeout, a transport error or any other
 // answer leaves the outcome unknown, and a transaction that may have left is
-// a spend. It stays counted, "submitted" to the agent with its hash, and the
-// settling loop re-broadcasts the stored bytes until the chain settles it.
+// a spend. It stays counted (status "signed" in the store, "submitted" to the
+// agent, with its hash), and the settling loop re-broadcasts the stored bytes
+// until the chain settles it.
 func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	// Finish the bookkeeping even if the agent goes away mid-way.
 	ctx = context.WithoutCancel(ctx)
@@ -109,14 +110,9 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 		// Unknown outcome: the node may have taken it. Counted; settled later.
 		fields["outcome_unknown"], fields["error"] = true, chainMsg(sendErr)
 	}
-	if err := g.cfg.Store.MarkSubmitted(ctx, t.ID, g.now().Add(firstCheck)); err != nil {
-		// A settling pass (this process's or another's) may have got to the
-		// signed transfer first: submitted or confirmed by it is the same.
-		cur, rerr := g.cfg.Store.Transfer(ctx, t.ID)
-		if rerr != nil || (cur.Status != store.StatusSubmitted && cur.Status != store.StatusConfirmed) {
-			return nil, policy.Errorf(policy.CodeInternal, "transaction %s was sent but recording it failed", hash.Hex())
-		}
-	}
+	// The row stays "signed": counted, and looked at by the settling loop
+	// SignedGrace after signing (a commit saved on the hot path; "signed"
+	// and "submitted" are counted and settled alike).
 	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, fields)
 	return &Outcome{Status: "submitted", TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil
 }
@@ -164,7 +160,11 @@ func decodeTx(raw []byte) (*types.Transaction, error) {
 //
 // Several processes may settle the same transfer at once: re-broadcasting
 // the same bytes is harmless, and each status change is conditional.
-func (g *Guard) settle(ctx context.Context) {
+func (g *Guard) settle(ctx context.Context) { g.settleDue(ctx, g.now()) }
+
+// settleDue settles what is due at due (NewGuard looks ahead, so that a
+// transfer signed just before a crash is re-broadcast at once).
+func (g *Guard) settleDue(ctx context.Context, due time.Time) {
 	now := g.now()
 	abandoned, err := g.cfg.Store.Abandoned(ctx, now, settleBatch)
 	g.tampered(err)
@@ -173,7 +173,7 @@ func (g *Guard) settle(ctx context.Context) {
 			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "ok": false, "recovery": true, "error": "abandoned before signing"})
 		}
 	}
-	list, err := g.cfg.Store.Unsettled(ctx, now, settleBatch)
+	list, err := g.cfg.Store.Unsettled(ctx, due, settleBatch)
 	g.tampered(err)
 	mined := map[string]uint64{}
 	for _, t := range list {
@@ -210,11 +210,7 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 		mined[t.ID] = st.BlockNumber
 		return
 	case chain.StatusPending:
-		if t.Status == store.StatusSigned {
-			_ = g.cfg.Store.MarkSubmitted(ctx, t.ID, next)
-		} else {
-			_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
-		}
+		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
 		return
 	}
 	if used, err := g.cfg.Chain.Nonce(ctx, t.From); err == nil && used > tx.Nonce() {

@@ -168,7 +168,7 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 	if err := g.ledger.Apply(ts, head, now); err != nil {
 		return nil, fmt.Errorf("approval: load ledger: %w", err)
 	}
-	g.settle(ctx)
+	g.settleDue(ctx, now.Add(store.SignedGrace))
 	return g, nil
 }
 

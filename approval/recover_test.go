@@ -177,14 +177,15 @@ func TestCrashRecoveryNeverSendsTwice(t *testing.T) {
 	g := w.guard(st, lg)
 	w.waitMined(notSent.Hash())
 	w.waitMined(sent.Hash())
-	// A re-broadcast transfer is submitted, or confirmed once a settling
-	// pass saw it mined: counted either way.
+	// A signed transfer stays signed or submitted (re-broadcast), or is
+	// confirmed once a settling pass saw it mined: counted in every case.
+	counted := []string{store.StatusSigned, store.StatusSubmitted, store.StatusConfirmed}
 	for _, c := range []struct {
 		id   string
 		want []string
 	}{
-		{"k-signed", []string{store.StatusSubmitted, store.StatusConfirmed}},
-		{"k-sent", []string{store.StatusSubmitted, store.StatusConfirmed}},
+		{"k-signed", counted},
+		{"k-sent", counted},
 		{"k-pending", []string{store.StatusFailed}},
 	} {
 		tr, err := st.TransferByKey(ctx, c.id)

@@ -119,8 +119,14 @@ func (s *Store) CreateTransfer(ctx context.Context, t *Transfer) (*Transfer, boo
 	return got, created, err
 }
 
+// SignedGrace is how long a signed transfer is left to the process that
+// signed it (to broadcast it and mark it submitted) before settling passes
+// (Unsettled) look at it.
+const SignedGrace = 2 * time.Second
+
 // MarkSigned records the signed transaction of a pending transfer and moves it
-// to "signed". A transfer that reserved a nonce must be signed with it.
+// to "signed", due for settling SignedGrace later. A transfer that reserved a
+// nonce must be signed with it.
 func (s *Store) MarkSigned(ctx context.Context, id string, nonce uint64, hash common.Hash, raw []byte) error {
 	switch {
 	case nonce > math.MaxInt64:
@@ -136,6 +142,7 @@ func (s *Store) MarkSigned(ctx context.Context, id string, nonce uint64, hash co
 		}
 		n, h := nonce, hash
 		t.Nonce, t.TxHash, t.RawTx = &n, &h, append([]byte(nil), raw...)
+		t.NextCheck = s.now().Add(SignedGrace)
 		return nil
 	})
 }
