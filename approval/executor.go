@@ -148,7 +148,11 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: a.ID, ArgsHash: ah, Kind: store.KindApproved})
 	switch {
 	case err != nil:
-		return // left approved: the next round tries again
+		// Left approved for the next round, until the approval expires.
+		if !retryLater() {
+			failApproval(err.Error())
+		}
+		return
 	case prev != nil:
 		g.finishExisting(ctx, a, prev)
 		return

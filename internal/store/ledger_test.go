@@ -444,7 +444,7 @@ func TestUnsettledAndAbandoned(t *testing.T) {
 	pNoLease := mk(StatusPending, 0, 0, 0)
 	pPast := mk(StatusPending, -time.Minute, 0, 1)
 	pFuture := mk(StatusPending, time.Minute, 0, 2)
-	signed := mk(StatusSigned, 0, 0, 3) // due at once: never scheduled
+	signed := mk(StatusSigned, 0, 0, 3) // due SignedGrace after signing
 	subPast := mk(StatusSubmitted, 0, -time.Second, 4)
 	subFuture := mk(StatusSubmitted, 0, time.Hour, 5)
 	mk(StatusConfirmed, 0, 0, 6)
@@ -460,9 +460,10 @@ func TestUnsettledAndAbandoned(t *testing.T) {
 		{"abandoned now", s.Abandoned, now, 10, []string{pNoLease, pPast}},
 		{"abandoned, bounded", s.Abandoned, now, 1, []string{pNoLease}},
 		{"abandoned at the lease's end", s.Abandoned, now.Add(time.Minute), 10, []string{pNoLease, pPast, pFuture}},
-		{"unsettled now", s.Unsettled, now, 10, []string{signed, subPast}},
-		{"unsettled, bounded", s.Unsettled, now, 1, []string{signed}},
-		{"unsettled later", s.Unsettled, now.Add(time.Hour), 10, []string{signed, subPast, subFuture}},
+		{"unsettled now", s.Unsettled, now, 10, []string{subPast}},
+		{"unsettled after the signer's grace", s.Unsettled, now.Add(SignedGrace), 10, []string{subPast, signed}},
+		{"unsettled, bounded", s.Unsettled, now.Add(SignedGrace), 1, []string{subPast}},
+		{"unsettled later", s.Unsettled, now.Add(time.Hour), 10, []string{subPast, signed, subFuture}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
