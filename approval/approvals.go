@@ -11,16 +11,18 @@ import (
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // ApprovalView is a pending approval as an agent may see it (get_approval).
 type ApprovalView struct {
-	ApprovalID string         `json:"approval_id"`
-	Status     string         `json:"status" jsonschema:"pending, approved, rejected, expired, executed or failed"`
-	TxHash     string         `json:"tx_hash,omitempty"`
-	ExpiresAt  string         `json:"expires_at"`
-	Error      string         `json:"error,omitempty"`
-	Summary    policy.Summary `json:"summary"`
+	ApprovalID string               `json:"approval_id"`
+	Status     approvalstate.Status `json:"status" jsonschema:"pending, approved, rejected, expired, executed or failed"`
+	TxHash     string               `json:"tx_hash,omitempty"`
+	ExpiresAt  string               `json:"expires_at"`
+	Error      string               `json:"error,omitempty"`
+	Summary    policy.Summary       `json:"summary"`
 }
 
 // Approval returns the view of approval id (expired lazily).
@@ -39,7 +41,7 @@ func (g *Guard) Approval(ctx context.Context, id string) (*ApprovalView, error) 
 	if a.TxHash != nil {
 		v.TxHash = a.TxHash.Hex()
 	}
-	if a.Status == store.ApprovalFailed {
+	if a.Status == approvalstate.Failed {
 		v.Error = policy.Sanitize(a.Error, 300)
 	}
 	if err := json.Unmarshal(a.Summary, &v.Summary); err != nil {
@@ -56,13 +58,13 @@ func (g *Guard) approvalOutcome(ctx context.Context, id, url string) (*Outcome, 
 	}
 	exp, _ := time.Parse(time.RFC3339, v.ExpiresAt)
 	switch v.Status {
-	case store.ApprovalExecuted:
+	case approvalstate.Executed:
 		return &Outcome{Status: "submitted", TxHash: common.HexToHash(v.TxHash), ApprovalID: id, Summary: v.Summary}, nil
-	case store.ApprovalRejected:
+	case approvalstate.Rejected:
 		return nil, policy.Errorf(policy.CodePolicyDenied, "approval %s was rejected by the human", id)
-	case store.ApprovalExpired:
+	case approvalstate.Expired:
 		return nil, policy.Errorf(policy.CodeExpired, "approval %s expired before a human approved it", id)
-	case store.ApprovalFailed:
+	case approvalstate.Failed:
 		return nil, policy.Errorf(policy.CodePolicyDenied, "approval %s was approved but not executed: %s", id, v.Error)
 	}
 	return &Outcome{Status: "approval_required", ApprovalID: id, ApprovalURL: url, ExpiresAt: exp, Summary: v.Summary}, nil

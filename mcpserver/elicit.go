@@ -152,7 +152,7 @@ func approvalOut(v *approval.ApprovalView, url string) (sendOut, string, error) 
 		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "approval %s was approved but not executed: %s", v.ApprovalID, v.Error)
 	}
 	out := sendOut{Status: "approval_required", ApprovalID: v.ApprovalID, ApprovalURL: url, ExpiresAt: v.ExpiresAt, Summary: v.Summary}
-	return out, "approval_required " + v.ApprovalID + " (" + v.Status + "): poll get_approval", nil
+	return out, "approval_required " + v.ApprovalID + " (" + string(v.Status) + "): poll get_approval", nil
 }
 
 // waitForHuman polls the approval until it is final or expires, sending
@@ -177,7 +177,7 @@ func (s *Server) waitForHuman(ctx context.Context, req *mcp.CallToolRequest, st 
 			lastProgress = time.Now()
 			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
 				ProgressToken: token, Progress: step,
-				Message: "waiting for the human to approve " + st.ApprovalID + " (" + v.Status + ")",
+				Message: "waiting for the human to approve " + st.ApprovalID + " (" + string(v.Status) + ")",
 			})
 		}
 		select {

@@ -25,6 +25,8 @@ import (
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // elProtocols are the protocol versions of the elicitation tests: on
@@ -209,7 +211,7 @@ func (e *env) elStatus(id string) approval.ApprovalView {
 
 // elWantStatus checks the approval's status and, for undecided ones, that
 // no human decision was recorded.
-func (e *env) elWantStatus(id, want string) {
+func (e *env) elWantStatus(id string, want approvalstate.Status) {
 	e.t.Helper()
 	if v := e.elStatus(id); v.Status != want || (want != "executed" && v.TxHash != "") {
 		e.t.Fatalf("approval %s is %s (tx %q), want %s", id, v.Status, v.TxHash, want)

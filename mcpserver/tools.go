@@ -10,6 +10,8 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // Tool names (CONTRACT.md §1).
@@ -213,11 +215,15 @@ func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
 }
 
 func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (approval.ApprovalView, string, error) {
+	if !approvalstate.ValidID(in.ApprovalID) {
+		// Not an id the store could have made: answered as an unknown one.
+		return approval.ApprovalView{}, "", policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
+	}
 	v, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
 	if err != nil {
 		return approval.ApprovalView{}, "", err
 	}
-	line := "approval " + v.ApprovalID + ": " + v.Status
+	line := "approval " + v.ApprovalID + ": " + string(v.Status)
 	if v.TxHash != "" {
 		line += " " + v.TxHash
 	}
