@@ -20,13 +20,13 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	otptotp "github.com/pquerna/otp/totp"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
 
 	"github.com/walletmcp/walletmcp/internal/approvalstate"
+	"github.com/walletmcp/walletmcp/mcpserver"
 )
 
 // elProtocols are the protocol versions of the elicitation tests: on
@@ -202,9 +202,9 @@ func (e *env) elToolError(res *mcp.CallToolResult, code string) string {
 }
 
 // elStatus returns the approval's status as get_approval shows it.
-func (e *env) elStatus(id string) approval.ApprovalView {
+func (e *env) elStatus(id string) mcpserver.ApprovalView {
 	e.t.Helper()
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	e.ok("get_approval", map[string]any{"approval_id": id}, &v)
 	return v
 }

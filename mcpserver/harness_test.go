@@ -503,7 +503,7 @@ func (e *env) approve(id string) string {
 func (e *env) waitApproval(id string, want approvalstate.Status) string {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	for time.Now().Before(deadline) {
 		e.ok("get_approval", map[string]any{"approval_id": id}, &v)
 		if v.Status == want {

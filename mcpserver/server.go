@@ -26,7 +26,7 @@ type Guard interface {
 	Send(ctx context.Context, args approval.TransferArgs) (*approval.Outcome, error)
 	PolicyView(ctx context.Context, addrs []common.Address) (*approval.PolicyView, error)
 	Balance(ctx context.Context, address, asset string) (*approval.BalanceView, error)
-	Approval(ctx context.Context, id string) (*approval.ApprovalView, error)
+	Approval(ctx context.Context, id string) (*approval.ApprovalInfo, error)
 	RejectApproval(ctx context.Context, id, channel string) error
 	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
 }

@@ -193,7 +193,7 @@ func (s *Server) sendTransfer(ctx context.Context, req *mcp.CallToolRequest, in 
 	if err != nil {
 		return sendOut{}, "", err
 	}
-	if o.Status == "approval_required" && o.ApprovalURL != "" && supportsURLElicitation(req) {
+	if o.Status == approval.OutcomeApprovalRequired && o.ApprovalURL != "" && supportsURLElicitation(req) {
 		return sendOut{}, "", s.askHuman(req, in, o)
 	}
 	return outcomeOut(o)
@@ -201,12 +201,12 @@ func (s *Server) sendTransfer(ctx context.Context, req *mcp.CallToolRequest, in 
 
 // outcomeOut renders a Guard outcome as send_transfer output.
 func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
-	if o.Status == "approval_required" {
-		out := sendOut{Status: o.Status, ApprovalID: o.ApprovalID, ApprovalURL: o.ApprovalURL, ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339), Summary: o.Summary}
+	if o.Status == approval.OutcomeApprovalRequired {
+		out := sendOut{Status: string(o.Status), ApprovalID: o.ApprovalID, ApprovalURL: o.ApprovalURL, ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339), Summary: o.Summary}
 		line := "approval_required " + o.ApprovalID + ": a human must approve " + o.Summary.Line() + "; poll get_approval"
 		return out, line, nil
 	}
-	out := sendOut{Status: o.Status, TxHash: o.TxHash.Hex(), ApprovalID: o.ApprovalID, Summary: o.Summary}
+	out := sendOut{Status: string(o.Status), TxHash: o.TxHash.Hex(), ApprovalID: o.ApprovalID, Summary: o.Summary}
 	line := "submitted " + o.TxHash.Hex() + ": " + o.Summary.Line()
 	if o.Replayed {
 		line += " (idempotency_key replay: nothing new was sent)"
@@ -214,20 +214,40 @@ func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
 	return out, line, nil
 }
 
-func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (approval.ApprovalView, string, error) {
+// ApprovalView is an approval as an agent may see it (get_approval).
+type ApprovalView struct {
+	ApprovalID string               `json:"approval_id"`
+	Status     approvalstate.Status `json:"status" jsonschema:"pending, approved, rejected, expired, executed or failed"`
+	TxHash     string               `json:"tx_hash,omitempty"`
+	ExpiresAt  string               `json:"expires_at"`
+	Error      string               `json:"error,omitempty"`
+	Summary    policy.Summary       `json:"summary"`
+}
+
+// approvalView renders a as get_approval output.
+func approvalView(a *approval.ApprovalInfo) ApprovalView {
+	v := ApprovalView{ApprovalID: a.ID, Status: a.Status, ExpiresAt: a.ExpiresAt.UTC().Format(time.RFC3339), Error: a.Error, Summary: a.Summary}
+	if a.TxHash != nil {
+		v.TxHash = a.TxHash.Hex()
+	}
+	return v
+}
+
+func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (ApprovalView, string, error) {
 	if !approvalstate.ValidID(in.ApprovalID) {
 		// Not an id the store could have made: answered as an unknown one.
-		return approval.ApprovalView{}, "", policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
+		return ApprovalView{}, "", policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
 	}
-	v, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
+	a, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
 	if err != nil {
-		return approval.ApprovalView{}, "", err
+		return ApprovalView{}, "", err
 	}
+	v := approvalView(a)
 	line := "approval " + v.ApprovalID + ": " + string(v.Status)
 	if v.TxHash != "" {
 		line += " " + v.TxHash
 	}
-	return *v, line + " (" + v.Summary.Line() + ")", nil
+	return v, line + " (" + v.Summary.Line() + ")", nil
 }
 
 func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in txIn) (txOut, string, error) {

@@ -455,7 +455,7 @@ func (panicGuard) PolicyView(context.Context, []common.Address) (*approval.Polic
 func (panicGuard) Balance(context.Context, string, string) (*approval.BalanceView, error) {
 	panic("boom")
 }
-func (panicGuard) Approval(context.Context, string) (*approval.ApprovalView, error) {
+func (panicGuard) Approval(context.Context, string) (*approval.ApprovalInfo, error) {
 	panic("boom")
 }
 func (panicGuard) RejectApproval(context.Context, string, string) error { panic("boom") }
