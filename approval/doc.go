@@ -10,8 +10,8 @@
 // keeps the spend ledger (ledger.go), signs and broadcasts (execute.go),
 // executes what a human approved, in this process or another (executor.go),
 // reports approvals and maps their status to a send_transfer Outcome
-// (approvals.go), and renders what an agent may read (balance.go, view.go;
-// get_approval's view is mcpserver's).
+// (approvals.go), reads balances (balance.go) and renders the policy view
+// (view.go); mcpserver renders the approval and balance views.
 //
 // # Security model
 //

@@ -17,7 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/internal/erc20/erc20test"
 	"github.com/walletmcp/walletmcp/mcpserver"
@@ -160,10 +159,10 @@ type tkSent struct {
 }
 
 type tkBalance struct {
-	Address          string             `json:"address"`
-	Balance          string             `json:"balance"`
-	BalanceBaseUnits string             `json:"balance_base_units"`
-	Asset            approval.AssetView `json:"asset"`
+	Address          string              `json:"address"`
+	Balance          string              `json:"balance"`
+	BalanceBaseUnits string              `json:"balance_base_units"`
+	Asset            mcpserver.AssetView `json:"asset"`
 }
 
 func tkHasRule(rs []policy.Reason, rule, verdict string) bool {

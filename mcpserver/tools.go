@@ -127,15 +127,44 @@ func (s *Server) listAccounts(_ context.Context, _ *mcp.CallToolRequest, _ empty
 	return out, plural(len(out.Accounts), "account") + " on chain " + u64(out.ChainID), nil
 }
 
+// AssetView describes an asset in tool output.
+type AssetView struct {
+	Symbol   string `json:"symbol" jsonschema:"ETH, the policy's symbol, or untrusted:<symbol read from the chain, sanitised>"`
+	Decimals int    `json:"decimals"`
+	Contract string `json:"contract,omitempty"`
+}
+
+// BalanceView is an address's balance of one asset (get_balance).
+type BalanceView struct {
+	Address          string    `json:"address"`
+	ChainID          uint64    `json:"chain_id"`
+	Asset            AssetView `json:"asset"`
+	Balance          string    `json:"balance" jsonschema:"decimal string in the asset's units"`
+	BalanceBaseUnits string    `json:"balance_base_units" jsonschema:"integer string in base units (wei, token units)"`
+	BlockNumber      uint64    `json:"block_number"`
+}
+
+// balanceView renders b as get_balance output.
+func balanceView(b *approval.BalanceInfo) BalanceView {
+	v := BalanceView{Address: b.Address.Hex(), ChainID: b.ChainID, BlockNumber: b.Block,
+		Asset:   AssetView{Symbol: b.Symbol, Decimals: b.Decimals},
+		Balance: policy.FormatAmount(b.Amount, b.Decimals), BalanceBaseUnits: b.Amount.String()}
+	if b.Contract != nil {
+		v.Asset.Contract = b.Contract.Hex()
+	}
+	return v
+}
+
 // getBalance and the other read tools return views by value: a pointer's
 // schema would be ["null","object"], and MCP clients reject an outputSchema
 // whose type is not "object".
-func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (approval.BalanceView, string, error) {
-	v, err := s.opts.Guard.Balance(ctx, in.Address, in.Asset)
+func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (BalanceView, string, error) {
+	b, err := s.opts.Guard.Balance(ctx, in.Address, in.Asset)
 	if err != nil {
-		return approval.BalanceView{}, "", err
+		return BalanceView{}, "", err
 	}
-	return *v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
+	v := balanceView(b)
+	return v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
 }
 
 func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (approval.PolicyView, string, error) {
