@@ -25,7 +25,8 @@ var allowed = map[string][]string{
 	"internal/secret":          {},
 	"internal/config":          {"internal/secret"},
 	"internal/audit":           {},
-	"internal/store":           {},
+	"internal/approvalstate":   {},
+	"internal/store":           {"internal/approvalstate"},
 	"internal/chain":           {},
 	"internal/chain/gethtest":  {},
 	"wallet":                   {"internal/secret"},
@@ -35,11 +36,11 @@ var allowed = map[string][]string{
 	"internal/erc20":           {},
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
-	"approval/pending":         {"approval/totp", "internal/audit", "internal/store"},
+	"approval/pending":         {"approval/totp", "internal/approvalstate", "internal/audit", "internal/store"},
 	"policy":                   {}, // pure: see ioFree below
-	"approval/web":             {"approval", "approval/pending", "approval/totp", "policy"},
-	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "approval/pending"},
-	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit"},
+	"approval/web":             {"approval", "approval/pending", "approval/totp", "internal/approvalstate", "policy"},
+	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "internal/approvalstate", "approval/pending"},
+	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit", "internal/approvalstate"},
 	"cmd/walletmcp":            {"*"},
 	"examples/demo":            {"*"},
 	"interop":                  {}, // tests only: real MCP clients against the binary
@@ -49,7 +50,7 @@ var allowed = map[string][]string{
 // the transitive dependencies of the packages in keyFree.
 var (
 	keyHolders = []string{"wallet", "hsm", "signer/keystore", "signer/pkcs11", "signer/offline", "signer/hd"}
-	keyFree    = []string{"policy", "mcpserver", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
+	keyFree    = []string{"policy", "internal/approvalstate", "mcpserver", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
 )
 
 // ioFree packages do no I/O: they import none of ioImports directly and

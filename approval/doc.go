@@ -9,7 +9,9 @@
 // the facts policy.Evaluate needs (facts.go), runs the Guard (guard.go),
 // keeps the spend ledger (ledger.go), signs and broadcasts (execute.go),
 // executes what a human approved, in this process or another (executor.go),
-// and renders what an agent may read (approvals.go, balance.go, view.go).
+// reports approvals and maps their status to a send_transfer Outcome
+// (approvals.go), reads balances (balance.go) and renders the policy view
+// (view.go); mcpserver renders the approval and balance views.
 //
 // # Security model
 //

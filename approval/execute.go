@@ -114,7 +114,7 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 	// SignedGrace after signing (a commit saved on the hot path; "signed"
 	// and "submitted" are counted and settled alike).
 	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, fields)
-	return &Outcome{Status: "submitted", TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil
+	return &Outcome{Status: OutcomeSubmitted, TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil
 }
 
 // checkTxMatches re-derives what is about to be signed from the intent: for

@@ -10,6 +10,8 @@ import (
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // executorInterval is how often the executor looks for approved transfers
@@ -94,7 +96,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		_ = g.cfg.Store.MarkApprovalFailed(ctx, a.ID, reason)
 		_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, map[string]any{"op": "execute_approval", "id": a.ID, "verdict": "deny", "reason": reason})
 	}
-	if !a.Verified || a.Status != store.ApprovalApproved || a.Channel == "" || a.Step < 0 {
+	if !a.Verified || a.Status != approvalstate.Approved || a.Channel == "" || a.Step < 0 {
 		g.reportTampered(a)
 		return
 	}

@@ -76,10 +76,18 @@ type TransferArgs struct {
 	IdempotencyKey          string
 }
 
+// OutcomeStatus is the status send_transfer reports.
+type OutcomeStatus string
+
+// The statuses of an Outcome (CONTRACT.md §1, send_transfer).
+const (
+	OutcomeSubmitted        OutcomeStatus = "submitted"         // signed and broadcast (or its broadcast's outcome unknown)
+	OutcomeApprovalRequired OutcomeStatus = "approval_required" // parked for a human decision
+)
+
 // Outcome is what Send did.
 type Outcome struct {
-	// Status is "submitted" or "approval_required".
-	Status     string
+	Status     OutcomeStatus
 	TxHash     common.Hash
 	TransferID string
 	// ApprovalID, ApprovalURL and ExpiresAt describe a parked approval.
@@ -467,7 +475,7 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 		return nil, policy.Errorf(policy.CodeInternal, "parking the approval failed")
 	}
 	g.auditVerdict("send", a.ID, p)
-	out := &Outcome{Status: "approval_required", ApprovalID: a.ID, ExpiresAt: a.ExpiresAt, Summary: p.decision.Summary}
+	out := &Outcome{Status: OutcomeApprovalRequired, ApprovalID: a.ID, ExpiresAt: a.ExpiresAt, Summary: p.decision.Summary}
 	if token != "" && g.cfg.ApprovalURL != nil {
 		out.ApprovalURL = g.cfg.ApprovalURL(a.ID, token)
 	}
@@ -513,7 +521,7 @@ func (g *Guard) replay(ctx context.Context, t *store.Transfer, wantHash []byte) 
 		if t.TxHash == nil {
 			return nil, policy.Errorf(policy.CodeInternal, "idempotency record has no transaction")
 		}
-		return &Outcome{Status: "submitted", TxHash: *t.TxHash, TransferID: t.ID, Replayed: true, Summary: g.summaryOf(t)}, nil
+		return &Outcome{Status: OutcomeSubmitted, TxHash: *t.TxHash, TransferID: t.ID, Replayed: true, Summary: g.summaryOf(t)}, nil
 	case store.StatusFailed:
 		return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: the first request with this key failed (%s); use a new key to retry", policy.Sanitize(t.Error, 300))
 	default:

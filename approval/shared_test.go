@@ -14,6 +14,8 @@ import (
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // TestTwoGuardsShareLimits: two Guards, each with its own store handle and
@@ -101,7 +103,7 @@ func TestTwoExecutorsOneApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := procs[0].st.DecideApproval(ctx, a.ID, store.ApprovalApproved, store.ChannelCLI, 12345, time.Now()); err != nil {
+	if err := procs[0].st.DecideApproval(ctx, a.ID, approvalstate.Approved, store.ChannelCLI, 12345, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -113,7 +115,7 @@ func TestTwoExecutorsOneApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != store.ApprovalExecuted || got.TxHash == nil {
+	if got.Status != approvalstate.Executed || got.TxHash == nil {
 		t.Fatalf("approval is %s (%s), want executed", got.Status, got.Error)
 	}
 	w.waitMined(*got.TxHash)

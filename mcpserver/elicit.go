@@ -138,21 +138,19 @@ func (s *Server) currentOutcome(ctx context.Context, st *requestState) (sendOut,
 	return approvalOut(v, st.URL)
 }
 
-// approvalOut renders an approval view as send_transfer output.
-func approvalOut(v *approval.ApprovalView, url string) (sendOut, string, error) {
-	switch v.Status {
-	case "executed":
-		return sendOut{Status: "submitted", TxHash: v.TxHash, ApprovalID: v.ApprovalID, Summary: v.Summary},
-			"submitted " + v.TxHash + " after human approval: " + v.Summary.Line(), nil
-	case "rejected":
-		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "approval %s was rejected by the human; nothing was sent", v.ApprovalID)
-	case "expired":
-		return sendOut{}, "", policy.Errorf(policy.CodeExpired, "approval %s expired before a human approved it", v.ApprovalID)
-	case "failed":
-		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "approval %s was approved but not executed: %s", v.ApprovalID, v.Error)
+// approvalOut renders an approval as send_transfer output after a human
+// was asked: its outcome (approval.ApprovalInfo.Outcome) with lines that say
+// so.
+func approvalOut(a *approval.ApprovalInfo, url string) (sendOut, string, error) {
+	o, err := a.Outcome(url)
+	if err != nil {
+		return sendOut{}, "", err
 	}
-	out := sendOut{Status: "approval_required", ApprovalID: v.ApprovalID, ApprovalURL: url, ExpiresAt: v.ExpiresAt, Summary: v.Summary}
-	return out, "approval_required " + v.ApprovalID + " (" + v.Status + "): poll get_approval", nil
+	out, _, _ := outcomeOut(o)
+	if o.Status == approval.OutcomeSubmitted {
+		return out, "submitted " + out.TxHash + " after human approval: " + o.Summary.Line(), nil
+	}
+	return out, "approval_required " + a.ID + " (" + string(a.Status) + "): poll get_approval", nil
 }
 
 // waitForHuman polls the approval until it is final or expires, sending
@@ -168,8 +166,7 @@ func (s *Server) waitForHuman(ctx context.Context, req *mcp.CallToolRequest, st 
 		if err != nil {
 			return sendOut{}, "", err
 		}
-		switch v.Status {
-		case "executed", "rejected", "expired", "failed":
+		if v.Status.Final() {
 			return approvalOut(v, st.URL)
 		}
 		if token != nil && time.Since(lastProgress) >= s.opts.ProgressInterval {
@@ -177,7 +174,7 @@ func (s *Server) waitForHuman(ctx context.Context, req *mcp.CallToolRequest, st 
 			lastProgress = time.Now()
 			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
 				ProgressToken: token, Progress: step,
-				Message: "waiting for the human to approve " + st.ApprovalID + " (" + v.Status + ")",
+				Message: "waiting for the human to approve " + st.ApprovalID + " (" + string(v.Status) + ")",
 			})
 		}
 		select {

@@ -20,11 +20,13 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	otptotp "github.com/pquerna/otp/totp"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
+	"github.com/walletmcp/walletmcp/mcpserver"
 )
 
 // elProtocols are the protocol versions of the elicitation tests: on
@@ -200,16 +202,16 @@ func (e *env) elToolError(res *mcp.CallToolResult, code string) string {
 }
 
 // elStatus returns the approval's status as get_approval shows it.
-func (e *env) elStatus(id string) approval.ApprovalView {
+func (e *env) elStatus(id string) mcpserver.ApprovalView {
 	e.t.Helper()
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	e.ok("get_approval", map[string]any{"approval_id": id}, &v)
 	return v
 }
 
 // elWantStatus checks the approval's status and, for undecided ones, that
 // no human decision was recorded.
-func (e *env) elWantStatus(id, want string) {
+func (e *env) elWantStatus(id string, want approvalstate.Status) {
 	e.t.Helper()
 	if v := e.elStatus(id); v.Status != want || (want != "executed" && v.TxHash != "") {
 		e.t.Fatalf("approval %s is %s (tx %q), want %s", id, v.Status, v.TxHash, want)

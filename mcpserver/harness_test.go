@@ -30,6 +30,8 @@ import (
 	"github.com/walletmcp/walletmcp/policy"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/wallet"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // testPassphrase must never appear in any output, log or audit record.
@@ -498,10 +500,10 @@ func (e *env) approve(id string) string {
 }
 
 // waitApproval polls get_approval until the approval has status want.
-func (e *env) waitApproval(id, want string) string {
+func (e *env) waitApproval(id string, want approvalstate.Status) string {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	for time.Now().Before(deadline) {
 		e.ok("get_approval", map[string]any{"approval_id": id}, &v)
 		if v.Status == want {

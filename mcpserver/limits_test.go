@@ -13,6 +13,7 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/mcpserver"
 	"github.com/walletmcp/walletmcp/policy"
 )
 
@@ -97,10 +98,10 @@ func tkRemaining(e *env, asset string) approval.RemainingView {
 
 // tkFinal polls get_approval until the approval is executed or failed and
 // returns its view (a liveness bound, not a timing assertion).
-func tkFinal(e *env, id string) approval.ApprovalView {
+func tkFinal(e *env, id string) mcpserver.ApprovalView {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	for time.Now().Before(deadline) {
 		e.ok("get_approval", map[string]any{"approval_id": id}, &v)
 		switch v.Status {
@@ -168,7 +169,7 @@ func TestConcurrentSendsStopAtWindowAutoMax(t *testing.T) {
 		t.Fatalf("get_policy remaining %+v, want auto 1 used, 0 left; total 1 used, 9 left", r)
 	}
 	for _, id := range approvals {
-		var v approval.ApprovalView
+		var v mcpserver.ApprovalView
 		e.ok("get_approval", map[string]any{"approval_id": id}, &v)
 		if v.Status != "pending" || v.TxHash != "" {
 			t.Fatalf("parked approval %s: %+v", id, v)

@@ -25,8 +25,8 @@ type Guard interface {
 	Prepare(ctx context.Context, args approval.TransferArgs) (*policy.Decision, error)
 	Send(ctx context.Context, args approval.TransferArgs) (*approval.Outcome, error)
 	PolicyView(ctx context.Context, addrs []common.Address) (*approval.PolicyView, error)
-	Balance(ctx context.Context, address, asset string) (*approval.BalanceView, error)
-	Approval(ctx context.Context, id string) (*approval.ApprovalView, error)
+	Balance(ctx context.Context, address, asset string) (*approval.BalanceInfo, error)
+	Approval(ctx context.Context, id string) (*approval.ApprovalInfo, error)
 	RejectApproval(ctx context.Context, id, channel string) error
 	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
 }

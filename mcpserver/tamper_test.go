@@ -15,9 +15,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	_ "modernc.org/sqlite" // a second, raw connection to state.db, as an attacker would open
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/mcpserver"
 )
 
 // rawDB opens state.db the way a process running as the wallet's user can:
@@ -175,7 +175,7 @@ func TestFeeCeiling(t *testing.T) {
 	if _, err := e.store.TransferByApproval(context.Background(), parked.ApprovalID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("signed while fees were above the ceiling: %v", err)
 	}
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	e.ok("get_approval", map[string]any{"approval_id": parked.ApprovalID}, &v)
 	if v.Status != "approved" {
 		t.Fatalf("approval is %s (%s), want approved and waiting", v.Status, v.Error)

@@ -17,9 +17,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/internal/erc20/erc20test"
+	"github.com/walletmcp/walletmcp/mcpserver"
 )
 
 // tkUSDC is one USDC (6 decimals) in base units.
@@ -159,10 +159,10 @@ type tkSent struct {
 }
 
 type tkBalance struct {
-	Address          string             `json:"address"`
-	Balance          string             `json:"balance"`
-	BalanceBaseUnits string             `json:"balance_base_units"`
-	Asset            approval.AssetView `json:"asset"`
+	Address          string              `json:"address"`
+	Balance          string              `json:"balance"`
+	BalanceBaseUnits string              `json:"balance_base_units"`
+	Asset            mcpserver.AssetView `json:"asset"`
 }
 
 func tkHasRule(rs []policy.Reason, rule, verdict string) bool {
@@ -516,7 +516,7 @@ func TestTokenInjectionNeverReachesTheAgent(t *testing.T) {
 			if sent.Status != "approval_required" {
 				t.Fatalf("send approve: %+v", sent)
 			}
-			var ap approval.ApprovalView
+			var ap mcpserver.ApprovalView
 			decode(call("get_approval", map[string]any{"approval_id": sent.ApprovalID}, false), &ap)
 			untrusted("get_approval", ap.Summary.Asset)
 			call("send_transfer", transfer(tkSubToken.overMax), true) // per_tx_max: the message carries the unit
@@ -577,7 +577,7 @@ func TestApprovedTokenTransferSurvivesANodeOutage(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	var v approval.ApprovalView
+	var v mcpserver.ApprovalView
 	e.ok("get_approval", map[string]any{"approval_id": out.ApprovalID}, &v)
 	if v.Status != "approved" {
 		t.Fatalf("during the outage the approval is %s (%s), want approved", v.Status, v.Error)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // Tool names (CONTRACT.md §1).
@@ -125,15 +127,44 @@ func (s *Server) listAccounts(_ context.Context, _ *mcp.CallToolRequest, _ empty
 	return out, plural(len(out.Accounts), "account") + " on chain " + u64(out.ChainID), nil
 }
 
+// AssetView describes an asset in tool output.
+type AssetView struct {
+	Symbol   string `json:"symbol" jsonschema:"ETH, the policy's symbol, or untrusted:<symbol read from the chain, sanitised>"`
+	Decimals int    `json:"decimals"`
+	Contract string `json:"contract,omitempty"`
+}
+
+// BalanceView is an address's balance of one asset (get_balance).
+type BalanceView struct {
+	Address          string    `json:"address"`
+	ChainID          uint64    `json:"chain_id"`
+	Asset            AssetView `json:"asset"`
+	Balance          string    `json:"balance" jsonschema:"decimal string in the asset's units"`
+	BalanceBaseUnits string    `json:"balance_base_units" jsonschema:"integer string in base units (wei, token units)"`
+	BlockNumber      uint64    `json:"block_number"`
+}
+
+// balanceView renders b as get_balance output.
+func balanceView(b *approval.BalanceInfo) BalanceView {
+	v := BalanceView{Address: b.Address.Hex(), ChainID: b.ChainID, BlockNumber: b.Block,
+		Asset:   AssetView{Symbol: b.Symbol, Decimals: b.Decimals},
+		Balance: policy.FormatAmount(b.Amount, b.Decimals), BalanceBaseUnits: b.Amount.String()}
+	if b.Contract != nil {
+		v.Asset.Contract = b.Contract.Hex()
+	}
+	return v
+}
+
 // getBalance and the other read tools return views by value: a pointer's
 // schema would be ["null","object"], and MCP clients reject an outputSchema
 // whose type is not "object".
-func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (approval.BalanceView, string, error) {
-	v, err := s.opts.Guard.Balance(ctx, in.Address, in.Asset)
+func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in balanceIn) (BalanceView, string, error) {
+	b, err := s.opts.Guard.Balance(ctx, in.Address, in.Asset)
 	if err != nil {
-		return approval.BalanceView{}, "", err
+		return BalanceView{}, "", err
 	}
-	return *v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
+	v := balanceView(b)
+	return v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
 }
 
 func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (approval.PolicyView, string, error) {
@@ -191,7 +222,7 @@ func (s *Server) sendTransfer(ctx context.Context, req *mcp.CallToolRequest, in 
 	if err != nil {
 		return sendOut{}, "", err
 	}
-	if o.Status == "approval_required" && o.ApprovalURL != "" && supportsURLElicitation(req) {
+	if o.Status == approval.OutcomeApprovalRequired && o.ApprovalURL != "" && supportsURLElicitation(req) {
 		return sendOut{}, "", s.askHuman(req, in, o)
 	}
 	return outcomeOut(o)
@@ -199,12 +230,12 @@ func (s *Server) sendTransfer(ctx context.Context, req *mcp.CallToolRequest, in 
 
 // outcomeOut renders a Guard outcome as send_transfer output.
 func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
-	if o.Status == "approval_required" {
-		out := sendOut{Status: o.Status, ApprovalID: o.ApprovalID, ApprovalURL: o.ApprovalURL, ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339), Summary: o.Summary}
+	if o.Status == approval.OutcomeApprovalRequired {
+		out := sendOut{Status: string(o.Status), ApprovalID: o.ApprovalID, ApprovalURL: o.ApprovalURL, ExpiresAt: o.ExpiresAt.UTC().Format(time.RFC3339), Summary: o.Summary}
 		line := "approval_required " + o.ApprovalID + ": a human must approve " + o.Summary.Line() + "; poll get_approval"
 		return out, line, nil
 	}
-	out := sendOut{Status: o.Status, TxHash: o.TxHash.Hex(), ApprovalID: o.ApprovalID, Summary: o.Summary}
+	out := sendOut{Status: string(o.Status), TxHash: o.TxHash.Hex(), ApprovalID: o.ApprovalID, Summary: o.Summary}
 	line := "submitted " + o.TxHash.Hex() + ": " + o.Summary.Line()
 	if o.Replayed {
 		line += " (idempotency_key replay: nothing new was sent)"
@@ -212,16 +243,40 @@ func outcomeOut(o *approval.Outcome) (sendOut, string, error) {
 	return out, line, nil
 }
 
-func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (approval.ApprovalView, string, error) {
-	v, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
-	if err != nil {
-		return approval.ApprovalView{}, "", err
+// ApprovalView is an approval as an agent may see it (get_approval).
+type ApprovalView struct {
+	ApprovalID string               `json:"approval_id"`
+	Status     approvalstate.Status `json:"status" jsonschema:"pending, approved, rejected, expired, executed or failed"`
+	TxHash     string               `json:"tx_hash,omitempty"`
+	ExpiresAt  string               `json:"expires_at"`
+	Error      string               `json:"error,omitempty"`
+	Summary    policy.Summary       `json:"summary"`
+}
+
+// approvalView renders a as get_approval output.
+func approvalView(a *approval.ApprovalInfo) ApprovalView {
+	v := ApprovalView{ApprovalID: a.ID, Status: a.Status, ExpiresAt: a.ExpiresAt.UTC().Format(time.RFC3339), Error: a.Error, Summary: a.Summary}
+	if a.TxHash != nil {
+		v.TxHash = a.TxHash.Hex()
 	}
-	line := "approval " + v.ApprovalID + ": " + v.Status
+	return v
+}
+
+func (s *Server) getApproval(ctx context.Context, _ *mcp.CallToolRequest, in approvalIn) (ApprovalView, string, error) {
+	if !approvalstate.ValidID(in.ApprovalID) {
+		// Not an id the store could have made: answered as an unknown one.
+		return ApprovalView{}, "", policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
+	}
+	a, err := s.opts.Guard.Approval(ctx, in.ApprovalID)
+	if err != nil {
+		return ApprovalView{}, "", err
+	}
+	v := approvalView(a)
+	line := "approval " + v.ApprovalID + ": " + string(v.Status)
 	if v.TxHash != "" {
 		line += " " + v.TxHash
 	}
-	return *v, line + " (" + v.Summary.Line() + ")", nil
+	return v, line + " (" + v.Summary.Line() + ")", nil
 }
 
 func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in txIn) (txOut, string, error) {

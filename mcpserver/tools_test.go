@@ -452,10 +452,10 @@ func (panicGuard) Send(context.Context, approval.TransferArgs) (*approval.Outcom
 func (panicGuard) PolicyView(context.Context, []common.Address) (*approval.PolicyView, error) {
 	panic("boom")
 }
-func (panicGuard) Balance(context.Context, string, string) (*approval.BalanceView, error) {
+func (panicGuard) Balance(context.Context, string, string) (*approval.BalanceInfo, error) {
 	panic("boom")
 }
-func (panicGuard) Approval(context.Context, string) (*approval.ApprovalView, error) {
+func (panicGuard) Approval(context.Context, string) (*approval.ApprovalInfo, error) {
 	panic("boom")
 }
 func (panicGuard) RejectApproval(context.Context, string, string) error { panic("boom") }

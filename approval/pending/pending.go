@@ -52,6 +52,8 @@ import (
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/store"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // DefaultTTL is how long an approval waits for a decision by default.
@@ -226,10 +228,10 @@ func (s *Service) Get(ctx context.Context, id string) (*store.Approval, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.Status == store.ApprovalPending && !s.now().Before(a.ExpiresAt) {
+	if a.Status == approvalstate.Pending && !s.now().Before(a.ExpiresAt) {
 		if !s.st.Keyed() {
 			// Read-only (no state key): show it as what it is.
-			a.Status = store.ApprovalExpired
+			a.Status = approvalstate.Expired
 			return a, nil
 		}
 		if _, err := s.st.ExpireApprovals(ctx, s.now()); err != nil {
@@ -251,7 +253,7 @@ func (s *Service) List(ctx context.Context) ([]*store.Approval, error) {
 			return nil, err
 		}
 	}
-	list, err := s.st.ListApprovals(ctx, store.ApprovalPending)
+	list, err := s.st.ListApprovals(ctx, approvalstate.Pending)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +311,7 @@ func (s *Service) Approve(ctx context.Context, id, code, channel string) error {
 		}
 		return err
 	}
-	return s.decide(ctx, a, store.ApprovalApproved, channel, "approval_approved", step)
+	return s.decide(ctx, a, approvalstate.Approved, channel, "approval_approved", step)
 }
 
 // Reject rejects a pending, unexpired approval; no code is needed to refuse.
@@ -321,7 +323,7 @@ func (s *Service) Reject(ctx context.Context, id, channel string) error {
 	if err != nil {
 		return err
 	}
-	return s.decide(ctx, a, store.ApprovalRejected, channel, "approval_rejected", -1)
+	return s.decide(ctx, a, approvalstate.Rejected, channel, "approval_rejected", -1)
 }
 
 // decidable returns the approval if it is pending and unexpired.
@@ -331,17 +333,17 @@ func (s *Service) decidable(ctx context.Context, id string) (*store.Approval, er
 		return nil, err
 	}
 	switch {
-	case a.Status == store.ApprovalExpired:
+	case a.Status == approvalstate.Expired:
 		return nil, ErrExpired
-	case a.Status != store.ApprovalPending:
-		return nil, &NotPendingError{ID: a.ID, Status: a.Status}
+	case a.Status != approvalstate.Pending:
+		return nil, &NotPendingError{ID: a.ID, Status: string(a.Status)}
 	}
 	return a, nil
 }
 
 // decide records the decision and audits it. step is the TOTP time step
 // that approved it, -1 for a rejection; the store MACs it with the decision.
-func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel, event string, step int64) error {
+func (s *Service) decide(ctx context.Context, a *store.Approval, to approvalstate.Status, channel, event string, step int64) error {
 	err := s.st.DecideApproval(ctx, a.ID, to, channel, step, s.now())
 	switch {
 	case errors.Is(err, store.ErrExpired):
@@ -351,7 +353,7 @@ func (s *Service) decide(ctx context.Context, a *store.Approval, to, channel, ev
 	case errors.Is(err, store.ErrInvalidTransition):
 		status := "decided"
 		if cur, gerr := s.st.Approval(ctx, a.ID); gerr == nil {
-			status = cur.Status
+			status = string(cur.Status)
 		}
 		return &NotPendingError{ID: a.ID, Status: status}
 	case err != nil:

@@ -20,6 +20,8 @@ import (
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 const testSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -157,7 +159,7 @@ func (f *fixture) park(t *testing.T, a *store.Approval) (*store.Approval, string
 	return got, token
 }
 
-func (f *fixture) status(t *testing.T, id string) string {
+func (f *fixture) status(t *testing.T, id string) approvalstate.Status {
 	t.Helper()
 	a, err := f.st.Approval(context.Background(), id)
 	if err != nil {
@@ -182,7 +184,7 @@ func TestParkApproveExecute(t *testing.T) {
 	if !bytes.Equal(a.LinkTokenHash, sum[:]) {
 		t.Error("stored link hash is not sha256(token)")
 	}
-	if a.Status != store.ApprovalPending || !a.CreatedAt.Equal(t0) || !a.ExpiresAt.Equal(t0.Add(DefaultTTL)) || len(a.ID) != 32 {
+	if a.Status != approvalstate.Pending || !a.CreatedAt.Equal(t0) || !a.ExpiresAt.Equal(t0.Add(DefaultTTL)) || len(a.ID) != 32 {
 		t.Fatalf("parked %+v", a)
 	}
 	list, err := f.svc.List(ctx)
@@ -194,7 +196,7 @@ func TestParkApproveExecute(t *testing.T) {
 		t.Fatalf("Approve: %v", err)
 	}
 	got, err := f.svc.Get(ctx, a.ID)
-	if err != nil || got.Status != store.ApprovalApproved || got.Channel != store.ChannelCLI || got.DecidedAt == nil || !got.DecidedAt.Equal(t0.Add(time.Minute)) {
+	if err != nil || got.Status != approvalstate.Approved || got.Channel != store.ChannelCLI || got.DecidedAt == nil || !got.DecidedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("after Approve: %+v %v", got, err)
 	}
 	if list, _ := f.svc.List(ctx); len(list) != 0 {
@@ -207,7 +209,7 @@ func TestParkApproveExecute(t *testing.T) {
 	if err := f.st.MarkApprovalExecuted(ctx, a.ID, "transfer-1", common.HexToHash("0xabc")); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.status(t, a.ID); got != store.ApprovalExecuted {
+	if got := f.status(t, a.ID); got != approvalstate.Executed {
 		t.Fatalf("status %s", got)
 	}
 	// Decided once: neither approving nor rejecting changes it now.
@@ -287,27 +289,27 @@ func TestApproveRefusals(t *testing.T) {
 		code       func(t *testing.T) string
 		channel    string
 		want       error
-		wantStatus string
+		wantStatus approvalstate.Status
 		codeSpent  bool // the right code was consumed (a second approval cannot use it)
 	}{
 		{
-			name: "wrong code", code: func(t *testing.T) string { return "000000" }, want: totp.ErrWrongCode, wantStatus: store.ApprovalPending,
+			name: "wrong code", code: func(t *testing.T) string { return "000000" }, want: totp.ErrWrongCode, wantStatus: approvalstate.Pending,
 		},
 		{
-			name: "malformed code", code: func(t *testing.T) string { return "12345" }, want: totp.ErrMalformed, wantStatus: store.ApprovalPending,
+			name: "malformed code", code: func(t *testing.T) string { return "12345" }, want: totp.ErrMalformed, wantStatus: approvalstate.Pending,
 		},
 		{
-			name: "unknown id", id: func(string) string { return "00000000000000000000000000000000" }, want: ErrNotFound, wantStatus: store.ApprovalPending,
+			name: "unknown id", id: func(string) string { return "00000000000000000000000000000000" }, want: ErrNotFound, wantStatus: approvalstate.Pending,
 		},
 		{
-			name: "bad channel", channel: "mcp", want: errAny, wantStatus: store.ApprovalPending,
+			name: "bad channel", channel: "mcp", want: errAny, wantStatus: approvalstate.Pending,
 		},
 		{
-			name: "expired", want: ErrExpired, wantStatus: store.ApprovalExpired,
+			name: "expired", want: ErrExpired, wantStatus: approvalstate.Expired,
 			setup: func(t *testing.T, f *fixture, id string) { f.clk.Advance(DefaultTTL) },
 		},
 		{
-			name: "rejected before", want: ErrNotPending, wantStatus: store.ApprovalRejected,
+			name: "rejected before", want: ErrNotPending, wantStatus: approvalstate.Rejected,
 			setup: func(t *testing.T, f *fixture, id string) {
 				if err := f.svc.Reject(ctx, id, store.ChannelWeb); err != nil {
 					t.Fatal(err)
@@ -315,7 +317,7 @@ func TestApproveRefusals(t *testing.T) {
 			},
 		},
 		{
-			name: "approved before", want: ErrNotPending, wantStatus: store.ApprovalApproved,
+			name: "approved before", want: ErrNotPending, wantStatus: approvalstate.Approved,
 			setup: func(t *testing.T, f *fixture, id string) {
 				if err := f.svc.Approve(ctx, id, code(t, step0-1), store.ChannelWeb); err != nil {
 					t.Fatal(err)
@@ -323,7 +325,7 @@ func TestApproveRefusals(t *testing.T) {
 			},
 		},
 		{
-			name: "code already used for another approval", want: totp.ErrReplay, wantStatus: store.ApprovalPending, codeSpent: true,
+			name: "code already used for another approval", want: totp.ErrReplay, wantStatus: approvalstate.Pending, codeSpent: true,
 			setup: func(t *testing.T, f *fixture, id string) {
 				other, _ := f.park(t, intent(99))
 				if err := f.svc.Approve(ctx, other.ID, code(t, step0), store.ChannelCLI); err != nil {
@@ -395,7 +397,7 @@ func TestExpiredDoesNotSpendCode(t *testing.T) {
 		t.Fatalf("the same code on an unexpired approval: %v", err)
 	}
 	got, err := f.svc.Get(ctx, old.ID)
-	if err != nil || got.Status != store.ApprovalExpired {
+	if err != nil || got.Status != approvalstate.Expired {
 		t.Fatalf("Get of the expired one: %v %v", got, err)
 	}
 	if err := f.svc.Reject(ctx, old.ID, store.ChannelCLI); !errors.Is(err, ErrExpired) {
@@ -408,15 +410,15 @@ func TestGetExpiresLazily(t *testing.T) {
 	f := newFixture(t)
 	a, _ := f.park(t, intent(1))
 	f.clk.Advance(DefaultTTL - time.Nanosecond)
-	if got, _ := f.svc.Get(ctx, a.ID); got.Status != store.ApprovalPending {
+	if got, _ := f.svc.Get(ctx, a.ID); got.Status != approvalstate.Pending {
 		t.Fatalf("status %s just before expiry", got.Status)
 	}
 	f.clk.Advance(time.Nanosecond)
 	// The row is still pending in the store until someone looks.
-	if got := f.status(t, a.ID); got != store.ApprovalPending {
+	if got := f.status(t, a.ID); got != approvalstate.Pending {
 		t.Fatalf("status %s before Get", got)
 	}
-	if got, _ := f.svc.Get(ctx, a.ID); got.Status != store.ApprovalExpired {
+	if got, _ := f.svc.Get(ctx, a.ID); got.Status != approvalstate.Expired {
 		t.Fatalf("Get after expiry: %s", got.Status)
 	}
 	b, _ := f.park(t, intent(2))
@@ -424,7 +426,7 @@ func TestGetExpiresLazily(t *testing.T) {
 	if list, err := f.svc.List(ctx); err != nil || len(list) != 0 {
 		t.Fatalf("List after expiry: %v %v", list, err)
 	}
-	if got := f.status(t, b.ID); got != store.ApprovalExpired {
+	if got := f.status(t, b.ID); got != approvalstate.Expired {
 		t.Fatalf("List did not expire %s", b.ID)
 	}
 	if _, err := f.svc.Get(ctx, "missing"); !errors.Is(err, ErrNotFound) {
@@ -443,7 +445,7 @@ func TestReject(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := f.svc.Get(ctx, a.ID)
-	if got.Status != store.ApprovalRejected || got.Channel != store.ChannelWeb {
+	if got.Status != approvalstate.Rejected || got.Channel != store.ChannelWeb {
 		t.Fatalf("%+v", got)
 	}
 	if err := f.svc.Reject(ctx, a.ID, store.ChannelWeb); !errors.Is(err, ErrNotPending) {
@@ -643,7 +645,7 @@ func TestPageWrongCodesLockOnlyThatApproval(t *testing.T) {
 	if err := f.svc.Approve(ctx, a.ID, code(t, step0+1), store.ChannelCLI); err != nil {
 		t.Fatalf("the locked approval in the terminal: %v", err)
 	}
-	if f.status(t, a.ID) != store.ApprovalApproved || f.status(t, b.ID) != store.ApprovalApproved {
+	if f.status(t, a.ID) != approvalstate.Approved || f.status(t, b.ID) != approvalstate.Approved {
 		t.Fatal("not both approved")
 	}
 	if n := len(f.lg.find("approval_code_refused")); n != totp.DefaultMaxFailures+1 {

@@ -15,15 +15,17 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval/web"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // The test approval: a token transfer whose recipient ends in "c0FfEe".
 const (
-	testID    = "apr_7Kq2mZ"
+	testID    = "7c0a9e4b2d1f4a6b8c3e5d7f9a1b2c4d"
 	testToken = "tok_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c"
 	testCode  = "492817"
 	testTo    = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1bEAed"
-	otherID   = "apr_other1"
+	otherID   = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 	otherTok  = "tok_other_0123456789abcdef0123456789"
 )
 
@@ -82,12 +84,12 @@ var _ web.Decider = (*fakeDecider)(nil)
 
 func newFake(c *clock) *fakeDecider {
 	f := &fakeDecider{entries: map[string]*entry{}}
-	f.add(testID, testToken, web.StatusPending, c.Now().Add(10*time.Minute))
-	f.add(otherID, otherTok, web.StatusPending, c.Now().Add(10*time.Minute))
+	f.add(testID, testToken, approvalstate.Pending, c.Now().Add(10*time.Minute))
+	f.add(otherID, otherTok, approvalstate.Pending, c.Now().Add(10*time.Minute))
 	return f
 }
 
-func (f *fakeDecider) add(id, token, status string, expires time.Time) {
+func (f *fakeDecider) add(id, token string, status approvalstate.Status, expires time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.entries[id] = &entry{token: token, a: web.Approval{ID: id, Status: status, ExpiresAt: expires, Summary: testSummary()}}
@@ -118,13 +120,13 @@ func (f *fakeDecider) Approve(_ context.Context, id, code, channel string) error
 		return f.approveErr
 	}
 	e := f.entries[id]
-	if e.a.Status != web.StatusPending {
+	if e.a.Status != approvalstate.Pending {
 		return policy.Errorf(policy.CodeConflict, "approval is %s", e.a.Status)
 	}
 	if code != testCode {
 		return policy.Errorf(policy.CodeInvalidArgument, "wrong code <b>try again</b>")
 	}
-	e.a.Status = web.StatusApproved
+	e.a.Status = approvalstate.Approved
 	return nil
 }
 
@@ -133,14 +135,14 @@ func (f *fakeDecider) Reject(_ context.Context, id, channel string) error {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, call{"Reject", id, "", channel})
 	e := f.entries[id]
-	if e.a.Status != web.StatusPending {
+	if e.a.Status != approvalstate.Pending {
 		return policy.Errorf(policy.CodeConflict, "approval is %s", e.a.Status)
 	}
-	e.a.Status = web.StatusRejected
+	e.a.Status = approvalstate.Rejected
 	return nil
 }
 
-func (f *fakeDecider) status(id string) string {
+func (f *fakeDecider) status(id string) approvalstate.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.entries[id].a.Status

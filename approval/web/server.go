@@ -20,13 +20,14 @@ import (
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // Approval is what the page shows about one pending approval.
 type Approval struct {
-	ID string
-	// Status is pending, approved, rejected, expired, executed or failed.
-	Status    string
+	ID        string
+	Status    approvalstate.Status
 	ExpiresAt time.Time
 	Summary   policy.Summary
 	// Reasons say why the transfer needs the human (the policy's messages,
@@ -35,16 +36,6 @@ type Approval struct {
 	// TxHash is set once the transaction was broadcast.
 	TxHash string
 }
-
-// The statuses of an approval (CONTRACT.md §1, get_approval).
-const (
-	StatusPending  = "pending"
-	StatusApproved = "approved"
-	StatusRejected = "rejected"
-	StatusExpired  = "expired"
-	StatusExecuted = "executed"
-	StatusFailed   = "failed"
-)
 
 // Channel is the channel name the page passes to the Decider.
 const Channel = "web"
@@ -317,7 +308,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.decide(ctx, w, r, id, token, action)
 }
 
-// splitPath parses /a/{id}/{token} and /a/{id}/{token}/{approve|reject}.
+// splitPath parses /a/{id}/{token} and /a/{id}/{token}/{approve|reject}; id
+// must be an approval id (approvalstate.ValidID).
 func splitPath(p string) (id, token, action string, ok bool) {
 	rest, found := strings.CutPrefix(p, "/a/")
 	if !found {
@@ -331,7 +323,7 @@ func splitPath(p string) (id, token, action string, ok bool) {
 	default:
 		return "", "", "", false
 	}
-	if !validPart(parts[0]) || !validPart(parts[1]) {
+	if !approvalstate.ValidID(parts[0]) || !validPart(parts[1]) {
 		return "", "", "", false
 	}
 	return parts[0], parts[1], action, true
@@ -373,10 +365,10 @@ func (s *Server) decide(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s.notFound(w)
 		return
 	}
-	if st := s.effectiveStatus(a); st != StatusPending {
+	if st := s.effectiveStatus(a); st != approvalstate.Pending {
 		s.log.Info("web: post to a decided approval", "approval", id, "status", st)
 		s.showApproval(w, http.StatusConflict, a, id, token,
-			"This link was already used: the request is "+st+". Nothing was changed.", true)
+			"This link was already used: the request is "+string(st)+". Nothing was changed.", true)
 		return
 	}
 	if !s.csrf.take(id, r.PostForm.Get("csrf")) {
@@ -403,7 +395,7 @@ func (s *Server) decide(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		status := http.StatusUnprocessableEntity
 		if b, err := s.d.CheckLink(ctx, id, token); err == nil && b != nil {
 			a = b
-			if s.effectiveStatus(a) != StatusPending {
+			if s.effectiveStatus(a) != approvalstate.Pending {
 				status = http.StatusConflict
 			}
 		}
@@ -417,7 +409,7 @@ func (s *Server) decide(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// validPart reports whether an id or link token has the shape of one: 1 to
+// validPart reports whether a link token has the shape of one: 1 to
 // 128 of [A-Za-z0-9_-]. Anything else is a wrong link before the Decider is
 // asked.
 func validPart(p string) bool {
@@ -477,28 +469,28 @@ func decisionMessage(err error) string {
 
 // effectiveStatus is a's status, with a pending approval past its expiry
 // shown as expired.
-func (s *Server) effectiveStatus(a *Approval) string {
-	if a.Status == StatusPending && !s.now().Before(a.ExpiresAt) {
-		return StatusExpired
+func (s *Server) effectiveStatus(a *Approval) approvalstate.Status {
+	if a.Status == approvalstate.Pending && !s.now().Before(a.ExpiresAt) {
+		return approvalstate.Expired
 	}
 	return a.Status
 }
 
 // statusText is the page title and the message for an approval's status;
 // ok is false for a status this page does not know.
-func statusText(st string) (title, msg string, ok bool) {
+func statusText(st approvalstate.Status) (title, msg string, ok bool) {
 	switch st {
-	case StatusPending:
+	case approvalstate.Pending:
 		return "Approve this transfer?", "", true
-	case StatusApproved:
+	case approvalstate.Approved:
 		return "Approved", "You approved this transfer. walletmcp signs and sends it now.", true
-	case StatusRejected:
+	case approvalstate.Rejected:
 		return "Rejected", "This transfer was rejected. Nothing was sent.", true
-	case StatusExpired:
+	case approvalstate.Expired:
 		return "Expired", "This request expired before it was approved. Nothing was sent.", true
-	case StatusExecuted:
+	case approvalstate.Executed:
 		return "Approved and sent", "This transfer was approved and sent.", true
-	case StatusFailed:
+	case approvalstate.Failed:
 		return "Approved, but sending failed", "This transfer was approved, but sending it failed.", true
 	}
 	return "Unknown state", "", false
@@ -522,7 +514,7 @@ func (s *Server) showApproval(w http.ResponseWriter, code int, a *Approval, id, 
 	if msg == "" {
 		d.Message = stMsg
 	}
-	if st == StatusPending {
+	if st == approvalstate.Pending {
 		tok, err := s.csrf.issue(id)
 		if err != nil {
 			s.log.Error("web: cannot issue a form token", "err", err)
@@ -542,7 +534,7 @@ func (s *Server) showApproval(w http.ResponseWriter, code int, a *Approval, id, 
 }
 
 // summaryView checks a's summary and turns it into strings for the template.
-func (s *Server) summaryView(a *Approval, id, st string) (*summaryView, error) {
+func (s *Server) summaryView(a *Approval, id string, st approvalstate.Status) (*summaryView, error) {
 	if a.ID != id {
 		return nil, errors.New("approval id does not match the link")
 	}
@@ -559,13 +551,13 @@ func (s *Server) summaryView(a *Approval, id, st string) (*summaryView, error) {
 		return nil, errors.New("amount or asset missing")
 	}
 	v := &summaryView{
-		ID: a.ID, Status: st, ChainID: sum.ChainID, From: sum.From,
+		ID: a.ID, Status: string(st), ChainID: sum.ChainID, From: sum.From,
 		ToHead: head, ToTail: tail, Amount: sum.Amount, AmountBaseUnits: sum.AmountBaseUnits,
 		Asset: sum.Asset, MaxFee: sum.MaxFee, Contract: sum.Contract, TxHash: a.TxHash,
 		ExpiresAt: a.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Reasons:   a.Reasons,
 	}
-	if left := a.ExpiresAt.Sub(s.now()); st == StatusPending && left > 0 {
+	if left := a.ExpiresAt.Sub(s.now()); st == approvalstate.Pending && left > 0 {
 		v.ExpiresIn = "in " + humanDuration(left)
 	}
 	return v, nil

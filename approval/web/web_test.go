@@ -15,6 +15,8 @@ import (
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/approval/web"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 func TestNewRefusesNonLoopback(t *testing.T) {
@@ -297,7 +299,7 @@ func TestRefusals(t *testing.T) {
 			name: "decided approval: post",
 			run: func(t *testing.T, h *harness) *response {
 				tok := h.render(t, testID, testToken)
-				h.f.set(testID, func(a *web.Approval) { a.Status = web.StatusApproved })
+				h.f.set(testID, func(a *web.Approval) { a.Status = approvalstate.Approved })
 				return h.post(t, "approve", good(tok))
 			},
 			status: 409, bodyHas: "This link was already used: the request is approved", bodyNot: "<form",
@@ -306,7 +308,7 @@ func TestRefusals(t *testing.T) {
 			name: "decided approval: reject",
 			run: func(t *testing.T, h *harness) *response {
 				tok := h.render(t, testID, testToken)
-				h.f.set(testID, func(a *web.Approval) { a.Status = web.StatusExecuted; a.TxHash = "0xabc123" })
+				h.f.set(testID, func(a *web.Approval) { a.Status = approvalstate.Executed; a.TxHash = "0xabc123" })
 				return h.post(t, "reject", url.Values{"csrf": {tok}})
 			},
 			status: 409, bodyHas: "0xabc123", bodyNot: "<form",
@@ -367,7 +369,7 @@ func TestRefusals(t *testing.T) {
 			if n := len(h.f.Calls()); n != tt.wantCall {
 				t.Errorf("Decider got %d Approve/Reject calls, want %d: %+v", n, tt.wantCall, h.f.Calls())
 			}
-			if st := h.f.status(testID); tt.status != 409 && st != web.StatusPending {
+			if st := h.f.status(testID); tt.status != 409 && st != approvalstate.Pending {
 				t.Errorf("approval status %s after a refusal", st)
 			}
 		})
@@ -528,8 +530,8 @@ func TestWrongCodeShowsError(t *testing.T) {
 }
 
 func TestDecidedLinkShowsStateWithoutForm(t *testing.T) {
-	for _, st := range []string{web.StatusApproved, web.StatusRejected, web.StatusExpired, web.StatusExecuted, web.StatusFailed, "weird"} {
-		t.Run(st, func(t *testing.T) {
+	for _, st := range []approvalstate.Status{approvalstate.Approved, approvalstate.Rejected, approvalstate.Expired, approvalstate.Executed, approvalstate.Failed, "weird"} {
+		t.Run(string(st), func(t *testing.T) {
 			h := newHarness(t)
 			h.f.set(testID, func(a *web.Approval) { a.Status = st })
 			r := h.do(t, "GET", "/a/"+testID+"/"+testToken, "", nil, nil)

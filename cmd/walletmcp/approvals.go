@@ -22,6 +22,8 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // approvalsEnv is what the approval commands open: the audit log first (a
@@ -144,10 +146,10 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	}
 	c.printApproval(a, time.Now())
 	switch {
-	case a.Status == store.ApprovalExpired:
+	case a.Status == approvalstate.Expired:
 		return pending.ErrExpired
-	case a.Status != store.ApprovalPending:
-		return &pending.NotPendingError{ID: a.ID, Status: a.Status}
+	case a.Status != approvalstate.Pending:
+		return &pending.NotPendingError{ID: a.ID, Status: string(a.Status)}
 	}
 	if err := checkSummary(a); err != nil {
 		return fmt.Errorf("not approving: %w", err)
@@ -222,7 +224,7 @@ func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
 		return "", &exitError{code: 2, err: fmt.Errorf("usage: walletmcp %s ID (one approval ID, from `walletmcp approvals`)", fs.Name()[len("walletmcp "):])}
 	}
 	id := strings.ToLower(pos[0])
-	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+	if !approvalstate.ValidID(id) {
 		return "", &exitError{code: 2, err: errors.New("an approval ID is 32 hex digits (see `walletmcp approvals`)")}
 	}
 	return id, nil
@@ -240,7 +242,7 @@ func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	s := stored.Summary
 	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
 	switch a.Status {
-	case store.ApprovalPending:
+	case approvalstate.Pending:
 		fmt.Fprintf(w, ", expires %s (in %s)\n", a.ExpiresAt.Format(time.RFC3339), a.ExpiresAt.Sub(now).Round(time.Second))
 	default:
 		fmt.Fprintln(w)

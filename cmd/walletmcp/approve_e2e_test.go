@@ -37,6 +37,8 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // runCLI runs the binary like walletmcp() does, with stdin fed from in (nil:
@@ -220,7 +222,7 @@ func parkApproval(t *testing.T, st *store.Store, from common.Address, wei int64)
 	return a
 }
 
-func approvalStatus(t *testing.T, st *store.Store, id string) string {
+func approvalStatus(t *testing.T, st *store.Store, id string) approvalstate.Status {
 	t.Helper()
 	a, err := st.Approval(context.Background(), id)
 	if err != nil {
@@ -320,7 +322,7 @@ func TestTOTPEnrolAndApprovalsCLI(t *testing.T) {
 
 	// A wrong code (here: the old secret's) changes nothing.
 	mustFail(keep(runCLI(t, home, nil, nil, "approve", a.ID, "--code", totpCode(t, secret1, clk.usableStep()+1)), true), "approve with a wrong code", "Wrong code")
-	if got := approvalStatus(t, st, a.ID); got != store.ApprovalPending {
+	if got := approvalStatus(t, st, a.ID); got != approvalstate.Pending {
 		t.Fatalf("after a wrong code: %s", got)
 	}
 	// Unknown and malformed IDs, before any code is asked for.
@@ -341,12 +343,12 @@ func TestTOTPEnrolAndApprovalsCLI(t *testing.T) {
 	if !strings.Contains(r.stderr, "6 digits") || !strings.Contains(r.stderr, "2 more tries") {
 		t.Fatalf("approve after a mistyped code: stderr\n%s", r.stderr)
 	}
-	if got := approvalStatus(t, st, a.ID); got != store.ApprovalApproved {
+	if got := approvalStatus(t, st, a.ID); got != approvalstate.Approved {
 		t.Fatalf("after approve: %s", got)
 	}
 	// The same code for another approval: refused.
 	mustFail(keep(runCLI(t, home, nil, nil, "approve", "--code", code3, b.ID), true), "the same code again", "already used")
-	if got := approvalStatus(t, st, b.ID); got != store.ApprovalPending {
+	if got := approvalStatus(t, st, b.ID); got != approvalstate.Pending {
 		t.Fatalf("after a replayed code: %s", got)
 	}
 	// A decided approval cannot be approved again or rejected.
@@ -357,7 +359,7 @@ func TestTOTPEnrolAndApprovalsCLI(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "rejected "+b.ID) {
 		t.Fatalf("reject: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if got := approvalStatus(t, st, b.ID); got != store.ApprovalRejected {
+	if got := approvalStatus(t, st, b.ID); got != approvalstate.Rejected {
 		t.Fatalf("after reject: %s", got)
 	}
 	if out := keep(runCLI(t, home, nil, nil, "approvals"), true).stdout; !strings.Contains(out, "no pending approvals") {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // schemaV2Approvals creates the approvals table (one row per transfer parked
@@ -57,18 +59,6 @@ CREATE TABLE totp (
 ) STRICT;
 `
 
-// Statuses of an approval. The allowed transitions are pending → approved,
-// rejected or expired (DecideApproval, ExpireApprovals), and approved →
-// executed or failed (MarkApprovalExecuted, MarkApprovalFailed).
-const (
-	ApprovalPending  = "pending"  // waiting for a human
-	ApprovalApproved = "approved" // approved with a TOTP code; the server executes it
-	ApprovalRejected = "rejected" // refused by a human
-	ApprovalExpired  = "expired"  // nobody decided before ExpiresAt
-	ApprovalExecuted = "executed" // signed and sent: TransferID and TxHash are set
-	ApprovalFailed   = "failed"   // approved, but executing it failed: Error says why
-)
-
 // Channels through which a human decides an approval.
 const (
 	ChannelCLI         = "cli"         // walletmcp approve / reject
@@ -99,24 +89,24 @@ var ErrReplay = errors.New("store: totp time step already used")
 // Approval is a transfer parked for a human decision, bound to the digest of
 // its intent, and what became of it.
 type Approval struct {
-	ID             string         // set by CreateApproval when empty: 128 random bits, hex
-	LinkTokenHash  []byte         // sha256 of the approval page's link token (the token is never stored)
-	IdempotencyKey string         // "" or the send_transfer key (unique among approvals)
-	ArgsHash       []byte         // sha256 of the canonical arguments (needed with a key)
-	Digest         []byte         // the 32-byte intent digest the approval is bound to
-	ChainID        uint64         // at most math.MaxInt64
-	From, To       common.Address // the intent's sender and recipient
-	Asset          string         // AssetETH or a lowercase 0x token contract address
-	Amount         *big.Int       // base units, not negative
-	Summary        []byte         // JSON of the clear-signing summary shown to the human
-	Status         string         // one of the Approval* statuses
-	Channel        string         // who decided: ChannelCLI, ChannelWeb, ChannelElicitation or ""
-	TransferID     string         // set by MarkApprovalExecuted
-	TxHash         *common.Hash   // set by MarkApprovalExecuted
-	Error          string         // the reason given to MarkApprovalFailed
-	CreatedAt      time.Time      // when it was parked (UTC); the store's clock when zero
-	ExpiresAt      time.Time      // the decision must come before this (UTC)
-	DecidedAt      *time.Time     // when a human decided (UTC)
+	ID             string               // set by CreateApproval when empty: 128 random bits, hex
+	LinkTokenHash  []byte               // sha256 of the approval page's link token (the token is never stored)
+	IdempotencyKey string               // "" or the send_transfer key (unique among approvals)
+	ArgsHash       []byte               // sha256 of the canonical arguments (needed with a key)
+	Digest         []byte               // the 32-byte intent digest the approval is bound to
+	ChainID        uint64               // at most math.MaxInt64
+	From, To       common.Address       // the intent's sender and recipient
+	Asset          string               // AssetETH or a lowercase 0x token contract address
+	Amount         *big.Int             // base units, not negative
+	Summary        []byte               // JSON of the clear-signing summary shown to the human
+	Status         approvalstate.Status // one of the approvalstate statuses
+	Channel        string               // who decided: ChannelCLI, ChannelWeb, ChannelElicitation or ""
+	TransferID     string               // set by MarkApprovalExecuted
+	TxHash         *common.Hash         // set by MarkApprovalExecuted
+	Error          string               // the reason given to MarkApprovalFailed
+	CreatedAt      time.Time            // when it was parked (UTC); the store's clock when zero
+	ExpiresAt      time.Time            // the decision must come before this (UTC)
+	DecidedAt      *time.Time           // when a human decided (UTC)
 	// MaxFee is the maximum fee shown to the human (wei): a ceiling on the
 	// fee of the transaction that executes the approval.
 	MaxFee *big.Int
@@ -172,7 +162,7 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval, maxPending int)
 		return nil, false, ErrNoKey
 	}
 	n := *a
-	n.ID, n.Status, n.CreatedAt, n.ExpiresAt, n.Step = id, ApprovalPending, created, expires, -1
+	n.ID, n.Status, n.CreatedAt, n.ExpiresAt, n.Step = id, approvalstate.Pending, created, expires, -1
 	n.Channel, n.TransferID, n.TxHash, n.Error, n.DecidedAt = "", "", nil, "", nil
 	maxFee := ""
 	if n.MaxFee != nil {
@@ -205,7 +195,7 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval, maxPending int)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, a.LinkTokenHash, nullString(a.IdempotencyKey), a.ArgsHash, a.Digest, int64(a.ChainID),
 			encodeAddr(a.From), encodeAddr(a.To), a.Asset, a.Amount.String(), string(a.Summary),
-			ApprovalPending, created.UnixNano(), expires.UnixNano(), created.UnixNano(), maxFee, -1,
+			string(approvalstate.Pending), created.UnixNano(), expires.UnixNano(), created.UnixNano(), maxFee, -1,
 			approvalMAC(s.key, &n), approvalStateMAC(s.key, &n))
 		if err != nil {
 			return wrapDBErr("create approval", err)
@@ -243,14 +233,14 @@ func (s *Store) ApprovalByKey(ctx context.Context, key string) (*Approval, error
 
 // ListApprovals returns the approvals with the given status ("" for all),
 // newest first, at most MaxListApprovals of them.
-func (s *Store) ListApprovals(ctx context.Context, status string) ([]*Approval, error) {
+func (s *Store) ListApprovals(ctx context.Context, status approvalstate.Status) ([]*Approval, error) {
 	if status == "" {
 		return s.queryApprovals(ctx, "list approvals", qApprovalsAll, MaxListApprovals)
 	}
-	if !validApprovalStatus(status) {
+	if !status.Valid() {
 		return nil, errors.New("store: unknown approval status")
 	}
-	return s.queryApprovals(ctx, "list approvals", qApprovalsByStatus, status, MaxListApprovals)
+	return s.queryApprovals(ctx, "list approvals", qApprovalsByStatus, string(status), MaxListApprovals)
 }
 
 // ApprovedToExecute returns the approvals with status "approved", oldest
@@ -289,27 +279,27 @@ func (s *Store) queryApprovals(ctx context.Context, op, q string, args ...any) (
 // A pending approval whose time is up is marked "expired" instead and
 // ErrExpired returned; so is one already expired. Any other status is a
 // *TransitionError. The read and the update are one transaction.
-func (s *Store) DecideApproval(ctx context.Context, id, to, channel string, step int64, at time.Time) error {
-	if to != ApprovalApproved && to != ApprovalRejected {
+func (s *Store) DecideApproval(ctx context.Context, id string, to approvalstate.Status, channel string, step int64, at time.Time) error {
+	if to != approvalstate.Approved && to != approvalstate.Rejected {
 		return fmt.Errorf("store: an approval cannot be decided as %q", to)
 	}
 	if !validChannel(channel) || channel == "" {
 		return errors.New("store: unknown approval channel")
 	}
-	if to == ApprovalApproved && step < 0 {
+	if to == approvalstate.Approved && step < 0 {
 		return errors.New("store: an approval needs the TOTP step that approved it")
 	}
 	at = time.Unix(0, unixNano(at)).UTC()
 	expired := false
 	err := s.updateApproval(ctx, id, func(a *Approval) (bool, error) {
 		switch {
-		case a.Status == ApprovalExpired:
+		case a.Status == approvalstate.Expired:
 			return false, ErrExpired
-		case a.Status != ApprovalPending:
-			return false, &TransitionError{ID: id, From: a.Status, To: to}
+		case a.Status != approvalstate.Pending:
+			return false, &TransitionError{ID: id, From: string(a.Status), To: string(to)}
 		case !at.Before(a.ExpiresAt):
 			expired = true
-			a.Status = ApprovalExpired
+			a.Status = approvalstate.Expired
 		default:
 			a.Status, a.Channel, a.Step, a.DecidedAt = to, channel, step, &at
 		}
@@ -361,7 +351,7 @@ func (s *Store) writeApprovalState(ctx context.Context, tx *sql.Tx, a *Approval,
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, channel = ?, step = ?, decided_at = ?,
 		transfer_id = ?, tx_hash = ?, error = ?, updated_at = ?, state_mac = ? WHERE id = ?`,
-		a.Status, a.Channel, a.Step, decided, a.TransferID, hash, a.Error, unixNano(now), approvalStateMAC(s.key, a), a.ID)
+		string(a.Status), a.Channel, a.Step, decided, a.TransferID, hash, a.Error, unixNano(now), approvalStateMAC(s.key, a), a.ID)
 	return wrapNilDBErr("update approval", err)
 }
 
@@ -394,7 +384,7 @@ func (s *Store) ExpireApprovals(ctx context.Context, now time.Time) (int, error)
 			return wrapDBErr("expire approvals", err)
 		}
 		for _, a := range due {
-			a.Status = ApprovalExpired
+			a.Status = approvalstate.Expired
 			if err := s.writeApprovalState(ctx, tx, a, now); err != nil {
 				return err
 			}
@@ -414,7 +404,7 @@ func (s *Store) MarkApprovalExecuted(ctx context.Context, id, transferID string,
 	case hash == (common.Hash{}):
 		return errors.New("store: zero transaction hash")
 	}
-	return s.approvalTransition(ctx, id, ApprovalExecuted, func(a *Approval) {
+	return s.approvalTransition(ctx, id, approvalstate.Executed, func(a *Approval) {
 		h := hash
 		a.TransferID, a.TxHash = transferID, &h
 	})
@@ -423,14 +413,14 @@ func (s *Store) MarkApprovalExecuted(ctx context.Context, id, transferID string,
 // MarkApprovalFailed moves an approved approval to "failed", recording reason
 // (truncated to MaxErrorLen bytes).
 func (s *Store) MarkApprovalFailed(ctx context.Context, id, reason string) error {
-	return s.approvalTransition(ctx, id, ApprovalFailed, func(a *Approval) { a.Error = truncate(reason, MaxErrorLen) })
+	return s.approvalTransition(ctx, id, approvalstate.Failed, func(a *Approval) { a.Error = truncate(reason, MaxErrorLen) })
 }
 
 // approvalTransition moves approval id from "approved" to status to.
-func (s *Store) approvalTransition(ctx context.Context, id, to string, set func(*Approval)) error {
+func (s *Store) approvalTransition(ctx context.Context, id string, to approvalstate.Status, set func(*Approval)) error {
 	return s.updateApproval(ctx, id, func(a *Approval) (bool, error) {
-		if a.Status != ApprovalApproved {
-			return false, &TransitionError{ID: id, From: a.Status, To: to}
+		if a.Status != approvalstate.Approved {
+			return false, &TransitionError{ID: id, From: string(a.Status), To: string(to)}
 		}
 		a.Status = to
 		set(a)
@@ -483,8 +473,8 @@ func (s *Store) sealApprovals(ctx context.Context, tx *sql.Tx) (int, error) {
 		return 0, wrapDBErr("seal approvals", err)
 	}
 	for _, a := range list {
-		if a.Status == ApprovalApproved {
-			a.Status, a.Error = ApprovalFailed, "approved before approvals were authenticated: ask again"
+		if a.Status == approvalstate.Approved {
+			a.Status, a.Error = approvalstate.Failed, "approved before approvals were authenticated: ask again"
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET mac = ? WHERE id = ?`, approvalMAC(s.key, a), a.ID); err != nil {
 			return 0, wrapDBErr("seal approvals", err)
@@ -627,14 +617,6 @@ func validateApproval(a *Approval, created, expires time.Time) error {
 		return errors.New("store: approval expiry not after its creation")
 	}
 	return nil
-}
-
-func validApprovalStatus(s string) bool {
-	switch s {
-	case ApprovalPending, ApprovalApproved, ApprovalRejected, ApprovalExpired, ApprovalExecuted, ApprovalFailed:
-		return true
-	}
-	return false
 }
 
 func validChannel(c string) bool {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // testApproval is a valid pending approval of 1 ETH from alice to bob that
@@ -50,12 +52,12 @@ func TestCreateApproval(t *testing.T) {
 	clk := newClock()
 	s, _ := openTest(t, &Options{Now: clk.Now})
 	a := testApproval(clk)
-	a.Channel, a.TransferID, a.Error, a.Status = "web", "t", "e", ApprovalApproved // cleared
+	a.Channel, a.TransferID, a.Error, a.Status = "web", "t", "e", approvalstate.Approved // cleared
 	got := createApproval(t, s, a)
 	if len(got.ID) != 32 {
 		t.Errorf("ID %q, want 32 hex digits", got.ID)
 	}
-	if got.Status != ApprovalPending || got.Channel != "" || got.TransferID != "" || got.Error != "" || got.DecidedAt != nil || got.TxHash != nil {
+	if got.Status != approvalstate.Pending || got.Channel != "" || got.TransferID != "" || got.Error != "" || got.DecidedAt != nil || got.TxHash != nil {
 		t.Errorf("new approval not clean: %+v", got)
 	}
 	if !got.CreatedAt.Equal(clk.Now()) || !got.ExpiresAt.Equal(clk.Now().Add(10*time.Minute)) {
@@ -195,22 +197,22 @@ func TestDecideApproval(t *testing.T) {
 	tests := []struct {
 		name     string
 		setup    func(t *testing.T, s *Store, id string) // run before the decision
-		to       string
+		to       approvalstate.Status
 		channel  string
 		step     int64         // the TOTP step of the deciding code; -1 for none
 		after    time.Duration // decision time relative to creation
 		wantErr  error
-		wantStat string
+		wantStat approvalstate.Status
 	}{
-		{name: "approve", to: ApprovalApproved, channel: ChannelCLI, step: 5, after: time.Minute, wantStat: ApprovalApproved},
-		{name: "approve at step 0", to: ApprovalApproved, channel: ChannelWeb, step: 0, after: time.Minute, wantStat: ApprovalApproved},
-		{name: "reject", to: ApprovalRejected, channel: ChannelWeb, step: -1, after: time.Minute, wantStat: ApprovalRejected},
-		{name: "reject with a code", to: ApprovalRejected, channel: ChannelCLI, step: 9, after: time.Minute, wantStat: ApprovalRejected},
-		{name: "just before expiry", to: ApprovalApproved, channel: ChannelElicitation, step: 7, after: 10*time.Minute - time.Nanosecond, wantStat: ApprovalApproved},
-		{name: "at expiry", to: ApprovalApproved, channel: ChannelCLI, step: 7, after: 10 * time.Minute, wantErr: ErrExpired, wantStat: ApprovalExpired},
-		{name: "after expiry, reject", to: ApprovalRejected, channel: ChannelCLI, step: -1, after: time.Hour, wantErr: ErrExpired, wantStat: ApprovalExpired},
+		{name: "approve", to: approvalstate.Approved, channel: ChannelCLI, step: 5, after: time.Minute, wantStat: approvalstate.Approved},
+		{name: "approve at step 0", to: approvalstate.Approved, channel: ChannelWeb, step: 0, after: time.Minute, wantStat: approvalstate.Approved},
+		{name: "reject", to: approvalstate.Rejected, channel: ChannelWeb, step: -1, after: time.Minute, wantStat: approvalstate.Rejected},
+		{name: "reject with a code", to: approvalstate.Rejected, channel: ChannelCLI, step: 9, after: time.Minute, wantStat: approvalstate.Rejected},
+		{name: "just before expiry", to: approvalstate.Approved, channel: ChannelElicitation, step: 7, after: 10*time.Minute - time.Nanosecond, wantStat: approvalstate.Approved},
+		{name: "at expiry", to: approvalstate.Approved, channel: ChannelCLI, step: 7, after: 10 * time.Minute, wantErr: ErrExpired, wantStat: approvalstate.Expired},
+		{name: "after expiry, reject", to: approvalstate.Rejected, channel: ChannelCLI, step: -1, after: time.Hour, wantErr: ErrExpired, wantStat: approvalstate.Expired},
 		{
-			name: "already expired", to: ApprovalApproved, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: ErrExpired, wantStat: ApprovalExpired,
+			name: "already expired", to: approvalstate.Approved, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: ErrExpired, wantStat: approvalstate.Expired,
 			setup: func(t *testing.T, s *Store, id string) {
 				if _, err := s.ExpireApprovals(ctx, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 					t.Fatal(err)
@@ -218,27 +220,27 @@ func TestDecideApproval(t *testing.T) {
 			},
 		},
 		{
-			name: "approve after reject", to: ApprovalApproved, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: ApprovalRejected,
+			name: "approve after reject", to: approvalstate.Approved, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: approvalstate.Rejected,
 			setup: func(t *testing.T, s *Store, id string) {
-				if err := s.DecideApproval(ctx, id, ApprovalRejected, ChannelCLI, -1, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
+				if err := s.DecideApproval(ctx, id, approvalstate.Rejected, ChannelCLI, -1, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
 					t.Fatal(err)
 				}
 			},
 		},
 		{
-			name: "approve twice", to: ApprovalApproved, channel: ChannelWeb, step: 7, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: ApprovalApproved,
+			name: "approve twice", to: approvalstate.Approved, channel: ChannelWeb, step: 7, after: time.Minute, wantErr: ErrInvalidTransition, wantStat: approvalstate.Approved,
 			setup: func(t *testing.T, s *Store, id string) {
-				if err := s.DecideApproval(ctx, id, ApprovalApproved, ChannelCLI, 1, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
+				if err := s.DecideApproval(ctx, id, approvalstate.Approved, ChannelCLI, 1, time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)); err != nil {
 					t.Fatal(err)
 				}
 			},
 		},
-		{name: "approve without a step", to: ApprovalApproved, channel: ChannelCLI, step: -1, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "approve with a negative step", to: ApprovalApproved, channel: ChannelWeb, step: -2, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "to executed", to: ApprovalExecuted, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "to expired", to: ApprovalExpired, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "no channel", to: ApprovalApproved, channel: "", step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
-		{name: "unknown channel", to: ApprovalApproved, channel: "mcp", step: 7, after: time.Minute, wantErr: errAny, wantStat: ApprovalPending},
+		{name: "approve without a step", to: approvalstate.Approved, channel: ChannelCLI, step: -1, after: time.Minute, wantErr: errAny, wantStat: approvalstate.Pending},
+		{name: "approve with a negative step", to: approvalstate.Approved, channel: ChannelWeb, step: -2, after: time.Minute, wantErr: errAny, wantStat: approvalstate.Pending},
+		{name: "to executed", to: approvalstate.Executed, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: errAny, wantStat: approvalstate.Pending},
+		{name: "to expired", to: approvalstate.Expired, channel: ChannelCLI, step: 7, after: time.Minute, wantErr: errAny, wantStat: approvalstate.Pending},
+		{name: "no channel", to: approvalstate.Approved, channel: "", step: 7, after: time.Minute, wantErr: errAny, wantStat: approvalstate.Pending},
+		{name: "unknown channel", to: approvalstate.Approved, channel: "mcp", step: 7, after: time.Minute, wantErr: errAny, wantStat: approvalstate.Pending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,7 +276,7 @@ func TestDecideApproval(t *testing.T) {
 	}
 	clk := newClock()
 	s, _ := openTest(t, &Options{Now: clk.Now})
-	if err := s.DecideApproval(ctx, "missing", ApprovalApproved, ChannelCLI, 1, clk.Now()); !errors.Is(err, ErrNotFound) {
+	if err := s.DecideApproval(ctx, "missing", approvalstate.Approved, ChannelCLI, 1, clk.Now()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown id: %v, want ErrNotFound", err)
 	}
 }
@@ -299,7 +301,7 @@ func TestDecideApprovalConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				to := []string{ApprovalApproved, ApprovalRejected}[j]
+				to := []approvalstate.Status{approvalstate.Approved, approvalstate.Rejected}[j]
 				errs[j] = s.DecideApproval(context.Background(), a.ID, to, ChannelCLI, int64(i), clk.Now())
 			}()
 		}
@@ -327,30 +329,30 @@ func TestExpireAndList(t *testing.T) {
 		clk.Advance(time.Second)
 	}
 	// ids[3] is rejected: not expired later.
-	if err := s.DecideApproval(ctx, ids[3], ApprovalRejected, ChannelCLI, -1, clk.Now()); err != nil {
+	if err := s.DecideApproval(ctx, ids[3], approvalstate.Rejected, ChannelCLI, -1, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.ExpireApprovals(ctx, getApproval(t, s, ids[1]).ExpiresAt)
 	if err != nil || n != 2 {
 		t.Fatalf("ExpireApprovals: %d %v, want 2", n, err)
 	}
-	want := map[string]string{ids[0]: ApprovalExpired, ids[1]: ApprovalExpired, ids[2]: ApprovalPending, ids[3]: ApprovalRejected}
+	want := map[string]approvalstate.Status{ids[0]: approvalstate.Expired, ids[1]: approvalstate.Expired, ids[2]: approvalstate.Pending, ids[3]: approvalstate.Rejected}
 	for id, st := range want {
 		if got := getApproval(t, s, id).Status; got != st {
 			t.Errorf("%s: %s, want %s", id, got, st)
 		}
 	}
 	tests := []struct {
-		status string
+		status approvalstate.Status
 		want   []string
 	}{
 		{"", []string{ids[3], ids[2], ids[1], ids[0]}},
-		{ApprovalPending, []string{ids[2]}},
-		{ApprovalExpired, []string{ids[1], ids[0]}},
-		{ApprovalApproved, nil},
+		{approvalstate.Pending, []string{ids[2]}},
+		{approvalstate.Expired, []string{ids[1], ids[0]}},
+		{approvalstate.Approved, nil},
 	}
 	for _, tt := range tests {
-		t.Run("list "+tt.status, func(t *testing.T) {
+		t.Run("list "+string(tt.status), func(t *testing.T) {
 			got, err := s.ListApprovals(ctx, tt.status)
 			if err != nil {
 				t.Fatal(err)
@@ -407,7 +409,7 @@ func TestApprovalExecution(t *testing.T) {
 	}
 	// Approve in reverse order; execution is oldest first by creation.
 	for i := len(ids) - 1; i >= 0; i-- {
-		if err := s.DecideApproval(ctx, ids[i], ApprovalApproved, ChannelCLI, int64(i), clk.Now()); err != nil {
+		if err := s.DecideApproval(ctx, ids[i], approvalstate.Approved, ChannelCLI, int64(i), clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -435,11 +437,11 @@ func TestApprovalExecution(t *testing.T) {
 		}
 	}
 	a0 := getApproval(t, s, ids[0])
-	if a0.Status != ApprovalExecuted || a0.TransferID != "tr-0" || a0.TxHash == nil || *a0.TxHash != hash {
+	if a0.Status != approvalstate.Executed || a0.TransferID != "tr-0" || a0.TxHash == nil || *a0.TxHash != hash {
 		t.Errorf("executed approval: %+v", a0)
 	}
 	a1 := getApproval(t, s, ids[1])
-	if a1.Status != ApprovalFailed || len(a1.Error) > MaxErrorLen || !strings.HasPrefix(a1.Error, "é") {
+	if a1.Status != approvalstate.Failed || len(a1.Error) > MaxErrorLen || !strings.HasPrefix(a1.Error, "é") {
 		t.Errorf("failed approval: status %s, error of %d bytes", a1.Status, len(a1.Error))
 	}
 	if got, _ := s.ApprovedToExecute(ctx); len(got) != 1 || got[0].ID != ids[2] {

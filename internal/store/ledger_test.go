@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // openPair opens two handles on one new database, as two serve processes
@@ -357,7 +359,7 @@ func TestClaimApproval(t *testing.T) {
 	// Rounds of two owners racing over two handles: exactly one wins.
 	for round := range 10 {
 		a := createApproval(t, s1, testApproval(clk))
-		if err := s1.DecideApproval(ctx, a.ID, ApprovalApproved, ChannelCLI, int64(round), now); err != nil {
+		if err := s1.DecideApproval(ctx, a.ID, approvalstate.Approved, ChannelCLI, int64(round), now); err != nil {
 			t.Fatal(err)
 		}
 		won := make([]bool, 2)

@@ -139,7 +139,7 @@ func approvalStateMAC(key []byte, a *Approval) []byte {
 		decided = unixNano(*a.DecidedAt)
 	}
 	return newMAC("walletmcp/state/approval-state/v1").
-		str(a.ID).str(a.Status).str(a.Channel).i64(a.Step).i64(decided).str(a.TransferID).optHash(a.TxHash).
+		str(a.ID).str(string(a.Status)).str(a.Channel).i64(a.Step).i64(decided).str(a.TransferID).optHash(a.TxHash).
 		sum(key)
 }
 

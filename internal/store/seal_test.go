@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 // openV2 creates a database at path with only the first two migrations (the
@@ -52,9 +54,9 @@ func v2Transfer(id, key string, amount int, status string, nonce int, hash strin
 }
 
 // v2Approval is an INSERT of an approval in the V2 schema.
-func v2Approval(id, status, transferID string, created int64) string {
+func v2Approval(id string, status approvalstate.Status, transferID string, created int64) string {
 	decided := "NULL"
-	if status != ApprovalPending && status != ApprovalExpired {
+	if status != approvalstate.Pending && status != approvalstate.Expired {
 		decided = fmt.Sprint(created + 1)
 	}
 	return fmt.Sprintf(`INSERT INTO approvals (id, link_token_hash, digest, chain_id, from_addr, to_addr, asset, amount, summary,
@@ -79,10 +81,10 @@ func TestSealLegacy(t *testing.T) {
 		v2Transfer("t2", "approval-a1", 20, StatusSubmitted, 0, hash(2), at(1)),
 		v2Transfer("t3", "", 30, StatusFailed, -1, "", at(3)),
 		v2Transfer("t4", "", 40, StatusSigned, 1, hash(4), at(2)),
-		v2Approval("a1", ApprovalExecuted, "t2", at(0)),
-		v2Approval("a2", ApprovalApproved, "", at(1)),
-		v2Approval("a3", ApprovalPending, "", at(2)),
-		v2Approval("a4", ApprovalRejected, "", at(3)),
+		v2Approval("a1", approvalstate.Executed, "t2", at(0)),
+		v2Approval("a2", approvalstate.Approved, "", at(1)),
+		v2Approval("a3", approvalstate.Pending, "", at(2)),
+		v2Approval("a4", approvalstate.Rejected, "", at(3)),
 	}
 	tests := []struct {
 		name         string
@@ -144,7 +146,7 @@ func TestSealLegacy(t *testing.T) {
 			if tr, err := s.TransferByKey(ctx, "agent-key"); err != nil || tr.ID != "t1" {
 				t.Errorf("TransferByKey(agent-key) = %+v, %v", tr, err)
 			}
-			wantStatus := map[string]string{"a1": ApprovalExecuted, "a2": ApprovalFailed, "a3": ApprovalPending, "a4": ApprovalRejected}
+			wantStatus := map[string]approvalstate.Status{"a1": approvalstate.Executed, "a2": approvalstate.Failed, "a3": approvalstate.Pending, "a4": approvalstate.Rejected}
 			for id, st := range wantStatus {
 				a, err := s.Approval(ctx, id)
 				if err != nil {
@@ -177,7 +179,7 @@ func TestSealLegacy(t *testing.T) {
 			if err != nil || nonce != 2 {
 				t.Errorf("after sealing: nonce %d, %v; want 2", nonce, err)
 			}
-			if err := s.DecideApproval(ctx, "a3", ApprovalApproved, ChannelCLI, 1, time.Unix(0, at(2)).Add(time.Minute)); err != nil {
+			if err := s.DecideApproval(ctx, "a3", approvalstate.Approved, ChannelCLI, 1, time.Unix(0, at(2)).Add(time.Minute)); err != nil {
 				t.Errorf("deciding a sealed approval: %v", err)
 			}
 			s.Close()

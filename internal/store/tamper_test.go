@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 var dave = common.HexToAddress("0x000000000000000000000000000000000000da7e")
@@ -53,10 +55,10 @@ func newFixture(t *testing.T) *fixture {
 	f.pending = createApproval(t, f.s, testApproval(f.clk)).ID
 	f.approved = createApproval(t, f.s, testApproval(f.clk)).ID
 	f.rejected = createApproval(t, f.s, testApproval(f.clk)).ID
-	if err := f.s.DecideApproval(ctx, f.approved, ApprovalApproved, ChannelWeb, 5, f.clk.Now()); err != nil {
+	if err := f.s.DecideApproval(ctx, f.approved, approvalstate.Approved, ChannelWeb, 5, f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.DecideApproval(ctx, f.rejected, ApprovalRejected, ChannelCLI, -1, f.clk.Now()); err != nil {
+	if err := f.s.DecideApproval(ctx, f.rejected, approvalstate.Rejected, ChannelCLI, -1, f.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.shell = openShell(t, f.path)
@@ -360,7 +362,7 @@ func TestApprovalTamper(t *testing.T) {
 				}
 			}
 			if tt.decide {
-				err := f.s.DecideApproval(ctx, id, ApprovalApproved, ChannelCLI, 7, f.clk.Now())
+				err := f.s.DecideApproval(ctx, id, approvalstate.Approved, ChannelCLI, 7, f.clk.Now())
 				wantTamper(t, "DecideApproval", err, "approvals")
 			}
 			if tt.execute {
@@ -442,7 +444,7 @@ func TestNoKey(t *testing.T) {
 		{"MarkDropped", func() error { return ro.MarkDropped(ctx, f.ids[1], "x") }},
 		{"CreateApproval", func() error { _, _, err := ro.CreateApproval(ctx, testApproval(f.clk), 0); return err }},
 		{"DecideApproval", func() error {
-			return ro.DecideApproval(ctx, f.pending, ApprovalApproved, ChannelCLI, 3, f.clk.Now())
+			return ro.DecideApproval(ctx, f.pending, approvalstate.Approved, ChannelCLI, 3, f.clk.Now())
 		}},
 		{"ExpireApprovals", func() error { _, err := ro.ExpireApprovals(ctx, f.clk.Now().Add(time.Hour)); return err }},
 		{"MarkApprovalExecuted", func() error { return ro.MarkApprovalExecuted(ctx, f.approved, f.ids[1], hash) }},

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
 
 var tnow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -299,7 +301,7 @@ func TestCreateApprovalMaxPending(t *testing.T) {
 	if created != max || refused != 300-max {
 		t.Fatalf("%d created and %d refused, want %d and %d", created, refused, max, 300-max)
 	}
-	list, err := s1.ListApprovals(ctx, ApprovalPending)
+	list, err := s1.ListApprovals(ctx, approvalstate.Pending)
 	if err != nil || len(list) != max {
 		t.Fatalf("%d pending (%v), want %d", len(list), err, max)
 	}
@@ -313,7 +315,7 @@ func TestCreateApprovalMaxPending(t *testing.T) {
 	k := testApproval(clk)
 	k.IdempotencyKey, k.ArgsHash = "key-1", argsHash("args")
 	clk.Advance(time.Second)
-	if err := s1.DecideApproval(ctx, list[0].ID, ApprovalRejected, ChannelCLI, -1, clk.Now()); err != nil {
+	if err := s1.DecideApproval(ctx, list[0].ID, approvalstate.Rejected, ChannelCLI, -1, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	first, ok, err := s1.CreateApproval(ctx, k, max)
