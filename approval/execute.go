@@ -96,7 +96,7 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 	}
 	sendErr := g.cfg.Chain.Send(ctx, signed)
 	var rej *chain.RejectedError
-	if errors.As(sendErr, &rej) {
+	if errors.As(sendErr, &rej) && g.unknownToNode(ctx, hash) {
 		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": false, "rejected": true, "error": chainMsg(sendErr)})
 		// The node refused it: it did not take the bytes, so they did not
 		// leave through it.
@@ -153,10 +153,11 @@ func decodeTx(raw []byte) (*types.Transaction, error) {
 //   - a reservation whose lease ran out before it was signed (its process
 //     crashed) is failed: nothing was sent, so its amount and nonce are freed;
 //   - a signed or submitted transaction due for a check is looked up on the
-//     chain: mined (success or reverted) settles it for good; a nonce that a
-//     mined transaction used drops it (it can never be mined); otherwise the
-//     stored bytes are re-broadcast, never re-signed, and the next check is
-//     put off (doubling, up to maxCheck).
+//     chain: mined (success or reverted) settles it for good; a nonce that,
+//     by the node's word, a mined transaction used stops the re-broadcasts
+//     (it stays counted until it leaves the window); otherwise the stored
+//     bytes are re-broadcast, never re-signed, and the next check is put off
+//     (doubling, up to maxCheck).
 //
 // Several processes may settle the same transfer at once: re-broadcasting
 // the same bytes is harmless, and each status change is conditional.
@@ -214,14 +215,14 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 		return
 	}
 	if used, err := g.cfg.Chain.Nonce(ctx, t.From); err == nil && used > tx.Nonce() {
-		// Mined transactions used its nonce and it was not one of them (its
-		// receipt would say so): it can never be mined.
-		if st, err := g.cfg.Chain.TxStatus(ctx, tx.Hash()); err == nil && st.Status == chain.StatusNotFound {
-			if g.cfg.Store.MarkDropped(ctx, t.ID, "its nonce was used by another transaction; it can never be mined") == nil {
-				_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "dropped": true})
-			}
-			return
-		}
+		// The node says mined transactions used its nonce and it was not one
+		// of them. No transfer of ours can hold that nonce too (one live
+		// holder per nonce), so only the node's word says it will never be
+		// mined: it stays counted until it leaves the window, and is no
+		// longer re-broadcast (checked again rarely, in case the node lied).
+		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, now.Add(maxCheck))
+		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "nonce_used_elsewhere": true})
+		return
 	}
 	sendErr := g.cfg.Chain.Send(ctx, tx)
 	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "ok": sendErr == nil, "rebroadcast": true, "error": chainMsg(sendErr)})
@@ -230,6 +231,16 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 	} else {
 		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
 	}
+}
+
+// unknownToNode reports whether the node, asked after refusing a
+// transaction, says it does not know it. Anything else (it knows it, or it
+// cannot say) means the refusal may not be the whole story (a slow send that
+// a re-broadcast overtook, a node that lies): the transfer is then treated as
+// possibly sent, and stays counted.
+func (g *Guard) unknownToNode(ctx context.Context, hash common.Hash) bool {
+	st, err := g.cfg.Chain.TxStatus(ctx, hash)
+	return err == nil && st.Status == chain.StatusNotFound
 }
 
 // checkDelay is the delay before the next check of a transaction checked n

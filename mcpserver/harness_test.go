@@ -112,6 +112,7 @@ type faultyChain struct {
 	failSend    atomic.Bool // Send fails without reaching the node (unknown outcome to the caller)
 	rejectSend  atomic.Bool // the node refuses the transaction with a definite error
 	lieSend     atomic.Bool // the node accepts the transaction, then the call fails
+	lieReject   atomic.Bool // the node accepts the transaction, then answers with a definite refusal
 	lieNonce    atomic.Bool // PendingNonce answers 0, as a node that lost its pool would
 	feeSpike    atomic.Bool // fees ten times higher than the chain's
 	failStatus  atomic.Bool
@@ -152,6 +153,11 @@ func (f *faultyChain) Send(ctx context.Context, tx *types.Transaction) error {
 			return err
 		}
 		return errNode
+	case f.lieReject.Load():
+		if err := f.Chain.Send(ctx, tx); err != nil {
+			return err
+		}
+		return &chain.RejectedError{Reason: "nonce too low: next nonce 9, tx nonce 0"}
 	}
 	return f.Chain.Send(ctx, tx)
 }

@@ -480,3 +480,27 @@ func TestNodeForgetsTransaction(t *testing.T) {
 		t.Fatalf("recipient got %s, want %s", got, want)
 	}
 }
+
+// TestRefusalOfAKnownTransactionStillCounts: a node that takes a
+// transaction and then answers with a definite refusal ("nonce too low")
+// does not uncount it: asked right after, it knows the transaction, so the
+// transfer may have left, stays counted and is mined.
+func TestRefusalOfAKnownTransactionStillCounts(t *testing.T) {
+	fc := &faultyChain{}
+	pol := strings.Replace(tkPolicyText("0.1", "5", "1", "10", ""), "new_recipient_approval = true", "new_recipient_approval = false", 1)
+	e := newEnv(t, envOpts{policy: pol, chainWrap: func(c chain.Chain) chain.Chain { fc.Chain = c; return fc }})
+	fc.lieReject.Store(true)
+	var out tkSent
+	e.ok("send_transfer", map[string]any{"from": e.accounts[0].Hex(), "to": recipient.Hex(), "amount": "0.05"}, &out)
+	if out.Status != "submitted" || out.TxHash == "" {
+		t.Fatalf("got %+v, want submitted with a hash", out)
+	}
+	fc.lieReject.Store(false)
+	e.waitMined(out.TxHash)
+	if r := tkRemaining(e, "ETH"); r.AutoUsed != "0.05" {
+		t.Fatalf("window: %+v, want auto_used 0.05", r)
+	}
+	if got, want := e.balance(recipient), tkWei(t, "0.05"); got.Cmp(want) != 0 {
+		t.Fatalf("recipient got %s, want %s", got, want)
+	}
+}
