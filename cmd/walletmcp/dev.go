@@ -137,24 +137,13 @@ func (c *cli) totpShow(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s is not a dev home: its TOTP secret was shown once, at `walletmcp totp enroll` (re-enrol to get a new one)", h.Dir)
 	}
 	c.useDevPassword(h)
-	pass, mk, lg, err := c.unlockAudit(h)
+	th, err := c.openTOTPHome(ctx, h)
 	if err != nil {
 		return err
 	}
-	pass.Wipe()
-	defer lg.Close()
-	key, err := mk.Derive(totpKeyPurpose)
-	mk.Wipe()
-	if err != nil {
-		return err
-	}
-	defer key.Wipe()
-	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	enrolled, err := st.TOTP(ctx)
+	defer th.close()
+	lg, key := th.lg, th.key
+	enrolled, err := th.st.TOTP(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return errors.New("TOTP is not enrolled in this home: run `walletmcp totp enroll`")
 	} else if err != nil {

@@ -42,23 +42,12 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pass, mk, lg, err := c.unlockAudit(h)
+	th, err := c.openTOTPHome(ctx, h)
 	if err != nil {
 		return err
 	}
-	pass.Wipe()
-	defer lg.Close()
-	key, err := mk.Derive(totpKeyPurpose)
-	mk.Wipe()
-	if err != nil {
-		return err
-	}
-	defer key.Wipe()
-	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer th.close()
+	lg, st, key := th.lg, th.st, th.key
 
 	// Re-enrolling replaces the second factor: it takes a current code of
 	// the enrolled secret, verified (and spent) like any other.
@@ -335,4 +324,41 @@ func codeError(err error) error {
 		return &humanError{msg: msg, err: err}
 	}
 	return err
+}
+
+// totpHome is what the TOTP commands open: the audit log with its head key,
+// the state, and the key that seals the TOTP secret.
+type totpHome struct {
+	lg  *audit.Log
+	st  *store.Store
+	key *secret.Bytes
+}
+
+// openTOTPHome unlocks the home (the passphrase and master key are wiped
+// once the subkeys are derived) and opens the audit log and the state.
+func (c *cli) openTOTPHome(ctx context.Context, h *config.Home) (*totpHome, error) {
+	pass, mk, lg, err := c.unlockAudit(h)
+	if err != nil {
+		return nil, err
+	}
+	pass.Wipe()
+	key, err := mk.Derive(totpKeyPurpose)
+	mk.Wipe()
+	if err != nil {
+		lg.Close()
+		return nil, err
+	}
+	st, err := store.Open(ctx, h.Path(config.StateFile), nil)
+	if err != nil {
+		key.Wipe()
+		lg.Close()
+		return nil, err
+	}
+	return &totpHome{lg: lg, st: st, key: key}, nil
+}
+
+func (t *totpHome) close() {
+	t.st.Close()
+	t.key.Wipe()
+	t.lg.Close()
 }
