@@ -86,7 +86,7 @@ func parseKeyFile(data []byte) (*keyFile, error) {
 	if id, err := uuid.Parse(j.ID); err == nil {
 		kf.id = id
 	}
-	if err := checkCrypto(&kf.crypto); err != nil {
+	if err := checkCrypto(&kf.crypto, PrivateKeyLength); err != nil {
 		return nil, err
 	}
 	return kf, nil
@@ -115,14 +115,14 @@ func checkHex(s string, n int, what string) error {
 	return nil
 }
 
-// checkCrypto validates the crypto object so that go-ethereum's decryption,
-// which type-asserts without checking and slices the derived key, can neither
-// panic nor run an unbounded KDF.
-func checkCrypto(c *keystore.CryptoJSON) error {
+// checkCrypto validates the crypto object, whose plaintext is n bytes, so
+// that go-ethereum's decryption, which type-asserts without checking and
+// slices the derived key, can neither panic nor run an unbounded KDF.
+func checkCrypto(c *keystore.CryptoJSON, n int) error {
 	if c.Cipher != "aes-128-ctr" {
 		return invalidKeyFile("unsupported cipher")
 	}
-	if err := checkHex(c.CipherText, PrivateKeyLength, "ciphertext"); err != nil {
+	if err := checkHex(c.CipherText, n, "ciphertext"); err != nil {
 		return err
 	}
 	if err := checkHex(c.CipherParams.IV, 16, "iv"); err != nil {
