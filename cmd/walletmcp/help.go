@@ -28,6 +28,23 @@ func commandHelp(name string) (synopsis, text string) {
 				"for, or read from P). Files holding secrets must not be readable by group or others."
 	case "account list":
 		return "account list", "List the home's accounts: address, backend, label."
+	case "hd new":
+		return "hd new [--words 12|24] [--label L] [--mnemonic-file F] [--bip39-passphrase]",
+			"Make a BIP-39 wallet (default 24 words): the words are shown once on the terminal\n" +
+				"(/dev/tty, never stdout) and three of them are asked back before anything is saved;\n" +
+				"with --mnemonic-file F they are written to F instead (created 0600, never overwritten).\n" +
+				"The seed is stored encrypted with the home passphrase in hd/; the words never are.\n" +
+				"Account m/44'/60'/0'/0/0 is added and printed."
+	case "hd restore":
+		return "hd restore [--label L] [--mnemonic-file F] [--bip39-passphrase]",
+			"Restore a BIP-39 wallet from its English words, typed on the terminal without echo\n" +
+				"or read from F (never from a flag value). A wrong word is named by its position.\n" +
+				"Account m/44'/60'/0'/0/0 is added and printed."
+	case "hd derive":
+		return "hd derive [--index N] [--label L]", "Add account m/44'/60'/0'/0/N of an HD wallet (default: the next free N; --label\n" +
+			"names the wallet when there are several) and print its address."
+	case "hd list":
+		return "hd list", "List the HD wallets and their accounts: wallet, address, derivation path."
 	case "totp enroll":
 		return "totp enroll [--png FILE] [--code C]", "Enrol an authenticator app: prints an otpauth:// URI and a QR code, then asks for\n" +
 			"a code to confirm. Re-enrolling needs a current code of the enrolled authenticator.\n" +
@@ -75,6 +92,8 @@ func groupSubcommands(group string) []string {
 		return []string{"check", "attest"}
 	case "totp":
 		return []string{"enroll", "show"}
+	case "hd":
+		return []string{"new", "restore", "derive", "list"}
 	case "audit":
 		return []string{"verify"}
 	}

@@ -30,6 +30,10 @@ Commands:
   account new [--label L]                 new key in a scrypt keystore
   account import --key-file F | --keystore F   import a hex private key or a V3 keystore file
   account list                            list accounts
+  hd new [--words 12|24] [--label L] [--mnemonic-file F]   new BIP-39 wallet: shows the words once on the terminal
+  hd restore [--label L] [--mnemonic-file F]               restore a BIP-39 wallet from its words
+  hd derive [--index N] [--label L]       add account m/44'/60'/0'/0/N (default: the next free N)
+  hd list                                 list HD wallets and their accounts
   totp enroll [--png FILE] [--code C]     new TOTP secret: prints an otpauth:// URI and a QR code
   totp show --dev                         a dev home's TOTP enrolment again (URI and QR code)
   policy check                            print the policy; exit 1 unless it is the attested one
@@ -179,6 +183,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return leaf(c.init)
 	case "account":
 		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList})
+	case "hd":
+		return group(map[string]func(context.Context, []string) error{"new": c.hdNew, "restore": c.hdRestore, "derive": c.hdDerive, "list": c.hdList})
 	case "policy":
 		return group(map[string]func(context.Context, []string) error{"check": c.policyCheck, "attest": c.policyAttest})
 	case "totp":

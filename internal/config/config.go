@@ -40,6 +40,8 @@ const (
 	HomeFile        = "home.json"
 	AccountsFile    = "accounts.json"
 	KeystoreDir     = "keystore"
+	// HDDir holds the encrypted seeds of HD wallets, one file per wallet.
+	HDDir           = "hd"
 	StateFile       = "state.db"
 	AuditFile       = "audit.log"
 	DevPasswordFile = "dev-password"

@@ -39,6 +39,7 @@ var homeParts = []struct{ name, what string }{
 	{DevPasswordFile, "file"},
 	{DevChainDir, "dev chain directory"},
 	{KeystoreDir, "keystore"},
+	{HDDir, "hd wallet directory"},
 }
 
 // CheckPermissions refuses a home that group or others can write, or whose

@@ -1,0 +1,311 @@
+//go:build linux
+
+package main_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/sys/unix"
+
+	"github.com/walletmcp/walletmcp/wallet"
+)
+
+const abandonAbout = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+
+// writeSecretFile writes content to a new 0600 file beside the home.
+func writeSecretFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestHDCommandsMnemonicFile walks the scripted path: hd new and restore
+// with --mnemonic-file, derive (next free and --index), list, account list,
+// and every refusal of a bad mnemonic, none of which may echo a word.
+func TestHDCommandsMnemonicFile(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	mustCLI(t, home, "init", "--light-kdf", "--chain-id", "1337")
+	words := filepath.Join(t.TempDir(), "words")
+	out := strings.Fields(mustCLI(t, home, "hd", "new", "--words", "12", "--label", "fresh", "--mnemonic-file", words))
+	fi, err := os.Stat(words)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mnemonic file: %v %v", fi, err)
+	}
+	mn, _ := os.ReadFile(words)
+	if n := len(strings.Fields(string(mn))); n != 12 {
+		t.Fatalf("mnemonic file has %d words", n)
+	}
+	seed, err := wallet.SeedFromMnemonic(bytes.TrimSpace(mn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{0, 1, 2, 5})
+	if len(out) != 2 || common.HexToAddress(out[0]) != want[0] || out[1] != "m/44'/60'/0'/0/0" {
+		t.Fatalf("hd new printed %q, want %s m/44'/60'/0'/0/0", out, want[0].Hex())
+	}
+	// The file is never overwritten.
+	if r := walletmcp(t, home, "hd", "new", "--label", "other", "--mnemonic-file", words); r.code == 0 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("hd new over an existing file: %d %s", r.code, r.stderr)
+	}
+	if got, _ := os.ReadFile(words); !bytes.Equal(got, mn) {
+		t.Fatal("the mnemonic file changed")
+	}
+	for _, c := range []struct {
+		args []string
+		want common.Address
+	}{
+		{[]string{"hd", "derive"}, want[1]},
+		{[]string{"hd", "derive", "--index", "5", "--label", "fresh"}, want[3]},
+		{[]string{"hd", "derive"}, want[2]},
+	} {
+		got := strings.Fields(mustCLI(t, home, c.args...))
+		if common.HexToAddress(got[0]) != c.want {
+			t.Errorf("%v: %v, want %s", c.args, got, c.want.Hex())
+		}
+	}
+	if r := walletmcp(t, home, "hd", "derive", "--index", "5"); r.code == 0 {
+		t.Error("deriving index 5 twice was accepted")
+	}
+	// Restore "abandon … about" as a second wallet.
+	mustCLI(t, home, "hd", "restore", "--label", "abandon", "--mnemonic-file", writeSecretFile(t, "aa", "  "+strings.ToUpper(abandonAbout)+"\n"))
+	if r := walletmcp(t, home, "hd", "derive"); r.code == 0 || !strings.Contains(r.stderr, "several hd wallets") {
+		t.Errorf("derive with two wallets and no label: %d %s", r.code, r.stderr)
+	}
+	mustCLI(t, home, "hd", "derive", "--label", "abandon")
+	list := mustCLI(t, home, "hd", "list")
+	for _, s := range []string{
+		"abandon  0x9858EfFD232B4033E47d90003D41EC34EcaEda94  m/44'/60'/0'/0/0",
+		"abandon  0x6Fac4D18c912343BF86fa7049364Dd4E424Ab9C0  m/44'/60'/0'/0/1",
+		"fresh    " + want[3].Hex() + "  m/44'/60'/0'/0/5",
+	} {
+		if !strings.Contains(list, s) {
+			t.Errorf("hd list lacks %q:\n%s", s, list)
+		}
+	}
+	if al := mustCLI(t, home, "account", "list"); strings.Count(al, " hd ") != 6 {
+		t.Errorf("account list:\n%s", al)
+	}
+	// The same seed twice is refused.
+	if r := walletmcp(t, home, "hd", "restore", "--label", "again", "--mnemonic-file", writeSecretFile(t, "aa2", abandonAbout)); r.code == 0 || !strings.Contains(r.stderr, "already") {
+		t.Errorf("same seed restored twice: %d %s", r.code, r.stderr)
+	}
+	// Refusals name a position or a rule, never a word.
+	aa := strings.Fields(abandonAbout)
+	with := func(i int, w string) string { c := append([]string(nil), aa...); c[i] = w; return strings.Join(c, " ") }
+	for _, c := range []struct{ name, text, want string }{
+		{"wrong word", with(6, "zebrax"), "word 7 is not on the English BIP-39 word list"},
+		{"checksum", with(11, "zoo"), "checksum does not match"},
+		{"count", strings.Join(aa[:11], " "), "12, 15, 18, 21 or 24 words"},
+		{"not English", "ábaco ábaco ábaco ábaco ábaco ábaco ábaco ábaco ábaco ábaco ábaco abierto", "only English"},
+	} {
+		r := walletmcp(t, home, "hd", "restore", "--label", "bad", "--mnemonic-file", writeSecretFile(t, "bad", c.text))
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q", c.name, r.code, r.stderr)
+		}
+		for _, w := range []string{"zebrax", "zoo", "abandon", "ábaco", "abierto"} {
+			if strings.Contains(r.stderr+r.stdout, w) {
+				t.Errorf("%s: the refusal echoes %q: %s", c.name, w, r.stderr)
+			}
+		}
+	}
+	if r := walletmcp(t, home, "hd", "restore", "--label", "x", "--mnemonic-file", func() string {
+		p := writeSecretFile(t, "open", abandonAbout)
+		os.Chmod(p, 0o644)
+		return p
+	}()); r.code == 0 || !strings.Contains(r.stderr, "chmod 600") {
+		t.Errorf("a world-readable mnemonic file: %d %s", r.code, r.stderr)
+	}
+	// Nothing printed or audited holds the words or the seed.
+	audit, _ := os.ReadFile(filepath.Join(home, "audit.log"))
+	hdDir, _ := os.ReadDir(filepath.Join(home, "hd"))
+	var files []byte
+	for _, e := range hdDir {
+		b, _ := os.ReadFile(filepath.Join(home, "hd", e.Name()))
+		files = append(files, b...)
+	}
+	for _, hay := range [][]byte{audit, files, []byte(list)} {
+		for _, n := range [][]byte{bytes.TrimSpace(mn), []byte(abandonAbout), []byte(hex.EncodeToString(seed.Reveal())[:32])} {
+			if bytes.Contains(hay, n) {
+				t.Errorf("a mnemonic or seed reached the audit log, the vault or the output")
+			}
+		}
+	}
+}
+
+// openPTY opens a pseudo-terminal pair with x/sys/unix.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no /dev/ptmx: %v", err)
+	}
+	var unlock int32
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, m.Fd(), unix.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatal(e)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// ttyRun is a walletmcp process whose controlling terminal is a pty.
+type ttyRun struct {
+	cmd            *exec.Cmd
+	master         *os.File
+	screen         *lockedBuffer // what the process wrote on the terminal
+	stdout, stderr *lockedBuffer
+	done           chan error
+}
+
+func startTTY(t *testing.T, home string, args ...string) *ttyRun {
+	t.Helper()
+	master, slave := openPTY(t)
+	cmd := exec.Command(binPath, append([]string{"--home", home, "--password-file", passFile(t, home)}, args...)...)
+	cmd.Env = append(os.Environ(), "WALLETMCP_PASSWORD_FILE=")
+	r := &ttyRun{cmd: cmd, master: master, screen: &lockedBuffer{}, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, r.stdout, r.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			r.screen.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { r.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	return r
+}
+
+func (r *ttyRun) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("no exit; screen:\n%s", r.screen)
+	}
+	return r.cmd.ProcessState.ExitCode()
+}
+
+// TestHDNewOnTerminal runs hd new on a pseudo-terminal: the words appear on
+// the terminal only, three are asked back, and a wrong answer saves nothing.
+func TestHDNewOnTerminal(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	mustCLI(t, home, "init", "--light-kdf", "--chain-id", "1337")
+	wordRe := regexp.MustCompile(`(\d+)  ([a-z]+)`)
+	askRe := regexp.MustCompile(`Word #(\d+): $`)
+
+	// A wrong answer: nothing is saved.
+	r := startTTY(t, home, "hd", "new", "--words", "12")
+	r.screen.waitFor(t, regexp.MustCompile(`Press Enter`))
+	r.master.Write([]byte("\r"))
+	r.screen.waitFor(t, askRe)
+	r.master.Write([]byte("notaword\r"))
+	if code := r.wait(t); code == 0 || !strings.Contains(r.stderr.String(), "does not match: nothing was saved") {
+		t.Fatalf("a wrong word: exit %d, stderr %s", code, r.stderr)
+	}
+	if l := mustCLI(t, home, "hd", "list"); strings.Contains(l, "0x") {
+		t.Fatalf("a wallet was saved after a wrong word:\n%s", l)
+	}
+
+	r = startTTY(t, home, "hd", "new", "--words", "12", "--label", "tty")
+	r.screen.waitFor(t, regexp.MustCompile(`Press Enter`))
+	shown := map[string]string{}
+	for _, m := range wordRe.FindAllStringSubmatch(r.screen.String(), -1) {
+		shown[m[1]] = m[2]
+	}
+	if len(shown) != 12 {
+		t.Fatalf("%d words shown:\n%s", len(shown), r.screen)
+	}
+	var words []string
+	for i := 1; i <= 12; i++ {
+		words = append(words, shown[fmt.Sprint(i)])
+	}
+	r.master.Write([]byte("\r"))
+	asked := 0
+	for asked < 3 {
+		before := len(r.screen.String())
+		m := r.screen.waitFor(t, regexp.MustCompile(`Word #(\d+): $`))
+		var pos int
+		fmt.Sscan(m[1], &pos)
+		r.master.Write([]byte(words[pos-1] + "\r"))
+		asked++
+		// Wait for the answer to be consumed (the prompt line ends) before the next look.
+		deadline := time.Now().Add(30 * time.Second)
+		for len(r.screen.String()) == before || strings.HasSuffix(r.screen.String(), m[0]) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stuck at %q", m[0])
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("hd new on a terminal: exit %d\n%s\nscreen:\n%s", code, r.stderr, r.screen)
+	}
+	seed, err := wallet.SeedFromMnemonic([]byte(strings.Join(words, " ")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{0})
+	if got := strings.Fields(r.stdout.String()); len(got) != 2 || common.HexToAddress(got[0]) != addr[0] {
+		t.Fatalf("stdout %q, want the address of the shown words %s", r.stdout, addr[0].Hex())
+	}
+	for _, w := range words {
+		if len(w) > 3 && strings.Contains(r.stdout.String()+r.stderr.String(), w) {
+			t.Errorf("a word reached stdout or stderr")
+		}
+	}
+	// The answers were not echoed: each shown word appears once on the screen.
+	for _, w := range words {
+		if n := strings.Count(r.screen.String(), w); n > strings.Count(strings.Join(words, " "), w) {
+			t.Errorf("a word was echoed (%d times on screen)", n)
+		}
+	}
+
+	// hd restore from the terminal, without echo.
+	r = startTTY(t, home, "hd", "restore", "--label", "typed")
+	r.screen.waitFor(t, regexp.MustCompile(`Mnemonic .*: $`))
+	r.master.Write([]byte(abandonAbout + "\r"))
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("hd restore on a terminal: exit %d %s", code, r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout.String(), "0x9858EfFD232B4033E47d90003D41EC34EcaEda94") {
+		t.Errorf("restore printed %q", r.stdout)
+	}
+	if strings.Contains(r.screen.String(), "abandon") {
+		t.Errorf("the typed words were echoed:\n%s", r.screen)
+	}
+}
