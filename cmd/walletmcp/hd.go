@@ -8,10 +8,10 @@ import (
 	"runtime/debug"
 	"text/tabwriter"
 
-	"github.com/walletmcp/walletmcp/approval"
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
-	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/wallet"
 )
 
@@ -265,11 +265,9 @@ func (c *cli) hdList(_ context.Context, args []string) error {
 	return tw.Flush()
 }
 
-// unlockHD derives, for every hd account, its key from its wallet's seed
-// and adds it, sealed, to keys. Each wallet's seed is decrypted once and
-// wiped as soon as its accounts' keys are sealed. An account whose wallet
-// is missing, or whose path does not derive its address, stops start-up.
-func unlockHD(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes, keys approval.KeyMap) error {
+// hdAccounts returns the hd accounts of accts grouped by wallet label, and
+// the labels in order of first appearance.
+func hdAccounts(accts []config.Account) (map[string][]config.Account, []string) {
 	byWallet := map[string][]config.Account{}
 	var order []string
 	for _, a := range accts {
@@ -281,43 +279,56 @@ func unlockHD(h *config.Home, cfg *config.Config, accts []config.Account, pass *
 		}
 		byWallet[a.Label] = append(byWallet[a.Label], a)
 	}
-	if len(order) == 0 {
-		return nil
+	return byWallet, order
+}
+
+// deriveHD derives, for every hd account, its key from its wallet's seed
+// and returns it sealed. Each wallet's seed is decrypted once and wiped as
+// soon as its accounts' keys are sealed. An account whose wallet is missing,
+// or whose path does not derive its address, is an error. serve runs this
+// in a short-lived child process (see hdhelper.go).
+func deriveHD(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes) (map[common.Address]*wallet.SealedKey, error) {
+	byWallet, order := hdAccounts(accts)
+	out := map[common.Address]*wallet.SealedKey{}
+	fail := func(err error) (map[common.Address]*wallet.SealedKey, error) {
+		for _, k := range out {
+			k.Destroy()
+		}
+		return nil, err
 	}
 	vault := hdVaultOf(h, cfg)
 	for _, label := range order {
 		w, err := vault.Find(label)
 		if err != nil {
-			return fmt.Errorf("serve: hd wallet %q: %w", label, err)
+			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
 		}
 		idx := make([]uint32, 0, len(byWallet[label]))
 		for _, a := range byWallet[label] {
 			n, err := wallet.ParseHDPath(a.DerivationPath)
 			if err != nil {
-				return fmt.Errorf("serve: account %s: %w", a.Address.Hex(), err)
+				return fail(fmt.Errorf("serve: account %s: %w", a.Address.Hex(), err))
 			}
 			idx = append(idx, n)
 		}
 		seed, err := vault.OpenSeed(w, pass)
 		if err != nil {
-			return fmt.Errorf("serve: hd wallet %q: %w", label, err)
+			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
 		}
 		sealed, err := wallet.DeriveHDKeys(seed.Reveal(), idx)
 		seed.Wipe()
 		if err != nil {
-			return fmt.Errorf("serve: hd wallet %q: %w", label, err)
+			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
+		}
+		for i, a := range byWallet[label] {
+			out[a.Address] = sealed[i]
 		}
 		for i, a := range byWallet[label] {
 			if sealed[i].Address() != a.Address {
-				for _, k := range sealed {
-					k.Destroy()
-				}
-				return fmt.Errorf("serve: account %s: %s of hd wallet %q derives %s", a.Address.Hex(), a.DerivationPath, label, sealed[i].Address().Hex())
+				return fail(fmt.Errorf("serve: account %s: %s of hd wallet %q derives %s", a.Address.Hex(), a.DerivationPath, label, sealed[i].Address().Hex()))
 			}
-			keys[a.Address] = kssigner.New(sealed[i])
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // scrubHeap runs the garbage collector and returns free memory to the

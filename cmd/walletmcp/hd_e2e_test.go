@@ -186,6 +186,9 @@ func startTTY(t *testing.T, home string, args ...string) *ttyRun {
 	cmd.Env = append(os.Environ(), "WALLETMCP_PASSWORD_FILE=")
 	r := &ttyRun{cmd: cmd, master: master, screen: &lockedBuffer{}, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, r.stdout, r.stderr
+	if len(args) > 0 && args[0] == "__hd-derive-helper" {
+		cmd.Stdout = slave
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -307,5 +310,34 @@ func TestHDNewOnTerminal(t *testing.T) {
 	}
 	if strings.Contains(r.screen.String(), "abandon") {
 		t.Errorf("the typed words were echoed:\n%s", r.screen)
+	}
+}
+
+// TestHDServeRefusesMissingWallet: serve stops at start-up when an hd
+// account's wallet file is gone or its derivation no longer gives its
+// address, naming the wallet or account only; and the key helper refuses to
+// write keys to a terminal.
+func TestHDServeRefusesMissingWallet(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	mustCLI(t, home, "init", "--light-kdf", "--chain-id", "1337")
+	mustCLI(t, home, "hd", "restore", "--label", "gone", "--mnemonic-file", writeSecretFile(t, "aa", abandonAbout))
+	mustCLI(t, home, "policy", "attest")
+	// A wrong derivation path in the registry.
+	reg := filepath.Join(home, "accounts.json")
+	orig, _ := os.ReadFile(reg)
+	os.WriteFile(reg, bytes.Replace(orig, []byte(`0'/0/0"`), []byte(`0'/0/1"`), 1), 0o600)
+	if r := walletmcp(t, home, "serve", "--dev"); r.code == 0 || !strings.Contains(r.stderr, "m/44'/60'/0'/0/1 of hd wallet \"gone\" derives 0x6Fac4D18c912343BF86fa7049364Dd4E424Ab9C0") {
+		t.Errorf("serve with a wrong path: exit %d: %s", r.code, r.stderr)
+	}
+	os.WriteFile(reg, orig, 0o600)
+	if err := os.RemoveAll(filepath.Join(home, "hd")); err != nil {
+		t.Fatal(err)
+	}
+	if r := walletmcp(t, home, "serve", "--dev"); r.code == 0 || !strings.Contains(r.stderr, `hd wallet "gone": no such hd wallet`) {
+		t.Errorf("serve without the wallet file: exit %d: %s", r.code, r.stderr)
+	}
+	tr := startTTY(t, home, "__hd-derive-helper")
+	if code := tr.wait(t); code == 0 || !strings.Contains(tr.stderr.String(), "must be a pipe") {
+		t.Errorf("the key helper with a terminal as its output: exit %d %s", code, tr.stderr)
 	}
 }

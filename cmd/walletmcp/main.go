@@ -201,6 +201,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return leaf(c.serve)
 	case "version":
 		return leaf(c.version)
+	case hdHelperCommand:
+		return leaf(c.hdHelper)
 	}
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q (see walletmcp help)", safeWord(cmd))}
 }

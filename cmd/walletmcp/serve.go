@@ -116,7 +116,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := unlockHD(h, cfg, accts, pass, keys); err != nil {
+	if err := unlockHD(ctx, h, accts, pass, keys); err != nil {
 		return err
 	}
 	pass.Wipe()
