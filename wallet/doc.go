@@ -62,7 +62,11 @@
 // the left half of each HMAC output stays in the chain code's array
 // (lines 280, 286), and pubKeyBytes' btcec.PrivateKey of the parent (line 157) is
 // not zeroed. They are garbage once derivation returns, and are gone only
-// when the allocator reuses their memory. The seed vault encrypts the
+// when the allocator reuses their memory; a long-running process should
+// therefore derive in a short-lived helper process (walletmcp serve does).
+// crypto/hmac keeps the HMAC key XORed with the pad constants (ipad, opad)
+// in its state, so SeedFromMnemonic leaves the mnemonic, so masked, in
+// garbage when it is at most 128 bytes long (12 to 18 words). The seed vault encrypts the
 // 64-byte seed like a V3 key file (scrypt, AES-128-CTR, Keccak-256 MAC) with
 // the home passphrase; the mnemonic is never stored.
 //

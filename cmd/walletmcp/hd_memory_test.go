@@ -107,12 +107,15 @@ func reversed(b []byte) []byte {
 // on two planted markers, one in the environment and one in the heap (a
 // tool argument), so the test cannot pass by reading nothing.
 //
-// Known copies the test does not look for, because walletmcp cannot wipe
-// them: the home passphrase, which go-ethereum's DecryptDataV3 takes as a Go
-// string (go-ethereum@v1.17.10/accounts/keystore/passphrase.go:182, called
-// from wallet/keyfile.go and wallet/hdvault.go). Copies made by hdkeychain
-// that are garbage once derivation returns are listed in wallet's package
-// documentation; this test shows they are not left readable in serve.
+// A known copy it reports but does not fail on, because walletmcp cannot wipe
+// it: the home passphrase, which go-ethereum's DecryptDataV3 takes as a Go
+// string (go-ethereum@v1.17.10/accounts/keystore/passphrase.go:243, and
+// getKDFKey's []byte(auth) at line 334), called from wallet/keyfile.go for
+// keystore accounts. hdkeychain's unwiped copies of the seed and of the
+// hardened parent keys (btcutil@v1.2.0/hdkeychain/extendedkey.go:157, 257,
+// 279-286, 661; see package wallet) never reach serve: it derives the HD keys
+// in a short-lived helper process (hdhelper.go). Run in serve itself, they
+// were found by this scan.
 func TestMemoryHoldsNoHDOrKeystoreSecret(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
 	mustCLI(t, home, "init", "--light-kdf", "--chain-id", "1337")
@@ -227,6 +230,7 @@ func TestMemoryHoldsNoHDOrKeystoreSecret(t *testing.T) {
 	hits, scanned := scanMemory(t, pid, append([]needle{
 		{"env marker", []byte(envHex)},
 		{"heap marker", []byte(strings.ToLower(heapAddr[2:]))},
+		{"known: home passphrase", []byte(testPassphrase)},
 	}, needles...))
 	_ = syscall.Kill(pid, syscall.SIGCONT)
 	found := map[string]bool{}
@@ -239,6 +243,10 @@ func TestMemoryHoldsNoHDOrKeystoreSecret(t *testing.T) {
 	t.Logf("scanned %d MiB of serve's memory", scanned>>20)
 	for _, h := range hits {
 		if strings.HasSuffix(h.needle, "marker") {
+			continue
+		}
+		if strings.HasPrefix(h.needle, "known: ") {
+			t.Logf("%s found (go-ethereum's string copy, see above)", h.needle)
 			continue
 		}
 		t.Errorf("%s found in serve's memory at %#x in %s", h.needle, h.offset, h.region)
