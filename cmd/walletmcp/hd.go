@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"text/tabwriter"
@@ -89,7 +90,13 @@ func (c *cli) hdNew(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	return s.save(ctx, c, *label, m, *askPass, "hd_wallet_created")
+	if err := s.save(ctx, c, *label, m, *askPass, "hd_wallet_created"); err != nil {
+		if *file != "" {
+			os.Remove(*file) // the words of a wallet that was not saved
+		}
+		return err
+	}
+	return nil
 }
 
 func (c *cli) hdRestore(ctx context.Context, args []string) error {

@@ -104,9 +104,9 @@ func unlockHD(ctx context.Context, h *config.Home, accts []config.Account, pass 
 	return nil
 }
 
-// readHDRecords reads helper records until EOF and seals each key. A record
-// for an address not wanted, twice, or whose key is not its address's is an
-// error. The keys sealed so far are returned also with an error, for the
+// readHDRecords reads helper records until EOF and seals each key wanted
+// (others, accounts added since serve read the registry, are dropped). A
+// record sent twice, or whose key is not its address's, is an error. The keys sealed so far are returned also with an error, for the
 // caller to destroy.
 func readHDRecords(r io.Reader, want map[common.Address]bool) (map[common.Address]*wallet.SealedKey, error) {
 	got := map[common.Address]*wallet.SealedKey{}
@@ -124,9 +124,13 @@ func readHDRecords(r io.Reader, want map[common.Address]bool) (map[common.Addres
 		if err != nil {
 			return got, err
 		}
-		if k.Address() != addr || !want[addr] || got[addr] != nil {
+		if k.Address() != addr || got[addr] != nil {
 			k.Destroy()
 			return got, fmt.Errorf("the key helper sent an unexpected key for %s", addr.Hex())
+		}
+		if !want[addr] {
+			k.Destroy() // an account added since serve read the registry
+			continue
 		}
 		got[addr] = k
 	}

@@ -32,9 +32,8 @@ func openTTY() (*os.File, error) {
 // a growing slice, leaving copies of prefixes behind). Backspace erases,
 // Ctrl-U clears, Ctrl-C and Ctrl-D abort. The caller wipes the result.
 func readTTYSecret(tty *os.File, prompt string, max int) (*secret.Bytes, error) {
-	if _, err := tty.WriteString(prompt); err != nil {
-		return nil, err
-	}
+	// Echo goes off before the prompt is shown, so that nothing typed (or
+	// pasted) as soon as the prompt appears is echoed.
 	old, err := term.MakeRaw(int(tty.Fd()))
 	if err != nil {
 		return nil, errNoTTY
@@ -43,6 +42,9 @@ func readTTYSecret(tty *os.File, prompt string, max int) (*secret.Bytes, error) 
 		_ = term.Restore(int(tty.Fd()), old)
 		_, _ = tty.WriteString("\r\n")
 	}()
+	if _, err := tty.WriteString(prompt); err != nil {
+		return nil, err
+	}
 	buf := make([]byte, max)
 	n := 0
 	var c [1]byte
