@@ -335,3 +335,38 @@ func TestHDServeRefusesMissingWallet(t *testing.T) {
 		t.Errorf("the key helper with a terminal as its output: exit %d %s", code, tr.stderr)
 	}
 }
+
+// TestHDRestoreBIP39Passphrase restores "abandon … about" with the BIP-39
+// passphrase "TREZOR", typed twice on the terminal without echo.
+func TestHDRestoreBIP39Passphrase(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	mustCLI(t, home, "init", "--light-kdf", "--chain-id", "1337")
+	r := startTTY(t, home, "hd", "restore", "--label", "trezor", "--bip39-passphrase", "--mnemonic-file", writeSecretFile(t, "aa", abandonAbout))
+	r.screen.waitFor(t, regexp.MustCompile(`BIP-39 passphrase .*: $`))
+	r.master.Write([]byte("TREZOR\r"))
+	r.screen.waitFor(t, regexp.MustCompile(`Repeat: $`))
+	r.master.Write([]byte("TREZOR\r"))
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, r.stderr)
+	}
+	seed, _ := wallet.SeedFromMnemonic([]byte(abandonAbout), []byte("TREZOR"))
+	want, _ := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{0})
+	if !strings.HasPrefix(r.stdout.String(), want[0].Hex()) {
+		t.Errorf("stdout %q, want %s", r.stdout, want[0].Hex())
+	}
+	if strings.Contains(r.screen.String(), "TREZOR") {
+		t.Error("the BIP-39 passphrase was echoed")
+	}
+	// Two different passphrases save nothing.
+	r = startTTY(t, home, "hd", "restore", "--label", "typo", "--bip39-passphrase", "--mnemonic-file", writeSecretFile(t, "aa2", strings.Repeat("zoo ", 11)+"wrong"))
+	r.screen.waitFor(t, regexp.MustCompile(`BIP-39 passphrase .*: $`))
+	r.master.Write([]byte("one\r"))
+	r.screen.waitFor(t, regexp.MustCompile(`Repeat: $`))
+	r.master.Write([]byte("two\r"))
+	if code := r.wait(t); code == 0 || !strings.Contains(r.stderr.String(), "differ") {
+		t.Errorf("different passphrases: exit %d %s", code, r.stderr)
+	}
+	if l := mustCLI(t, home, "hd", "list"); strings.Contains(l, "typo") {
+		t.Errorf("a wallet was saved:\n%s", l)
+	}
+}
