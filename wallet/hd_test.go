@@ -306,3 +306,15 @@ func TestHDVault(t *testing.T) {
 	}
 	_ = secret.Redacted
 }
+
+// TestHDVaultRefusesBadLabels refuses labels that could not be an account
+// label or a plain name.
+func TestHDVaultRefusesBadLabels(t *testing.T) {
+	v := wallet.NewHDVault(filepath.Join(t.TempDir(), "hd"), wallet.LightKeystoreOptions())
+	seed, _ := wallet.SeedFromMnemonic([]byte(abandonAbout), nil)
+	for _, l := range []string{"", "a/b", `a\b`, "tab\there", "nul\x00", strings.Repeat("x", 65)} {
+		if _, err := v.Create(l, seed, pass(testPass)); err == nil {
+			t.Errorf("label %q accepted", l)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
@@ -85,8 +86,8 @@ func (v *HDVault) Create(label string, seed, pass *secret.Bytes) (*HDWallet, err
 	if pass.Len() == 0 {
 		return nil, ErrEmptyPassphrase
 	}
-	if label == "" || len(label) > 64 || strings.ContainsAny(label, "/\\\x00") {
-		return nil, errors.New("wallet: hd wallet label must be 1 to 64 bytes without slashes")
+	if label == "" || len(label) > 64 || strings.ContainsAny(label, "/\\") || strings.IndexFunc(label, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return nil, errors.New("wallet: hd wallet label must be 1 to 64 printable bytes without slashes")
 	}
 	addrs, err := DeriveHDAddresses(seed.Reveal(), []uint32{0})
 	if err != nil {
