@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,13 +14,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/term"
 
+	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
-	"github.com/walletmcp/walletmcp/policy"
 
 	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
@@ -151,7 +150,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	case a.Status != approvalstate.Pending:
 		return &pending.NotPendingError{ID: a.ID, Status: string(a.Status)}
 	}
-	if err := checkSummary(a); err != nil {
+	if _, err := approval.VerifyStored(a); err != nil {
 		return fmt.Errorf("not approving: %w", err)
 	}
 	if _, err := e.st.TOTP(ctx); errors.Is(err, store.ErrNotFound) {
@@ -233,13 +232,12 @@ func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
 // printApproval shows an approval as the human must check it: the recipient
 // with its last six hex characters highlighted, the amount in the asset's
 // units and in base units, the maximum fee and, for a token, the contract.
-// The intent comes from the stored columns; the summary adds only display
-// fields (amount, symbol, fee), stripped of anything unprintable.
+// The intent comes from the stored columns; the summary's display fields
+// (amount, symbol, fee) are shown only once approval.VerifyStored checked
+// them against the intent, stripped of anything unprintable.
 func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	w := c.stdout
-	var stored policy.StoredSummary
-	sumErr := json.Unmarshal(a.Summary, &stored)
-	s := stored.Summary
+	v, verr := approval.VerifyStored(a)
 	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
 	switch a.Status {
 	case approvalstate.Pending:
@@ -250,7 +248,8 @@ func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	fmt.Fprintf(w, "  chain     %d\n", a.ChainID)
 	fmt.Fprintf(w, "  from      %s\n", a.From.Hex())
 	fmt.Fprintf(w, "  to        %s\n", highlightTail(a.To, isTerminal(w)))
-	if sumErr == nil {
+	if verr == nil {
+		s := v.Summary
 		fmt.Fprintf(w, "  amount    %s %s (%s base units)\n", printable(s.Amount), printable(s.Asset), a.Amount)
 		fmt.Fprintf(w, "  max fee   %s ETH\n", printable(s.MaxFee))
 	} else {
@@ -259,40 +258,17 @@ func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	if a.Asset != store.AssetETH {
 		fmt.Fprintf(w, "  contract  %s\n", common.HexToAddress(a.Asset).Hex())
 	}
-	for i, r := range stored.Reasons {
-		label := ""
-		if i == 0 {
-			label = "why you"
+	if verr == nil {
+		for i, r := range v.Reasons {
+			label := ""
+			if i == 0 {
+				label = "why you"
+			}
+			fmt.Fprintf(w, "  %-9s %s: %s\n", label, printable(r.Rule), printableLong(r.Message))
 		}
-		fmt.Fprintf(w, "  %-9s %s: %s\n", label, printable(r.Rule), printableLong(r.Message))
+	} else {
+		fmt.Fprintf(w, "  WARNING   %v\n", strings.TrimPrefix(verr.Error(), "approval: "))
 	}
-	if err := checkSummary(a); err != nil {
-		fmt.Fprintf(w, "  WARNING   %v\n", err)
-	}
-}
-
-// checkSummary refuses a summary that does not describe the stored intent:
-// what the human reads must be what is signed.
-func checkSummary(a *store.Approval) error {
-	var s policy.Summary
-	if err := json.Unmarshal(a.Summary, &s); err != nil {
-		return errors.New("the approval's summary is unreadable")
-	}
-	to := a.To.Hex()
-	contract := ""
-	if a.Asset != store.AssetETH {
-		contract = common.HexToAddress(a.Asset).Hex()
-	}
-	switch {
-	case s.ChainID != a.ChainID,
-		!common.IsHexAddress(s.From) || common.HexToAddress(s.From) != a.From,
-		!common.IsHexAddress(s.To) || common.HexToAddress(s.To) != a.To,
-		s.ToTail != to[len(to)-6:],
-		s.AmountBaseUnits != a.Amount.String(),
-		s.Contract != contract:
-		return errors.New("the approval's summary does not match the transfer it approves")
-	}
-	return nil
 }
 
 // highlightTail renders addr (EIP-55) with its last six hex characters in

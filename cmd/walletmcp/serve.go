@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -266,24 +265,18 @@ type pageDecider struct {
 	kick func()
 }
 
+// CheckLink checks the link, then the approval's summary against what it
+// executes (approval.VerifyStored): the page shows only a verified summary.
 func (d pageDecider) CheckLink(ctx context.Context, id, token string) (*web.Approval, error) {
 	a, err := d.svc.CheckLink(ctx, id, token)
 	if err != nil {
 		return nil, err
 	}
-	v := &web.Approval{ID: a.ID, Status: a.Status, ExpiresAt: a.ExpiresAt}
-	if a.TxHash != nil {
-		v.TxHash = a.TxHash.Hex()
-	}
-	var stored policy.StoredSummary
-	if err := json.Unmarshal(a.Summary, &stored); err != nil {
+	v, err := approval.VerifyStored(a)
+	if err != nil {
 		return nil, err
 	}
-	v.Summary = stored.Summary
-	for _, r := range stored.Reasons {
-		v.Reasons = append(v.Reasons, r.Message)
-	}
-	return v, nil
+	return web.ViewOf(v), nil
 }
 
 func (d pageDecider) Approve(ctx context.Context, id, code, channel string) error {
