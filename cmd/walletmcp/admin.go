@@ -72,7 +72,9 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 	}
 	cfgText := config.DefaultConfigText
 	if light {
-		cfgText = strings.Replace(cfgText, `scrypt = "standard"`, `scrypt = "light"`, 1)
+		if cfgText, err = config.SetString(cfgText, "keystore.scrypt", "light"); err != nil {
+			return nil, err
+		}
 	}
 	if err := config.WriteFileAtomic(h.Path(config.ConfigFile), []byte(cfgText)); err != nil {
 		return nil, err
@@ -85,7 +87,7 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 		return nil, err
 	}
 	st.Close()
-	key, err := mk.Derive(auditKeyPurpose)
+	key, err := mk.Derive(config.AuditKeyPurpose)
 	if err != nil {
 		return nil, err
 	}

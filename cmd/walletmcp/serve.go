@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -84,13 +83,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		mk.Wipe()
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
-	auditKey, err := mk.Derive(auditKeyPurpose)
+	auditKey, err := mk.Derive(config.AuditKeyPurpose)
 	if err != nil {
 		mk.Wipe()
 		return err
 	}
 	defer auditKey.Wipe()
-	totpKey, err := mk.Derive(totpKeyPurpose)
+	totpKey, err := mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		mk.Wipe()
 		return err
@@ -102,9 +101,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stateKey.Wipe()
-	ttl, err := time.ParseDuration(cfg.Approval.TTL)
-	if err != nil || ttl < time.Minute || ttl > 24*time.Hour {
-		return fmt.Errorf("serve: config.toml approval.ttl must be a duration from 1m to 24h")
+	ttl, err := cfg.Approval.ParseTTL()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 
 	accts, err := h.Accounts()

@@ -18,10 +18,6 @@ import (
 	"github.com/walletmcp/walletmcp/internal/store"
 )
 
-// totpKeyPurpose labels the key, derived from the home passphrase, that seals
-// the TOTP secret.
-const totpKeyPurpose = "totp"
-
 // maxCodeLine bounds a line read as a TOTP code.
 const maxCodeLine = 64
 
@@ -215,7 +211,7 @@ func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk
 	} else if err != nil {
 		return err
 	}
-	key, err := mk.Derive(totpKeyPurpose)
+	key, err := mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		return err
 	}
@@ -342,7 +338,7 @@ func (c *cli) openTOTPHome(ctx context.Context, h *config.Home) (*totpHome, erro
 		return nil, err
 	}
 	pass.Wipe()
-	key, err := mk.Derive(totpKeyPurpose)
+	key, err := mk.Derive(config.TOTPKeyPurpose)
 	mk.Wipe()
 	if err != nil {
 		lg.Close()

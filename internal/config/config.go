@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -179,6 +180,22 @@ type ApprovalConfig struct {
 	// MaxPending is how many approvals may be pending per account; beyond,
 	// send_transfer is rate_limited. Default 20, at most MaxMaxPending.
 	MaxPending int `toml:"max_pending"`
+}
+
+// Bounds of ApprovalConfig.TTL.
+const (
+	MinApprovalTTL = time.Minute
+	MaxApprovalTTL = 24 * time.Hour
+)
+
+// ParseTTL returns TTL as a duration; one that does not parse, or is not
+// from MinApprovalTTL to MaxApprovalTTL, is an error naming the key.
+func (a *ApprovalConfig) ParseTTL() (time.Duration, error) {
+	ttl, err := time.ParseDuration(a.TTL)
+	if err != nil || ttl < MinApprovalTTL || ttl > MaxApprovalTTL {
+		return 0, errors.New("config: " + ConfigFile + " approval.ttl must be a duration from 1m to 24h")
+	}
+	return ttl, nil
 }
 
 // Bounds of ApprovalConfig.MaxPending.
