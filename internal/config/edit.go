@@ -127,4 +127,3 @@ func setIn(m map[string]any, table, name, value string) bool {
 	tm[name] = value
 	return true
 }
-
