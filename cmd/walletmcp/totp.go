@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -43,26 +42,29 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer th.close()
-	lg, st, key := th.lg, th.st, th.key
-
-	// Re-enrolling replaces the second factor: it takes a current code of
-	// the enrolled secret, verified (and spent) like any other.
-	enrolled, err := st.TOTP(ctx)
-	reenrol := err == nil
-	switch {
-	case reenrol:
-		if err := c.checkOldCode(ctx, st, lg, key, enrolled, *oldCode); err != nil {
-			return err
-		}
-	case errors.Is(err, store.ErrNotFound):
-		if *oldCode != "" {
-			return &exitError{code: 2, err: errors.New("totp enroll: --code is for re-enrolling, and TOTP is not enrolled yet")}
-		}
-	default:
+	// The protocol (approval/totp.Enrolment): re-enrolling takes a current
+	// code of the enrolled secret; the new secret is stored once a code of it
+	// is confirmed.
+	en, err := totp.BeginEnrolment(ctx, th.st, th.lg, th.key, nil)
+	if err != nil {
 		return err
 	}
+	defer en.Wipe()
+	reenrol := en.Reenrol()
+	switch {
+	case reenrol:
+		if en.StateInvalid() {
+			fmt.Fprintln(c.stderr, "The stored TOTP state does not verify (changed outside walletmcp, or written by an older version): re-enrolling repairs it.")
+		}
+		const prompt = "TOTP is already enrolled. Current code of the enrolled authenticator: "
+		if err := c.askCode(*oldCode, prompt, func(code string) error { return en.CheckOldCode(ctx, code) }); err != nil {
+			return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator. %w", err)
+		}
+	case *oldCode != "":
+		return &exitError{code: 2, err: errors.New("totp enroll: --code is for re-enrolling, and TOTP is not enrolled yet")}
+	}
 
-	k, err := totp.NewSecret(accountName(), nil)
+	k, err := en.NewSecret(accountName())
 	if err != nil {
 		return err
 	}
@@ -79,28 +81,15 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "QR code written to %s: delete it once scanned.\n", *pngFile)
 	}
-	newSecret := secret.CopyBytes([]byte(k.Secret()))
-	defer newSecret.Wipe()
 	// A mistyped code asks again, with the same secret: nothing to rescan.
-	var step int64
-	var now time.Time
-	err = c.askCode("", "Code from your authenticator: ", func(code string) error {
-		now = time.Now()
-		var err error
-		if step, err = totp.Check(newSecret, code, now); err != nil {
-			_ = lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_enroll_failed", "reenrol": reenrol})
-		}
-		return err
-	})
+	err = c.askCode("", "Code from your authenticator: ", func(code string) error { return en.Confirm(ctx, code) })
 	if err != nil {
 		return fmt.Errorf("TOTP not enrolled, nothing changed. %w Run `walletmcp totp enroll` again to start over", err)
 	}
-	// The confirmation code is spent too (if a later step was already
-	// accepted, the old secret's code a moment ago, the last step stays).
-	if err := totp.Enrol(ctx, st, key, k.Secret(), step, now); err != nil {
+	if err := en.Save(ctx); err != nil {
 		return err
 	}
-	return c.auditAdmin(ctx, lg, "totp_enrolled", map[string]any{"reenrol": reenrol},
+	return c.auditAdmin(ctx, th.lg, "totp_enrolled", map[string]any{"reenrol": reenrol},
 		"TOTP enrolled: approvals and `policy attest` now ask for a code")
 }
 
@@ -221,46 +210,6 @@ func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk
 		_, err := v.Verify(ctx, code, totp.Scope{Channel: store.ChannelCLI})
 		return err
 	})
-}
-
-// checkOldCode verifies, before a re-enrolment, a current code of the
-// enrolled secret (given, or asked for). A stored state that does not verify
-// (changed outside walletmcp, or written by an older version) cannot say
-// which steps were used, and only this re-enrolment repairs it: the code is
-// then checked against the sealed secret alone, whose seal is authenticated,
-// and the event audited. Either way this needs the home passphrase, which
-// opens the secret anyway.
-func (c *cli) checkOldCode(ctx context.Context, st *store.Store, lg *audit.Log, key *secret.Bytes, enrolled *store.TOTPState, given string) error {
-	const prompt = "TOTP is already enrolled. Current code of the enrolled authenticator: "
-	const needs = "re-enrolling needs a current code of the enrolled authenticator"
-	v := totp.NewSealedVerifier(st, lg, secret.CopyBytes(key.Reveal()), nil)
-	defer v.Wipe()
-	check := func(code string) error {
-		_, err := v.Verify(ctx, code, totp.Scope{Channel: store.ChannelCLI})
-		return err
-	}
-	switch err := v.CheckState(ctx); {
-	case errors.Is(err, totp.ErrStateInvalid):
-		fmt.Fprintln(c.stderr, "The stored TOTP state does not verify (changed outside walletmcp, or written by an older version): re-enrolling repairs it.")
-		old, err := totp.Open(key, enrolled.Sealed)
-		if err != nil {
-			return err
-		}
-		defer old.Wipe()
-		check = func(code string) error {
-			_, err := totp.Check(old, code, time.Now())
-			return err
-		}
-		if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_reenrol_invalid_state"}); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if err := c.askCode(given, prompt, check); err != nil {
-		return fmt.Errorf("%s. %w", needs, err)
-	}
-	return nil
 }
 
 // codeTries is how many codes one prompt takes before the command gives up.
