@@ -36,7 +36,7 @@ const (
 //
 // Nothing is stored before Save.
 type Enrolment struct {
-	st      *store.Store
+	st      Store
 	lg      Auditor
 	sealKey *secret.Bytes
 	now     func() time.Time
@@ -57,7 +57,7 @@ type Enrolment struct {
 // clock (nil: time.Now). It keeps sealKey; the caller wipes it after Wipe.
 // A stored state that does not verify is audited (EventStateInvalid, then
 // EventReenrolInvalidState) here.
-func BeginEnrolment(ctx context.Context, st *store.Store, lg Auditor, sealKey *secret.Bytes, now func() time.Time) (*Enrolment, error) {
+func BeginEnrolment(ctx context.Context, st Store, lg Auditor, sealKey *secret.Bytes, now func() time.Time) (*Enrolment, error) {
 	if now == nil {
 		now = time.Now
 	}
