@@ -68,6 +68,11 @@ type Config struct {
 	Tick time.Duration
 	// ID names this process in executor leases; default a random id.
 	ID string
+	// Wake is how a decision taken in this process (the approval page)
+	// asks RunApprovals to look now rather than at the next Tick; default a
+	// new one (Guard.Kick). Made before the Guard, it can be handed to the
+	// page first: the page, then the Guard with the page's URL, no cycle.
+	Wake *Wake
 }
 
 // TransferArgs are a transfer request as an agent sends it, unparsed.
@@ -108,7 +113,7 @@ type Guard struct {
 	now    func() time.Time
 	id     string
 	ledger *Ledger
-	kick   chan struct{}
+	kick   *Wake
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
@@ -150,7 +155,7 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 		now:      cfg.Now,
 		id:       cfg.ID,
 		ledger:   NewLedger(cfg.Policy.LongestWindow()),
-		kick:     make(chan struct{}, 1),
+		kick:     cfg.Wake,
 		inflight: map[string]chan struct{}{},
 		reported: map[string]bool{},
 	}
@@ -159,6 +164,9 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 	}
 	if g.cfg.Tick <= 0 {
 		g.cfg.Tick = executorInterval
+	}
+	if g.kick == nil {
+		g.kick = NewWake()
 	}
 	if g.id == "" {
 		var b [8]byte
