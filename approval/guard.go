@@ -17,7 +17,6 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
-	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
@@ -43,9 +42,9 @@ type Config struct {
 	// Policy is the attested policy.
 	Policy *policy.Policy
 	// Chain is where balances are read and transactions sent.
-	Chain chain.Chain
+	Chain Chain
 	// Store holds transfers (the spend ledger and idempotency keys) and approvals.
-	Store *store.Store
+	Store Store
 	// Audit records verdicts, signatures and broadcasts.
 	Audit Auditor
 	// Keys holds the signers of the accounts the server may spend from.
