@@ -28,6 +28,7 @@ type queueStore struct {
 	mu     sync.Mutex
 	claims int
 	a      *store.Approval
+	passes chan struct{} // if set, gets a value at each pass
 }
 
 func (s *queueStore) LoadLedger(context.Context, time.Time) ([]*store.Transfer, store.LedgerHead, error) {
@@ -40,7 +41,15 @@ func (s *queueStore) Unsettled(context.Context, time.Time, int) ([]*store.Transf
 	return nil, nil
 }
 func (s *queueStore) MarkConfirmedAll(context.Context, map[string]uint64) (int, error) { return 0, nil }
-func (s *queueStore) ExpireApprovals(context.Context, time.Time) (int, error)          { return 0, nil }
+func (s *queueStore) ExpireApprovals(ctx context.Context, _ time.Time) (int, error) {
+	if s.passes != nil {
+		select {
+		case s.passes <- struct{}{}:
+		case <-ctx.Done():
+		}
+	}
+	return 0, nil
+}
 func (s *queueStore) ApprovedToExecute(context.Context) ([]*store.Approval, error) {
 	return []*store.Approval{s.a}, nil
 }
@@ -107,4 +116,46 @@ func TestPassSkipsUnverifiedApproval(t *testing.T) {
 	if len(lg.events) != 1 {
 		t.Fatalf("events %v, want one report", lg.events)
 	}
+}
+
+// TestWakeRunsAPass: a Wake made before the Guard (as serve hands it to the
+// approval page first) makes RunApprovals pass at once, not at its Tick.
+func TestWakeRunsAPass(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pol, err := policy.ParsePolicy([]byte(policy.PolicyTemplate(1337)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &queueStore{a: &store.Approval{ID: "0123456789abcdef0123456789abcdef", Status: approvalstate.Approved}}
+	lg := &eventLog{}
+	svc, err := pending.New(&pending.Config{Store: st, Audit: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wake := approval.NewWake()
+	g, err := approval.NewGuard(ctx, &approval.Config{
+		Policy: pol, Chain: idleChain{}, Store: st, Audit: lg, Keys: approval.KeyMap{}, Approvals: svc,
+		Tick: time.Hour, Wake: wake,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.passes = make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); g.RunApprovals(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitPass := func(what string) {
+		t.Helper()
+		select {
+		case <-st.passes:
+		case <-time.After(time.Minute): // a Tick is an hour: only the Wake can do it
+			t.Fatalf("no pass %s", what)
+		}
+	}
+	waitPass("at start")
+	wake.Kick()
+	waitPass("after a kick")
+	wake.Kick()
+	wake.Kick() // merged, never blocks
+	waitPass("after two kicks")
 }
