@@ -24,7 +24,7 @@ import (
 type Guard interface {
 	Prepare(ctx context.Context, args approval.TransferArgs) (*policy.Decision, error)
 	Send(ctx context.Context, args approval.TransferArgs) (*approval.Outcome, error)
-	PolicyView(ctx context.Context, addrs []common.Address) (*approval.PolicyView, error)
+	PolicyInfo(ctx context.Context, addrs []common.Address) (*approval.PolicyInfo, error)
 	Balance(ctx context.Context, address, asset string) (*approval.BalanceInfo, error)
 	Approval(ctx context.Context, id string) (*approval.ApprovalInfo, error)
 	RejectApproval(ctx context.Context, id, channel string) error

@@ -167,15 +167,15 @@ func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in bala
 	return v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
 }
 
-func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (approval.PolicyView, string, error) {
+func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (PolicyView, string, error) {
 	var addrs []common.Address
 	if in.Address != "" {
 		a, err := policy.ParseAddress("address", in.Address)
 		if err != nil {
-			return approval.PolicyView{}, "", err
+			return PolicyView{}, "", err
 		}
 		if !s.isAccount(a) {
-			return approval.PolicyView{}, "", policy.Errorf(policy.CodeUnknownAccount, "address: not an account of this wallet")
+			return PolicyView{}, "", policy.Errorf(policy.CodeUnknownAccount, "address: not an account of this wallet")
 		}
 		addrs = []common.Address{a}
 	} else {
@@ -183,17 +183,12 @@ func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in polic
 			addrs = append(addrs, a.Address)
 		}
 	}
-	v, err := s.opts.Guard.PolicyView(ctx, addrs)
+	p, err := s.opts.Guard.PolicyInfo(ctx, addrs)
 	if err != nil {
-		return approval.PolicyView{}, "", err
+		return PolicyView{}, "", err
 	}
-	out := *v
-	// Arrays are never null in output (their schema is a plain array).
-	out.Limits = nonNil(out.Limits)
-	out.Remaining = nonNil(out.Remaining)
-	out.Recipients.Allow = nonNil(out.Recipients.Allow)
-	out.Recipients.Deny = nonNil(out.Recipients.Deny)
-	return out, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
+	v := policyView(p)
+	return v, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
 }
 
 func (s *Server) isAccount(a common.Address) bool {
