@@ -10,6 +10,7 @@
 package hsmtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -140,7 +141,9 @@ type Faults struct {
 
 	mu         sync.Mutex
 	beforeSign func(m hsm.Module, session, key uint) error
+	afterSign  func(sig []byte) []byte
 	signs      int
+	slot       uint
 }
 
 var _ hsm.Module = (*Faults)(nil)
@@ -152,11 +155,34 @@ func (f *Faults) SetBeforeSign(hook func(m hsm.Module, session, key uint) error)
 	f.mu.Unlock()
 }
 
+// SetAfterSign sets (or clears) a hook that sees, and may replace, each
+// signature C_Sign returns.
+func (f *Faults) SetAfterSign(hook func(sig []byte) []byte) {
+	f.mu.Lock()
+	f.afterSign = hook
+	f.mu.Unlock()
+}
+
 // Signs returns how many C_Sign calls succeeded.
 func (f *Faults) Signs() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.signs
+}
+
+// OpenSession is the Module's OpenSession; it remembers the slot.
+func (f *Faults) OpenSession(slot, flags uint) (uint, error) {
+	f.mu.Lock()
+	f.slot = slot
+	f.mu.Unlock()
+	return f.Module.OpenSession(slot, flags)
+}
+
+// Slot returns the slot of the last session opened.
+func (f *Faults) Slot() uint {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.slot
 }
 
 // SignInit runs the hook, then the Module's SignInit.
@@ -172,13 +198,36 @@ func (f *Faults) SignInit(session, mechanism, key uint) error {
 	return f.Module.SignInit(session, mechanism, key)
 }
 
-// Sign is the Module's Sign, counted.
+// Sign is the Module's Sign, counted, passed through the after-sign hook.
 func (f *Faults) Sign(session uint, data []byte) ([]byte, error) {
 	sig, err := f.Module.Sign(session, data)
-	if err == nil {
-		f.mu.Lock()
-		f.signs++
-		f.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return sig, err
+	f.mu.Lock()
+	f.signs++
+	hook := f.afterSign
+	f.mu.Unlock()
+	if hook != nil {
+		sig = hook(sig)
+	}
+	return sig, nil
+}
+
+// Open opens the token of tk with n sessions through f (set as the
+// Config's loader) and closes it when the test ends.
+func (f *Faults) Open(t testing.TB, tk *Token, n int) *hsm.Token {
+	t.Helper()
+	cfg := tk.Config(n)
+	cfg.Load = func(p string) (hsm.Module, error) {
+		m, err := hsm.LoadModule(p)
+		f.Module = m
+		return f, err
+	}
+	tok, err := hsm.Open(context.Background(), cfg, []byte(tk.PIN))
+	if err != nil {
+		t.Fatalf("hsmtest: open: %v", err)
+	}
+	t.Cleanup(func() { _ = tok.Close() })
+	return tok
 }
