@@ -114,7 +114,8 @@ type KeyInfo struct {
 // session is one pooled PKCS#11 session; handle 0 means it must be reopened.
 type session struct {
 	handle  uint
-	retryAt time.Time
+	retryAt time.Time // after a failed reopen: not before then
+	lastErr error     // why the last reopen failed
 }
 
 // Token is an open, logged-in token. It is safe for concurrent use; at most

@@ -48,24 +48,25 @@ func (t *Token) acquire(ctx context.Context) (*session, error) {
 // reopen opens a new session for s and logs in again if the token forgot the
 // login. A PIN the token refuses is never tried again.
 func (t *Token) reopen(s *session) error {
-	if now := t.now(); now.Before(s.retryAt) {
-		return fmt.Errorf("%w: no session: reopening failed recently, next try in %v", ErrToken, s.retryAt.Sub(now).Round(1e6))
-	}
 	t.mu.Lock()
 	bad := t.pinBad
 	t.mu.Unlock()
 	if bad {
 		return ErrPINIncorrect
 	}
+	if now := t.now(); now.Before(s.retryAt) {
+		return fmt.Errorf("%w: no session: reopening failed %v ago (%v); next try in %v",
+			ErrToken, t.backoff-s.retryAt.Sub(now), s.lastErr, s.retryAt.Sub(now))
+	}
 	h, err := t.mod.OpenSession(t.slot, sessionFlags)
 	if err != nil {
-		s.retryAt = t.now().Add(t.backoff)
+		s.retryAt, s.lastErr = t.now().Add(t.backoff), err
 		return fmt.Errorf("%w: reopening a session: C_OpenSession: %w", ErrToken, err)
 	}
 	// The PIN is only wiped by shutdown, which waits for this session.
 	if err := login(t.mod, h, t.pin.Reveal(), false); err != nil {
 		_ = t.mod.CloseSession(h)
-		s.retryAt = t.now().Add(t.backoff)
+		s.retryAt, s.lastErr = t.now().Add(t.backoff), err
 		if errors.Is(err, ErrPINIncorrect) || errors.Is(err, ErrPINLocked) {
 			t.mu.Lock()
 			t.pinBad = true
@@ -73,7 +74,7 @@ func (t *Token) reopen(s *session) error {
 		}
 		return err
 	}
-	s.handle, s.retryAt = h, time.Time{}
+	s.handle, s.retryAt, s.lastErr = h, time.Time{}, nil
 	return nil
 }
 
