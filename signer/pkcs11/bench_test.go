@@ -3,6 +3,7 @@
 package pkcs11_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/walletmcp/walletmcp/hsm"
+	"github.com/walletmcp/walletmcp/signer"
 )
 
 // BenchmarkSign compares signatures per second through the Signer (token
@@ -91,4 +93,23 @@ func benchRaw(b *testing.B, n int) {
 		_, err := m.Sign(sessions[g], digest(i))
 		return err
 	})
+}
+
+// BenchmarkOverhead is what the Signer adds to each token signature: low-s
+// normalisation, the recovery id found by recovery and the check that it
+// recovers to the address (signer.Normalize), on a signature the token made.
+func BenchmarkOverhead(b *testing.B) {
+	_, s, f := setup(b, 1)
+	var raw []byte
+	f.SetAfterSign(func(sig []byte) []byte { raw = bytes.Clone(sig); return sig })
+	d := digest(1)
+	if _, err := s.SignDigest(context.Background(), d); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := signer.Normalize(d, raw[:32], raw[32:], s.Address()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
