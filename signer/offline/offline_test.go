@@ -336,4 +336,6 @@ func TestQRPNGRoundTrip(t *testing.T) {
 	}
 }
 
-func common20() common.Address { return common.HexToAddress("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23") }
+func common20() common.Address {
+	return common.HexToAddress("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
+}
