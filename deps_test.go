@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"signer":                   {},
 	"signer/signertest":        {"signer"},
 	"signer/keystore":          {"signer", "wallet", "internal/secret"},
-	"signer/offline":           {"signer"},
+	"signer/offline":           {"signer", "internal/erc20"},
 	"internal/erc20":           {},
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
