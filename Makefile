@@ -21,6 +21,7 @@ build:
 	  echo "Building bin/walletmcp. The first build compiles go-ethereum and SQLite and takes a few minutes (later builds take seconds)..." >&2; \
 	fi
 	$(GO) build -o $(BIN)/walletmcp ./cmd/walletmcp
+	$(GO) build -o $(BIN)/airsign ./cmd/airsign
 
 # Serve MCP over stdio on the embedded dev chain, with a dev home in .dev-home
 # (created on first run: one funded account, TOTP enrolled, the default policy
