@@ -11,7 +11,7 @@ export GOFLAGS := -buildvcs=false
 export WALLETMCP_GETH := $(BIN)/geth
 export WALLETMCP_NODE := $(BIN)/node22/bin/node
 
-.PHONY: all build run demo test check lint bench tools geth staticcheck chromium interop clean
+.PHONY: all build run demo test check lint bench tools geth staticcheck chromium zbar interop clean
 
 all: build
 
@@ -56,9 +56,13 @@ chromium:
 interop:
 	@scripts/ensure-tools.sh interop
 
+# Debian's zbar-tools (apt-get): zbarimg reads signer/offline's QR PNGs.
+zbar:
+	@scripts/ensure-tools.sh zbar
+
 # All tests, with the race detector (the geth node test needs bin/geth, the
-# interop tests Node.js 22 and interop/node_modules).
-test: geth chromium interop
+# interop tests Node.js 22 and interop/node_modules, signer/offline zbarimg).
+test: geth chromium zbar interop
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: staticcheck

