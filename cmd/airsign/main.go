@@ -70,7 +70,7 @@ func parseSign(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.passwordFile, "password-file", "", "read the keystore passphrase from this file (first line) instead of the terminal")
 	fs.StringVar(&o.png, "png", "", "also write the signature's QR code to this PNG file")
 	fs.BoolVar(&o.yes, "yes", false, "sign without asking for confirmation")
-	fs.Var(&o.images, "image", "a PNG image of one QR code part (repeat for every part)")
+	fs.Var(&o.images, "image", "a PNG image of one QR code part (repeat, or list the other parts' images after it)")
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
@@ -81,13 +81,20 @@ func parseSign(args []string, stderr io.Writer) (*options, error) {
 		o.parts = append(o.parts, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	// With --image, the other arguments are more images: --image a.png b.png.
+	if len(o.images) > 0 {
+		for _, p := range o.parts {
+			if len(p) >= 3 && strings.EqualFold(p[:3], "ur:") {
+				return nil, errors.New("airsign: give UR text or --image files, not both")
+			}
+		}
+		o.images, o.parts = append(o.images, o.parts...), nil
+	}
 	switch {
 	case o.keystore == "":
 		return nil, errors.New("airsign: --keystore is required")
 	case len(o.parts) == 0 && len(o.images) == 0:
 		return nil, errors.New("airsign: give the request's UR parts or --image files")
-	case len(o.parts) > 0 && len(o.images) > 0:
-		return nil, errors.New("airsign: give UR text or --image files, not both")
 	}
 	return o, nil
 }

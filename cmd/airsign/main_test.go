@@ -151,7 +151,10 @@ func TestSignImagesAndConfirm(t *testing.T) {
 		if err := os.WriteFile(name, png, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		args = append(args, "--image", name)
+		if i == len(parts)-1 {
+			args = append(args, "--image")
+		}
+		args = append(args, name) // --image a.png b.png ...
 	}
 	res := runAirsign(t, "y\n"+testPass+"\n", args...)
 	if res.code != 0 {

@@ -409,3 +409,15 @@ func encMode() cbor.EncMode {
 	}
 	return em
 }
+
+// ParseFingerprint parses a master key fingerprint (xfp) written as 8 hex
+// digits, with or without 0x, as a KeyPath's SourceFingerprint. Zero is
+// refused: it means "absent".
+func ParseFingerprint(s string) (uint32, error) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	n, err := strconv.ParseUint(s, 16, 32)
+	if err != nil || len(s) != 8 || n == 0 {
+		return 0, fmt.Errorf("%w: source-fingerprint (want 8 hex digits, not 00000000)", ErrSignRequest)
+	}
+	return uint32(n), nil
+}

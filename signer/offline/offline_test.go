@@ -339,3 +339,17 @@ func TestQRPNGRoundTrip(t *testing.T) {
 func common20() common.Address {
 	return common.HexToAddress("0x2c7536E3605D9C16a7a3D7b1898e529396a65c23")
 }
+
+func TestParseFingerprint(t *testing.T) {
+	if n, err := ParseFingerprint("12345678"); err != nil || n != 0x12345678 {
+		t.Fatalf("%x %v", n, err)
+	}
+	if n, err := ParseFingerprint("0xDEADBEEF"); err != nil || n != 0xdeadbeef {
+		t.Fatalf("%x %v", n, err)
+	}
+	for _, s := range []string{"", "1234567", "123456789", "00000000", "zz345678", "+1234567"} {
+		if _, err := ParseFingerprint(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
