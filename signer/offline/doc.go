@@ -27,6 +27,11 @@
 //     (*SignRequest).Tx() gives the transaction back and
 //     (*SignRequest).SignedTx(sig) applies a signature after checking that
 //     it recovers to the request's address.
+//   - KeyPath: ParseKeyPath("m/44'/60'/0'/0/0"), DefaultPath(), String();
+//     ParseFingerprint("12345678") for the source fingerprint (xfp).
+//   - Summarize(request) says what a typed-transaction request does (chain,
+//     from, to, amount, ERC-20 transfer decoded, fees, nonce); Sign(ctx,
+//     signer, request, origin) signs it as an offline signer (airsign).
 //   - Signature (eth-signature, tag 402): request-id, signature, origin.
 //     MarshalCBOR, UR, ParseSignatureCBOR; ParseSignature(text) reads
 //     ur:eth-signature or 0x-hex (65 bytes, v 0/1 or 27/28) into the

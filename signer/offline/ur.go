@@ -26,14 +26,21 @@ func errPart(why string) error { return fmt.Errorf("%w: multi-part: %s", ErrUR, 
 
 // Defaults of Limits (see its fields).
 const (
-	DefaultMaxURLen       = 8192
-	DefaultMaxMessageLen  = 64 << 10
-	DefaultMaxFragments   = 256
-	DefaultMaxParts       = 2048
-	DefaultMaxMixedParts  = 512
-	MinFragmentLen        = 10 // the reference encoder's minimum fragment length
-	DefaultMaxFragmentLen = 400
+	DefaultMaxURLen      = 8192
+	DefaultMaxMessageLen = 64 << 10
+	DefaultMaxFragments  = 256
+	DefaultMaxParts      = 2048
+	DefaultMaxMixedParts = 512
 )
+
+// MinFragmentLen is the reference encoder's minimum fragment length in
+// bytes; EncodeUR refuses a smaller maxFragmentLen.
+const MinFragmentLen = 10
+
+// DefaultMaxFragmentLen is a good maxFragmentLen for QR codes: a part is
+// then at most about 850 characters, far below MaxQRText, so each QR code
+// stays coarse enough for a camera to read from a screen.
+const DefaultMaxFragmentLen = 400
 
 // Limits bounds a URDecoder. Nil or zero fields mean the defaults.
 type Limits struct {
