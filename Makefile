@@ -11,7 +11,7 @@ export GOFLAGS := -buildvcs=false
 export WALLETMCP_GETH := $(BIN)/geth
 export WALLETMCP_NODE := $(BIN)/node22/bin/node
 
-.PHONY: all build run demo test check lint bench tools geth staticcheck chromium softhsm interop clean
+.PHONY: all build run demo test check lint bench tools geth staticcheck chromium softhsm zbar interop clean
 
 all: build
 
@@ -21,6 +21,7 @@ build:
 	  echo "Building bin/walletmcp. The first build compiles go-ethereum and SQLite and takes a few minutes (later builds take seconds)..." >&2; \
 	fi
 	$(GO) build -o $(BIN)/walletmcp ./cmd/walletmcp
+	$(GO) build -o $(BIN)/airsign ./cmd/airsign
 
 # Serve MCP over stdio on the embedded dev chain, with a dev home in .dev-home
 # (created on first run: one funded account, TOTP enrolled, the default policy
@@ -60,9 +61,14 @@ softhsm:
 interop:
 	@scripts/ensure-tools.sh interop
 
+# Debian's zbar-tools (apt-get): zbarimg reads signer/offline's QR PNGs.
+zbar:
+	@scripts/ensure-tools.sh zbar
+
 # All tests, with the race detector (the geth node test needs bin/geth, the
-# interop tests Node.js 22 and interop/node_modules, the hsm tests SoftHSM2).
-test: geth chromium softhsm interop
+# interop tests Node.js 22 and interop/node_modules, the hsm tests SoftHSM2,
+# signer/offline zbarimg).
+test: geth chromium softhsm zbar interop
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: staticcheck

@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"hsm":                      {"internal/secret"},
 	"hsm/hsmtest":              {"hsm"},
 	"signer/pkcs11":            {"signer", "hsm"},
+	"signer/offline":           {"signer", "internal/erc20"},
 	"internal/erc20":           {},
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
@@ -45,6 +46,7 @@ var allowed = map[string][]string{
 	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "internal/approvalstate", "approval/pending"},
 	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit", "internal/approvalstate"},
 	"cmd/walletmcp":            {"*"},
+	"cmd/airsign":              {"signer/offline", "signer/keystore", "wallet", "internal/secret", "policy"},
 	"examples/demo":            {"*"},
 	"interop":                  {}, // tests only: real MCP clients against the binary
 }
@@ -215,4 +217,47 @@ func TestDepsPolicyNoIO(t *testing.T) {
 		return
 	}
 	t.Fatal("policy not found by go list")
+}
+
+// offlineBinaries must not be able to reach a network: the offline signer
+// runs on an air-gapped machine. None of the packages they link, however
+// indirectly, may be one of networkPackages; and the standard package net
+// may be imported only by netImporters. github.com/google/uuid (linked by
+// go-ethereum's keystore for key ids) imports net only to list interfaces
+// for version 1 UUIDs, which nothing here makes: no socket code is reachable.
+var (
+	offlineBinaries = []string{"cmd/airsign"}
+	networkPackages = []string{
+		"net/http", "net/rpc", "net/smtp", "crypto/tls", "net/http/httptrace",
+		"github.com/ethereum/go-ethereum/ethclient", "github.com/ethereum/go-ethereum/rpc",
+		"github.com/ethereum/go-ethereum/p2p", "github.com/ethereum/go-ethereum/node",
+		module + "/internal/chain", module + "/mcpserver",
+	}
+	netImporters = []string{"github.com/google/uuid"}
+)
+
+func TestOfflineBinariesHaveNoNetwork(t *testing.T) {
+	for _, bin := range offlineBinaries {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./"+bin).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", bin, err)
+		}
+		n := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			n++
+			if slices.Contains(networkPackages, f[0]) {
+				t.Errorf("%s links %s: it must have no network code", bin, f[0])
+			}
+			if slices.Contains(f[1:], "net") && !slices.Contains(netImporters, f[0]) {
+				t.Errorf("%s links %s, which imports net: it must have no network code", bin, f[0])
+			}
+		}
+		if n < 50 {
+			t.Fatalf("go list found only %d dependencies of %s", n, bin)
+		}
+	}
 }
