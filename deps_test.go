@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/chain":           {},
 	"internal/chain/gethtest":  {},
 	"wallet":                   {"internal/secret"},
+	"wallet/hd":                {"wallet", "internal/secret"},
 	"signer":                   {},
 	"signer/signertest":        {"signer"},
 	"signer/keystore":          {"signer", "wallet", "internal/secret"},
@@ -54,7 +55,7 @@ var allowed = map[string][]string{
 // keyHolders are the packages that touch key material. None of them may be in
 // the transitive dependencies of the packages in keyFree.
 var (
-	keyHolders = []string{"wallet", "hsm", "signer/keystore", "signer/pkcs11", "signer/offline", "signer/hd"}
+	keyHolders = []string{"wallet", "wallet/hd", "hsm", "signer/keystore", "signer/pkcs11", "signer/offline", "signer/hd"}
 	keyFree    = []string{"policy", "internal/approvalstate", "mcpserver", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
 )
 

@@ -1,6 +1,6 @@
 // Package wallet holds key material at rest and in memory: Web3 Secret
-// Storage (V3) keystore files encrypted with scrypt, BIP-39 mnemonics and
-// BIP-32/44 derivation on byte slices, the encrypted seed vault (HDVault),
+// Storage (V3) keystore files encrypted with scrypt, BIP-39 mnemonics on
+// byte slices, the encrypted seed vault (HDVault),
 // and SealedKey, the form a private key takes in memory between signatures.
 //
 // A Keystore is a directory of V3 key files in go-ethereum's layout (one file
@@ -46,29 +46,20 @@
 // cgo buffers) are outside this package's reach; wiping narrows the window in
 // which a key is readable, it does not close it.
 //
-// HD wallets. A mnemonic, its entropy, the seed, and the master,
-// intermediate and child keys are held only in byte slices that are wiped
-// after use, never in Go strings: go-bip39 is used only for its English word
-// list, the mnemonic is built into one buffer of its final size, parsed byte
-// by byte (a wrong word is reported by position), and the seed is computed
-// with PBKDF2-HMAC-SHA512 written over crypto/hmac, because x/crypto/pbkdf2
-// and crypto/pbkdf2 take the password as a string. Derivation uses
-// btcutil/hdkeychain and zeroes every ExtendedKey with Zero() and each child
-// btcec.PrivateKey with Zero(); the child scalar is copied out with
-// PutBytesUnchecked and sealed at once. hdkeychain itself leaves copies that
-// it does not wipe (btcutil@v1.2.0/hdkeychain/extendedkey.go): NewMaster's
-// HMAC state holds the seed (line 661: hmac512.Write(seed)), Derive's data
-// buffer and HMAC state hold a hardened child's parent key (lines 257, 279),
-// the left half of each HMAC output stays in the chain code's array
-// (lines 280, 286), and pubKeyBytes' btcec.PrivateKey of the parent (line 157) is
-// not zeroed. They are garbage once derivation returns, and are gone only
-// when the allocator reuses their memory; a long-running process should
-// therefore derive in a short-lived helper process (walletmcp serve does).
-// crypto/hmac keeps the HMAC key XORed with the pad constants (ipad, opad)
-// in its state, so SeedFromMnemonic leaves the mnemonic, so masked, in
-// garbage when it is at most 128 bytes long (12 to 18 words). The seed vault encrypts the
-// 64-byte seed like a V3 key file (scrypt, AES-128-CTR, Keccak-256 MAC) with
-// the home passphrase; the mnemonic is never stored.
+// HD wallets. A mnemonic, its entropy and the seed are held only in byte
+// slices that are wiped after use, never in Go strings: go-bip39 is used only
+// for its English word list, the mnemonic is built into one buffer of its
+// final size and parsed byte by byte (a wrong word is reported by position),
+// and the seed is computed with PBKDF2-HMAC-SHA512 written over crypto/hmac,
+// because x/crypto/pbkdf2 and crypto/pbkdf2 take the password as a string.
+// crypto/hmac keeps the HMAC key XORed with the pad constants (ipad, opad) in
+// its state, so SeedFromMnemonic leaves the mnemonic, so masked, in garbage
+// when it is at most 128 bytes long (12 to 18 words). BIP-32/44 derivation
+// is in package wallet/hd (hdkeychain links network code that the offline
+// signer, which uses this package, must not contain). The seed vault
+// (HDVault) encrypts the 64-byte seed like a V3 key file (scrypt,
+// AES-128-CTR, Keccak-256 MAC) with the home passphrase; the mnemonic is
+// never stored.
 //
 // Errors never contain a passphrase, a private key or the text of an input
 // that may be one (a hex key that fails to parse is reported by its shape,

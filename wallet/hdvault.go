@@ -78,20 +78,21 @@ func NewHDVault(dir string, opts *KeystoreOptions) *HDVault {
 // Dir returns the vault's directory.
 func (v *HDVault) Dir() string { return v.dir }
 
-// Create encrypts seed under pass and writes it as a new wallet called
-// label. It refuses an empty passphrase, a label already used, and a seed
-// already in the vault (ErrExists, recognised by its first address). seed and
-// pass are not modified or retained.
-func (v *HDVault) Create(label string, seed, pass *secret.Bytes) (*HDWallet, error) {
+// Create encrypts the 64-byte seed under pass and writes it as a new wallet
+// called label, with address0, the address of m/44'/60'/0'/0/0 of the seed,
+// which the caller derives (package wallet/hd: hd.CreateWallet). It refuses
+// an empty passphrase, a label already used, and a seed already in the vault
+// (ErrExists, recognised by address0). seed and pass are not modified or
+// retained.
+func (v *HDVault) Create(label string, seed *secret.Bytes, address0 common.Address, pass *secret.Bytes) (*HDWallet, error) {
 	if pass.Len() == 0 {
 		return nil, ErrEmptyPassphrase
 	}
 	if label == "" || len(label) > 64 || strings.ContainsAny(label, "/\\") || strings.IndexFunc(label, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return nil, errors.New("wallet: hd wallet label must be 1 to 64 printable bytes without slashes")
 	}
-	addrs, err := DeriveHDAddresses(seed.Reveal(), []uint32{0})
-	if err != nil {
-		return nil, err
+	if seed.Len() != SeedLength {
+		return nil, errors.New("wallet: hd: the seed must be 64 bytes")
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -103,7 +104,7 @@ func (v *HDVault) Create(label string, seed, pass *secret.Bytes) (*HDWallet, err
 		if w.Label == label {
 			return nil, fmt.Errorf("wallet: an hd wallet is already labelled %q", label)
 		}
-		if w.Address0 == addrs[0] {
+		if w.Address0 == address0 {
 			return nil, fmt.Errorf("%w: this seed is already the hd wallet %q", ErrExists, w.Label)
 		}
 	}
@@ -117,7 +118,7 @@ func (v *HDVault) Create(label string, seed, pass *secret.Bytes) (*HDWallet, err
 	}
 	data, err := json.MarshalIndent(hdFile{
 		Version: hdFileVersion, ID: id.String(), Label: label,
-		Address0: addrs[0].Hex(), Crypto: c,
+		Address0: address0.Hex(), Crypto: c,
 	}, "", "  ")
 	if err != nil {
 		return nil, err
@@ -126,7 +127,7 @@ func (v *HDVault) Create(label string, seed, pass *secret.Bytes) (*HDWallet, err
 	if err := writeFileAtomic(path, data); err != nil {
 		return nil, err
 	}
-	return &HDWallet{ID: id.String(), Label: label, Address0: addrs[0], path: path}, nil
+	return &HDWallet{ID: id.String(), Label: label, Address0: address0, path: path}, nil
 }
 
 // Wallets lists the vault's wallets sorted by label. A missing directory is
@@ -182,8 +183,8 @@ func (v *HDVault) Find(label string) (*HDWallet, error) {
 }
 
 // OpenSeed decrypts w's seed with pass; the caller wipes it. A wrong
-// passphrase is ErrWrongPassphrase, and a seed whose first address is not
-// the file's is ErrKeyMismatch.
+// passphrase is ErrWrongPassphrase. It does not derive anything: hd.OpenSeed
+// also checks the seed against w's first address.
 //
 // Like Keystore.Unlock, it hands the passphrase to go-ethereum's
 // DecryptDataV3 as a Go string (see the package's security model).
@@ -210,15 +211,6 @@ func (v *HDVault) OpenSeed(w *HDWallet, pass *secret.Bytes) (seed *secret.Bytes,
 	if s.Len() != SeedLength {
 		s.Wipe()
 		return nil, invalidKeyFile("seed has the wrong length")
-	}
-	addrs, err := DeriveHDAddresses(s.Reveal(), []uint32{0})
-	if err != nil {
-		s.Wipe()
-		return nil, err
-	}
-	if a, _ := parseAddress(f.Address0); a != addrs[0] {
-		s.Wipe()
-		return nil, ErrKeyMismatch
 	}
 	return s, nil
 }

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"text/tabwriter"
-
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/wallet"
+	"github.com/walletmcp/walletmcp/wallet/hd"
 )
 
 // hdVaultOf opens the home's seed vault with the configured scrypt strength.
@@ -171,14 +168,14 @@ func (s *hdSession) save(ctx context.Context, c *cli, label string, m *secret.By
 		return err
 	}
 	defer seed.Wipe()
-	w, err := s.vault.Create(label, seed, s.pass)
+	w, err := hd.CreateWallet(s.vault, label, seed, s.pass)
 	if err != nil {
 		return err
 	}
-	if err := s.h.AddAccount(config.Account{Address: w.Address0, Label: label, Backend: config.BackendHD, DerivationPath: wallet.HDPath(0)}); err != nil {
+	if err := s.h.AddAccount(config.Account{Address: w.Address0, Label: label, Backend: config.BackendHD, DerivationPath: hd.Path(0)}); err != nil {
 		return err
 	}
-	return c.auditAdmin(ctx, s.lg, event, map[string]any{"wallet": label, "address": w.Address0.Hex(), "backend": config.BackendHD, "derivation_path": wallet.HDPath(0)}, w.Address0.Hex()+" "+wallet.HDPath(0))
+	return c.auditAdmin(ctx, s.lg, event, map[string]any{"wallet": label, "address": w.Address0.Hex(), "backend": config.BackendHD, "derivation_path": hd.Path(0)}, w.Address0.Hex()+" "+hd.Path(0))
 }
 
 func (c *cli) hdDerive(ctx context.Context, args []string) error {
@@ -188,7 +185,7 @@ func (c *cli) hdDerive(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	if *index < -1 || *index > wallet.MaxHDIndex {
+	if *index < -1 || *index > hd.MaxIndex {
 		return &exitError{code: 2, err: errors.New("hd derive: --index must be from 0 to 2147483647")}
 	}
 	s, err := c.openHD()
@@ -207,7 +204,7 @@ func (c *cli) hdDerive(ctx context.Context, args []string) error {
 	used := map[uint32]bool{}
 	for _, a := range accts {
 		if a.Backend == config.BackendHD && a.Label == w.Label {
-			if n, err := wallet.ParseHDPath(a.DerivationPath); err == nil {
+			if n, err := hd.ParsePath(a.DerivationPath); err == nil {
 				used[n] = true
 			}
 		}
@@ -216,23 +213,23 @@ func (c *cli) hdDerive(ctx context.Context, args []string) error {
 	if *index >= 0 {
 		n = uint32(*index)
 		if used[n] {
-			return fmt.Errorf("hd derive: %s of %q is already an account", wallet.HDPath(n), w.Label)
+			return fmt.Errorf("hd derive: %s of %q is already an account", hd.Path(n), w.Label)
 		}
 	} else {
 		for used[n] {
 			n++
 		}
 	}
-	seed, err := s.vault.OpenSeed(w, s.pass)
+	seed, err := hd.OpenSeed(s.vault, w, s.pass)
 	if err != nil {
 		return err
 	}
-	addrs, err := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{n})
+	addrs, err := hd.DeriveAddresses(seed.Reveal(), []uint32{n})
 	seed.Wipe()
 	if err != nil {
 		return err
 	}
-	path := wallet.HDPath(n)
+	path := hd.Path(n)
 	if err := s.h.AddAccount(config.Account{Address: addrs[0], Label: w.Label, Backend: config.BackendHD, DerivationPath: path}); err != nil {
 		return err
 	}
@@ -270,80 +267,4 @@ func (c *cli) hdList(_ context.Context, args []string) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// hdAccounts returns the hd accounts of accts grouped by wallet label, and
-// the labels in order of first appearance.
-func hdAccounts(accts []config.Account) (map[string][]config.Account, []string) {
-	byWallet := map[string][]config.Account{}
-	var order []string
-	for _, a := range accts {
-		if a.Backend != config.BackendHD {
-			continue
-		}
-		if _, ok := byWallet[a.Label]; !ok {
-			order = append(order, a.Label)
-		}
-		byWallet[a.Label] = append(byWallet[a.Label], a)
-	}
-	return byWallet, order
-}
-
-// deriveHD derives, for every hd account, its key from its wallet's seed
-// and returns it sealed. Each wallet's seed is decrypted once and wiped as
-// soon as its accounts' keys are sealed. An account whose wallet is missing,
-// or whose path does not derive its address, is an error. serve runs this
-// in a short-lived child process (see hdhelper.go).
-func deriveHD(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes) (map[common.Address]*wallet.SealedKey, error) {
-	byWallet, order := hdAccounts(accts)
-	out := map[common.Address]*wallet.SealedKey{}
-	fail := func(err error) (map[common.Address]*wallet.SealedKey, error) {
-		for _, k := range out {
-			k.Destroy()
-		}
-		return nil, err
-	}
-	vault := hdVaultOf(h, cfg)
-	for _, label := range order {
-		w, err := vault.Find(label)
-		if err != nil {
-			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
-		}
-		idx := make([]uint32, 0, len(byWallet[label]))
-		for _, a := range byWallet[label] {
-			n, err := wallet.ParseHDPath(a.DerivationPath)
-			if err != nil {
-				return fail(fmt.Errorf("serve: account %s: %w", a.Address.Hex(), err))
-			}
-			idx = append(idx, n)
-		}
-		seed, err := vault.OpenSeed(w, pass)
-		if err != nil {
-			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
-		}
-		sealed, err := wallet.DeriveHDKeys(seed.Reveal(), idx)
-		seed.Wipe()
-		if err != nil {
-			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
-		}
-		for i, a := range byWallet[label] {
-			out[a.Address] = sealed[i]
-		}
-		for i, a := range byWallet[label] {
-			if sealed[i].Address() != a.Address {
-				return fail(fmt.Errorf("serve: account %s: %s of hd wallet %q derives %s", a.Address.Hex(), a.DerivationPath, label, sealed[i].Address().Hex()))
-			}
-		}
-	}
-	return out, nil
-}
-
-// scrubHeap runs the garbage collector and returns free memory to the
-// operating system after the keys are unlocked, so that pages that held
-// only garbage copies made by dependencies (hdkeychain's HMAC states,
-// go-ethereum's scrypt buffers) are unmapped rather than left readable.
-// Garbage that shares a page with live objects stays until reused.
-func scrubHeap() {
-	runtime.GC()
-	debug.FreeOSMemory()
 }

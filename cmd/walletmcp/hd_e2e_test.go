@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/walletmcp/walletmcp/wallet"
+	"github.com/walletmcp/walletmcp/wallet/hd"
 )
 
 const abandonAbout = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
@@ -54,7 +55,7 @@ func TestHDCommandsMnemonicFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{0, 1, 2, 5})
+	want, _ := hd.DeriveAddresses(seed.Reveal(), []uint32{0, 1, 2, 5})
 	if len(out) != 2 || common.HexToAddress(out[0]) != want[0] || out[1] != "m/44'/60'/0'/0/0" {
 		t.Fatalf("hd new printed %q, want %s m/44'/60'/0'/0/0", out, want[0].Hex())
 	}
@@ -272,7 +273,7 @@ func TestHDNewOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, _ := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{0})
+	addr, _ := hd.DeriveAddresses(seed.Reveal(), []uint32{0})
 	if got := strings.Fields(r.stdout.String()); len(got) != 2 || common.HexToAddress(got[0]) != addr[0] {
 		t.Fatalf("stdout %q, want the address of the shown words %s", r.stdout, addr[0].Hex())
 	}
@@ -350,7 +351,7 @@ func TestHDRestoreBIP39Passphrase(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, r.stderr)
 	}
 	seed, _ := wallet.SeedFromMnemonic([]byte(abandonAbout), []byte("TREZOR"))
-	want, _ := wallet.DeriveHDAddresses(seed.Reveal(), []uint32{0})
+	want, _ := hd.DeriveAddresses(seed.Reveal(), []uint32{0})
 	if !strings.HasPrefix(r.stdout.String(), want[0].Hex()) {
 		t.Errorf("stdout %q, want %s", r.stdout, want[0].Hex())
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/wallet"
+	"github.com/walletmcp/walletmcp/wallet/hd"
 )
 
 // needle is a secret the memory scan looks for.
@@ -173,7 +174,7 @@ func TestMemoryHoldsNoHDOrKeystoreSecret(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addKey(wallet.HDPath(n), child)
+		addKey(hd.Path(n), child)
 		p, _ := child.ECPrivKey()
 		hdAddrs = append(hdAddrs, crypto.PubkeyToAddress(p.ToECDSA().PublicKey).Hex())
 	}
@@ -202,8 +203,8 @@ func TestMemoryHoldsNoHDOrKeystoreSecret(t *testing.T) {
 		got[a.Address] = a.Backend + " " + a.DerivationPath
 	}
 	for i, a := range hdAddrs {
-		if got[a] != "hd "+wallet.HDPath(uint32(i)) {
-			t.Errorf("list_accounts: %s is %q, want hd %s", a, got[a], wallet.HDPath(uint32(i)))
+		if got[a] != "hd "+hd.Path(uint32(i)) {
+			t.Errorf("list_accounts: %s is %q, want hd %s", a, got[a], hd.Path(uint32(i)))
 		}
 	}
 	if got[ksAddr] != "keystore " {

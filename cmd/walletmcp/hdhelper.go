@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -17,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/wallet"
+	"github.com/walletmcp/walletmcp/wallet/hd"
 )
 
 // hdHelperCommand is the hidden command serve re-executes itself with to
@@ -188,4 +191,80 @@ func (c *cli) hdHelper(_ context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// hdAccounts returns the hd accounts of accts grouped by wallet label, and
+// the labels in order of first appearance.
+func hdAccounts(accts []config.Account) (map[string][]config.Account, []string) {
+	byWallet := map[string][]config.Account{}
+	var order []string
+	for _, a := range accts {
+		if a.Backend != config.BackendHD {
+			continue
+		}
+		if _, ok := byWallet[a.Label]; !ok {
+			order = append(order, a.Label)
+		}
+		byWallet[a.Label] = append(byWallet[a.Label], a)
+	}
+	return byWallet, order
+}
+
+// deriveHD derives, for every hd account, its key from its wallet's seed
+// and returns it sealed. Each wallet's seed is decrypted once and wiped as
+// soon as its accounts' keys are sealed. An account whose wallet is missing,
+// or whose path does not derive its address, is an error. serve runs this
+// in a short-lived child process (see hdhelper.go).
+func deriveHD(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes) (map[common.Address]*wallet.SealedKey, error) {
+	byWallet, order := hdAccounts(accts)
+	out := map[common.Address]*wallet.SealedKey{}
+	fail := func(err error) (map[common.Address]*wallet.SealedKey, error) {
+		for _, k := range out {
+			k.Destroy()
+		}
+		return nil, err
+	}
+	vault := hdVaultOf(h, cfg)
+	for _, label := range order {
+		w, err := vault.Find(label)
+		if err != nil {
+			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
+		}
+		idx := make([]uint32, 0, len(byWallet[label]))
+		for _, a := range byWallet[label] {
+			n, err := hd.ParsePath(a.DerivationPath)
+			if err != nil {
+				return fail(fmt.Errorf("serve: account %s: %w", a.Address.Hex(), err))
+			}
+			idx = append(idx, n)
+		}
+		seed, err := hd.OpenSeed(vault, w, pass)
+		if err != nil {
+			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
+		}
+		sealed, err := hd.DeriveKeys(seed.Reveal(), idx)
+		seed.Wipe()
+		if err != nil {
+			return fail(fmt.Errorf("serve: hd wallet %q: %w", label, err))
+		}
+		for i, a := range byWallet[label] {
+			out[a.Address] = sealed[i]
+		}
+		for i, a := range byWallet[label] {
+			if sealed[i].Address() != a.Address {
+				return fail(fmt.Errorf("serve: account %s: %s of hd wallet %q derives %s", a.Address.Hex(), a.DerivationPath, label, sealed[i].Address().Hex()))
+			}
+		}
+	}
+	return out, nil
+}
+
+// scrubHeap runs the garbage collector and returns free memory to the
+// operating system after the keys are unlocked, so that pages that held
+// only garbage copies made by dependencies (hdkeychain's HMAC states,
+// go-ethereum's scrypt buffers) are unmapped rather than left readable.
+// Garbage that shares a page with live objects stays until reused.
+func scrubHeap() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }

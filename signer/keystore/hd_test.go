@@ -11,6 +11,7 @@ import (
 	"github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/signer/signertest"
 	"github.com/walletmcp/walletmcp/wallet"
+	"github.com/walletmcp/walletmcp/wallet/hd"
 )
 
 // TestConformanceHD runs the suite on HD accounts the way serve makes them:
@@ -29,19 +30,19 @@ func TestConformanceHD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := v.Create("main", seed, pass)
+	w, err := hd.CreateWallet(v, "main", seed, pass)
 	seed.Wipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, addr := range want {
-		t.Run(wallet.HDPath(uint32(i)), func(t *testing.T) {
+		t.Run(hd.Path(uint32(i)), func(t *testing.T) {
 			signertest.Run(t, func(t *testing.T) signer.Signer {
-				s, err := v.OpenSeed(w, pass)
+				s, err := hd.OpenSeed(v, w, pass)
 				if err != nil {
 					t.Fatal(err)
 				}
-				keys, err := wallet.DeriveHDKeys(s.Reveal(), []uint32{uint32(i)})
+				keys, err := hd.DeriveKeys(s.Reveal(), []uint32{uint32(i)})
 				s.Wipe()
 				if err != nil {
 					t.Fatal(err)
