@@ -92,7 +92,8 @@ func (b *syncBuffer) String() string {
 func newRig(t *testing.T, mut func(*Options)) *rig {
 	t.Helper()
 	ctx := context.Background()
-	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	// Near the real time: the go-sdk bearer middleware checks expiry on time.Now.
+	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"), &store.Options{Key: bytes.Repeat([]byte{7}, store.KeyLen), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
