@@ -106,6 +106,9 @@ func TestScopes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if res.CacheScope != "private" {
+			t.Errorf("tools/list cacheScope %q: a per-token list must not be cached publicly", res.CacheScope)
+		}
 		got := toolNames(res)
 		slices.Sort(got)
 		if !slices.Equal(got, tt.want) {

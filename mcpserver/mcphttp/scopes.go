@@ -105,6 +105,9 @@ func ScopeMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 				}
 				cp := *lr
 				cp.Tools = kept
+				// The list depends on the token: no shared cache may serve it
+				// to another.
+				cp.CacheScope, cp.TTLMs = "private", 0
 				return &cp, nil
 			}
 			return res, err
