@@ -14,7 +14,7 @@ import (
 )
 
 // startHTTPServe starts `serve --dev --http addr` and waits until it listens.
-func startHTTPServe(t *testing.T, home, addr string) *lockedBuffer {
+func startHTTPServe(t testing.TB, home, addr string) *lockedBuffer {
 	t.Helper()
 	cmd := exec.Command(binPath, "serve", "--dev", "--http", addr, "--home", home, "--password-file", passFile(t, home))
 	stderr := &lockedBuffer{}
@@ -38,7 +38,7 @@ func startHTTPServe(t *testing.T, home, addr string) *lockedBuffer {
 }
 
 // newToken runs `token new` and returns the id and the token.
-func newToken(t *testing.T, home string, args ...string) (id, token string) {
+func newToken(t testing.TB, home string, args ...string) (id, token string) {
 	t.Helper()
 	out := mustCLI(t, home, append([]string{"token", "new"}, args...)...)
 	m := regexp.MustCompile(`^id: (tok_[0-9a-f]+)\ntoken: (wmcp_[A-Za-z0-9_-]+)\n$`).FindStringSubmatch(out)
@@ -50,7 +50,7 @@ func newToken(t *testing.T, home string, args ...string) (id, token string) {
 
 // bridge starts `walletmcp connect addr --token-file F` with an MCP client on
 // its stdio.
-func bridge(t *testing.T, addr, token string) (*mcp.ClientSession, *lockedBuffer) {
+func bridge(t testing.TB, addr, token string) (*mcp.ClientSession, *lockedBuffer) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(f, []byte(token+"\n"), 0o600); err != nil {
