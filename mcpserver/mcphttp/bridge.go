@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -19,13 +20,19 @@ import (
 const MaxTokenFileBytes = 16 << 10
 
 // ReadTokenFile reads a bearer token from path: the whole file, surrounding
-// white space removed. The error never contains the file's content.
+// white space removed. A file that group or others may read or write is
+// refused. The error never contains the file's content.
 func ReadTokenFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("mcphttp: token file: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", fmt.Errorf("mcphttp: token file: %w", err)
+	} else if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("mcphttp: token file %s is readable or writable by group or others: chmod 600 %s", path, path)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxTokenFileBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("mcphttp: token file: %w", err)

@@ -41,6 +41,15 @@ func TestBridge(t *testing.T) {
 	if err := os.WriteFile(tokFile, []byte(tok.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(tokFile, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTokenFile(tokFile); err == nil || strings.Contains(err.Error(), tok.Token) {
+		t.Fatalf("a group-readable token file: %v", err)
+	}
+	if err := os.Chmod(tokFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	read, err := ReadTokenFile(tokFile)
 	if err != nil || read != tok.Token {
 		t.Fatalf("ReadTokenFile: %v", err)
