@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -162,6 +163,8 @@ type Config struct {
 	Approval ApprovalConfig `toml:"approval"`
 	// HTTP holds settings of `serve --http`.
 	HTTP HTTPConfig `toml:"http"`
+	// HSM is the PKCS#11 token of hsm accounts; empty means none.
+	HSM HSMConfig `toml:"hsm"`
 }
 
 // HTTPConfig configures the HTTP transport (`serve --http`).
@@ -212,6 +215,22 @@ type ApprovalConfig struct {
 	MaxPending int `toml:"max_pending"`
 }
 
+// Bounds of ApprovalConfig.TTL.
+const (
+	MinApprovalTTL = time.Minute
+	MaxApprovalTTL = 24 * time.Hour
+)
+
+// ParseTTL returns TTL as a duration; one that does not parse, or is not
+// from MinApprovalTTL to MaxApprovalTTL, is an error naming the key.
+func (a *ApprovalConfig) ParseTTL() (time.Duration, error) {
+	ttl, err := time.ParseDuration(a.TTL)
+	if err != nil || ttl < MinApprovalTTL || ttl > MaxApprovalTTL {
+		return 0, errors.New("config: " + ConfigFile + " approval.ttl must be a duration from 1m to 24h")
+	}
+	return ttl, nil
+}
+
 // Bounds of ApprovalConfig.MaxPending.
 const (
 	DefaultMaxPending = 20
@@ -234,6 +253,13 @@ listen = "127.0.0.1:0"
 ttl = "10m"
 # Pending approvals allowed per account; beyond, send_transfer is rate_limited.
 max_pending = 20
+
+# A PKCS#11 token for "walletmcp hsm keygen" keys (keys never leave the token).
+# [hsm]
+# module = "/usr/lib/softhsm/libsofthsm2.so"
+# token_label = "walletmcp"
+# pin_file = ""        # or WALLETMCP_HSM_PIN_FILE; else asked on the terminal
+# sessions = 4
 `
 
 // LoadConfig reads config.toml; a missing file means defaults. Unknown keys
@@ -284,6 +310,9 @@ func (h *Home) LoadConfig() (*Config, error) {
 	}
 	if c.HTTP.SessionTimeout == "" {
 		c.HTTP.SessionTimeout = "30m"
+	}
+	if err := c.HSM.check(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
