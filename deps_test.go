@@ -46,6 +46,7 @@ var allowed = map[string][]string{
 	"approval/web":             {"approval", "approval/pending", "approval/totp", "internal/approvalstate", "policy"},
 	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "internal/approvalstate", "approval/pending"},
 	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit", "internal/approvalstate"},
+	"mcpserver/mcphttp":        {"mcpserver", "internal/store"},
 	"cmd/walletmcp":            {"*"},
 	"cmd/airsign":              {"signer/offline", "signer/keystore", "wallet", "internal/secret", "policy"},
 	"examples/demo":            {"*"},
@@ -56,7 +57,7 @@ var allowed = map[string][]string{
 // the transitive dependencies of the packages in keyFree.
 var (
 	keyHolders = []string{"wallet", "wallet/hd", "hsm", "signer/keystore", "signer/pkcs11", "signer/offline", "signer/hd"}
-	keyFree    = []string{"policy", "internal/approvalstate", "mcpserver", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
+	keyFree    = []string{"policy", "internal/approvalstate", "mcpserver", "mcpserver/mcphttp", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
 )
 
 // ioFree packages do no I/O: they import none of ioImports directly and

@@ -14,6 +14,10 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 
 const bin = process.env.WALLETMCP_BIN;
 const home = process.env.WALLETMCP_HOME;
+// Set: go through `walletmcp connect ADDR --token-file F` to a `serve --http`
+// daemon (bridge_test.go) instead of launching `serve --dev`.
+const connect = process.env.WALLETMCP_CONNECT;
+const tokenFile = process.env.WALLETMCP_TOKEN_FILE;
 const RECIPIENT = '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf';
 const TOOLS = ['get_approval', 'get_balance', 'get_policy', 'get_transaction', 'list_accounts', 'prepare_transfer', 'send_transfer'];
 
@@ -40,10 +44,11 @@ let stderr = '';
 let from;
 
 before(async () => {
-  assert.ok(bin && home, 'WALLETMCP_BIN and WALLETMCP_HOME must be set (run go test ./interop)');
+  assert.ok(bin && (home || (connect && tokenFile)), 'WALLETMCP_BIN and WALLETMCP_HOME (or WALLETMCP_CONNECT and WALLETMCP_TOKEN_FILE) must be set (run go test ./interop)');
   validator = new CountingValidator();
   client = new Client({ name: 'walletmcp-interop', version: '1.0.0' }, { jsonSchemaValidator: validator });
-  const transport = new StdioClientTransport({ command: bin, args: ['serve', '--dev', '--home', home], stderr: 'pipe' });
+  const args = connect ? ['connect', connect, '--token-file', tokenFile] : ['serve', '--dev', '--home', home];
+  const transport = new StdioClientTransport({ command: bin, args, stderr: 'pipe' });
   transport.stderr?.on('data', (d) => { stderr += d; });
   try {
     await client.connect(transport);

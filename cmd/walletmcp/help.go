@@ -77,8 +77,25 @@ func commandHelp(name string) (synopsis, text string) {
 	case "audit verify":
 		return "audit verify", "Check the audit log's hash chain: exit 0 iff it is intact, else name the first\n" +
 			"record that was edited, deleted, reordered or cut off."
+	case "token new":
+		return "token new --scope read[,transfer][,offline] [--label L] [--expires 720h]",
+			"Make a bearer token for serve --http. Prints `id: ID` and `token: TOKEN` once; only\n" +
+				"the token's SHA-256 is kept. read: the read-only tools; transfer: prepare_transfer,\n" +
+				"send_transfer, get_approval; offline: the offline-signing tools."
+	case "token list":
+		return "token list", "List the HTTP tokens: id, scopes, expiry, state, label (never the token)."
+	case "token revoke":
+		return "token revoke ID", "Revoke a token: a running server refuses it from its next request."
+	case "connect":
+		return "connect unix:PATH|https://HOST:PORT/mcp --token-file F",
+			"Relay MCP between stdin/stdout and a `serve --http` daemon: what an MCP host launches\n" +
+				"instead of serve when the wallet runs as another user. It opens no home and holds no\n" +
+				"key or policy, only the token read from F."
 	case "serve":
-		return "serve [--dev] [--rpc URL]", "Serve MCP on stdin/stdout (logs on stderr) with the approval page on loopback.\n" +
+		return "serve [--dev] [--rpc URL] [--http ADDR [--tls-cert F --tls-key F]]", "Serve MCP on stdin/stdout (logs on stderr) with the approval page on loopback.\n" +
+			"--http serves streamable HTTP at ADDR/mcp instead (host:port, or unix:PATH for a\n" +
+			"socket of mode 0660): every request needs a bearer token (walletmcp token new, or\n" +
+			"an OAuth access token from config.toml [http.oauth]); a non-loopback address needs TLS.\n" +
 			"--dev runs on an embedded chain kept in the home (dev-chain/) and, on an empty\n" +
 			"home, creates a dev home: one account funded with 100 ETH, TOTP enrolled (its QR\n" +
 			"code is printed once; `walletmcp totp show --dev` shows it again), the default\n" +
@@ -105,6 +122,8 @@ func groupSubcommands(group string) []string {
 		return []string{"new", "restore", "derive", "list"}
 	case "audit":
 		return []string{"verify"}
+	case "token":
+		return []string{"new", "list", "revoke"}
 	}
 	return nil
 }

@@ -44,7 +44,10 @@ Commands:
   approve ID [--code C]                   approve a pending transfer with a TOTP code
   reject ID                               reject a pending transfer
   audit verify                            exit 0 iff the audit chain is intact
-  serve [--dev] [--rpc URL]               serve MCP over stdio
+  serve [--dev] [--rpc URL] [--http ADDR] serve MCP over stdio, or streamable HTTP at ADDR (host:port, unix:PATH)
+  token new --scope S [--label L] [--expires D]   a bearer token for serve --http (printed once)
+  token list | token revoke ID            the HTTP tokens; revoke is effective on the next request
+  connect unix:PATH --token-file F        stdio bridge to a serve --http daemon (holds no key or home)
   version                                 the version, the Go version and the security-relevant modules
 
 A real home, in this order: init, totp enroll, (edit policy.toml) policy attest,
@@ -85,7 +88,7 @@ func main() {
 
 // internalPrefix matches the package prefix of an error ("config: ") at the
 // start of the text or of a wrapped part.
-var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|keystore|erc20|hsm|pkcs11): `)
+var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|mcphttp|keystore|erc20|hsm|pkcs11): `)
 
 // forPeople renders err for a person: without the package prefixes that
 // errors carry for programs ("config: wrong home passphrase" reads "wrong
@@ -203,6 +206,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return group(map[string]func(context.Context, []string) error{"verify": c.auditVerify})
 	case "serve":
 		return leaf(c.serve)
+	case "token":
+		return group(map[string]func(context.Context, []string) error{"new": c.tokenNew, "list": c.tokenList, "revoke": c.tokenRevoke})
+	case "connect":
+		return leaf(c.connect)
 	case "version":
 		return leaf(c.version)
 	case hdHelperCommand:

@@ -59,6 +59,7 @@ func TestHelpOnStdoutExitZero(t *testing.T) {
 		{"approvals", "--help"}, {"approve", "--help"}, {"approve", "help"}, {"reject", "-h"},
 		{"audit", "help"}, {"audit", "verify", "--help"},
 		{"serve", "--help"}, {"serve", "help"}, {"version", "--help"},
+		{"token", "help"}, {"token", "new", "--help"}, {"token", "revoke", "-h"}, {"connect", "--help"},
 	} {
 		r := runBare(t, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, "Usage") || r.stderr != "" {
@@ -68,8 +69,7 @@ func TestHelpOnStdoutExitZero(t *testing.T) {
 			t.Errorf("walletmcp %v printed the flag package's error", args)
 		}
 	}
-	// Flags that only refuse are not listed.
-	if r := runBare(t, "serve", "--help"); strings.Contains(r.stdout, "--http") || !strings.Contains(r.stdout, "--dev") {
+	if r := runBare(t, "serve", "--help"); !strings.Contains(r.stdout, "--http") || !strings.Contains(r.stdout, "--dev") {
 		t.Errorf("serve --help:\n%s", r.stdout)
 	}
 	if r := runBare(t, "approve", "--help"); !strings.Contains(r.stdout, "--code C") {

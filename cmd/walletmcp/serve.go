@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/mcpserver"
+	"github.com/walletmcp/walletmcp/mcpserver/mcphttp"
 	"github.com/walletmcp/walletmcp/policy"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 )
@@ -27,12 +28,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
 	dev := fs.Bool("dev", false, "run on an embedded dev chain (chain id 1337, every account funded with 100 ETH)")
 	rpcURL := fs.String("rpc", "", "JSON-RPC URL of an Ethereum node (default: config.toml rpc_url)")
-	httpAddr := fs.String("http", "", "") // hidden: not available in this version
+	var hf httpFlags
+	fs.StringVar(&hf.addr, "http", "", "serve streamable HTTP at ADDR (host:port or unix:PATH) instead of stdio")
+	fs.StringVar(&hf.tlsCert, "tls-cert", "", "TLS certificate (PEM) for --http")
+	fs.StringVar(&hf.tlsKey, "tls-key", "", "TLS private key (PEM) for --http")
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	if *httpAddr != "" {
-		return errors.New("serve: --http is not available in this version; use stdio")
+	if hf.addr == "" && (hf.tlsCert != "" || hf.tlsKey != "") {
+		return &exitError{code: 2, err: errors.New("serve: --tls-cert and --tls-key need --http")}
 	}
 	if *dev && *rpcURL != "" {
 		return &exitError{code: 2, err: errors.New("serve: --dev and --rpc exclude each other")}
@@ -61,6 +65,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg, err := h.LoadConfig()
 	if err != nil {
 		return err
+	}
+	var ln *mcphttp.Listener
+	if hf.addr != "" {
+		if ln, err = listenHTTP(&hf); err != nil {
+			return err
+		}
+		defer ln.Close()
 	}
 	pass, mk, err := c.unlockHome(h)
 	if err != nil {
@@ -218,6 +229,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	if _, err := st.TOTP(ctx); err != nil {
 		logger.Warn("TOTP is not enrolled: transfers that need a human cannot be approved until `walletmcp totp enroll`")
+	}
+	if ln != nil {
+		err = serveHTTP(ctx, ln, srv, st, &cfg.HTTP, logger)
+		_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
+		return err
 	}
 	logger.Info("walletmcp serving MCP on stdio", "home", h.Dir, "chain_id", pol.ChainID, "dev", *dev, "accounts", len(accts), "policy_sha256", sum[:12], "approval_page", page.Addr())
 	// Ctrl-C (ctx) ends the input: calls already read are answered, then

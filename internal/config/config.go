@@ -163,8 +163,39 @@ type Config struct {
 	Keystore KeystoreConfig `toml:"keystore"`
 	// Approval holds settings of the human approval channel.
 	Approval ApprovalConfig `toml:"approval"`
+	// HTTP holds settings of `serve --http`.
+	HTTP HTTPConfig `toml:"http"`
 	// HSM is the PKCS#11 token of hsm accounts; empty means none.
 	HSM HSMConfig `toml:"hsm"`
+}
+
+// HTTPConfig configures the HTTP transport (`serve --http`).
+type HTTPConfig struct {
+	// ResourceURL is the URL clients use for /mcp (the RFC 9728 resource
+	// and the default OAuth audience). Default: derived from --http
+	// (http(s)://ADDR/mcp, http://localhost/mcp on a Unix socket).
+	ResourceURL string `toml:"resource_url"`
+	// Hosts are further Host header values accepted (host or host:port).
+	// Default none.
+	Hosts []string `toml:"hosts"`
+	// RequestsPerMinute limits HTTP requests per token. Default 600.
+	RequestsPerMinute int `toml:"requests_per_minute"`
+	// SessionTimeout closes sessions idle that long. Default "30m".
+	SessionTimeout string `toml:"session_timeout"`
+	// OAuth accepts OAuth 2.1 access tokens (JWTs) of one issuer. Default:
+	// off (only tokens made by `walletmcp token new`).
+	OAuth OAuthConfig `toml:"oauth"`
+}
+
+// OAuthConfig names an OAuth 2.1 authorization server whose access tokens
+// `serve --http` accepts. Issuer and JWKSURL both, or neither.
+type OAuthConfig struct {
+	// Issuer is the token issuer (iss). Default "" (OAuth off).
+	Issuer string `toml:"issuer"`
+	// JWKSURL is the issuer's key set (https). Default "".
+	JWKSURL string `toml:"jwks_url"`
+	// Audience a token must be for (aud). Default: HTTP.ResourceURL.
+	Audience string `toml:"audience"`
 }
 
 // KeystoreConfig configures new keystore files.
@@ -272,6 +303,15 @@ func (h *Home) LoadConfig() (*Config, error) {
 		c.Approval.MaxPending = DefaultMaxPending
 	case c.Approval.MaxPending < 0 || c.Approval.MaxPending > MaxMaxPending:
 		return nil, fmt.Errorf("config: %s: approval.max_pending must be between 1 and %d", ConfigFile, MaxMaxPending)
+	}
+	if (c.HTTP.OAuth.Issuer == "") != (c.HTTP.OAuth.JWKSURL == "") {
+		return nil, fmt.Errorf("config: %s: http.oauth needs both issuer and jwks_url", ConfigFile)
+	}
+	if c.HTTP.RequestsPerMinute < 0 {
+		return nil, fmt.Errorf("config: %s: http.requests_per_minute must be positive", ConfigFile)
+	}
+	if c.HTTP.SessionTimeout == "" {
+		c.HTTP.SessionTimeout = "30m"
 	}
 	if err := c.HSM.check(); err != nil {
 		return nil, err

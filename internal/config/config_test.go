@@ -104,6 +104,17 @@ func TestLoadConfig(t *testing.T) {
 		{"syntax", "rpc_url = \n", "config.toml"},
 		{"negative max_pending", "[approval]\nmax_pending = -1\n", "approval.max_pending"},
 		{"huge max_pending", "[approval]\nmax_pending = 1000000\n", "approval.max_pending"},
+		{"oauth without jwks", "[http.oauth]\nissuer = \"https://issuer.example\"\n", "http.oauth"},
+		{"unknown http key", "[http]\nallow_anonymous = true\n", "allow_anonymous"},
+	}
+	if c.HTTP.SessionTimeout != "30m" || c.HTTP.OAuth.Issuer != "" {
+		t.Errorf("http defaults: %+v", c.HTTP)
+	}
+	if err := os.WriteFile(h.Path(ConfigFile), []byte("[http]\nhosts = [\"wallet.example:8900\"]\n[http.oauth]\nissuer = \"https://issuer.example\"\njwks_url = \"https://issuer.example/jwks\"\naudience = \"https://wallet.example:8900/mcp\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := h.LoadConfig(); err != nil || c.HTTP.OAuth.JWKSURL != "https://issuer.example/jwks" || len(c.HTTP.Hosts) != 1 {
+		t.Fatalf("[http]: %+v, %v", c, err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

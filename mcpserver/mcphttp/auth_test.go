@@ -1,0 +1,239 @@
+package mcphttp
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/walletmcp/walletmcp/mcpserver"
+)
+
+func TestAuthRefusals(t *testing.T) {
+	r := newRig(t, nil)
+	good := r.issue([]string{ScopeRead}, time.Time{})
+	expired := r.issue([]string{ScopeRead}, r.clock.Now().Add(time.Minute))
+	revoked := r.issue([]string{ScopeRead}, time.Time{})
+	if err := r.st.RevokeHTTPToken(context.Background(), revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(2 * time.Minute)
+	host := strings.TrimPrefix(strings.TrimSuffix(r.url, MCPPath), "http://")
+
+	tests := []struct {
+		name   string
+		rec    *recorder
+		status int
+	}{
+		{"no token", &recorder{}, http.StatusUnauthorized},
+		{"wrong token", &recorder{token: TokenPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, http.StatusUnauthorized},
+		{"not a walletmcp token, no oauth", &recorder{token: "abc.def.ghi"}, http.StatusUnauthorized},
+		{"expired", &recorder{token: expired.Token}, http.StatusUnauthorized},
+		{"revoked", &recorder{token: revoked.Token}, http.StatusUnauthorized},
+		{"foreign origin", &recorder{token: good.Token, origin: "https://evil.example"}, http.StatusForbidden},
+		{"wrong host", &recorder{token: good.Token, host: "evil.example:80"}, http.StatusMisdirectedRequest},
+		{"rebound host", &recorder{token: good.Token, host: "attacker.example:" + strings.Split(host, ":")[1]}, http.StatusMisdirectedRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, err := r.connect(tt.rec)
+			if err == nil {
+				cs.Close()
+				t.Fatalf("connected")
+			}
+			if got := tt.rec.last(); got != tt.status {
+				t.Fatalf("status %d, want %d", got, tt.status)
+			}
+		})
+	}
+	t.Run("own origin", func(t *testing.T) {
+		cs, err := r.connect(&recorder{token: good.Token, origin: "http://" + host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs.Close()
+	})
+	r.noSecrets(good.Token, expired.Token, revoked.Token)
+}
+
+func TestUnauthorizedPointsAtMetadata(t *testing.T) {
+	r := newRig(t, nil)
+	resp, err := http.Post(r.url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := `resource_metadata="` + strings.TrimSuffix(r.url, MCPPath) + MetadataPath + `"`
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), want) {
+		t.Fatalf("status %d, WWW-Authenticate %q; want 401 with %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), want)
+	}
+	meta, err := http.Get(strings.TrimSuffix(r.url, MCPPath) + MetadataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Body.Close()
+	body, err := io.ReadAll(meta.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.StatusCode != 200 || !strings.Contains(string(body), `"resource":"`+r.url+`"`) {
+		t.Fatalf("metadata %d %s", meta.StatusCode, body)
+	}
+}
+
+func TestScopes(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		scopes []string
+		want   []string
+	}{
+		{[]string{ScopeRead}, []string{mcpserver.ToolGetBalance, mcpserver.ToolListAccounts}},
+		{[]string{ScopeTransfer}, []string{mcpserver.ToolSendTransfer}},
+		{[]string{ScopeRead, ScopeOffline}, []string{"create_offline_request", mcpserver.ToolGetBalance, mcpserver.ToolListAccounts}},
+	} {
+		tok := r.issue(tt.scopes, time.Time{})
+		cs, err := r.connect(&recorder{token: tok.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.CacheScope != "private" {
+			t.Errorf("tools/list cacheScope %q: a per-token list must not be cached publicly", res.CacheScope)
+		}
+		got := toolNames(res)
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("scopes %v: tools %v, want %v", tt.scopes, got, tt.want)
+		}
+		for _, tool := range []string{mcpserver.ToolGetBalance, mcpserver.ToolSendTransfer, "create_offline_request", "debug_dump"} {
+			cr, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: map[string]any{}})
+			if err != nil {
+				t.Fatalf("%s: %v", tool, err)
+			}
+			allowed := slices.Contains(tt.want, tool)
+			if cr.IsError == allowed {
+				t.Errorf("scopes %v calling %s: isError %v", tt.scopes, tool, cr.IsError)
+			}
+			if !allowed && !strings.HasPrefix(cr.Content[0].(*mcp.TextContent).Text, "insufficient_scope:") {
+				t.Errorf("refusal %q", cr.Content[0].(*mcp.TextContent).Text)
+			}
+		}
+		cs.Close()
+		r.noSecrets(tok.Token)
+	}
+}
+
+func TestRevokedDuringSession(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	tok := r.issue([]string{ScopeRead}, time.Time{})
+	rec := &recorder{token: tok.Token}
+	cs, err := r.connect(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpserver.ToolGetBalance, Arguments: map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.RevokeHTTPToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpserver.ToolGetBalance, Arguments: map[string]any{}}); err == nil {
+		t.Fatal("a call with a revoked token succeeded")
+	}
+	if rec.last() != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", rec.last())
+	}
+	r.noSecrets(tok.Token)
+}
+
+func TestSessionBoundToToken(t *testing.T) {
+	r := newRig(t, nil)
+	a := r.issue([]string{ScopeRead}, time.Time{})
+	b := r.issue([]string{ScopeRead, ScopeTransfer}, time.Time{})
+	rec := &recorder{token: a.Token}
+	cs, err := r.connect(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	rec.token = b.Token // another identity takes over the session id
+	if _, err := cs.ListTools(context.Background(), nil); err == nil {
+		t.Fatal("another token used the session")
+	}
+	if rec.last() != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", rec.last())
+	}
+}
+
+func TestOversizedBody(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.MaxBodyBytes = 64 << 10 })
+	tok := r.issue([]string{ScopeRead}, time.Time{})
+	rec := &recorder{token: tok.Token}
+	cs, err := r.connect(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	_, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: mcpserver.ToolGetBalance, Arguments: map[string]any{"text": strings.Repeat("x", 128<<10)}})
+	if err == nil {
+		t.Fatal("an oversized call went through")
+	}
+	if !rec.saw(http.StatusRequestEntityTooLarge) {
+		t.Fatalf("statuses %v, want a 413", rec.statuses)
+	}
+	r.noSecrets(tok.Token)
+}
+
+func TestRateLimitPerToken(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.RequestsPerMinute = 5 })
+	a := r.issue([]string{ScopeRead}, time.Time{})
+	b := r.issue([]string{ScopeRead}, time.Time{})
+	ra := &recorder{token: a.Token}
+	cs, err := r.connect(ra) // initialize + initialized: 2 requests
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	var limited bool
+	for range 5 {
+		if _, err := cs.ListTools(context.Background(), nil); err != nil {
+			limited = true
+			break
+		}
+	}
+	if !limited || ra.last() != http.StatusTooManyRequests {
+		t.Fatalf("not limited (last status %d)", ra.last())
+	}
+	csb, err := r.connect(&recorder{token: b.Token})
+	if err != nil {
+		t.Fatalf("another token was limited too: %v", err)
+	}
+	csb.Close()
+	r.clock.Advance(time.Minute)
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatalf("still limited after a minute: %v", err)
+	}
+}
+
+func TestParseScopes(t *testing.T) {
+	got, err := ParseScopes("transfer, read,read")
+	if err != nil || !slices.Equal(got, []string{ScopeRead, ScopeTransfer}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"", " , ", "admin", "read,all"} {
+		if _, err := ParseScopes(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package mcphttp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// Paths served.
+const (
+	MCPPath      = "/mcp"
+	MetadataPath = "/.well-known/oauth-protected-resource"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultSessionTimeout    = 30 * time.Minute
+	DefaultRequestsPerMinute = 600
+)
+
+// Options configures New. Server is required, and Tokens or OAuth (or both).
+type Options struct {
+	// Server is the MCP server; New adds ScopeMiddleware to it, so it must
+	// serve this handler only.
+	Server *mcp.Server
+	// Tokens checks opaque tokens (the state store, opened with its key).
+	// Nil: opaque tokens are refused.
+	Tokens TokenStore
+	// OAuth accepts JWT access tokens from one issuer. Nil: JWTs are refused.
+	OAuth *OAuthConfig
+	// ResourceURL is this server's resource URI, as clients reach /mcp
+	// (https://host:port/mcp). It is the RFC 9728 resource, the default
+	// OAuth audience, and its host is an allowed Host and Origin. Required.
+	ResourceURL string
+	// Hosts are further Host header values accepted (host or host:port).
+	// A loopback ResourceURL also accepts localhost, 127.0.0.1 and [::1] on
+	// its port.
+	Hosts []string
+	// AnyHost skips the Host check: for a Unix socket, which no browser can
+	// reach by a rebound DNS name.
+	AnyHost bool
+	// MaxBodyBytes bounds a request body (413 beyond). Default 1 MiB.
+	MaxBodyBytes int64
+	// SessionTimeout closes a session idle that long. Default 30m.
+	SessionTimeout time.Duration
+	// RequestsPerMinute limits requests per token identity (429 beyond).
+	// Default 600.
+	RequestsPerMinute int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational logs (never a token). Default discards.
+	Logger *slog.Logger
+}
+
+// Handler is the HTTP face of the MCP server: /mcp behind bearer auth, and
+// the protected resource metadata.
+type Handler struct {
+	opts   Options
+	hosts  []string
+	origin []string
+	opaque *opaqueVerifier
+	oauth  *oauthVerifier
+	limits *rateLimits
+	mux    *http.ServeMux
+	mcp    *mcp.StreamableHTTPHandler
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New builds the handler.
+func New(o *Options) (*Handler, error) {
+	if o == nil || o.Server == nil {
+		return nil, errors.New("mcphttp: Options.Server is required")
+	}
+	opts := *o
+	if opts.Tokens == nil && opts.OAuth == nil {
+		return nil, errors.New("mcphttp: no way to check tokens (neither the state store nor [http.oauth])")
+	}
+	ru, err := url.Parse(opts.ResourceURL)
+	if err != nil || (ru.Scheme != "http" && ru.Scheme != "https") || ru.Host == "" {
+		return nil, errors.New("mcphttp: ResourceURL must be an absolute http(s) URL")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = DefaultSessionTimeout
+	}
+	if opts.RequestsPerMinute <= 0 {
+		opts.RequestsPerMinute = DefaultRequestsPerMinute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{opts: opts, limits: newRateLimits(opts.RequestsPerMinute, time.Minute, opts.Now)}
+	h.hosts = append([]string{strings.ToLower(ru.Host)}, lower(opts.Hosts)...)
+	if isLoopbackHost(ru.Hostname()) {
+		port := ru.Port()
+		for _, n := range []string{"localhost", "127.0.0.1", "[::1]"} {
+			if port != "" {
+				h.hosts = append(h.hosts, n+":"+port)
+			} else {
+				h.hosts = append(h.hosts, n)
+			}
+		}
+	}
+	for _, hh := range h.hosts {
+		h.origin = append(h.origin, ru.Scheme+"://"+hh)
+	}
+	if opts.Tokens != nil {
+		h.opaque = &opaqueVerifier{st: opts.Tokens, now: opts.Now, logger: opts.Logger}
+	}
+	if opts.OAuth != nil {
+		if h.oauth, err = newOAuthVerifier(*opts.OAuth, opts.ResourceURL, opts.Now, opts.Logger); err != nil {
+			return nil, err
+		}
+	}
+	opts.Server.AddReceivingMiddleware(ScopeMiddleware)
+	h.mcp = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return opts.Server }, &mcp.StreamableHTTPOptions{
+		SessionTimeout:      opts.SessionTimeout,
+		MaxRequestBodyBytes: opts.MaxBodyBytes,
+		Logger:              opts.Logger,
+	})
+	meta := &oauthex.ProtectedResourceMetadata{
+		Resource:               opts.ResourceURL,
+		ScopesSupported:        Scopes(),
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           "walletmcp",
+	}
+	if opts.OAuth != nil {
+		meta.AuthorizationServers = []string{opts.OAuth.Issuer}
+	}
+	metaURL := ru.Scheme + "://" + ru.Host + MetadataPath
+	bearer := auth.RequireBearerToken(h.verifier(), &auth.RequireBearerTokenOptions{
+		ResourceMetadataURL:    metaURL,
+		AllowMissingExpiration: true, // opaque tokens may not expire; JWTs need exp (checked in the verifier)
+	})
+	h.mux = http.NewServeMux()
+	h.mux.Handle(MetadataPath, auth.ProtectedResourceMetadataHandler(meta))
+	h.mux.Handle(MetadataPath+MCPPath, auth.ProtectedResourceMetadataHandler(meta))
+	h.mux.Handle(MCPPath, h.checkOrigin(bearer(h.rateLimit(h.mcp))))
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !h.opts.AnyHost && !slices.Contains(h.hosts, strings.ToLower(r.Host)) {
+		http.Error(w, "misdirected request: this server does not answer to that Host", http.StatusMisdirectedRequest)
+		return
+	}
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		http.Error(w, fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	h.mux.ServeHTTP(w, r)
+}
+
+// checkOrigin refuses a request whose Origin (sent by browsers) is not this
+// server's own: a web page must not drive the wallet.
+func (h *Handler) checkOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Values("Origin"); len(o) > 0 {
+			if len(o) != 1 || !slices.Contains(h.origin, strings.ToLower(o[0])) {
+				http.Error(w, "forbidden: cross-origin request", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimit limits requests per token identity.
+func (h *Handler) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti := auth.TokenInfoFromContext(r.Context())
+		if ti == nil || !h.limits.allow(ti.UserID) {
+			w.Header().Set("Retry-After", "10")
+			http.Error(w, fmt.Sprintf("rate limited: at most %d requests per minute per token", h.opts.RequestsPerMinute), http.StatusTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func lower(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
+
+// isLoopbackHost reports whether host (no port) is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
