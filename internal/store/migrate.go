@@ -16,6 +16,9 @@ var migrations = []string{
 	schemaV2Approvals,
 	schemaV3Ledger,
 	schemaV4TOTPGuard,
+	// --- offline-srv (issue 12): renumber at merge if other branches add steps first ---
+	schemaV5OfflineRequests,
+	// --- end offline-srv ---
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,
