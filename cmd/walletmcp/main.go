@@ -30,6 +30,7 @@ Commands:
   account new [--label L]                 new key in a scrypt keystore
   account import --key-file F | --keystore F   import a hex private key or a V3 keystore file
   account list                            list accounts
+  account watch ADDRESS [--path P --xfp X] an offline account (key on an air-gapped device)
   totp enroll [--png FILE] [--code C]     new TOTP secret: prints an otpauth:// URI and a QR code
   totp show --dev                         a dev home's TOTP enrolment again (URI and QR code)
   policy check                            print the policy; exit 1 unless it is the attested one
@@ -178,7 +179,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "init":
 		return leaf(c.init)
 	case "account":
-		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList})
+		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList, "watch": c.accountWatch})
 	case "policy":
 		return group(map[string]func(context.Context, []string) error{"check": c.policyCheck, "attest": c.policyAttest})
 	case "totp":

@@ -116,6 +116,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	offlineKeys, err := offlinePaths(accts)
+	if err != nil {
+		return err
+	}
 	pass.Wipe()
 
 	var ch chain.Chain
@@ -189,6 +193,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	guard, err = approval.NewGuard(ctx, &approval.Config{
 		Policy: pol, Chain: ch, Store: st, Audit: lg, Keys: keys,
 		Approvals: approvals, ApprovalURL: page.URL, OnPark: logParked(logger, isTerminal(c.stderr)),
+		Offline: offlineKeys, OfflineTTL: ttl, OfflineMaxOpen: cfg.Approval.MaxPending,
 	})
 	if err != nil {
 		return err
