@@ -19,11 +19,40 @@ import (
 	"github.com/walletmcp/walletmcp/signer/offline"
 )
 
+// Bounds of SubmitOfflineSignature's arguments.
+const (
+	// OfflineRequestIDLen is the length of a request id: a UUID in
+	// canonical text form.
+	OfflineRequestIDLen = 36
+	// MaxOfflineSignatureLen bounds a signature's text: a one-part
+	// ur:eth-signature is about 250 characters, 0x hex 132.
+	MaxOfflineSignatureLen = 1024
+)
+
 // Defaults of the offline request settings (Config).
 const (
 	defaultOfflineTTL     = 10 * time.Minute
 	defaultOfflineMaxOpen = 20
 )
+
+// OfflineStore is the optional capability of a Store that keeps offline
+// requests (*store.Store does); without it the offline tools are unsupported.
+type OfflineStore interface {
+	// CreateOfflineRequest stores a request, at most maxOpen unexpired per account.
+	CreateOfflineRequest(ctx context.Context, r *store.OfflineRequest, maxOpen int) error
+	// OfflineRequestByID returns a verified request, or store.ErrNotFound.
+	OfflineRequestByID(ctx context.Context, id string) (*store.OfflineRequest, error)
+}
+
+var _ OfflineStore = (*store.Store)(nil)
+
+// offlineStore returns the store's offline capability.
+func (g *Guard) offlineStore() (OfflineStore, error) {
+	if o, ok := g.cfg.Store.(OfflineStore); ok {
+		return o, nil
+	}
+	return nil, policy.Errorf(policy.CodeUnsupported, "offline requests: this server's state store does not keep them")
+}
 
 // errNonceTaken aborts a reservation whose exact nonce is not the account's
 // next free one.
@@ -59,6 +88,10 @@ type OfflineRequest struct {
 // a nonce used meanwhile is a conflict.
 func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*OfflineRequest, error) {
 	args.IdempotencyKey = ""
+	ost, err := g.offlineStore()
+	if err != nil {
+		return nil, err
+	}
 	in, lim, err := g.resolveFor(ctx, args, offlineAccount)
 	if err != nil {
 		return nil, err
@@ -139,7 +172,7 @@ func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*O
 	if err != nil {
 		return nil, policy.Errorf(policy.CodeInternal, "encoding the summary failed")
 	}
-	err = g.cfg.Store.CreateOfflineRequest(ctx, &store.OfflineRequest{
+	err = ost.CreateOfflineRequest(ctx, &store.OfflineRequest{
 		ID: id, ChainID: in.ChainID, From: in.From, To: in.To, Asset: in.Asset, Amount: in.Amount, Nonce: nonce,
 		Request: payload, Summary: sum, ExpiresAt: out.ExpiresAt,
 	}, g.cfg.OfflineMaxOpen)
@@ -173,11 +206,18 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "request_id: must be a UUID (8-4-4-4-12 hex digits) from create_offline_request")
 	}
 	id := uuidText(rid)
+	if len(signature) > MaxOfflineSignatureLen {
+		return nil, policy.Errorf(policy.CodeInvalidArgument, "signature: longer than %d characters", MaxOfflineSignatureLen)
+	}
 	sigID, sig, err := offline.ParseSignature(signature)
 	if err != nil {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "signature: must be a ur:eth-signature or 0x followed by a 65-byte hex signature")
 	}
-	r, err := g.cfg.Store.OfflineRequestByID(ctx, id)
+	ost, err := g.offlineStore()
+	if err != nil {
+		return nil, err
+	}
+	r, err := ost.OfflineRequestByID(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, policy.Errorf(policy.CodeNotFound, "request_id: no such offline request")
@@ -282,7 +322,7 @@ func uuidText(b [16]byte) string {
 // parseUUID parses a UUID in canonical text form (either case).
 func parseUUID(s string) ([16]byte, bool) {
 	var b [16]byte
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+	if len(s) != OfflineRequestIDLen || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return b, false
 	}
 	raw, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))

@@ -2,21 +2,13 @@ package mcpserver
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/policy"
-)
-
-// Bounds of the offline tools' inputs.
-const (
-	// maxRequestIDLen is a UUID's canonical text length.
-	maxRequestIDLen = 36
-	// maxSignatureLen bounds a signature: a one-part ur:eth-signature is
-	// about 250 characters (request-id, 65 bytes, a short origin), hex 132.
-	maxSignatureLen = 1024
 )
 
 type offlineRequestOut struct {
@@ -37,8 +29,8 @@ func (o offlineRequestOut) images() []mcp.Content {
 }
 
 type submitIn struct {
-	RequestID string `json:"request_id" maxlen:"36" jsonschema:"the request_id create_offline_request returned"`
-	Signature string `json:"signature" maxlen:"1024" jsonschema:"the device's ur:eth-signature, or 0x followed by the 65-byte signature in hex (v 0/1 or 27/28)"`
+	RequestID string `json:"request_id" jsonschema:"the request_id create_offline_request returned"`
+	Signature string `json:"signature" jsonschema:"the device's ur:eth-signature, or 0x followed by the 65-byte signature in hex (v 0/1 or 27/28)"`
 }
 
 type submitOut struct {
@@ -46,18 +38,21 @@ type submitOut struct {
 	TxHash string `json:"tx_hash"`
 }
 
-func (s *Server) addOfflineTools() {
-	addTool(s, &mcp.Tool{Name: ToolCreateOfflineRequest, Title: "Create an offline signing request", Annotations: notDestructive,
-		Description: "For an offline account (backend offline: its key is on an air-gapped device), build the unsigned transfer " +
-			"after the same validation and policy as send_transfer (a denial is policy_denied) and return it as ur:eth-sign-request " +
-			"QR codes (one PNG per part) for the human to scan and sign on the device. Nothing is sent; the request expires at expires_at. " +
-			"Then call submit_offline_signature with the signature the device shows."},
-		s.createOfflineRequest)
-	addTool(s, &mcp.Tool{Name: ToolSubmitOfflineSignature, Title: "Submit an offline signature", Annotations: destructive,
-		Description: "Broadcast an offline request's transfer with the signature made on the air-gapped device (ur:eth-signature or 0x hex). " +
-			"Accepted only if it signs exactly that request's transaction by its account, the request is unexpired and unused, " +
-			"and the policy still allows it; a request is used once."},
-		s.submitOfflineSignature)
+// addOfflineTools registers the offline signing tools.
+func (s *Server) addOfflineTools() error {
+	return errors.Join(
+		addTool(s, &mcp.Tool{Name: ToolCreateOfflineRequest, Title: "Create an offline signing request", Annotations: notDestructive,
+			Description: "For an offline account (backend offline: its key is on an air-gapped device), build the unsigned transfer " +
+				"after the same validation and policy as send_transfer (a denial is policy_denied) and return it as ur:eth-sign-request " +
+				"QR codes (one PNG per part) for the human to scan and sign on the device. Nothing is sent; the request expires at expires_at. " +
+				"Then call submit_offline_signature with the signature the device shows."},
+			s.createOfflineRequest),
+		addTool(s, &mcp.Tool{Name: ToolSubmitOfflineSignature, Title: "Submit an offline signature", Annotations: destructive,
+			Description: "Broadcast an offline request's transfer with the signature made on the air-gapped device (ur:eth-signature or 0x hex). " +
+				"Accepted only if it signs exactly that request's transaction by its account, the request is unexpired and unused, " +
+				"and the policy still allows it; a request is used once."},
+			s.submitOfflineSignature),
+	)
 }
 
 var notDestructive = &mcp.ToolAnnotations{ReadOnlyHint: false, DestructiveHint: boolPtr(false), IdempotentHint: false, OpenWorldHint: boolPtr(true)}
