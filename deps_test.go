@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	"approval/pending":         {"approval/totp", "internal/approvalstate", "internal/audit", "internal/store"},
 	"policy":                   {}, // pure: see ioFree below
 	"approval/web":             {"approval", "approval/pending", "approval/totp", "internal/approvalstate", "policy"},
-	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "internal/approvalstate", "approval/pending"},
+	"approval":                 {"policy", "signer", "signer/offline", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "internal/approvalstate", "approval/pending"},
 	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit", "internal/approvalstate"},
 	"mcpserver/mcphttp":        {"mcpserver", "internal/store"},
 	"cmd/walletmcp":            {"*"},
@@ -53,11 +53,13 @@ var allowed = map[string][]string{
 	"interop":                  {}, // tests only: real MCP clients against the binary
 }
 
-// keyHolders are the packages that touch key material. None of them may be in
+// keyHolders are the packages that touch key material. (signer/offline is
+// not one: it is the EIP-4527 codec, holds no key and signs only through a
+// Signer handed to it; it is in keyFree, so that it never reaches one.) None of them may be in
 // the transitive dependencies of the packages in keyFree.
 var (
-	keyHolders = []string{"wallet", "wallet/hd", "hsm", "signer/keystore", "signer/pkcs11", "signer/offline", "signer/hd"}
-	keyFree    = []string{"policy", "internal/approvalstate", "mcpserver", "mcpserver/mcphttp", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
+	keyHolders = []string{"wallet", "wallet/hd", "hsm", "signer/keystore", "signer/pkcs11", "signer/hd"}
+	keyFree    = []string{"signer/offline", "policy", "internal/approvalstate", "mcpserver", "mcpserver/mcphttp", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit"}
 )
 
 // ioFree packages do no I/O: they import none of ioImports directly and

@@ -9,6 +9,7 @@
 // the facts policy.Evaluate needs (facts.go), runs the Guard (guard.go),
 // keeps the spend ledger (ledger.go), signs and broadcasts (execute.go),
 // executes what a human approved, in this process or another (executor.go),
+// hands out and accepts offline (EIP-4527) requests (offline.go),
 // reports approvals and maps their status to a send_transfer Outcome
 // (approvals.go), reads balances (balance.go) and renders the policy view
 // (view.go); mcpserver renders the approval and balance views.

@@ -74,6 +74,17 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 	if err != nil {
 		return fail(policy.CodeInternal, "signing failed")
 	}
+	return g.sendSigned(ctx, t, p, signed, fail)
+}
+
+// sendSigned audits, records and broadcasts the signed transaction of a
+// reserved transfer (see execute); fail fails the transfer with a reason.
+func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, signed *types.Transaction, fail func(policy.Code, string) (*Outcome, error)) (*Outcome, error) {
+	ctx = context.WithoutCancel(ctx)
+	if signed.To() == nil {
+		return fail(policy.CodeInternal, "the signed transaction has no recipient")
+	}
+	txTo, value := *signed.To(), signed.Value()
 	hash := signed.Hash()
 	if err := g.cfg.Audit.Append(ctx, audit.TypeSignature, map[string]any{
 		"transfer_id": t.ID, "kind": t.Kind, "tx_hash": hash.Hex(), "nonce": signed.Nonce(), "chain_id": p.intent.ChainID,

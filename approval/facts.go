@@ -32,6 +32,9 @@ type chainFacts struct {
 	// nonceFloor is the node's pending nonce for the sender, read only
 	// when a transfer is about to be reserved.
 	nonceFloor uint64
+	// exactNonce, when set, is the only nonce the reservation may take
+	// (an offline request's transaction was signed with it).
+	exactNonce *uint64
 }
 
 // readChain gathers balances, recipient code and fee terms. It takes no lock:

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
+	"github.com/walletmcp/walletmcp/signer/offline"
 )
 
 // Keyring finds the signer of an account.
@@ -49,6 +51,17 @@ type Config struct {
 	Audit Auditor
 	// Keys holds the signers of the accounts the server may spend from.
 	Keys Keyring
+	// Offline lists the offline accounts (the key is on an air-gapped
+	// device) with the derivation path their requests carry. Nil: none.
+	Offline map[common.Address]offline.KeyPath
+	// OfflineTTL is how long an offline request may be submitted; default
+	// 10 minutes (serve passes approval.ttl).
+	OfflineTTL time.Duration
+	// OfflineMaxOpen bounds the unexpired offline requests per account;
+	// default 20 (serve passes approval.max_pending).
+	OfflineMaxOpen int
+	// Rand is the source of offline request ids; default crypto/rand.Reader.
+	Rand io.Reader
 	// Approvals parks transfers that need a human. Nil: no human approval is
 	// available, and such transfers are denied.
 	Approvals *pending.Service
@@ -161,6 +174,15 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	if g.cfg.OfflineTTL <= 0 {
+		g.cfg.OfflineTTL = defaultOfflineTTL
+	}
+	if g.cfg.OfflineMaxOpen <= 0 {
+		g.cfg.OfflineMaxOpen = defaultOfflineMaxOpen
+	}
+	if g.cfg.Rand == nil {
+		g.cfg.Rand = rand.Reader
+	}
 	if g.cfg.Tick <= 0 {
 		g.cfg.Tick = executorInterval
 	}
@@ -251,7 +273,7 @@ const maxReported = 10_000
 
 // Prepare evaluates a transfer without reserving, signing or sending anything.
 func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*policy.Decision, error) {
-	in, lim, err := g.resolve(ctx, args)
+	in, lim, err := g.resolveFor(ctx, args, anyAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -443,6 +465,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		if err != nil {
 			return err
 		}
+		if cf.exactNonce != nil && nonce != *cf.exactNonce {
+			return errNonceTaken
+		}
 		n := *want
 		n.ChainID, n.From, n.To, n.Asset, n.Amount = in.ChainID, in.From, in.To, in.Asset, in.Amount
 		n.Nonce, n.LeaseUntil = &nonce, lt.Now().Add(reservationLease)
@@ -453,6 +478,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		g.tampered(err)
 		if errors.Is(err, store.ErrConflict) {
 			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
+		}
+		if errors.Is(err, errNonceTaken) {
+			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "request_id: the nonce this request fixes was used meanwhile, or is no longer the account's next one; create a new request")
 		}
 		return nil, nil, nil, policy.Errorf(policy.CodeInternal, "recording the transfer failed")
 	}

@@ -82,8 +82,23 @@ func (g *Guard) resolveAsset(ctx context.Context, field, s string, forRead bool)
 	return ref, nil
 }
 
-// resolve parses the arguments into an intent and the limits of its asset.
+// Which accounts a request may spend from (resolveFor).
+type accountKind int
+
+const (
+	keyedAccount   accountKind = iota // the server holds its key (send_transfer)
+	offlineAccount                    // its key is on an offline device (create_offline_request)
+	anyAccount                        // either (prepare_transfer: nothing is signed)
+)
+
+// resolve parses the arguments into an intent and the limits of its asset;
+// from must be an account whose key the server holds.
 func (g *Guard) resolve(ctx context.Context, args TransferArgs) (*policy.Intent, *policy.Limits, error) {
+	return g.resolveFor(ctx, args, keyedAccount)
+}
+
+// resolveFor is resolve for the accounts of kind.
+func (g *Guard) resolveFor(ctx context.Context, args TransferArgs, kind accountKind) (*policy.Intent, *policy.Limits, error) {
 	from, err := policy.ParseAddress("from", args.From)
 	if err != nil {
 		return nil, nil, err
@@ -97,8 +112,8 @@ func (g *Guard) resolve(ctx context.Context, args TransferArgs) (*policy.Intent,
 			return nil, nil, err
 		}
 	}
-	if _, ok := g.cfg.Keys.Signer(from); !ok {
-		return nil, nil, policy.Errorf(policy.CodeUnknownAccount, "from: this server holds no key for %s", from.Hex())
+	if err := g.checkAccount(from, kind); err != nil {
+		return nil, nil, err
 	}
 	// Parse the amount before any chain call when the asset is ETH, so bad
 	// input is refused without touching the node.
@@ -138,4 +153,19 @@ func (g *Guard) intentFor(from, to common.Address, a *assetRef, v *big.Int) (*po
 		return nil, nil, err
 	}
 	return in, lim, nil
+}
+
+// checkAccount refuses a sender that is not an account of kind.
+func (g *Guard) checkAccount(from common.Address, kind accountKind) error {
+	_, keyed := g.cfg.Keys.Signer(from)
+	_, off := g.cfg.Offline[from]
+	switch {
+	case keyed && kind != offlineAccount, off && kind != keyedAccount:
+		return nil
+	case off:
+		return policy.Errorf(policy.CodeUnsupported, "from: %s is an offline account (its key is on an air-gapped device): use create_offline_request", from.Hex())
+	case keyed:
+		return policy.Errorf(policy.CodeUnsupported, "from: %s is not an offline account: use send_transfer", from.Hex())
+	}
+	return policy.Errorf(policy.CodeUnknownAccount, "from: this server holds no key for %s", from.Hex())
 }

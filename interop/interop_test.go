@@ -41,7 +41,7 @@ const (
 	inspector  = "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"
 )
 
-var wantTools = []string{"get_approval", "get_balance", "get_policy", "get_transaction", "list_accounts", "prepare_transfer", "send_transfer"}
+var wantTools = []string{"create_offline_request", "get_approval", "get_balance", "get_policy", "get_transaction", "list_accounts", "prepare_transfer", "send_transfer", "submit_offline_signature"}
 
 var binPath string
 

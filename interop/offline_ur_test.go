@@ -3,6 +3,7 @@ package interop_test
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -110,6 +111,36 @@ func TestKeystoneRegistryInterop(t *testing.T) {
 		}
 		cases = append(cases, c)
 	}
+	sigs := keystoneSign(t, node, cases, keyHex)
+	for i, got := range sigs {
+		c := cases[i]
+		id, sig, err := offline.ParseSignature(got)
+		if err != nil {
+			t.Fatalf("%s: ParseSignature: %v", c.Name, err)
+		}
+		if hex.EncodeToString(id[:]) != c.RequestID {
+			t.Fatalf("%s: request id %x", c.Name, id)
+		}
+		signed, err := c.req.SignedTx(sig)
+		if err != nil {
+			t.Fatalf("%s: the signature is refused: %v", c.Name, err)
+		}
+		sender, err := types.Sender(types.LatestSignerForChainID(signed.ChainId()), signed)
+		if err != nil || sender != from {
+			t.Fatalf("%s: sender %v, %v", c.Name, sender, err)
+		}
+		// The same signature is refused for another request's transaction.
+		if _, err := cases[(i+1)%len(cases)].req.SignedTx(sig); err == nil {
+			t.Fatalf("%s: accepted for another request", c.Name)
+		}
+	}
+}
+
+// keystoneSign runs offline_ur.test.mjs over cases: Keystone's registry
+// decodes and checks each request and builds its ur:eth-signature with the
+// private key keyHex. It returns the signatures, one per case.
+func keystoneSign(t *testing.T, node string, cases []*offlineCase, keyHex string) []string {
+	t.Helper()
 	dir := t.TempDir()
 	fixture, out := filepath.Join(dir, "fixture.json"), filepath.Join(dir, "out.json")
 	b, err := json.Marshal(map[string]any{"cases": cases, "private_key": keyHex})
@@ -138,29 +169,34 @@ func TestKeystoneRegistryInterop(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil || len(res.Results) != len(cases) {
 		t.Fatalf("results: %v, %d of %d", err, len(res.Results), len(cases))
 	}
+	var sigs []string
 	for i, got := range res.Results {
-		c := cases[i]
-		if got.Name != c.Name || !strings.HasPrefix(got.Signature, "ur:eth-signature/") {
+		if got.Name != cases[i].Name || !strings.HasPrefix(got.Signature, "ur:eth-signature/") {
 			t.Fatalf("result %d: %+v", i, got)
 		}
-		id, sig, err := offline.ParseSignature(got.Signature)
-		if err != nil {
-			t.Fatalf("%s: ParseSignature: %v", c.Name, err)
-		}
-		if hex.EncodeToString(id[:]) != c.RequestID {
-			t.Fatalf("%s: request id %x", c.Name, id)
-		}
-		signed, err := c.req.SignedTx(sig)
-		if err != nil {
-			t.Fatalf("%s: the signature is refused: %v", c.Name, err)
-		}
-		sender, err := types.Sender(types.LatestSignerForChainID(signed.ChainId()), signed)
-		if err != nil || sender != from {
-			t.Fatalf("%s: sender %v, %v", c.Name, sender, err)
-		}
-		// The same signature is refused for another request's transaction.
-		if _, err := cases[(i+1)%len(cases)].req.SignedTx(sig); err == nil {
-			t.Fatalf("%s: accepted for another request", c.Name)
-		}
+		sigs = append(sigs, got.Signature)
 	}
+	return sigs
+}
+
+// caseFor describes a request our server made for offline_ur.test.mjs.
+func caseFor(t *testing.T, name string, parts []string) *offlineCase {
+	t.Helper()
+	r, err := offline.ParseSignRequestUR(parts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.Tx()
+	if err != nil || r.Address == nil {
+		t.Fatalf("request: %v", err)
+	}
+	c := &offlineCase{Name: name, Parts: parts, MultiPart: len(parts) > 1, RequestID: hex.EncodeToString(r.RequestID[:]),
+		SignData: hex.EncodeToString(r.SignData), ChainID: r.ChainID, Path: strings.TrimPrefix(r.Path.String(), "m/"),
+		Address: hex.EncodeToString(r.Address.Bytes()), req: r}
+	if r.Path.SourceFingerprint != 0 {
+		c.XFP = fmt.Sprintf("%08x", r.Path.SourceFingerprint)
+	}
+	c.Tx.Nonce, c.Tx.Tip, c.Tx.MaxFee, c.Tx.Gas = tx.Nonce(), tx.GasTipCap().String(), tx.GasFeeCap().String(), tx.Gas()
+	c.Tx.To, c.Tx.Value, c.Tx.Data = hex.EncodeToString(tx.To().Bytes()), tx.Value().String(), hex.EncodeToString(tx.Data())
+	return c
 }

@@ -19,7 +19,7 @@ const home = process.env.WALLETMCP_HOME;
 const connect = process.env.WALLETMCP_CONNECT;
 const tokenFile = process.env.WALLETMCP_TOKEN_FILE;
 const RECIPIENT = '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf';
-const TOOLS = ['get_approval', 'get_balance', 'get_policy', 'get_transaction', 'list_accounts', 'prepare_transfer', 'send_transfer'];
+const TOOLS = ['create_offline_request', 'get_approval', 'get_balance', 'get_policy', 'get_transaction', 'list_accounts', 'prepare_transfer', 'send_transfer', 'submit_offline_signature'];
 
 /** Wraps the SDK's default validator and counts what it compiles and checks. */
 class CountingValidator {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 
+	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/approvalstate"
 	"github.com/walletmcp/walletmcp/policy"
 )
@@ -53,6 +54,10 @@ func maxArgLen(name string) (int, bool) {
 		return approvalstate.IDLen, true
 	case "tx_hash":
 		return txHashLen, true
+	case "request_id":
+		return approval.OfflineRequestIDLen, true
+	case "signature":
+		return approval.MaxOfflineSignatureLen, true
 	}
 	return 0, false
 }

@@ -29,6 +29,8 @@ type Guard interface {
 	Approval(ctx context.Context, id string) (*approval.ApprovalInfo, error)
 	RejectApproval(ctx context.Context, id, channel string) error
 	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
+	CreateOfflineRequest(ctx context.Context, args approval.TransferArgs) (*approval.OfflineRequest, error)
+	SubmitOfflineSignature(ctx context.Context, requestID, signature string) (*approval.Outcome, error)
 }
 
 // ChainReader is the read-only chain access the tools use.
@@ -183,7 +185,11 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) error 
 		if err != nil {
 			return toolError(ctx, policy.Errorf(policy.CodeInternal, "encoding the result failed")), nil
 		}
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: line}}, StructuredContent: json.RawMessage(raw)}, nil
+		content := []mcp.Content{&mcp.TextContent{Text: line}}
+		if ic, ok := any(o).(interface{ images() []mcp.Content }); ok {
+			content = append(content, ic.images()...)
+		}
+		return &mcp.CallToolResult{Content: content, StructuredContent: json.RawMessage(raw)}, nil
 	})
 	return nil
 }

@@ -24,6 +24,10 @@ const (
 	ToolSendTransfer    = "send_transfer"
 	ToolGetTransaction  = "get_transaction"
 	ToolGetApproval     = "get_approval"
+	// ToolCreateOfflineRequest and ToolSubmitOfflineSignature are the
+	// offline (air-gapped) signing tools (offline.go).
+	ToolCreateOfflineRequest   = "create_offline_request"
+	ToolSubmitOfflineSignature = "submit_offline_signature"
 )
 
 type emptyIn struct{}
@@ -121,6 +125,7 @@ func (s *Server) addTools() error {
 		addTool(s, &mcp.Tool{Name: ToolGetTransaction, Title: "Get transaction status", Annotations: readOnlyNet,
 			Description: "Read a transaction's status: pending, success, reverted or not_found."},
 			s.getTransaction),
+		s.addOfflineTools(),
 	)
 }
 

@@ -45,7 +45,7 @@ func TestToolsListGolden(t *testing.T) {
 			t.Errorf("%s: input schema must reject unknown fields", tool.Name)
 		}
 	}
-	want := []string{"get_approval", "get_balance", "get_policy", "get_transaction", "list_accounts", "prepare_transfer", "send_transfer"}
+	want := []string{"create_offline_request", "get_approval", "get_balance", "get_policy", "get_transaction", "list_accounts", "prepare_transfer", "send_transfer", "submit_offline_signature"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}

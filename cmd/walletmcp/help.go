@@ -26,6 +26,8 @@ func commandHelp(name string) (synopsis, text string) {
 		return "account import --key-file F | --keystore F [--keystore-password-file P] [--label L]",
 			"Import a hex private key from a file, or a V3 keystore file (its passphrase is asked\n" +
 				"for, or read from P). Files holding secrets must not be readable by group or others."
+	case "account watch":
+		return accountWatchHelp()
 	case "account list":
 		return "account list", "List the home's accounts: address, backend, label."
 	case "hd new":
@@ -111,7 +113,7 @@ func commandHelp(name string) (synopsis, text string) {
 func groupSubcommands(group string) []string {
 	switch group {
 	case "account":
-		return []string{"new", "import", "list"}
+		return []string{"new", "import", "list", "watch"}
 	case "hsm":
 		return []string{"keygen", "list"}
 	case "policy":

@@ -30,6 +30,7 @@ Commands:
   account new [--label L]                 new key in a scrypt keystore
   account import --key-file F | --keystore F   import a hex private key or a V3 keystore file
   account list                            list accounts
+  account watch ADDRESS [--path P --xfp X] an offline account (key on an air-gapped device)
   hd new [--words 12|24] [--label L] [--mnemonic-file F]   new BIP-39 wallet: shows the words once on the terminal
   hd restore [--label L] [--mnemonic-file F]               restore a BIP-39 wallet from its words
   hd derive [--index N] [--label L]       add account m/44'/60'/0'/0/N (default: the next free N)
@@ -187,7 +188,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "init":
 		return leaf(c.init)
 	case "account":
-		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList})
+		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList, "watch": c.accountWatch})
 	case "hd":
 		return group(map[string]func(context.Context, []string) error{"new": c.hdNew, "restore": c.hdRestore, "derive": c.hdDerive, "list": c.hdList})
 	case "hsm":

@@ -127,6 +127,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := unlockHD(ctx, h, accts, pass, keys); err != nil {
 		return err
 	}
+	offlineKeys, err := offlinePaths(accts)
+	if err != nil {
+		return err
+	}
 	pass.Wipe()
 	scrubHeap()
 	closeHSM, err := c.addHSMKeys(ctx, h, cfg, accts, keys)
@@ -208,6 +212,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	guard, err := approval.NewGuard(ctx, &approval.Config{
 		Policy: pol, Chain: ch, Store: st, Audit: lg, Keys: keys, Wake: wake,
 		Approvals: approvals, ApprovalURL: page.URL, OnPark: logParked(logger, isTerminal(c.stderr)),
+		Offline: offlineKeys, OfflineTTL: ttl, OfflineMaxOpen: cfg.Approval.MaxPending,
 	})
 	if err != nil {
 		return err

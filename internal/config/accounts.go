@@ -30,8 +30,12 @@ type Account struct {
 	Label string `json:"label"`
 	// Backend is where the key lives: keystore, hd, hsm or offline.
 	Backend string `json:"backend"`
-	// DerivationPath is the BIP-44 path for hd accounts.
+	// DerivationPath is the BIP-44 path for hd accounts, and the path an
+	// offline account's sign requests carry ("" for offline: m/44'/60'/0'/0/0).
 	DerivationPath string `json:"derivation_path,omitempty"`
+	// XFP is an offline account's master key fingerprint (8 lowercase hex
+	// digits), "" when unknown.
+	XFP string `json:"xfp,omitempty"`
 }
 
 type accountsFile struct {

@@ -17,6 +17,7 @@ var migrations = []string{
 	schemaV3Ledger,
 	schemaV4TOTPGuard,
 	schemaV5HTTPTokens,
+	schemaV6OfflineRequests,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,
