@@ -175,7 +175,7 @@ func TestTypeScriptSDKClientThroughBridge(t *testing.T) {
 			t.Fatalf("serve --http did not start:\n%s", serveErr)
 		}
 	}
-	out := asDaemon("token", "new", "--scope", "read,transfer", "--label", "agent")
+	out := asDaemon("token", "new", "--scope", "read,transfer,offline", "--label", "agent")
 	m := regexp.MustCompile(`(?m)^token: (\S+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatal("token new printed no token")
