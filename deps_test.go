@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/approvalstate":   {},
 	"internal/store":           {"internal/approvalstate"},
 	"internal/chain":           {},
+	"internal/release":         {},
 	"internal/chain/gethtest":  {},
 	"wallet":                   {"internal/secret"},
 	"signer":                   {},

@@ -39,7 +39,7 @@ Commands:
   reject ID                               reject a pending transfer
   audit verify                            exit 0 iff the audit chain is intact
   serve [--dev] [--rpc URL]               serve MCP over stdio
-  version                                 the version, the Go version and the security-relevant modules
+  version [--verify SUMS SIG PUBKEY]      the version and security-relevant modules; --verify checks a download
 
 A real home, in this order: init, totp enroll, (edit policy.toml) policy attest,
 account new, serve --rpc URL. A dev home with a funded account on an embedded

@@ -168,7 +168,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "serve_started", "dev": *dev, "chain_id": pol.ChainID, "policy_sha256": sum, "accounts": len(accts), "version": version}); err != nil {
+	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "serve_started", "dev": *dev, "chain_id": pol.ChainID, "policy_sha256": sum, "accounts": len(accts), "version": version, "binary": binaryIdentity()}); err != nil {
 		return err
 	}
 	verifier := totp.NewSealedVerifier(st, lg, totpKey, nil)
