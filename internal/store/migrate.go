@@ -16,6 +16,7 @@ var migrations = []string{
 	schemaV2Approvals,
 	schemaV3Ledger,
 	schemaV4TOTPGuard,
+	schemaV5Ops,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,
