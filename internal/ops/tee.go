@@ -76,6 +76,8 @@ func AlertFor(event string, fields map[string]any) (ev Event, ok bool) {
 		ev = Event{Kind: KindPolicyChanged, Severity: SeverityCritical, Message: "policy.toml changed on disk while serving"}
 	case "chain_id_changed":
 		ev = Event{Kind: KindChainIDChanged, Severity: SeverityCritical, Message: "the node's chain id changed"}
+	case "freeze_failed":
+		ev = Event{Kind: KindAnomaly, Severity: SeverityCritical, Account: account, Message: "a severe anomaly could not freeze the account"}
 	case "self_check_failed":
 		ev = Event{Kind: KindSelfCheckFailed, Severity: SeverityCritical, Account: account, Message: "a key failed its self-check; its account is disabled"}
 	case "audit_break":
@@ -87,6 +89,9 @@ func AlertFor(event string, fields map[string]any) (ev Event, ok bool) {
 			sev = SeverityCritical
 		}
 		ev = Event{Kind: KindAnomaly, Severity: sev, Account: account, Rule: rule, Message: "anomalous activity on an account"}
+		if rule == "denials_per_minute" {
+			ev.Kind, ev.Message = KindDenialBurst, "a burst of denied transfers on an account"
+		}
 	case "account_frozen":
 		rule, _ := fields["rule"].(string)
 		ev = Event{Kind: KindFrozen, Severity: SeverityCritical, Account: account, Rule: rule, Message: "automatic approval frozen: every transfer needs a human until walletmcp unfreeze"}
