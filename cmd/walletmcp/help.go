@@ -50,6 +50,13 @@ func commandHelp(name string) (synopsis, text string) {
 			"--code is absent). The server signs and sends it within seconds."
 	case "reject":
 		return "reject ID", "Reject a pending transfer: nothing is sent."
+	case "unfreeze":
+		return "unfreeze ADDRESS [--code C]", "Restore automatic approval for an account that a severe anomaly froze (by\n" +
+			"default 30 denied transfers within a minute). Needs a TOTP code; every serve\n" +
+			"sharing the home sees it at the account's next transfer."
+	case "status":
+		return "status [--json]", "Show the accounts (a frozen one marked frozen), pending approvals, the last key\n" +
+			"self-check, the audit head (after verifying the chain) and the alert queue."
 	case "audit verify":
 		return "audit verify", "Check the audit log's hash chain: exit 0 iff it is intact, else name the first\n" +
 			"record that was edited, deleted, reordered or cut off."

@@ -38,6 +38,8 @@ Commands:
   approve ID [--code C]                   approve a pending transfer with a TOTP code
   reject ID                               reject a pending transfer
   audit verify                            exit 0 iff the audit chain is intact
+  status [--json]                         accounts (frozen ones marked), pending approvals, last self-check, audit head, alert queue
+  unfreeze ADDRESS [--code C]             restore automatic approval after a severe anomaly (a TOTP code)
   serve [--dev] [--rpc URL]               serve MCP over stdio
   version [--verify SUMS SIG PUBKEY]      the version and security-relevant modules; --verify checks a download
 
@@ -195,6 +197,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return leaf(c.serve)
 	case "version":
 		return leaf(c.version)
+	case "unfreeze":
+		return leaf(c.unfreeze)
+	case "status":
+		return leaf(c.status)
 	}
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q (see walletmcp help)", safeWord(cmd))}
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"time"
 )
 
 // Auditor is the audit log as the tee forwards to it.
@@ -23,11 +24,17 @@ type Tee struct {
 	// Observe sees every record after it was handed to Log (nil: none). It
 	// must not block.
 	Observe func(typ string, fields map[string]any)
+	// OnAppend gets the duration of each durable Append (nil: none).
+	OnAppend func(time.Duration)
 }
 
 // Append records fields in the log, then raises the alert it stands for.
 func (t *Tee) Append(ctx context.Context, typ string, fields any) error {
+	start := time.Now()
 	err := t.Log.Append(ctx, typ, fields)
+	if t.OnAppend != nil {
+		t.OnAppend(time.Since(start))
+	}
 	t.see(typ, fields)
 	return err
 }
