@@ -25,13 +25,21 @@ import (
 func (c *cli) unfreeze(ctx context.Context, args []string) error {
 	fs := c.flags("unfreeze")
 	codeFlag := fs.String("code", "", "the TOTP code (asked for when absent)")
-	if err := c.parse(fs, args, 1); err != nil {
-		return err
+	var pos []string
+	for { // flags may come before or after the address
+		if err := c.parseFlags(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() != 1 || !common.IsHexAddress(fs.Arg(0)) {
+	if len(pos) != 1 || !common.IsHexAddress(pos[0]) {
 		return &exitError{code: 2, err: errors.New("walletmcp unfreeze needs the account's 0x address")}
 	}
-	addr := common.HexToAddress(fs.Arg(0))
+	addr := common.HexToAddress(pos[0])
 	e, err := c.openApprovals(ctx, true)
 	if err != nil {
 		return err
