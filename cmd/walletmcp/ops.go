@@ -112,6 +112,11 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 			_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "self_check_failed", "from": r.Account.Hex()})
 		}
 		_ = d.st.SetMark(ctx, selfCheckMark, fmt.Sprintf("%d of %d keys ok", len(res)-failed, len(res)))
+		// The audit chain is checked on the same schedule.
+		if _, err := audit.Verify(d.h.Path(config.AuditFile)); err != nil {
+			d.logger.Error("the audit chain does not verify", "err", err)
+			_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "audit_break"})
+		}
 	}
 	selfCheck(ctx)
 
