@@ -375,11 +375,13 @@ func (a *Alerter) Deliver(ctx context.Context) {
 	}
 	for _, q := range due {
 		var derr error
-		switch q.Target {
-		case store.AlertWebhook:
+		switch {
+		case q.Target == store.AlertWebhook && a.cfg.WebhookURL != "":
 			derr = a.post(ctx, q.Body)
-		case store.AlertCommand:
+		case q.Target == store.AlertCommand && len(a.cfg.Command) > 0:
 			derr = a.run(ctx, q.Body)
+		default: // queued by a process configured otherwise: left for one that can
+			derr = errors.New("ops: alert target not configured here")
 		}
 		if derr == nil {
 			a.delivered.Add(1)
