@@ -11,7 +11,7 @@ export GOFLAGS := -buildvcs=false
 export WALLETMCP_GETH := $(BIN)/geth
 export WALLETMCP_NODE := $(BIN)/node22/bin/node
 
-.PHONY: all build run demo test check lint bench tools geth staticcheck chromium interop clean release
+.PHONY: all build run demo test check lint bench tools geth staticcheck chromium softhsm zbar interop clean release
 
 all: build
 
@@ -21,6 +21,7 @@ build:
 	  echo "Building bin/walletmcp. The first build compiles go-ethereum and SQLite and takes a few minutes (later builds take seconds)..." >&2; \
 	fi
 	$(GO) build -o $(BIN)/walletmcp ./cmd/walletmcp
+	$(GO) build -o $(BIN)/airsign ./cmd/airsign
 
 # Serve MCP over stdio on the embedded dev chain, with a dev home in .dev-home
 # (created on first run: one funded account, TOTP enrolled, the default policy
@@ -36,7 +37,7 @@ demo: build
 	@echo "Building and running the demo (its first build takes a minute)..." >&2
 	$(GO) run ./examples/demo --bin $(BIN)/walletmcp
 
-tools: geth staticcheck interop
+tools: geth staticcheck softhsm interop
 
 geth:
 	@scripts/ensure-tools.sh geth
@@ -49,15 +50,25 @@ staticcheck:
 chromium:
 	@scripts/ensure-tools.sh chromium
 
+# Debian's softhsm2 + opensc (apt-get): a software PKCS#11 token for the hsm
+# tests, each of which makes its own token in a private SOFTHSM2_CONF.
+softhsm:
+	@scripts/ensure-tools.sh softhsm
+
 # Node.js 22 (bin/node22) and the pinned npm packages of interop/ (npm ci,
 # skipped while node_modules matches the lock file): the TypeScript SDK client
 # and the MCP Inspector CLI that ./interop drives against a real server.
 interop:
 	@scripts/ensure-tools.sh interop
 
+# Debian's zbar-tools (apt-get): zbarimg reads signer/offline's QR PNGs.
+zbar:
+	@scripts/ensure-tools.sh zbar
+
 # All tests, with the race detector (the geth node test needs bin/geth, the
-# interop tests Node.js 22 and interop/node_modules).
-test: geth chromium interop
+# interop tests Node.js 22 and interop/node_modules, the hsm tests SoftHSM2,
+# signer/offline zbarimg).
+test: geth chromium softhsm zbar interop
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint: staticcheck
@@ -76,6 +87,7 @@ bench: build
 	$(GO) test -run '^$$' -bench GetBalanceInProcess -benchtime 3000x ./mcpserver/
 	$(GO) test -run '^$$' -bench SendTransfer -benchtime 300x -count 2 ./mcpserver/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count 3 ./signer/keystore/
+	$(GO) test -run '^$$' -bench 'Sign|Overhead' -benchtime 2s -count 3 ./signer/pkcs11/
 	$(GO) test -run '^$$' -bench 'Append|Enqueue' -benchtime 2s ./internal/audit/
 	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s -count 2 ./approval/
 	$(GO) test -run '^$$' -bench StartLedger -benchtime 20x ./internal/store/

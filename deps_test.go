@@ -35,6 +35,10 @@ var allowed = map[string][]string{
 	"signer":                   {},
 	"signer/signertest":        {"signer"},
 	"signer/keystore":          {"signer", "wallet", "internal/secret"},
+	"hsm":                      {"internal/secret"},
+	"hsm/hsmtest":              {"hsm"},
+	"signer/pkcs11":            {"signer", "hsm"},
+	"signer/offline":           {"signer", "internal/erc20"},
 	"internal/erc20":           {},
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
@@ -44,6 +48,7 @@ var allowed = map[string][]string{
 	"approval":                 {"policy", "signer", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/secret", "internal/approvalstate", "approval/pending"},
 	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit", "internal/approvalstate"},
 	"cmd/walletmcp":            {"*"},
+	"cmd/airsign":              {"signer/offline", "signer/keystore", "wallet", "internal/secret", "policy"},
 	"examples/demo":            {"*"},
 	"interop":                  {}, // tests only: real MCP clients against the binary
 }
@@ -137,10 +142,124 @@ func TestImportPolicy(t *testing.T) {
 				}
 			}
 			for _, d := range p.Deps {
-				if r, own := rel(d); (own && slices.Contains(ioDeps, r)) || (!own && slices.Contains(ioDeps, d)) {
+				if isIODep(d) {
 					t.Errorf("%s depends (transitively) on %s: it must stay free of I/O", name, d)
 				}
 			}
+		}
+	}
+}
+
+// isIODep reports whether the dependency d (an import path) is in ioDeps.
+func isIODep(d string) bool {
+	r, own := rel(d)
+	return (own && slices.Contains(ioDeps, r)) || (!own && slices.Contains(ioDeps, d))
+}
+
+// thirdPartyKeyHolders are third-party packages that hold or reach key
+// material (by import path prefix): go-ethereum's keystore and PKCS#11.
+var thirdPartyKeyHolders = []string{"github.com/ethereum/go-ethereum/accounts/keystore", "github.com/miekg/pkcs11"}
+
+// mcpSideMayHoldKeys lists the packages of this module that the MCP side may
+// reach although they hold keys. Today none: the Guard reaches a key only
+// through the signer.Signer interface handed to it by cmd/walletmcp.
+var mcpSideMayHoldKeys = []string{}
+
+func isThirdPartyKeyHolder(path string) bool {
+	for _, k := range thirdPartyKeyHolders {
+		if path == k || strings.HasPrefix(path, k+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDepsMCPSideHoldsNoKeys: mcpserver, and every package of this module it
+// depends on, depends on no key-holding package, ours or third-party.
+func TestDepsMCPSideHoldsNoKeys(t *testing.T) {
+	pkgs := listPackages(t)
+	byName := map[string]pkgInfo{}
+	for _, p := range pkgs {
+		if name, own := rel(p.ImportPath); own {
+			byName[name] = p
+		}
+	}
+	mcp, ok := byName["mcpserver"]
+	if !ok {
+		t.Fatal("mcpserver not found by go list")
+	}
+	side := []string{"mcpserver"}
+	for _, d := range mcp.Deps {
+		if r, own := rel(d); own && !slices.Contains(mcpSideMayHoldKeys, r) {
+			side = append(side, r)
+		}
+	}
+	for _, name := range side {
+		for _, d := range byName[name].Deps {
+			r, own := rel(d)
+			if (own && slices.Contains(keyHolders, r)) || (!own && isThirdPartyKeyHolder(d)) {
+				t.Errorf("%s (on the MCP side) depends on %s, which holds key material", name, d)
+			}
+		}
+	}
+}
+
+// TestDepsPolicyNoIO: policy depends, even transitively, on none of the
+// store, chain, audit, net, net/http, os/exec (see ioFree for the full rule).
+func TestDepsPolicyNoIO(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if name, own := rel(p.ImportPath); !own || name != "policy" {
+			continue
+		}
+		for _, d := range p.Deps {
+			if isIODep(d) {
+				t.Errorf("policy depends (transitively) on %s: it must stay free of I/O", d)
+			}
+		}
+		return
+	}
+	t.Fatal("policy not found by go list")
+}
+
+// offlineBinaries must not be able to reach a network: the offline signer
+// runs on an air-gapped machine. None of the packages they link, however
+// indirectly, may be one of networkPackages; and the standard package net
+// may be imported only by netImporters. github.com/google/uuid (linked by
+// go-ethereum's keystore for key ids) imports net only to list interfaces
+// for version 1 UUIDs, which nothing here makes: no socket code is reachable.
+var (
+	offlineBinaries = []string{"cmd/airsign"}
+	networkPackages = []string{
+		"net/http", "net/rpc", "net/smtp", "crypto/tls", "net/http/httptrace",
+		"github.com/ethereum/go-ethereum/ethclient", "github.com/ethereum/go-ethereum/rpc",
+		"github.com/ethereum/go-ethereum/p2p", "github.com/ethereum/go-ethereum/node",
+		module + "/internal/chain", module + "/mcpserver",
+	}
+	netImporters = []string{"github.com/google/uuid"}
+)
+
+func TestOfflineBinariesHaveNoNetwork(t *testing.T) {
+	for _, bin := range offlineBinaries {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./"+bin).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", bin, err)
+		}
+		n := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			n++
+			if slices.Contains(networkPackages, f[0]) {
+				t.Errorf("%s links %s: it must have no network code", bin, f[0])
+			}
+			if slices.Contains(f[1:], "net") && !slices.Contains(netImporters, f[0]) {
+				t.Errorf("%s links %s, which imports net: it must have no network code", bin, f[0])
+			}
+		}
+		if n < 50 {
+			t.Fatalf("go list found only %d dependencies of %s", n, bin)
 		}
 	}
 }

@@ -19,13 +19,24 @@ import (
 // page are picked up at once through Kick.
 const executorInterval = 400 * time.Millisecond
 
-// Kick asks the executor to look for approved transfers now.
-func (g *Guard) Kick() {
+// Wake asks an executor (Guard.RunApprovals) to look for approved
+// transfers now. Kicks while one is waiting are merged. Safe for concurrent
+// use; the zero value is not usable (NewWake).
+type Wake struct{ ch chan struct{} }
+
+// NewWake returns a Wake for Config.Wake.
+func NewWake() *Wake { return &Wake{ch: make(chan struct{}, 1)} }
+
+// Kick asks the executor to look now; it never blocks.
+func (w *Wake) Kick() {
 	select {
-	case g.kick <- struct{}{}:
+	case w.ch <- struct{}{}:
 	default:
 	}
 }
+
+// Kick asks the executor to look for approved transfers now.
+func (g *Guard) Kick() { g.kick.Kick() }
 
 // RunApprovals runs the Guard's background work until ctx ends, every Tick
 // and whenever Kick is called: approvals past their expiry are marked
@@ -41,7 +52,7 @@ func (g *Guard) RunApprovals(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-g.kick:
+		case <-g.kick.ch:
 		}
 	}
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
-	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
@@ -43,9 +42,9 @@ type Config struct {
 	// Policy is the attested policy.
 	Policy *policy.Policy
 	// Chain is where balances are read and transactions sent.
-	Chain chain.Chain
+	Chain Chain
 	// Store holds transfers (the spend ledger and idempotency keys) and approvals.
-	Store *store.Store
+	Store Store
 	// Audit records verdicts, signatures and broadcasts.
 	Audit Auditor
 	// Keys holds the signers of the accounts the server may spend from.
@@ -68,6 +67,11 @@ type Config struct {
 	Tick time.Duration
 	// ID names this process in executor leases; default a random id.
 	ID string
+	// Wake is how a decision taken in this process (the approval page)
+	// asks RunApprovals to look now rather than at the next Tick; default a
+	// new one (Guard.Kick). Made before the Guard, it can be handed to the
+	// page first: the page, then the Guard with the page's URL, no cycle.
+	Wake *Wake
 }
 
 // TransferArgs are a transfer request as an agent sends it, unparsed.
@@ -108,7 +112,7 @@ type Guard struct {
 	now    func() time.Time
 	id     string
 	ledger *Ledger
-	kick   chan struct{}
+	kick   *Wake
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
@@ -150,7 +154,7 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 		now:      cfg.Now,
 		id:       cfg.ID,
 		ledger:   NewLedger(cfg.Policy.LongestWindow()),
-		kick:     make(chan struct{}, 1),
+		kick:     cfg.Wake,
 		inflight: map[string]chan struct{}{},
 		reported: map[string]bool{},
 	}
@@ -159,6 +163,9 @@ func NewGuard(ctx context.Context, cfg *Config) (*Guard, error) {
 	}
 	if g.cfg.Tick <= 0 {
 		g.cfg.Tick = executorInterval
+	}
+	if g.kick == nil {
+		g.kick = NewWake()
 	}
 	if g.id == "" {
 		var b [8]byte

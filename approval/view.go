@@ -10,57 +10,58 @@ import (
 	"github.com/walletmcp/walletmcp/policy"
 )
 
-// LimitsView is one asset's limits as decimal strings in the asset's units.
-type LimitsView struct {
-	Asset                   string `json:"asset"`
-	Contract                string `json:"contract,omitempty"`
-	Decimals                int    `json:"decimals"`
-	AutoApproveMax          string `json:"auto_approve_max"`
-	PerTxMax                string `json:"per_tx_max"`
-	BalanceFractionApproval string `json:"balance_fraction_approval"`
-	Window                  string `json:"window"`
-	WindowAutoMax           string `json:"window_auto_max"`
-	WindowMax               string `json:"window_max"`
+// LimitsInfo is one asset's limits as decimal strings in the asset's units.
+type LimitsInfo struct {
+	Asset                   string
+	Contract                string
+	Decimals                int
+	AutoApproveMax          string
+	PerTxMax                string
+	BalanceFractionApproval string
+	Window                  string
+	WindowAutoMax           string
+	WindowMax               string
 }
 
-// RemainingView is what one account may still spend of one asset in the
+// RemainingInfo is what one account may still spend of one asset in the
 // current window.
-type RemainingView struct {
-	Address        string `json:"address"`
-	Asset          string `json:"asset"`
-	WindowStart    string `json:"window_start"`
-	AutoUsed       string `json:"auto_used"`
-	AutoRemaining  string `json:"auto_remaining"`
-	TotalUsed      string `json:"total_used"`
-	TotalRemaining string `json:"total_remaining"`
+type RemainingInfo struct {
+	Address        string
+	Asset          string
+	WindowStart    string
+	AutoUsed       string
+	AutoRemaining  string
+	TotalUsed      string
+	TotalRemaining string
 }
 
-// RecipientsView is the recipient policy.
-type RecipientsView struct {
-	Mode                 string   `json:"mode"`
-	Allow                []string `json:"allow"`
-	Deny                 []string `json:"deny"`
-	NewRecipientApproval bool     `json:"new_recipient_approval"`
+// RecipientsInfo is the recipient policy.
+type RecipientsInfo struct {
+	Mode                 string
+	Allow                []string
+	Deny                 []string
+	NewRecipientApproval bool
 }
 
-// PolicyView is the attested policy and what remains of each window now.
-type PolicyView struct {
-	PolicySHA256         string          `json:"policy_sha256"`
-	ChainID              uint64          `json:"chain_id"`
-	Limits               []LimitsView    `json:"limits"`
-	Recipients           RecipientsView  `json:"recipients"`
-	MaxFeePerGasGwei     string          `json:"max_fee_per_gas_gwei"`
-	MaxTotalFee          string          `json:"max_total_fee" jsonschema:"ETH"`
-	QuietHours           string          `json:"quiet_hours" jsonschema:"off, or the daily window and time zone in which auto-approval needs a human"`
-	UnknownTokensAllowed bool            `json:"unknown_tokens_allowed"`
-	ToolCallsPerMinute   int             `json:"tool_calls_per_minute"`
-	TransfersPerHour     int             `json:"transfers_per_hour"`
-	TransfersLastHour    int             `json:"transfers_last_hour"`
-	Remaining            []RemainingView `json:"remaining"`
+// PolicyInfo is the attested policy and what remains of each window now,
+// as plain data: mcpserver renders it as get_policy output.
+type PolicyInfo struct {
+	PolicySHA256         string
+	ChainID              uint64
+	Limits               []LimitsInfo
+	Recipients           RecipientsInfo
+	MaxFeePerGasGwei     string
+	MaxTotalFee          string
+	QuietHours           string
+	UnknownTokensAllowed bool
+	ToolCallsPerMinute   int
+	TransfersPerHour     int
+	TransfersLastHour    int
+	Remaining            []RemainingInfo
 }
 
-func limitsView(asset, contract string, dec int, l *policy.Limits) LimitsView {
-	return LimitsView{
+func limitsInfo(asset, contract string, dec int, l *policy.Limits) LimitsInfo {
+	return LimitsInfo{
 		Asset: asset, Contract: contract, Decimals: dec,
 		AutoApproveMax: policy.FormatAmount(l.AutoApproveMax, dec), PerTxMax: policy.FormatAmount(l.PerTxMax, dec),
 		BalanceFractionApproval: l.BalanceFractionApproval.FloatString(6), Window: l.Window.String(),
@@ -68,19 +69,19 @@ func limitsView(asset, contract string, dec int, l *policy.Limits) LimitsView {
 	}
 }
 
-// PolicyView returns the policy's limits and, for each of addrs, what remains
+// PolicyInfo returns the policy's limits and, for each of addrs, what remains
 // in each window now.
-func (g *Guard) PolicyView(ctx context.Context, addrs []common.Address) (*PolicyView, error) {
+func (g *Guard) PolicyInfo(ctx context.Context, addrs []common.Address) (*PolicyInfo, error) {
 	if err := g.catchUp(ctx); err != nil {
 		return nil, err
 	}
 	p := g.cfg.Policy
-	v := &PolicyView{
+	v := &PolicyInfo{
 		PolicySHA256: p.SHA256, ChainID: p.ChainID,
-		Recipients:         RecipientsView{Mode: p.Recipients.Mode, Allow: []string{}, Deny: []string{}, NewRecipientApproval: p.Recipients.NewRecipientApproval},
+		Recipients:         RecipientsInfo{Mode: p.Recipients.Mode, Allow: []string{}, Deny: []string{}, NewRecipientApproval: p.Recipients.NewRecipientApproval},
 		MaxFeePerGasGwei:   policy.FormatAmount(p.MaxFeePerGas, 9),
 		ToolCallsPerMinute: p.ToolCallsPerMinute, TransfersPerHour: p.TransfersPerHour,
-		TransfersLastHour: g.ledger.CountSince(g.now().Add(-time.Hour)), Remaining: []RemainingView{},
+		TransfersLastHour: g.ledger.CountSince(g.now().Add(-time.Hour)), Remaining: []RemainingInfo{},
 		MaxTotalFee: policy.FormatAmount(p.MaxTotalFee, policy.NativeDecimals), QuietHours: quietView(&p.QuietHours), UnknownTokensAllowed: p.UnknownTokens.Allow,
 	}
 	for _, a := range policy.SortedAddresses(p.Recipients.Allow) {
@@ -101,11 +102,11 @@ func (g *Guard) PolicyView(ctx context.Context, addrs []common.Address) (*Policy
 	}
 	now := g.now()
 	for _, a := range assets {
-		v.Limits = append(v.Limits, limitsView(a.symbol, a.contract, a.dec, a.lim))
+		v.Limits = append(v.Limits, limitsInfo(a.symbol, a.contract, a.dec, a.lim))
 		start := now.Add(-a.lim.Window)
 		for _, addr := range addrs {
 			auto, total := g.ledger.Sums(addr, a.key, a.lim.Window, now)
-			v.Remaining = append(v.Remaining, RemainingView{
+			v.Remaining = append(v.Remaining, RemainingInfo{
 				Address: addr.Hex(), Asset: a.symbol, WindowStart: start.UTC().Format(time.RFC3339),
 				AutoUsed: policy.FormatAmount(auto, a.dec), AutoRemaining: policy.FormatAmount(policy.Remaining(a.lim.WindowAutoMax, auto), a.dec),
 				TotalUsed: policy.FormatAmount(total, a.dec), TotalRemaining: policy.FormatAmount(policy.Remaining(a.lim.WindowMax, total), a.dec),

@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
 	"github.com/walletmcp/walletmcp/policy"
 )
 
@@ -25,36 +27,72 @@ type argField struct {
 }
 
 // argSpec is the decoding plan of an input struct: every field is a string,
-// named by its json tag, bounded by its maxlen tag, required unless omitempty.
+// named by its json tag, bounded by maxArgLen, required unless omitempty.
 type argSpec struct {
 	fields []argField
 	byName map[string]int
 }
 
-func specFor[In any]() argSpec {
+// txHashLen is the length of a transaction hash argument: "0x" + 64 hex digits.
+const txHashLen = 66
+
+// maxArgLen is the bound of the argument named name: the same constant the
+// parser of that argument enforces. Every field of every tool input must be
+// named here; an unknown name is a registration error.
+func maxArgLen(name string) (int, bool) {
+	switch name {
+	case "address", "from", "to":
+		return policy.MaxAddressLen, true
+	case "asset":
+		return policy.MaxAssetLen, true
+	case "amount":
+		return policy.MaxAmountLen, true
+	case "idempotency_key":
+		return policy.MaxIdempotencyKeyLen, true
+	case "approval_id":
+		return approvalstate.IDLen, true
+	case "tx_hash":
+		return txHashLen, true
+	}
+	return 0, false
+}
+
+// specFor builds the decoding plan of In. A field that is not a string, has
+// no json name or has no bound in maxArgLen is an error: addTool reports it
+// when the server is built, so a test that builds a server finds it.
+func specFor[In any]() (argSpec, error) {
 	t := reflect.TypeFor[In]()
 	s := argSpec{byName: map[string]int{}}
+	if t.Kind() != reflect.Struct {
+		return s, errors.New("mcpserver: tool input must be a struct: " + t.String())
+	}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Type.Kind() != reflect.String {
-			panic("mcpserver: tool input fields must be strings: " + f.Name)
+			return s, errors.New("mcpserver: tool input fields must be strings: " + f.Name)
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		maxLen, err := strconv.Atoi(f.Tag.Get("maxlen"))
-		if err != nil || maxLen <= 0 {
-			panic("mcpserver: tool input field needs a maxlen tag: " + f.Name)
+		if name == "" || name == "-" {
+			return s, errors.New("mcpserver: tool input field needs a json name: " + f.Name)
+		}
+		if _, dup := s.byName[name]; dup {
+			return s, errors.New("mcpserver: tool input field named twice: " + name)
+		}
+		maxLen, ok := maxArgLen(name)
+		if !ok {
+			return s, errors.New("mcpserver: tool input field has no bound in maxArgLen: " + name)
 		}
 		s.byName[name] = len(s.fields)
 		s.fields = append(s.fields, argField{name: name, index: i, required: !strings.Contains(opts, "omitempty"), maxLen: maxLen})
 	}
-	return s
+	return s, nil
 }
 
 // schema returns the JSON schema of In with maxLength on every property.
-func (s argSpec) schema(t reflect.Type) *jsonschema.Schema {
+func (s argSpec) schema(t reflect.Type) (*jsonschema.Schema, error) {
 	sch, err := jsonschema.ForType(t, nil)
 	if err != nil {
-		panic("mcpserver: schema: " + err.Error())
+		return nil, errors.New("mcpserver: input schema: " + err.Error())
 	}
 	for _, f := range s.fields {
 		if p := sch.Properties[f.name]; p != nil {
@@ -62,7 +100,7 @@ func (s argSpec) schema(t reflect.Type) *jsonschema.Schema {
 		}
 	}
 	sch.AdditionalProperties = &jsonschema.Schema{Not: &jsonschema.Schema{}}
-	return sch
+	return sch, nil
 }
 
 // fieldName renders an agent-supplied key for an error message: short plain

@@ -119,11 +119,18 @@ type faultyChain struct {
 	failCode    atomic.Bool
 	// codeFailures counts CodeAt calls refused while failCode was set.
 	codeFailures atomic.Int64
+	// codeFailed, when not nil, receives (without blocking) one signal per
+	// refused CodeAt call: tests wait on it instead of polling.
+	codeFailed chan struct{}
 }
 
 func (f *faultyChain) CodeAt(ctx context.Context, a common.Address) ([]byte, error) {
 	if f.failCode.Load() {
 		f.codeFailures.Add(1)
+		select {
+		case f.codeFailed <- struct{}{}:
+		default:
+		}
 		return nil, errNode
 	}
 	return f.Chain.CodeAt(ctx, a)

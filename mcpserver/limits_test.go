@@ -11,7 +11,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/mcpserver"
 	"github.com/walletmcp/walletmcp/policy"
@@ -83,9 +82,9 @@ func tkSends(e *env, rs []tkResult) (hashes, approvals, denied []string) {
 }
 
 // tkRemaining returns get_policy's window figures for account 0 and asset.
-func tkRemaining(e *env, asset string) approval.RemainingView {
+func tkRemaining(e *env, asset string) mcpserver.RemainingView {
 	e.t.Helper()
-	var v approval.PolicyView
+	var v mcpserver.PolicyView
 	e.ok("get_policy", map[string]any{"address": e.accounts[0].Hex()}, &v)
 	for _, r := range v.Remaining {
 		if r.Asset == asset {
@@ -93,7 +92,7 @@ func tkRemaining(e *env, asset string) approval.RemainingView {
 		}
 	}
 	e.t.Fatalf("get_policy has no remaining figures for %s: %+v", asset, v.Remaining)
-	return approval.RemainingView{}
+	return mcpserver.RemainingView{}
 }
 
 // tkFinal polls get_approval until the approval is executed or failed and

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/policy"
 )
 
 // readOnlyTools are audited without waiting for the disk.
@@ -42,22 +43,23 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		name := call.Params.Name
 		start := time.Now()
+		ctx, note := withCallNote(ctx)
 		if !s.limiter.allow() {
-			res = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("rate_limited: at most %d tool calls per minute (policy rate.tool_calls_per_minute); retry later", s.opts.ToolCallsPerMinute)}}}
-			s.auditCall(ctx, name, call.Params.Arguments, res.(*mcp.CallToolResult), start)
-			return res, nil
+			r := toolError(ctx, policy.Errorf(policy.CodeRateLimited, "at most %d tool calls per minute (policy rate.tool_calls_per_minute); retry later", s.opts.ToolCallsPerMinute))
+			s.auditCall(ctx, name, call.Params.Arguments, note.codeOf(r), start)
+			return r, nil
 		}
 		res, err = next(ctx, method, req)
 		r, _ := res.(*mcp.CallToolResult)
 		if err == nil {
-			s.auditCall(ctx, name, call.Params.Arguments, r, start)
+			s.auditCall(ctx, name, call.Params.Arguments, note.codeOf(r), start)
 		}
 		return res, err
 	}
 }
 
 // auditCall records a tool call with its arguments and outcome.
-func (s *Server) auditCall(ctx context.Context, name string, args json.RawMessage, r *mcp.CallToolResult, start time.Time) {
+func (s *Server) auditCall(ctx context.Context, name string, args json.RawMessage, code policy.Code, start time.Time) {
 	rec := map[string]any{"tool": name, "ms": time.Since(start).Milliseconds()}
 	switch {
 	case len(args) == 0:
@@ -66,9 +68,9 @@ func (s *Server) auditCall(ctx context.Context, name string, args json.RawMessag
 	default:
 		rec["args"] = json.RawMessage(args)
 	}
-	if code := codeOfResult(r); code != "" {
+	if code != "" {
 		rec["outcome"] = "error"
-		rec["code"] = code
+		rec["code"] = string(code)
 	} else {
 		rec["outcome"] = "ok"
 	}

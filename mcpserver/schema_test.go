@@ -247,8 +247,8 @@ func nonPortable(where string, m map[string]any) []string {
 // nil, as a future view might (its other methods are not called).
 type nilSlicesGuard struct{ mcpserver.Guard }
 
-func (nilSlicesGuard) PolicyView(context.Context, []common.Address) (*approval.PolicyView, error) {
-	return &approval.PolicyView{PolicySHA256: strings.Repeat("0", 64), ChainID: 1337}, nil
+func (nilSlicesGuard) PolicyInfo(context.Context, []common.Address) (*approval.PolicyInfo, error) {
+	return &approval.PolicyInfo{PolicySHA256: strings.Repeat("0", 64), ChainID: 1337}, nil
 }
 
 func (nilSlicesGuard) Prepare(context.Context, approval.TransferArgs) (*policy.Decision, error) {

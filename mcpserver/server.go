@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"reflect"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -24,7 +24,7 @@ import (
 type Guard interface {
 	Prepare(ctx context.Context, args approval.TransferArgs) (*policy.Decision, error)
 	Send(ctx context.Context, args approval.TransferArgs) (*approval.Outcome, error)
-	PolicyView(ctx context.Context, addrs []common.Address) (*approval.PolicyView, error)
+	PolicyInfo(ctx context.Context, addrs []common.Address) (*approval.PolicyInfo, error)
 	Balance(ctx context.Context, address, asset string) (*approval.BalanceInfo, error)
 	Approval(ctx context.Context, id string) (*approval.ApprovalInfo, error)
 	RejectApproval(ctx context.Context, id, channel string) error
@@ -122,7 +122,9 @@ func New(o *Options) (*Server, error) {
 		Logger: slog.New(minLevel{Handler: opts.Logger.Handler(), min: slog.LevelWarn}),
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
-	s.addTools()
+	if err := s.addTools(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -148,19 +150,26 @@ var (
 type handlerFunc[In, Out any] func(ctx context.Context, req *mcp.CallToolRequest, in In) (Out, string, error)
 
 // addTool registers a tool whose arguments are decoded strictly by decodeArgs.
-func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) {
-	spec := specFor[In]()
-	t.InputSchema = spec.schema(reflect.TypeFor[In]())
+// An input or output type the decoder or the schema inference cannot handle
+// is an error here, when the server is built, never a panic at a call.
+func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) error {
+	spec, err := specFor[In]()
+	if err != nil {
+		return err
+	}
+	if t.InputSchema, err = spec.schema(reflect.TypeFor[In]()); err != nil {
+		return err
+	}
 	out, err := jsonschema.For[Out](nil)
 	if err != nil {
-		panic("mcpserver: output schema: " + err.Error())
+		return errors.New("mcpserver: output schema: " + err.Error())
 	}
 	plainArrays(out)
 	t.OutputSchema = out
 	s.mcp.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		in, err := decodeArgs[In](spec, req.Params.Arguments)
 		if err != nil {
-			return toolError(err), nil
+			return toolError(ctx, err), nil
 		}
 		o, line, err := h(ctx, req, in)
 		var ir *inputRequired
@@ -168,14 +177,15 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) {
 			return ir.res, nil
 		}
 		if err != nil {
-			return toolError(err), nil
+			return toolError(ctx, err), nil
 		}
 		raw, err := json.Marshal(o)
 		if err != nil {
-			return toolError(policy.Errorf(policy.CodeInternal, "encoding the result failed")), nil
+			return toolError(ctx, policy.Errorf(policy.CodeInternal, "encoding the result failed")), nil
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: line}}, StructuredContent: json.RawMessage(raw)}, nil
 	})
+	return nil
 }
 
 // plainArrays rewrites the ["null","array"] that jsonschema.For infers for a
@@ -198,35 +208,55 @@ func plainArrays(s *jsonschema.Schema) {
 	plainArrays(s.AdditionalProperties)
 }
 
-// toolError renders err as a tool error whose text starts with its code.
-func toolError(err error) *mcp.CallToolResult {
+// toolError renders err as a tool error whose text starts with its code
+// (a *policy.Error, which approval.DenyError unwraps to, or internal), and
+// notes the code for the audit record of the call.
+func toolError(ctx context.Context, err error) *mcp.CallToolResult {
+	code, text := policy.CodeInternal, string(policy.CodeInternal)+": unexpected error"
 	var ae *policy.Error
-	text := ""
-	switch {
-	case errors.As(err, &ae):
-		text = ae.Error()
-	default:
-		var de *approval.DenyError
-		if errors.As(err, &de) {
-			text = de.Error()
-		} else {
-			text = string(policy.CodeInternal) + ": unexpected error"
-		}
+	if errors.As(err, &ae) {
+		code, text = ae.Code, ae.Error()
 	}
+	noteCode(ctx, code)
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 }
 
-// codeOfResult extracts the error code of a tool result for the audit log.
-func codeOfResult(r *mcp.CallToolResult) string {
-	if r == nil || !r.IsError || len(r.Content) == 0 {
+// callNote carries what the audit record of one tool call needs from its
+// handler: the error code, typed, rather than parsed back out of the text.
+type callNote struct {
+	mu   sync.Mutex
+	code policy.Code
+}
+
+type callNoteKey struct{}
+
+// withCallNote returns ctx carrying a fresh note for one call.
+func withCallNote(ctx context.Context) (context.Context, *callNote) {
+	n := &callNote{}
+	return context.WithValue(ctx, callNoteKey{}, n), n
+}
+
+// noteCode records code in ctx's call note, if any.
+func noteCode(ctx context.Context, code policy.Code) {
+	if n, ok := ctx.Value(callNoteKey{}).(*callNote); ok {
+		n.mu.Lock()
+		n.code = code
+		n.mu.Unlock()
+	}
+}
+
+// codeOf returns the error code of the call r answers: the code its handler
+// noted, internal for an error result nobody noted, "" for a success.
+func (n *callNote) codeOf(r *mcp.CallToolResult) policy.Code {
+	if r == nil || !r.IsError {
 		return ""
 	}
-	if tc, ok := r.Content[0].(*mcp.TextContent); ok {
-		if code, _, ok := strings.Cut(tc.Text, ":"); ok && len(code) < 32 {
-			return code
-		}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.code == "" {
+		return policy.CodeInternal
 	}
-	return string(policy.CodeInternal)
+	return n.code
 }
 
 // minLevel drops records below min.

@@ -549,7 +549,7 @@ func TestTokenInjectionNeverReachesTheAgent(t *testing.T) {
 // token contract) stays approved and is sent once the node answers again;
 // a brief outage must not throw the human's approval away.
 func TestApprovedTokenTransferSurvivesANodeOutage(t *testing.T) {
-	fc := &faultyChain{}
+	fc := &faultyChain{codeFailed: make(chan struct{}, 16)}
 	e := tkEnvWithTokensOpts(t, envOpts{accounts: 1, chainWrap: func(c chain.Chain) chain.Chain { fc.Chain = c; return fc }},
 		func(at func(uint64) common.Address) string {
 			return tkPolicyText("0.1", "5", "1", "10", tkToken("USDC", at(0), 6))
@@ -569,13 +569,15 @@ func TestApprovedTokenTransferSurvivesANodeOutage(t *testing.T) {
 	}
 	e.guard.Kick()
 	// Wait until the executor has met the outage at least twice.
-	deadline := time.Now().Add(10 * time.Second)
-	for fc.codeFailures.Load() < 2 {
-		if time.Now().After(deadline) {
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for n := 0; n < 2; n++ {
+		select {
+		case <-fc.codeFailed:
+		case <-timeout.C:
 			v, err := e.guard.Approval(context.Background(), out.ApprovalID)
 			t.Fatalf("the executor did not retry through the outage; the approval is %+v (%v)", v, err)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	var v mcpserver.ApprovalView
 	e.ok("get_approval", map[string]any{"approval_id": out.ApprovalID}, &v)

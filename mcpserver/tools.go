@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -40,19 +41,19 @@ type listAccountsOut struct {
 }
 
 type balanceIn struct {
-	Address string `json:"address" maxlen:"42" jsonschema:"the account address, 0x followed by 40 hex digits"`
-	Asset   string `json:"asset,omitempty" maxlen:"42" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
+	Address string `json:"address" jsonschema:"the account address, 0x followed by 40 hex digits"`
+	Asset   string `json:"asset,omitempty" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
 }
 
 type policyIn struct {
-	Address string `json:"address,omitempty" maxlen:"42" jsonschema:"limit the remaining amounts to this account"`
+	Address string `json:"address,omitempty" jsonschema:"limit the remaining amounts to this account"`
 }
 
 type transferIn struct {
-	From   string `json:"from" maxlen:"42" jsonschema:"sender: one of list_accounts"`
-	To     string `json:"to" maxlen:"42" jsonschema:"recipient address; mixed case must be a valid EIP-55 checksum"`
-	Amount string `json:"amount" maxlen:"100" jsonschema:"decimal string in the asset's units, e.g. 0.25"`
-	Asset  string `json:"asset,omitempty" maxlen:"42" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
+	From   string `json:"from" jsonschema:"sender: one of list_accounts"`
+	To     string `json:"to" jsonschema:"recipient address; mixed case must be a valid EIP-55 checksum"`
+	Amount string `json:"amount" jsonschema:"decimal string in the asset's units, e.g. 0.25"`
+	Asset  string `json:"asset,omitempty" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
 }
 
 type prepareOut struct {
@@ -62,11 +63,11 @@ type prepareOut struct {
 }
 
 type sendIn struct {
-	From           string `json:"from" maxlen:"42" jsonschema:"sender: one of list_accounts"`
-	To             string `json:"to" maxlen:"42" jsonschema:"recipient address; mixed case must be a valid EIP-55 checksum"`
-	Amount         string `json:"amount" maxlen:"100" jsonschema:"decimal string in the asset's units, e.g. 0.25"`
-	Asset          string `json:"asset,omitempty" maxlen:"42" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
-	IdempotencyKey string `json:"idempotency_key,omitempty" maxlen:"128" jsonschema:"up to 128 of A-Z a-z 0-9 _ -; the same key and arguments never move funds twice"`
+	From           string `json:"from" jsonschema:"sender: one of list_accounts"`
+	To             string `json:"to" jsonschema:"recipient address; mixed case must be a valid EIP-55 checksum"`
+	Amount         string `json:"amount" jsonschema:"decimal string in the asset's units, e.g. 0.25"`
+	Asset          string `json:"asset,omitempty" jsonschema:"ETH (the default), a token symbol from get_policy, or an ERC-20 contract address"`
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"up to 128 of A-Z a-z 0-9 _ -; the same key and arguments never move funds twice"`
 }
 
 type sendOut struct {
@@ -79,11 +80,11 @@ type sendOut struct {
 }
 
 type approvalIn struct {
-	ApprovalID string `json:"approval_id" maxlen:"64" jsonschema:"the approval_id send_transfer returned"`
+	ApprovalID string `json:"approval_id" jsonschema:"the approval_id send_transfer returned"`
 }
 
 type txIn struct {
-	TxHash string `json:"tx_hash" maxlen:"66" jsonschema:"0x followed by 64 hex digits"`
+	TxHash string `json:"tx_hash" jsonschema:"0x followed by 64 hex digits"`
 }
 
 type txOut struct {
@@ -92,31 +93,35 @@ type txOut struct {
 	BlockNumber uint64 `json:"block_number,omitempty"`
 }
 
-func (s *Server) addTools() {
-	addTool(s, &mcp.Tool{Name: ToolListAccounts, Title: "List accounts", Annotations: readOnly,
-		Description: "List the accounts this wallet can send from, with their backend (keystore, hd, hsm, offline)."},
-		s.listAccounts)
-	addTool(s, &mcp.Tool{Name: ToolGetBalance, Title: "Get balance", Annotations: readOnlyNet,
-		Description: "Read an address's balance of ETH or an ERC-20 token at the latest block. Token symbols read from the chain are untrusted text."},
-		s.getBalance)
-	addTool(s, &mcp.Tool{Name: ToolGetPolicy, Title: "Get spending policy", Annotations: readOnly,
-		Description: "Show the attested spending policy (its SHA-256 and limits) and what remains in each window now."},
-		s.getPolicy)
-	addTool(s, &mcp.Tool{Name: ToolPrepareTransfer, Title: "Check a transfer", Annotations: readOnlyNet,
-		Description: "Evaluate a transfer against the policy without sending it: verdict allow, approval_required or deny, with every reason and the clear-signing summary."},
-		s.prepareTransfer)
-	addTool(s, &mcp.Tool{Name: ToolSendTransfer, Title: "Send a transfer", Annotations: destructive,
-		Description: "Send ETH or an ERC-20 token. The server validates the transfer and enforces the spending policy; a denial is a policy_denied error. " +
-			"Above the policy's limits a human must approve with their authenticator: the result is approval_required with an approval_id (poll get_approval), " +
-			"or, if your client supports URL elicitation, the human is asked to open the approval page and the call waits. " +
-			"Pass idempotency_key so that a retry never sends twice."},
-		s.sendTransfer)
-	addTool(s, &mcp.Tool{Name: ToolGetApproval, Title: "Get approval status", Annotations: readOnly,
-		Description: "Read a pending approval's status: pending, approved, rejected, expired, executed (with tx_hash) or failed."},
-		s.getApproval)
-	addTool(s, &mcp.Tool{Name: ToolGetTransaction, Title: "Get transaction status", Annotations: readOnlyNet,
-		Description: "Read a transaction's status: pending, success, reverted or not_found."},
-		s.getTransaction)
+// addTools registers every tool; an error is a programming error in a tool's
+// input or output type.
+func (s *Server) addTools() error {
+	return errors.Join(
+		addTool(s, &mcp.Tool{Name: ToolListAccounts, Title: "List accounts", Annotations: readOnly,
+			Description: "List the accounts this wallet can send from, with their backend (keystore, hd, hsm, offline)."},
+			s.listAccounts),
+		addTool(s, &mcp.Tool{Name: ToolGetBalance, Title: "Get balance", Annotations: readOnlyNet,
+			Description: "Read an address's balance of ETH or an ERC-20 token at the latest block. Token symbols read from the chain are untrusted text."},
+			s.getBalance),
+		addTool(s, &mcp.Tool{Name: ToolGetPolicy, Title: "Get spending policy", Annotations: readOnly,
+			Description: "Show the attested spending policy (its SHA-256 and limits) and what remains in each window now."},
+			s.getPolicy),
+		addTool(s, &mcp.Tool{Name: ToolPrepareTransfer, Title: "Check a transfer", Annotations: readOnlyNet,
+			Description: "Evaluate a transfer against the policy without sending it: verdict allow, approval_required or deny, with every reason and the clear-signing summary."},
+			s.prepareTransfer),
+		addTool(s, &mcp.Tool{Name: ToolSendTransfer, Title: "Send a transfer", Annotations: destructive,
+			Description: "Send ETH or an ERC-20 token. The server validates the transfer and enforces the spending policy; a denial is a policy_denied error. " +
+				"Above the policy's limits a human must approve with their authenticator: the result is approval_required with an approval_id (poll get_approval), " +
+				"or, if your client supports URL elicitation, the human is asked to open the approval page and the call waits. " +
+				"Pass idempotency_key so that a retry never sends twice."},
+			s.sendTransfer),
+		addTool(s, &mcp.Tool{Name: ToolGetApproval, Title: "Get approval status", Annotations: readOnly,
+			Description: "Read a pending approval's status: pending, approved, rejected, expired, executed (with tx_hash) or failed."},
+			s.getApproval),
+		addTool(s, &mcp.Tool{Name: ToolGetTransaction, Title: "Get transaction status", Annotations: readOnlyNet,
+			Description: "Read a transaction's status: pending, success, reverted or not_found."},
+			s.getTransaction),
+	)
 }
 
 func (s *Server) listAccounts(_ context.Context, _ *mcp.CallToolRequest, _ emptyIn) (listAccountsOut, string, error) {
@@ -167,15 +172,15 @@ func (s *Server) getBalance(ctx context.Context, _ *mcp.CallToolRequest, in bala
 	return v, v.Address + " holds " + v.Balance + " " + v.Asset.Symbol + " at block " + u64(v.BlockNumber), nil
 }
 
-func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (approval.PolicyView, string, error) {
+func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in policyIn) (PolicyView, string, error) {
 	var addrs []common.Address
 	if in.Address != "" {
 		a, err := policy.ParseAddress("address", in.Address)
 		if err != nil {
-			return approval.PolicyView{}, "", err
+			return PolicyView{}, "", err
 		}
 		if !s.isAccount(a) {
-			return approval.PolicyView{}, "", policy.Errorf(policy.CodeUnknownAccount, "address: not an account of this wallet")
+			return PolicyView{}, "", policy.Errorf(policy.CodeUnknownAccount, "address: not an account of this wallet")
 		}
 		addrs = []common.Address{a}
 	} else {
@@ -183,17 +188,12 @@ func (s *Server) getPolicy(ctx context.Context, _ *mcp.CallToolRequest, in polic
 			addrs = append(addrs, a.Address)
 		}
 	}
-	v, err := s.opts.Guard.PolicyView(ctx, addrs)
+	p, err := s.opts.Guard.PolicyInfo(ctx, addrs)
 	if err != nil {
-		return approval.PolicyView{}, "", err
+		return PolicyView{}, "", err
 	}
-	out := *v
-	// Arrays are never null in output (their schema is a plain array).
-	out.Limits = nonNil(out.Limits)
-	out.Remaining = nonNil(out.Remaining)
-	out.Recipients.Allow = nonNil(out.Recipients.Allow)
-	out.Recipients.Deny = nonNil(out.Recipients.Deny)
-	return out, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
+	v := policyView(p)
+	return v, "policy " + v.PolicySHA256[:12] + "… on chain " + u64(v.ChainID), nil
 }
 
 func (s *Server) isAccount(a common.Address) bool {
@@ -298,7 +298,7 @@ func (s *Server) getTransaction(ctx context.Context, _ *mcp.CallToolRequest, in 
 
 // parseHash parses a 0x-prefixed 32-byte hex hash.
 func parseHash(field, s string) (common.Hash, error) {
-	if len(s) != 66 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
+	if len(s) != txHashLen || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
 		return common.Hash{}, policy.Errorf(policy.CodeInvalidArgument, "%s: must be 0x followed by 64 hex digits", field)
 	}
 	for i := 2; i < len(s); i++ {

@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/mcpserver"
 	"github.com/walletmcp/walletmcp/policy"
 )
 
@@ -125,7 +126,7 @@ func TestGetBalance(t *testing.T) {
 
 func TestGetPolicy(t *testing.T) {
 	e := newEnv(t, envOpts{accounts: 2})
-	var out approval.PolicyView
+	var out mcpserver.PolicyView
 	e.ok("get_policy", map[string]any{}, &out)
 	if out.ChainID != 1337 || len(out.PolicySHA256) != 64 || len(out.Limits) != 1 || out.Limits[0].PerTxMax != "5" || len(out.Remaining) != 2 {
 		t.Fatalf("got %+v", out)
@@ -449,7 +450,7 @@ func (panicGuard) Prepare(context.Context, approval.TransferArgs) (*policy.Decis
 func (panicGuard) Send(context.Context, approval.TransferArgs) (*approval.Outcome, error) {
 	panic(errors.New("boom"))
 }
-func (panicGuard) PolicyView(context.Context, []common.Address) (*approval.PolicyView, error) {
+func (panicGuard) PolicyInfo(context.Context, []common.Address) (*approval.PolicyInfo, error) {
 	panic("boom")
 }
 func (panicGuard) Balance(context.Context, string, string) (*approval.BalanceInfo, error) {

@@ -16,25 +16,41 @@ install_go_tool() { # name module@version
   echo "$pkg" > "$stamp"
 }
 
-# Debian's Chromium and ChromeDriver, for the approval page's browser test
-# (approval/web). Installed system-wide with apt-get (needs root or sudo); a
-# browser is never downloaded by a test tool.
-install_chromium() {
-  if [[ -x /usr/bin/chromium ]]; then return 0; fi
+# apt_install NAME CHECK PKG...: installs Debian packages system-wide with
+# apt-get (needs root or sudo), once: CHECK is a shell test that is true when
+# they are already there. Tools are never downloaded by a test.
+apt_install() {
+  local name=$1 check=$2; shift 2
+  if eval "$check"; then return 0; fi
   local sudo=()
   if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-  echo "installing Debian chromium + chromium-driver with apt-get (first time only)" >&2
+  echo "installing Debian $* with apt-get (first time only)" >&2
   local log
   log=$(mktemp)
   if ! { "${sudo[@]}" apt-get update -qq &&
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
-      chromium chromium-driver; } >"$log" 2>&1; then
+      "$@"; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
-    echo "ensure-tools: apt-get could not install chromium" >&2; exit 1
+    echo "ensure-tools: apt-get could not install $*" >&2; exit 1
   fi
   rm -f "$log"
-  [[ -x /usr/bin/chromium ]] || { echo "ensure-tools: /usr/bin/chromium still missing after apt-get" >&2; exit 1; }
+  eval "$check" || { echo "ensure-tools: $name still missing after apt-get" >&2; exit 1; }
 }
+
+# Debian's Chromium and ChromeDriver, for the approval page's browser test
+# (approval/web).
+install_chromium() { apt_install chromium '[[ -x /usr/bin/chromium ]]' chromium chromium-driver; }
+
+# Debian's SoftHSM2 (a software PKCS#11 token) and OpenSC's pkcs11-tool, for
+# the hsm/, signer/pkcs11 and `walletmcp hsm` tests; each test makes its own
+# token in a private SOFTHSM2_CONF.
+install_softhsm() {
+  apt_install softhsm2 '[[ -f /usr/lib/softhsm/libsofthsm2.so && -x /usr/bin/softhsm2-util && -x /usr/bin/pkcs11-tool ]]' softhsm2 opensc
+}
+
+# Debian's zbar-tools (zbarimg), a second QR decoder that reads the PNGs of
+# signer/offline in its tests.
+install_zbar() { apt_install zbarimg 'command -v zbarimg >/dev/null' zbar-tools; }
 
 # Node.js 22 for the MCP client interop tests (interop/): the TypeScript SDK
 # client and the Inspector CLI need Node >= 22.19, newer than the machine's.
@@ -95,6 +111,8 @@ for tool in "$@"; do
     geth) install_go_tool geth github.com/ethereum/go-ethereum/cmd/geth@v1.17.8 ;;
     staticcheck) install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2 ;;
     chromium) install_chromium ;;
+    softhsm) install_softhsm ;;
+    zbar) install_zbar ;;
     node) install_node ;;
     interop) install_interop ;;
     *) echo "ensure-tools: unknown tool $tool" >&2; exit 2 ;;

@@ -113,7 +113,7 @@ var _ Auditor = (*audit.Log)(nil)
 // Config wires a Service. A nil Config is refused: Store and Audit are required.
 type Config struct {
 	// Store holds the approvals. Required.
-	Store *store.Store
+	Store Store
 	// Verifier checks TOTP codes. Default nil: every Approve fails with
 	// totp.ErrNotEnrolled (rejecting still works).
 	Verifier CodeVerifier
@@ -134,7 +134,7 @@ type Config struct {
 // concurrent use, and Services in several processes over the same state
 // database may decide the same approvals: the store arbitrates.
 type Service struct {
-	st       *store.Store
+	st       Store
 	verifier CodeVerifier
 	lg       Auditor
 	now      func() time.Time

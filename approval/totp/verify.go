@@ -72,7 +72,7 @@ const counterRetention = 24 * time.Hour
 // safe for concurrent use, and Verifiers in several processes over the same
 // state database exclude each other.
 type Verifier struct {
-	st      *store.Store
+	st      Store
 	lg      Auditor
 	sealKey *secret.Bytes // opens the store's sealed secret
 	macKey  *secret.Bytes // authenticates the stored state
@@ -85,7 +85,7 @@ type Verifier struct {
 // that authenticates the stored state; its events go to lg. TOTP need not be
 // enrolled yet (Verify then returns ErrNotEnrolled). It keeps sealKey, which
 // the caller must not wipe before calling Wipe.
-func NewSealedVerifier(st *store.Store, lg Auditor, sealKey *secret.Bytes, opts *Options) *Verifier {
+func NewSealedVerifier(st Store, lg Auditor, sealKey *secret.Bytes, opts *Options) *Verifier {
 	o := opts.withDefaults()
 	v := &Verifier{st: st, lg: lg, sealKey: sealKey, now: o.Now, o: o}
 	v.macKey, _ = deriveMACKey(sealKey) // nil on error: every Verify fails
@@ -419,7 +419,7 @@ func (v *Verifier) CheckState(ctx context.Context) error {
 // kept when the earlier state verifies; a state that does not verify (and
 // its values) is discarded, which is how a human in a terminal repairs it.
 // The approvals' counters are deleted: their counts start afresh.
-func Enrol(ctx context.Context, st *store.Store, sealKey *secret.Bytes, secretB32 string, used int64, now time.Time) error {
+func Enrol(ctx context.Context, st Store, sealKey *secret.Bytes, secretB32 string, used int64, now time.Time) error {
 	mk, err := deriveMACKey(sealKey)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/policy"
@@ -37,13 +38,29 @@ type Approval struct {
 	TxHash string
 }
 
+// ViewOf turns an approval that approval.VerifyStored checked into what the
+// page shows: the reasons are the policy's messages.
+func ViewOf(v *approval.HumanView) *Approval {
+	a := &Approval{ID: v.ID, Status: v.Status, ExpiresAt: v.ExpiresAt, Summary: v.Summary}
+	if v.TxHash != nil {
+		a.TxHash = v.TxHash.Hex()
+	}
+	for _, r := range v.Reasons {
+		a.Reasons = append(a.Reasons, r.Message)
+	}
+	return a
+}
+
 // Channel is the channel name the page passes to the Decider.
 const Channel = "web"
 
 // Decider is the approval service as the page uses it.
 type Decider interface {
 	// CheckLink returns the approval that id and token name, or an error when
-	// the link is wrong (unknown id or wrong token).
+	// the link is wrong (unknown id or wrong token). An error wrapping
+	// approval.ErrSummaryMismatch or approval.ErrSummaryUnreadable (the link
+	// is right, but what would be shown is not what would be signed) is shown
+	// as such and nothing can be decided.
 	CheckLink(ctx context.Context, id, token string) (*Approval, error)
 	// Approve approves id with a TOTP code entered on channel. Its errors
 	// (wrong or used code, expired, locked, not pending) are shown to the
@@ -349,6 +366,10 @@ func sameOrigin(r *http.Request, own string) bool {
 // view renders the approval: the summary and the forms while it is pending.
 func (s *Server) view(ctx context.Context, w http.ResponseWriter, id, token string) {
 	a, err := s.d.CheckLink(ctx, id, token)
+	if unverified(err) {
+		s.inconsistent(w, id, err)
+		return
+	}
 	if err != nil || a == nil {
 		s.log.Info("web: wrong approval link")
 		s.notFound(w)
@@ -360,6 +381,10 @@ func (s *Server) view(ctx context.Context, w http.ResponseWriter, id, token stri
 // decide handles POST approve and reject.
 func (s *Server) decide(ctx context.Context, w http.ResponseWriter, r *http.Request, id, token, action string) {
 	a, err := s.d.CheckLink(ctx, id, token)
+	if unverified(err) {
+		s.inconsistent(w, id, err)
+		return
+	}
 	if err != nil || a == nil {
 		s.log.Info("web: wrong approval link")
 		s.notFound(w)
@@ -505,9 +530,7 @@ func (s *Server) showApproval(w http.ResponseWriter, code int, a *Approval, id, 
 	}
 	v, err := s.summaryView(a, id, st)
 	if err != nil {
-		s.log.Error("web: refusing to show an inconsistent summary", "approval", id, "err", err)
-		s.notice(w, http.StatusInternalServerError, "Cannot show this request",
-			"The request's summary is inconsistent, so it cannot be approved here. Nothing was sent.")
+		s.inconsistent(w, id, err)
 		return
 	}
 	d := pageData{Title: title, Approval: v, Message: msg, IsError: isErr}
@@ -572,6 +595,20 @@ func humanDuration(d time.Duration) string {
 	default:
 		return d.Truncate(time.Minute).String()
 	}
+}
+
+// unverified reports whether err is the Decider's refusal of an approval
+// whose summary does not describe the transfer it approves.
+func unverified(err error) bool {
+	return errors.Is(err, approval.ErrSummaryMismatch) || errors.Is(err, approval.ErrSummaryUnreadable)
+}
+
+// inconsistent refuses to show (and so to decide) an approval whose summary
+// is not what would be signed.
+func (s *Server) inconsistent(w http.ResponseWriter, id string, err error) {
+	s.log.Error("web: refusing to show an inconsistent summary", "approval", id, "err", err)
+	s.notice(w, http.StatusInternalServerError, "Cannot show this request",
+		"The request's summary is inconsistent, so it cannot be approved here. Nothing was sent.")
 }
 
 // notFound is the one page for every wrong link: it does not say which part

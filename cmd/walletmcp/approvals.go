@@ -2,26 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
-	"unicode"
 
-	"github.com/ethereum/go-ethereum/common"
-	"golang.org/x/term"
-
+	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
-	"github.com/walletmcp/walletmcp/policy"
 
 	"github.com/walletmcp/walletmcp/internal/approvalstate"
 )
@@ -151,7 +144,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	case a.Status != approvalstate.Pending:
 		return &pending.NotPendingError{ID: a.ID, Status: string(a.Status)}
 	}
-	if err := checkSummary(a); err != nil {
+	if _, err := approval.VerifyStored(a); err != nil {
 		return fmt.Errorf("not approving: %w", err)
 	}
 	if _, err := e.st.TOTP(ctx); errors.Is(err, store.ErrNotFound) {
@@ -159,7 +152,7 @@ func (c *cli) approve(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	key, err := e.mk.Derive(totpKeyPurpose)
+	key, err := e.mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		return err
 	}
@@ -228,114 +221,4 @@ func (c *cli) parseID(fs *flag.FlagSet, args []string) (string, error) {
 		return "", &exitError{code: 2, err: errors.New("an approval ID is 32 hex digits (see `walletmcp approvals`)")}
 	}
 	return id, nil
-}
-
-// printApproval shows an approval as the human must check it: the recipient
-// with its last six hex characters highlighted, the amount in the asset's
-// units and in base units, the maximum fee and, for a token, the contract.
-// The intent comes from the stored columns; the summary adds only display
-// fields (amount, symbol, fee), stripped of anything unprintable.
-func (c *cli) printApproval(a *store.Approval, now time.Time) {
-	w := c.stdout
-	var stored policy.StoredSummary
-	sumErr := json.Unmarshal(a.Summary, &stored)
-	s := stored.Summary
-	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
-	switch a.Status {
-	case approvalstate.Pending:
-		fmt.Fprintf(w, ", expires %s (in %s)\n", a.ExpiresAt.Format(time.RFC3339), a.ExpiresAt.Sub(now).Round(time.Second))
-	default:
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "  chain     %d\n", a.ChainID)
-	fmt.Fprintf(w, "  from      %s\n", a.From.Hex())
-	fmt.Fprintf(w, "  to        %s\n", highlightTail(a.To, isTerminal(w)))
-	if sumErr == nil {
-		fmt.Fprintf(w, "  amount    %s %s (%s base units)\n", printable(s.Amount), printable(s.Asset), a.Amount)
-		fmt.Fprintf(w, "  max fee   %s ETH\n", printable(s.MaxFee))
-	} else {
-		fmt.Fprintf(w, "  amount    %s base units of %s\n", a.Amount, a.Asset)
-	}
-	if a.Asset != store.AssetETH {
-		fmt.Fprintf(w, "  contract  %s\n", common.HexToAddress(a.Asset).Hex())
-	}
-	for i, r := range stored.Reasons {
-		label := ""
-		if i == 0 {
-			label = "why you"
-		}
-		fmt.Fprintf(w, "  %-9s %s: %s\n", label, printable(r.Rule), printableLong(r.Message))
-	}
-	if err := checkSummary(a); err != nil {
-		fmt.Fprintf(w, "  WARNING   %v\n", err)
-	}
-}
-
-// checkSummary refuses a summary that does not describe the stored intent:
-// what the human reads must be what is signed.
-func checkSummary(a *store.Approval) error {
-	var s policy.Summary
-	if err := json.Unmarshal(a.Summary, &s); err != nil {
-		return errors.New("the approval's summary is unreadable")
-	}
-	to := a.To.Hex()
-	contract := ""
-	if a.Asset != store.AssetETH {
-		contract = common.HexToAddress(a.Asset).Hex()
-	}
-	switch {
-	case s.ChainID != a.ChainID,
-		!common.IsHexAddress(s.From) || common.HexToAddress(s.From) != a.From,
-		!common.IsHexAddress(s.To) || common.HexToAddress(s.To) != a.To,
-		s.ToTail != to[len(to)-6:],
-		s.AmountBaseUnits != a.Amount.String(),
-		s.Contract != contract:
-		return errors.New("the approval's summary does not match the transfer it approves")
-	}
-	return nil
-}
-
-// highlightTail renders addr (EIP-55) with its last six hex characters in
-// brackets and, on a terminal, in bold reverse video.
-func highlightTail(addr common.Address, tty bool) string {
-	hex := addr.Hex()
-	head, tail := hex[:len(hex)-6], hex[len(hex)-6:]
-	if tty {
-		tail = "\x1b[1;7m" + tail + "\x1b[0m"
-	}
-	return head + "[" + tail + "]"
-}
-
-// printable keeps at most 64 printable ASCII characters of s: summary fields
-// may carry text from the chain or the policy, and must not drive the terminal.
-func printable(s string) string {
-	out := strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(out) > 64 {
-		out = out[:64] + "…"
-	}
-	return out
-}
-
-// printableLong is printable for a sentence: at most 300 characters.
-func printableLong(s string) string {
-	out := strings.Map(func(r rune) rune {
-		if !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	if r := []rune(out); len(r) > 300 {
-		out = string(r[:300]) + "…"
-	}
-	return out
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -11,12 +11,6 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 )
 
-// auditKeyPurpose labels the key, derived from the home passphrase, of the
-// audit log's head file MAC: without it, records cut off the end of the log
-// cannot be hidden by rewriting the head. Every command that writes the log
-// holds it.
-const auditKeyPurpose = "audit-head"
-
 // unlockAudit checks the home passphrase and opens the home's audit log with
 // the head key derived from it; commands do this before they change
 // anything, so that a tampered or unwritable log stops them early. The
@@ -26,7 +20,7 @@ func (c *cli) unlockAudit(h *config.Home) (*secret.Bytes, *config.MasterKey, *au
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	key, err := mk.Derive(auditKeyPurpose)
+	key, err := mk.Derive(config.AuditKeyPurpose)
 	if err != nil {
 		pass.Wipe()
 		mk.Wipe()
@@ -119,5 +113,5 @@ func (c *cli) auditVerifyKey(h *config.Home) (*secret.Bytes, error) {
 		return nil, err
 	}
 	defer mk.Wipe()
-	return mk.Derive(auditKeyPurpose)
+	return mk.Derive(config.AuditKeyPurpose)
 }

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,19 +32,12 @@ var devFunding = new(big.Int).Mul(big.NewInt(100), big.NewInt(1e18))
 // policy, attested. It shows the TOTP enrolment on w (stderr) as a QR code
 // and a URI.
 func devInit(ctx context.Context, h *config.Home, w io.Writer) error {
-	raw := make([]byte, 24)
-	if _, err := rand.Read(raw); err != nil {
+	pass, err := config.NewDevPassphrase(rand.Reader)
+	if err != nil {
 		return err
 	}
-	pwHex := make([]byte, hex.EncodedLen(len(raw)))
-	hex.Encode(pwHex, raw)
-	secret.Wipe(raw)
-	pass := secret.NewBytes(pwHex)
 	defer pass.Wipe()
-	if err := h.EnsureDir(); err != nil {
-		return err
-	}
-	if err := config.WriteFileAtomic(h.Path(config.DevPasswordFile), append(append([]byte{}, pass.Reveal()...), '\n')); err != nil {
+	if err := h.WriteDevPassphrase(pass); err != nil {
 		return err
 	}
 	mk, err := initHome(ctx, h, pass, 1337, true)
@@ -96,7 +88,7 @@ func devInit(ctx context.Context, h *config.Home, w io.Writer) error {
 // devEnrolTOTP enrols a TOTP secret for a new dev home and returns its
 // otpauth:// URI (printed on stderr: dev homes hold throwaway funds).
 func devEnrolTOTP(ctx context.Context, h *config.Home, mk *config.MasterKey) (string, error) {
-	key, err := mk.Derive(totpKeyPurpose)
+	key, err := mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		return "", err
 	}

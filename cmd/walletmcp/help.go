@@ -28,6 +28,13 @@ func commandHelp(name string) (synopsis, text string) {
 				"for, or read from P). Files holding secrets must not be readable by group or others."
 	case "account list":
 		return "account list", "List the home's accounts: address, backend, label."
+	case "hsm keygen":
+		return "hsm keygen --label L", "Generate a secp256k1 key pair inside the PKCS#11 token named by [hsm] in\n" +
+			"config.toml (module, token_label, pin_file or $WALLETMCP_HSM_PIN_FILE, else the PIN\n" +
+			"is asked on the terminal) and register its address as an hsm account. The private\n" +
+			"key is sensitive and not extractable: it never leaves the token."
+	case "hsm list":
+		return "hsm list", "List the token's secp256k1 keys: address, key id, whether an account uses it, label."
 	case "totp enroll":
 		return "totp enroll [--png FILE] [--code C]", "Enrol an authenticator app: prints an otpauth:// URI and a QR code, then asks for\n" +
 			"a code to confirm. Re-enrolling needs a current code of the enrolled authenticator.\n" +
@@ -81,6 +88,8 @@ func groupSubcommands(group string) []string {
 	switch group {
 	case "account":
 		return []string{"new", "import", "list"}
+	case "hsm":
+		return []string{"keygen", "list"}
 	case "policy":
 		return []string{"check", "attest"}
 	case "totp":

@@ -30,6 +30,8 @@ Commands:
   account new [--label L]                 new key in a scrypt keystore
   account import --key-file F | --keystore F   import a hex private key or a V3 keystore file
   account list                            list accounts
+  hsm keygen --label L                    a secp256k1 key generated inside the PKCS#11 token ([hsm] in config.toml)
+  hsm list                                the token's keys and their addresses
   totp enroll [--png FILE] [--code C]     new TOTP secret: prints an otpauth:// URI and a QR code
   totp show --dev                         a dev home's TOTP enrolment again (URI and QR code)
   policy check                            print the policy; exit 1 unless it is the attested one
@@ -81,7 +83,7 @@ func main() {
 
 // internalPrefix matches the package prefix of an error ("config: ") at the
 // start of the text or of a wrapped part.
-var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|keystore|erc20): `)
+var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|keystore|erc20|hsm|pkcs11): `)
 
 // forPeople renders err for a person: without the package prefixes that
 // errors carry for programs ("config: wrong home passphrase" reads "wrong
@@ -181,6 +183,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return leaf(c.init)
 	case "account":
 		return group(map[string]func(context.Context, []string) error{"new": c.accountNew, "import": c.accountImport, "list": c.accountList})
+	case "hsm":
+		return group(map[string]func(context.Context, []string) error{"keygen": c.hsmKeygen, "list": c.hsmList})
 	case "policy":
 		return group(map[string]func(context.Context, []string) error{"check": c.policyCheck, "attest": c.policyAttest})
 	case "totp":

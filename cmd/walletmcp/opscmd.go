@@ -58,7 +58,7 @@ func (c *cli) unfreeze(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	key, err := e.mk.Derive(totpKeyPurpose)
+	key, err := e.mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
-	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -85,13 +82,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		mk.Wipe()
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
-	auditKey, err := mk.Derive(auditKeyPurpose)
+	auditKey, err := mk.Derive(config.AuditKeyPurpose)
 	if err != nil {
 		mk.Wipe()
 		return err
 	}
 	defer auditKey.Wipe()
-	totpKey, err := mk.Derive(totpKeyPurpose)
+	totpKey, err := mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		mk.Wipe()
 		return err
@@ -103,9 +100,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stateKey.Wipe()
-	ttl, err := time.ParseDuration(cfg.Approval.TTL)
-	if err != nil || ttl < time.Minute || ttl > 24*time.Hour {
-		return fmt.Errorf("serve: config.toml approval.ttl must be a duration from 1m to 24h")
+	ttl, err := cfg.Approval.ParseTTL()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 
 	accts, err := h.Accounts()
@@ -117,6 +114,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	pass.Wipe()
+	closeHSM, err := c.addHSMKeys(ctx, h, cfg, accts, keys)
+	if err != nil {
+		return err
+	}
+	defer closeHSM()
 
 	var ch chain.Chain
 	if *dev {
@@ -182,8 +184,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var guard *approval.Guard
-	page, err := web.New(pageDecider{svc: approvals, kick: func() { guard.Kick() }}, &web.Options{Addr: cfg.Approval.Listen, Logger: logger})
+	// A decision on the page wakes the executor: the page, then the Guard
+	// with the page's URL, both given the one Wake.
+	wake := approval.NewWake()
+	page, err := web.New(pageDecider{svc: approvals, kick: wake.Kick}, &web.Options{Addr: cfg.Approval.Listen, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("serve: approval page: %w", err)
 	}
@@ -191,8 +195,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: approval page: %w", err)
 	}
 	defer page.Close(context.WithoutCancel(ctx))
-	guard, err = approval.NewGuard(ctx, &approval.Config{
-		Policy: pol, Chain: ch, Store: st, Audit: rt.tee, Keys: rt.keys,
+	guard, err := approval.NewGuard(ctx, &approval.Config{
+		Policy: pol, Chain: ch, Store: st, Audit: rt.tee, Keys: rt.keys, Wake: wake,
 		Approvals: approvals, ApprovalURL: page.URL, OnPark: logParked(logger, isTerminal(c.stderr)),
 	})
 	if err != nil {
@@ -242,63 +246,4 @@ func unlockKeys(h *config.Home, cfg *config.Config, accts []config.Account, pass
 		keys[a.Address] = kssigner.New(k)
 	}
 	return keys, nil
-}
-
-// logParked logs each new pending approval on stderr, for a person watching
-// the server: what it sends where, why it needs them, and where to decide.
-// The page link carries the approval's link token, so it is logged only when
-// stderr is a terminal (a person at it), never into a log file.
-func logParked(logger *slog.Logger, showLink bool) func(string, policy.StoredSummary, string) {
-	return func(id string, s policy.StoredSummary, url string) {
-		var rules []string
-		for _, r := range s.Reasons {
-			rules = append(rules, r.Rule)
-		}
-		args := []any{"id", id, "amount", printable(s.Amount) + " " + printable(s.Asset), "to", "…" + printable(s.ToTail), "reasons", strings.Join(rules, ","), "cli", "walletmcp approve " + id}
-		switch {
-		case url != "" && showLink:
-			args = append(args, "page", url)
-		case url != "":
-			args = append(args, "page", "the approval_url sent to the MCP client (not logged: it holds the link token)")
-		}
-		logger.Info("approval needed", args...)
-	}
-}
-
-// pageDecider adapts the pending-approval service to the approval page.
-type pageDecider struct {
-	svc  *pending.Service
-	kick func()
-}
-
-func (d pageDecider) CheckLink(ctx context.Context, id, token string) (*web.Approval, error) {
-	a, err := d.svc.CheckLink(ctx, id, token)
-	if err != nil {
-		return nil, err
-	}
-	v := &web.Approval{ID: a.ID, Status: a.Status, ExpiresAt: a.ExpiresAt}
-	if a.TxHash != nil {
-		v.TxHash = a.TxHash.Hex()
-	}
-	var stored policy.StoredSummary
-	if err := json.Unmarshal(a.Summary, &stored); err != nil {
-		return nil, err
-	}
-	v.Summary = stored.Summary
-	for _, r := range stored.Reasons {
-		v.Reasons = append(v.Reasons, r.Message)
-	}
-	return v, nil
-}
-
-func (d pageDecider) Approve(ctx context.Context, id, code, channel string) error {
-	if err := d.svc.Approve(ctx, id, code, channel); err != nil {
-		return err
-	}
-	d.kick()
-	return nil
-}
-
-func (d pageDecider) Reject(ctx context.Context, id, channel string) error {
-	return d.svc.Reject(ctx, id, channel)
 }

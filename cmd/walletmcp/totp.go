@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -17,13 +15,6 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
 )
-
-// totpKeyPurpose labels the key, derived from the home passphrase, that seals
-// the TOTP secret.
-const totpKeyPurpose = "totp"
-
-// maxCodeLine bounds a line read as a TOTP code.
-const maxCodeLine = 64
 
 func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	fs := c.flags("totp enroll")
@@ -47,26 +38,29 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer th.close()
-	lg, st, key := th.lg, th.st, th.key
-
-	// Re-enrolling replaces the second factor: it takes a current code of
-	// the enrolled secret, verified (and spent) like any other.
-	enrolled, err := st.TOTP(ctx)
-	reenrol := err == nil
-	switch {
-	case reenrol:
-		if err := c.checkOldCode(ctx, st, lg, key, enrolled, *oldCode); err != nil {
-			return err
-		}
-	case errors.Is(err, store.ErrNotFound):
-		if *oldCode != "" {
-			return &exitError{code: 2, err: errors.New("totp enroll: --code is for re-enrolling, and TOTP is not enrolled yet")}
-		}
-	default:
+	// The protocol (approval/totp.Enrolment): re-enrolling takes a current
+	// code of the enrolled secret; the new secret is stored once a code of it
+	// is confirmed.
+	en, err := totp.BeginEnrolment(ctx, th.st, th.lg, th.key, nil)
+	if err != nil {
 		return err
 	}
+	defer en.Wipe()
+	reenrol := en.Reenrol()
+	switch {
+	case reenrol:
+		if en.StateInvalid() {
+			fmt.Fprintln(c.stderr, "The stored TOTP state does not verify (changed outside walletmcp, or written by an older version): re-enrolling repairs it.")
+		}
+		const prompt = "TOTP is already enrolled. Current code of the enrolled authenticator: "
+		if err := c.askCode(*oldCode, prompt, func(code string) error { return en.CheckOldCode(ctx, code) }); err != nil {
+			return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator. %w", err)
+		}
+	case *oldCode != "":
+		return &exitError{code: 2, err: errors.New("totp enroll: --code is for re-enrolling, and TOTP is not enrolled yet")}
+	}
 
-	k, err := totp.NewSecret(accountName(), nil)
+	k, err := en.NewSecret(accountName())
 	if err != nil {
 		return err
 	}
@@ -83,28 +77,15 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "QR code written to %s: delete it once scanned.\n", *pngFile)
 	}
-	newSecret := secret.CopyBytes([]byte(k.Secret()))
-	defer newSecret.Wipe()
 	// A mistyped code asks again, with the same secret: nothing to rescan.
-	var step int64
-	var now time.Time
-	err = c.askCode("", "Code from your authenticator: ", func(code string) error {
-		now = time.Now()
-		var err error
-		if step, err = totp.Check(newSecret, code, now); err != nil {
-			_ = lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_enroll_failed", "reenrol": reenrol})
-		}
-		return err
-	})
+	err = c.askCode("", "Code from your authenticator: ", func(code string) error { return en.Confirm(ctx, code) })
 	if err != nil {
 		return fmt.Errorf("TOTP not enrolled, nothing changed. %w Run `walletmcp totp enroll` again to start over", err)
 	}
-	// The confirmation code is spent too (if a later step was already
-	// accepted, the old secret's code a moment ago, the last step stays).
-	if err := totp.Enrol(ctx, st, key, k.Secret(), step, now); err != nil {
+	if err := en.Save(ctx); err != nil {
 		return err
 	}
-	return c.auditAdmin(ctx, lg, "totp_enrolled", map[string]any{"reenrol": reenrol},
+	return c.auditAdmin(ctx, th.lg, "totp_enrolled", map[string]any{"reenrol": reenrol},
 		"TOTP enrolled: approvals and `policy attest` now ask for a code")
 }
 
@@ -150,58 +131,6 @@ func writeNewFile(path string, qr *qrcode.QRCode, size int) error {
 	return nil
 }
 
-// readCode asks for a TOTP code on the terminal (/dev/tty) or, without one,
-// reads a line from standard input. Spaces are dropped ("123 456").
-func (c *cli) readCode(prompt string) (string, error) {
-	var r io.Reader = c.stdin
-	w := c.stderr
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err == nil {
-		defer tty.Close()
-		r, w = tty, tty
-	}
-	fmt.Fprint(w, prompt)
-	line, err := readLine(r, maxCodeLine)
-	if tty == nil {
-		fmt.Fprintln(w) // the terminal echoes the newline; a pipe does not
-	}
-	if err != nil {
-		return "", err
-	}
-	code := strings.ReplaceAll(strings.TrimSpace(line), " ", "")
-	if code == "" {
-		return "", errors.New("no code given")
-	}
-	return code, nil
-}
-
-// readLine reads one line of at most max bytes from r, a byte at a time so
-// that nothing after the line is consumed; the line ending is dropped.
-func readLine(r io.Reader, max int) (string, error) {
-	var b strings.Builder
-	var buf [1]byte
-	for {
-		n, err := r.Read(buf[:])
-		if n == 1 {
-			if buf[0] == '\n' {
-				break
-			}
-			if b.Len() >= max {
-				return "", fmt.Errorf("input line longer than %d bytes", max)
-			}
-			b.WriteByte(buf[0])
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("reading the code: %w", err)
-		}
-	}
-	return strings.TrimSuffix(b.String(), "\r"), nil
-}
-
 // requireTOTP verifies a TOTP code (code, or asked for with prompt) once TOTP
 // is enrolled; without an enrolment it does nothing. The code is spent.
 func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk *config.MasterKey, code, prompt string) error {
@@ -215,7 +144,7 @@ func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk
 	} else if err != nil {
 		return err
 	}
-	key, err := mk.Derive(totpKeyPurpose)
+	key, err := mk.Derive(config.TOTPKeyPurpose)
 	if err != nil {
 		return err
 	}
@@ -225,105 +154,6 @@ func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk
 		_, err := v.Verify(ctx, code, totp.Scope{Channel: store.ChannelCLI})
 		return err
 	})
-}
-
-// checkOldCode verifies, before a re-enrolment, a current code of the
-// enrolled secret (given, or asked for). A stored state that does not verify
-// (changed outside walletmcp, or written by an older version) cannot say
-// which steps were used, and only this re-enrolment repairs it: the code is
-// then checked against the sealed secret alone, whose seal is authenticated,
-// and the event audited. Either way this needs the home passphrase, which
-// opens the secret anyway.
-func (c *cli) checkOldCode(ctx context.Context, st *store.Store, lg *audit.Log, key *secret.Bytes, enrolled *store.TOTPState, given string) error {
-	const prompt = "TOTP is already enrolled. Current code of the enrolled authenticator: "
-	const needs = "re-enrolling needs a current code of the enrolled authenticator"
-	v := totp.NewSealedVerifier(st, lg, secret.CopyBytes(key.Reveal()), nil)
-	defer v.Wipe()
-	check := func(code string) error {
-		_, err := v.Verify(ctx, code, totp.Scope{Channel: store.ChannelCLI})
-		return err
-	}
-	switch err := v.CheckState(ctx); {
-	case errors.Is(err, totp.ErrStateInvalid):
-		fmt.Fprintln(c.stderr, "The stored TOTP state does not verify (changed outside walletmcp, or written by an older version): re-enrolling repairs it.")
-		old, err := totp.Open(key, enrolled.Sealed)
-		if err != nil {
-			return err
-		}
-		defer old.Wipe()
-		check = func(code string) error {
-			_, err := totp.Check(old, code, time.Now())
-			return err
-		}
-		if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": "totp_reenrol_invalid_state"}); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if err := c.askCode(given, prompt, check); err != nil {
-		return fmt.Errorf("%s. %w", needs, err)
-	}
-	return nil
-}
-
-// codeTries is how many codes one prompt takes before the command gives up.
-// The terminal is never locked: running the command again asks again.
-const codeTries = 3
-
-// askCode runs check on a TOTP code: given (from --code) once, or else
-// codes asked for with prompt, again after a wrong, malformed or used code,
-// up to codeTries. Its error is check's, as a person reads it.
-func (c *cli) askCode(given, prompt string, check func(code string) error) error {
-	if given != "" {
-		return codeError(check(given))
-	}
-	var last error
-	for i := 1; i <= codeTries; i++ {
-		code, err := c.readCode(prompt)
-		if err != nil {
-			if last != nil {
-				return codeError(last)
-			}
-			return err
-		}
-		last = check(code)
-		if last == nil || !retryCode(last) || i == codeTries {
-			return codeError(last)
-		}
-		msg, _ := totp.Message(last)
-		left := codeTries - i
-		tries := "tries"
-		if left == 1 {
-			tries = "try"
-		}
-		fmt.Fprintf(c.stderr, "%s %d more %s.\n", msg, left, tries)
-	}
-	return codeError(last)
-}
-
-// retryCode reports whether err is a code the human may simply retype.
-func retryCode(err error) bool {
-	return errors.Is(err, totp.ErrWrongCode) || errors.Is(err, totp.ErrMalformed) || errors.Is(err, totp.ErrReplay)
-}
-
-// humanError is an error whose message is written for a person; it wraps
-// the error it explains.
-type humanError struct {
-	msg string
-	err error
-}
-
-func (e *humanError) Error() string { return e.msg }
-func (e *humanError) Unwrap() error { return e.err }
-
-// codeError gives a refused code a message for people (totp.Message), or
-// returns err as it is.
-func codeError(err error) error {
-	if msg, ok := totp.Message(err); ok {
-		return &humanError{msg: msg, err: err}
-	}
-	return err
 }
 
 // totpHome is what the TOTP commands open: the audit log with its head key,
@@ -342,7 +172,7 @@ func (c *cli) openTOTPHome(ctx context.Context, h *config.Home) (*totpHome, erro
 		return nil, err
 	}
 	pass.Wipe()
-	key, err := mk.Derive(totpKeyPurpose)
+	key, err := mk.Derive(config.TOTPKeyPurpose)
 	mk.Wipe()
 	if err != nil {
 		lg.Close()

@@ -161,6 +161,8 @@ type Config struct {
 	Keystore KeystoreConfig `toml:"keystore"`
 	// Approval holds settings of the human approval channel.
 	Approval ApprovalConfig `toml:"approval"`
+	// HSM is the PKCS#11 token of hsm accounts; empty means none.
+	HSM HSMConfig `toml:"hsm"`
 	// Ops holds the health and metrics endpoint and the key self-check.
 	Ops OpsConfig `toml:"ops"`
 	// Alerts holds where security alerts are delivered.
@@ -218,6 +220,22 @@ type ApprovalConfig struct {
 	MaxPending int `toml:"max_pending"`
 }
 
+// Bounds of ApprovalConfig.TTL.
+const (
+	MinApprovalTTL = time.Minute
+	MaxApprovalTTL = 24 * time.Hour
+)
+
+// ParseTTL returns TTL as a duration; one that does not parse, or is not
+// from MinApprovalTTL to MaxApprovalTTL, is an error naming the key.
+func (a *ApprovalConfig) ParseTTL() (time.Duration, error) {
+	ttl, err := time.ParseDuration(a.TTL)
+	if err != nil || ttl < MinApprovalTTL || ttl > MaxApprovalTTL {
+		return 0, errors.New("config: " + ConfigFile + " approval.ttl must be a duration from 1m to 24h")
+	}
+	return ttl, nil
+}
+
 // Bounds of ApprovalConfig.MaxPending.
 const (
 	DefaultMaxPending = 20
@@ -240,6 +258,13 @@ listen = "127.0.0.1:0"
 ttl = "10m"
 # Pending approvals allowed per account; beyond, send_transfer is rate_limited.
 max_pending = 20
+
+# A PKCS#11 token for "walletmcp hsm keygen" keys (keys never leave the token).
+# [hsm]
+# module = "/usr/lib/softhsm/libsofthsm2.so"
+# token_label = "walletmcp"
+# pin_file = ""        # or WALLETMCP_HSM_PIN_FILE; else asked on the terminal
+# sessions = 4
 
 [ops]
 # /healthz, /readyz and /metrics (Prometheus) on loopback; "" turns them off.
@@ -303,6 +328,9 @@ func (h *Home) LoadConfig() (*Config, error) {
 		c.Approval.MaxPending = DefaultMaxPending
 	case c.Approval.MaxPending < 0 || c.Approval.MaxPending > MaxMaxPending:
 		return nil, fmt.Errorf("config: %s: approval.max_pending must be between 1 and %d", ConfigFile, MaxMaxPending)
+	}
+	if err := c.HSM.check(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -65,9 +65,20 @@ func (m *MasterKey) Wipe() {
 	}
 }
 
-// StateKeyPurpose is the Derive purpose of the key that authenticates the
-// state database (store.Options.Key): approvals, decisions, the ledger.
-const StateKeyPurpose = "state-mac"
+// The Derive purposes (subkey labels) of the keys derived from the home
+// passphrase. Each names one use; a label is never reused for another.
+const (
+	// StateKeyPurpose is the Derive purpose of the key that authenticates the
+	// state database (store.Options.Key): approvals, decisions, the ledger.
+	StateKeyPurpose = "state-mac"
+	// AuditKeyPurpose is the Derive purpose of the key of the audit log's
+	// head file MAC: without it, records cut off the end of the log cannot be
+	// hidden by rewriting the head. Every command that writes the log holds it.
+	AuditKeyPurpose = "audit-head"
+	// TOTPKeyPurpose is the Derive purpose of the key that seals the TOTP
+	// secret.
+	TOTPKeyPurpose = "totp"
+)
 
 // Derive returns a 32-byte subkey for purpose (HKDF-SHA256). The caller wipes it.
 func (m *MasterKey) Derive(purpose string) (*secret.Bytes, error) {

@@ -1,0 +1,59 @@
+//go:build unix
+
+package main_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
+	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
+)
+
+// TestApproveRefusesAlteredSummary: `approve` refuses, before asking for a
+// code, an approval whose stored summary shows another recipient than the
+// one it sends to, and `approvals` flags it; it stays pending.
+func TestApproveRefusesAlteredSummary(t *testing.T) {
+	home, addr := newHome(t, 1337)
+	st := openState(t, home)
+	in := &policy.Intent{
+		ChainID: 1337, From: addr, To: common.HexToAddress(recipient), Asset: policy.NativeSymbol,
+		Amount: big.NewInt(1e18), Decimals: policy.NativeDecimals, Symbol: policy.NativeSymbol,
+	}
+	sum := policy.NewSummary(in, big.NewInt(21000*2e9))
+	shown := common.HexToAddress("0x9999999999999999999999999999999999999999").Hex()
+	sum.To, sum.ToTail = shown, shown[len(shown)-6:]
+	js, err := json.Marshal(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := in.Digest()
+	link := sha256.Sum256([]byte("link"))
+	a, _, err := st.CreateApproval(context.Background(), &store.Approval{
+		LinkTokenHash: link[:], Digest: d[:], ChainID: in.ChainID, From: in.From, To: in.To,
+		Asset: store.AssetETH, Amount: in.Amount, Summary: js, ExpiresAt: time.Now().Add(10 * time.Minute),
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := runCLI(t, home, nil, nil, "approvals")
+	if r.code != 0 || !strings.Contains(r.stdout, "WARNING") || !strings.Contains(r.stdout, "does not match") {
+		t.Fatalf("approvals: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, home, nil, nil, "approve", a.ID, "--code", "123456")
+	if r.code == 0 || !strings.Contains(r.stderr, "not approving") {
+		t.Fatalf("approve: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := approvalStatus(t, st, a.ID); got != approvalstate.Pending {
+		t.Fatalf("status %s, want pending", got)
+	}
+}
