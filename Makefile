@@ -11,7 +11,7 @@ export GOFLAGS := -buildvcs=false
 export WALLETMCP_GETH := $(BIN)/geth
 export WALLETMCP_NODE := $(BIN)/node22/bin/node
 
-.PHONY: all build run demo test check lint bench tools geth staticcheck chromium softhsm zbar interop clean
+.PHONY: all build run demo test check lint bench tools geth staticcheck chromium softhsm zbar interop clean release
 
 all: build
 
@@ -93,5 +93,34 @@ bench: build
 	$(GO) test -run '^$$' -bench GuardEvaluation -benchmem -benchtime 2s -count 2 ./approval/
 	$(GO) test -run '^$$' -bench StartLedger -benchtime 20x ./internal/store/
 
+# Reproducible release binaries in $(DIST): -trimpath, no VCS stamp, no build
+# id, fixed -ldflags, so the same commit and toolchain give the same bytes
+# (cgo stays on by default for the PKCS#11 backend and fast secp256k1; the C
+# toolchain is then part of what must match: RELEASE_CGO=0 for static
+# binaries). SHA256SUMS lists them; with RELEASE_KEY=an Ed25519 SSH private
+# key it is signed (SHA256SUMS.sig, ssh-keygen -Y sign -n walletmcp-release)
+# and a download is checked with
+#   walletmcp version --verify SHA256SUMS SHA256SUMS.sig release.pub
+DIST ?= $(CURDIR)/dist
+VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+RELEASE_CGO ?= 1
+RELEASE_KEY ?=
+RELEASE_OS := $(shell $(GO) env GOOS)
+RELEASE_ARCH := $(shell $(GO) env GOARCH)
+RELEASE_CMDS := $(notdir $(wildcard cmd/walletmcp cmd/airsign))
+release:
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@for c in $(RELEASE_CMDS); do \
+	  echo "building $$c $(VERSION) ($(RELEASE_OS)/$(RELEASE_ARCH), CGO_ENABLED=$(RELEASE_CGO))" >&2; \
+	  CGO_ENABLED=$(RELEASE_CGO) $(GO) build -trimpath -buildvcs=false \
+	    -ldflags '-s -w -buildid= -X main.version=$(VERSION)' \
+	    -o $(DIST)/$$c-$(RELEASE_OS)-$(RELEASE_ARCH) ./cmd/$$c || exit 1; \
+	done
+	@cd $(DIST) && sha256sum -- *-$(RELEASE_OS)-$(RELEASE_ARCH) > SHA256SUMS && cat SHA256SUMS
+	@if [ -n "$(RELEASE_KEY)" ]; then \
+	  ssh-keygen -q -Y sign -n walletmcp-release -f "$(RELEASE_KEY)" $(DIST)/SHA256SUMS && \
+	  echo "signed: $(DIST)/SHA256SUMS.sig" >&2; \
+	else echo "SHA256SUMS not signed: set RELEASE_KEY=path/to/ed25519 SSH key" >&2; fi
+
 clean:
-	rm -rf $(BIN) $(DEV_HOME) interop/node_modules
+	rm -rf $(BIN) $(DEV_HOME) $(CURDIR)/dist interop/node_modules

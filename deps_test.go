@@ -28,6 +28,8 @@ var allowed = map[string][]string{
 	"internal/approvalstate":   {},
 	"internal/store":           {"internal/approvalstate"},
 	"internal/chain":           {},
+	"internal/release":         {},
+	"internal/ops":             {"internal/store", "policy", "signer"},
 	"internal/chain/gethtest":  {},
 	"wallet":                   {"internal/secret"},
 	"wallet/hd":                {"wallet", "internal/secret"},

@@ -69,6 +69,12 @@ type (
 		// HasPaid reports whether from sent to to before.
 		HasPaid(ctx context.Context, from, to common.Address) (bool, error)
 	}
+	// FreezeReader reads whether a severe anomaly froze an account's
+	// automatic approval (the reservation reads it in its LedgerTx).
+	FreezeReader interface {
+		// Frozen returns the account's freeze state, verified.
+		Frozen(ctx context.Context, account common.Address) (*store.Freeze, error)
+	}
 	// TransferReader finds recorded transfers.
 	TransferReader interface {
 		// Transfer returns transfer id.
@@ -121,6 +127,7 @@ type (
 	// Store is everything the Guard needs of the state database.
 	Store interface {
 		LedgerStore
+		FreezeReader
 		TransferReader
 		TransferWriter
 		Settler

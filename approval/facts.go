@@ -113,14 +113,15 @@ func (f *chainFacts) maxFee() *big.Int {
 // Called inside the reservation's store transaction (or after a catch-up,
 // for a verdict that reserves nothing), so the window sums include every
 // spend reserved by any process before it. paid says whether the sender
-// paid the recipient before.
-func (g *Guard) decide(in *policy.Intent, lim *policy.Limits, cf *chainFacts, paid bool, now time.Time) *plan {
+// paid the recipient before; frozen that a severe anomaly froze the
+// sender's automatic approval.
+func (g *Guard) decide(in *policy.Intent, lim *policy.Limits, cf *chainFacts, paid, frozen bool, now time.Time) *plan {
 	auto, total := g.ledger.Sums(in.From, in.Asset, lim.Window, now)
 	f := &policy.Facts{
 		Now: now, NativeBalance: cf.nativeBalance, AssetBalance: cf.assetBalance,
 		MaxFeePerGas: cf.feeCap, MaxFee: cf.maxFee(), TransfersLastHour: g.ledger.CountSince(now.Add(-time.Hour)),
 		WindowAuto: auto, WindowTotal: total, PaidBefore: paid,
-		RecipientHasCode: cf.hasCode, RecipientCodeChecked: true,
+		RecipientHasCode: cf.hasCode, RecipientCodeChecked: true, Frozen: frozen,
 	}
 	d := policy.Evaluate(g.cfg.Policy, in, lim, f)
 	d.Summary = policy.NewSummary(in, f.MaxFee)

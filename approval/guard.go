@@ -289,7 +289,12 @@ func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*policy.Decisio
 		g.tampered(err)
 		return nil, policy.Errorf(policy.CodeInternal, "reading the spend ledger failed")
 	}
-	p := g.decide(in, lim, cf, paid, g.now())
+	fz, err := g.cfg.Store.Frozen(ctx, in.From)
+	if err != nil {
+		g.tampered(err)
+		return nil, policy.Errorf(policy.CodeInternal, "reading the account's freeze state failed")
+	}
+	p := g.decide(in, lim, cf, paid, fz.Frozen, g.now())
 	if p.decision.Verdict == policy.ApprovalRequired && g.cfg.Approvals == nil {
 		denyNoApproval(&p.decision)
 	}
@@ -457,7 +462,13 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		if err != nil {
 			return err
 		}
-		p = g.decide(in, lim, cf, paid, lt.Now())
+		// A freeze committed by any process sharing the home is seen here,
+		// in the transaction that reserves.
+		fz, err := lt.Frozen(in.From)
+		if err != nil {
+			return err
+		}
+		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now())
 		if p.decision.Verdict != policy.Allow && !(want.Kind == store.KindApproved && p.decision.Verdict == policy.ApprovalRequired) {
 			return nil
 		}

@@ -114,7 +114,11 @@ func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*O
 		if err != nil {
 			return err
 		}
-		p = g.decide(in, lim, cf, paid, lt.Now())
+		fz, err := lt.Frozen(in.From)
+		if err != nil {
+			return err
+		}
+		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now())
 		if p.decision.Verdict == policy.Deny {
 			return nil
 		}

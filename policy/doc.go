@@ -27,6 +27,7 @@
 //	[fees] max_fee_per_gas_gwei, max_total_fee
 //	[quiet_hours] start, end, time_zone
 //	[rate] tool_calls_per_minute, transfers_per_hour
+//	[anomaly]                      per-account anomaly rules and which of them freeze (AnomalyRules)
 //
 // The limits of one asset (Limits), each required unless a default is given:
 //
@@ -77,6 +78,7 @@
 //	window_auto_max           the window's auto-approved total with this transfer is above window_auto_max
 //	new_recipient_approval    the sender never paid this recipient (when true, the default)
 //	quiet_hours               the decision falls inside [quiet_hours] in its time zone
+//	account_frozen            a severe anomaly froze the sender's automatic approval
 //
 // A transfer that no rule denies or sends to a human is allowed, and its
 // decision lists the reasons it was allowed (within per_tx_max, within

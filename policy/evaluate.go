@@ -88,6 +88,9 @@ type Facts struct {
 	// RecipientCodeChecked reports that RecipientHasCode was read from the
 	// chain. An ETH transfer without it denies (a missing fact).
 	RecipientCodeChecked bool
+	// Frozen reports that a severe anomaly froze the sender's automatic
+	// approval: what would be allowed needs a human.
+	Frozen bool
 }
 
 // The precompiled contracts an ordinary transfer must never be sent to: the
@@ -415,6 +418,10 @@ func (e *evaluation) checkApproval() {
 		e.add(RuleNewRecipient, Allow, "the sender has paid "+to+" before")
 	default:
 		e.add(RuleNewRecipient, ApprovalRequired, "the sender has never paid "+to+": a first transfer to a new recipient needs human approval")
+	}
+
+	if f.Frozen {
+		e.add(RuleAccountFrozen, ApprovalRequired, "automatic approval is frozen for this account after a severe anomaly: every transfer needs a human until `walletmcp unfreeze`")
 	}
 
 	if q := &p.QuietHours; q.Enabled {

@@ -83,6 +83,8 @@ type Policy struct {
 	// UnknownTokens is the policy for tokens that are not in [[tokens]]; the
 	// zero value (no [unknown_tokens] table) refuses them.
 	UnknownTokens UnknownTokens
+	// Anomaly holds the [anomaly] rules (DefaultAnomalyRules when absent).
+	Anomaly AnomalyRules
 }
 
 // QuietHours is the [quiet_hours] table: a daily local-time window during
@@ -265,6 +267,7 @@ type rawPolicy struct {
 		Allow *bool `toml:"allow"`
 		rawLimits
 	} `toml:"unknown_tokens"`
+	Anomaly *rawAnomaly `toml:"anomaly"`
 }
 
 // PolicyError is a problem in policy.toml, with the line (0 when unknown)
@@ -469,6 +472,9 @@ func ParsePolicy(data []byte, sha256hex string) (*Policy, error) {
 			return nil, errAt("rate", 0, "transfers_per_hour", "must be from 1 to 100000")
 		}
 		p.TransfersPerHour = int(*v)
+	}
+	if p.Anomaly, err = parseAnomaly(raw.Anomaly, errAt); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -76,6 +76,13 @@ func commandHelp(name string) (synopsis, text string) {
 			"--code is absent). The server signs and sends it within seconds."
 	case "reject":
 		return "reject ID", "Reject a pending transfer: nothing is sent."
+	case "unfreeze":
+		return "unfreeze ADDRESS [--code C]", "Restore automatic approval for an account that a severe anomaly froze (by\n" +
+			"default 30 denied transfers within a minute). Needs a TOTP code; every serve\n" +
+			"sharing the home sees it at the account's next transfer."
+	case "status":
+		return "status [--json]", "Show the accounts (a frozen one marked frozen), pending approvals, the last key\n" +
+			"self-check, the audit head (after verifying the chain) and the alert queue."
 	case "audit verify":
 		return "audit verify", "Check the audit log's hash chain: exit 0 iff it is intact, else name the first\n" +
 			"record that was edited, deleted, reordered or cut off."
@@ -103,8 +110,11 @@ func commandHelp(name string) (synopsis, text string) {
 			"code is printed once; `walletmcp totp show --dev` shows it again), the default\n" +
 			"policy attested. Ctrl-C stops it cleanly."
 	case "version":
-		return "version", "Print the version, the Go version and the versions of the modules the\n" +
-			"security of walletmcp rests on."
+		return "version [--verify SHA256SUMS SHA256SUMS.sig PUBKEY]", "Print the version, the Go version and the versions of the modules the\n" +
+			"security of walletmcp rests on. --verify checks a download: the signature on\n" +
+			"SHA256SUMS (ssh-keygen -Y sign -n walletmcp-release, Ed25519; PUBKEY is the\n" +
+			"release key's .pub or allowed_signers line), then every listed file present\n" +
+			"next to SHA256SUMS. Exit 0 only if both hold."
 	}
 	return name, ""
 }
@@ -214,8 +224,15 @@ func securityModules() []string {
 
 func (c *cli) version(_ context.Context, args []string) error {
 	fs := c.flags("version")
-	if err := c.parse(fs, args, 0); err != nil {
+	verify := fs.Bool("verify", false, "check a download: version --verify SHA256SUMS SHA256SUMS.sig PUBKEY")
+	if err := c.parse(fs, args, 3); err != nil {
 		return err
+	}
+	if *verify {
+		return c.verifyRelease(fs.Args())
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("walletmcp version: unexpected argument %q (see walletmcp version --help)", safeWord(fs.Arg(0)))}
 	}
 	fmt.Fprintf(c.stdout, "walletmcp %s\n%s\n", version, runtime.Version())
 	bi, ok := debug.ReadBuildInfo()

@@ -45,11 +45,13 @@ Commands:
   approve ID [--code C]                   approve a pending transfer with a TOTP code
   reject ID                               reject a pending transfer
   audit verify                            exit 0 iff the audit chain is intact
+  status [--json]                         accounts (frozen ones marked), pending approvals, last self-check, audit head, alert queue
+  unfreeze ADDRESS [--code C]             restore automatic approval after a severe anomaly (a TOTP code)
   serve [--dev] [--rpc URL] [--http ADDR] serve MCP over stdio, or streamable HTTP at ADDR (host:port, unix:PATH)
   token new --scope S [--label L] [--expires D]   a bearer token for serve --http (printed once)
   token list | token revoke ID            the HTTP tokens; revoke is effective on the next request
   connect unix:PATH --token-file F        stdio bridge to a serve --http daemon (holds no key or home)
-  version                                 the version, the Go version and the security-relevant modules
+  version [--verify SUMS SIG PUBKEY]      the version and security-relevant modules; --verify checks a download
 
 A real home, in this order: init, totp enroll, (edit policy.toml) policy attest,
 account new, serve --rpc URL. A dev home with a funded account on an embedded
@@ -215,6 +217,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return leaf(c.version)
 	case hdHelperCommand:
 		return leaf(c.hdHelper)
+	case "unfreeze":
+		return leaf(c.unfreeze)
+	case "status":
+		return leaf(c.status)
 	}
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q (see walletmcp help)", safeWord(cmd))}
 }

@@ -189,12 +189,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "serve_started", "dev": *dev, "chain_id": pol.ChainID, "policy_sha256": sum, "accounts": len(accts), "version": version}); err != nil {
+	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "serve_started", "dev": *dev, "chain_id": pol.ChainID, "policy_sha256": sum, "accounts": len(accts), "version": version, "binary": binaryIdentity()}); err != nil {
 		return err
 	}
-	verifier := totp.NewSealedVerifier(st, lg, totpKey, nil)
+	rt, err := startOps(ctx, opsDeps{h: h, cfg: cfg, st: st, lg: lg, pol: pol, accts: accts, keys: keys, ch: ch, logger: logger})
+	if err != nil {
+		return err
+	}
+	defer rt.stop()
+	verifier := totp.NewSealedVerifier(st, rt.tee, totpKey, nil)
 	defer verifier.Wipe()
-	approvals, err := pending.New(&pending.Config{Store: st, Verifier: verifier, Audit: lg, TTL: ttl, MaxPending: cfg.Approval.MaxPending})
+	approvals, err := pending.New(&pending.Config{Store: st, Verifier: verifier, Audit: rt.tee, TTL: ttl, MaxPending: cfg.Approval.MaxPending})
 	if err != nil {
 		return err
 	}
@@ -210,7 +215,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer page.Close(context.WithoutCancel(ctx))
 	guard, err := approval.NewGuard(ctx, &approval.Config{
-		Policy: pol, Chain: ch, Store: st, Audit: lg, Keys: keys, Wake: wake,
+		Policy: pol, Chain: ch, Store: st, Audit: rt.tee, Keys: rt.keys, Wake: wake,
 		Approvals: approvals, ApprovalURL: page.URL, OnPark: logParked(logger, isTerminal(c.stderr)),
 		Offline: offlineKeys, OfflineTTL: ttl, OfflineMaxOpen: cfg.Approval.MaxPending,
 	})
@@ -226,7 +231,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		macc = append(macc, mcpserver.Account{Address: a.Address, Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
 	}
 	srv, err := mcpserver.New(&mcpserver.Options{
-		Guard: guard, Chain: ch, Audit: lg, Accounts: macc,
+		Guard: guard, Chain: ch, Audit: rt.tee, Accounts: macc,
 		ToolCallsPerMinute: pol.ToolCallsPerMinute, Version: version, Logger: logger,
 	})
 	if err != nil {

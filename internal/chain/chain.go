@@ -167,6 +167,21 @@ func implausible(format string, args ...any) error {
 // ChainID returns a copy of the chain id checked at construction.
 func (c *conn) ChainID() *big.Int { return new(big.Int).Set(c.chainID) }
 
+// LiveChainID asks the node for its chain id now (eth_chainId), for a
+// readiness probe to compare with the pinned ChainID.
+func (c *conn) LiveChainID(ctx context.Context) (*big.Int, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	id, err := c.c.ChainID(ctx)
+	if err != nil {
+		return nil, c.fail("eth_chainId", err)
+	}
+	if id == nil {
+		return nil, implausible("node returned no chain id")
+	}
+	return id, nil
+}
+
 // latestHeader reads the latest header and checks that it is usable.
 func (c *conn) latestHeader(ctx context.Context) (*types.Header, error) {
 	h, err := c.c.HeaderByNumber(ctx, nil)

@@ -167,6 +167,42 @@ type Config struct {
 	HTTP HTTPConfig `toml:"http"`
 	// HSM is the PKCS#11 token of hsm accounts; empty means none.
 	HSM HSMConfig `toml:"hsm"`
+	// Ops holds the health and metrics endpoint and the key self-check.
+	Ops OpsConfig `toml:"ops"`
+	// Alerts holds where security alerts are delivered.
+	Alerts AlertsConfig `toml:"alerts"`
+}
+
+// OpsConfig configures operations (CONTRACT.md §9).
+type OpsConfig struct {
+	// Listen is the address of /healthz, /readyz and /metrics. Default
+	// DefaultOpsListen (loopback); "" turns them off. Only loopback addresses
+	// are accepted.
+	Listen *string `toml:"listen"`
+	// SelfCheck is how often every key signs a random challenge. Default "24h".
+	SelfCheck string `toml:"self_check"`
+}
+
+// DefaultOpsListen is [ops] listen when absent.
+const DefaultOpsListen = "127.0.0.1:9464"
+
+// ListenAddr is Listen with its default applied.
+func (o *OpsConfig) ListenAddr() string {
+	if o.Listen == nil {
+		return DefaultOpsListen
+	}
+	return *o.Listen
+}
+
+// AlertsConfig configures security alerts.
+type AlertsConfig struct {
+	// WebhookURL receives alerts as JSON POSTs signed with HMAC-SHA256. Default "" (none).
+	WebhookURL string `toml:"webhook_url"`
+	// WebhookSecretFile holds the HMAC key (its bytes, trailing newline
+	// trimmed); required with WebhookURL.
+	WebhookSecretFile string `toml:"webhook_secret_file"`
+	// Command is run (argv, no shell) with each alert's JSON on stdin. Default none.
+	Command []string `toml:"command"`
 }
 
 // HTTPConfig configures the HTTP transport (`serve --http`).
@@ -262,6 +298,19 @@ max_pending = 20
 # token_label = "walletmcp"
 # pin_file = ""        # or WALLETMCP_HSM_PIN_FILE; else asked on the terminal
 # sessions = 4
+
+[ops]
+# /healthz, /readyz and /metrics (Prometheus) on loopback; "" turns them off.
+listen = "127.0.0.1:9464"
+# Every key signs a random challenge at start and this often.
+self_check = "24h"
+
+[alerts]
+# Security alerts: a JSON POST signed with X-Walletmcp-Signature: sha256=<HMAC>.
+webhook_url = ""
+webhook_secret_file = ""
+# A command (argv, no shell) run with the alert JSON on stdin.
+command = []
 `
 
 // LoadConfig reads config.toml; a missing file means defaults. Unknown keys
@@ -297,6 +346,15 @@ func (h *Home) LoadConfig() (*Config, error) {
 	}
 	if c.Approval.TTL == "" {
 		c.Approval.TTL = "10m"
+	}
+	if c.Ops.SelfCheck == "" {
+		c.Ops.SelfCheck = "24h"
+	}
+	if d, err := time.ParseDuration(c.Ops.SelfCheck); err != nil || d < time.Minute {
+		return nil, fmt.Errorf("config: %s: ops.self_check must be a duration of at least 1m", ConfigFile)
+	}
+	if c.Alerts.WebhookURL != "" && c.Alerts.WebhookSecretFile == "" {
+		return nil, fmt.Errorf("config: %s: alerts.webhook_url needs alerts.webhook_secret_file", ConfigFile)
 	}
 	switch {
 	case c.Approval.MaxPending == 0:

@@ -18,6 +18,7 @@ var migrations = []string{
 	schemaV4TOTPGuard,
 	schemaV5HTTPTokens,
 	schemaV6OfflineRequests,
+	schemaV7Ops,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,

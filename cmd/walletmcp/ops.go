@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/approvalstate"
+	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/chain"
+	"github.com/walletmcp/walletmcp/internal/config"
+	"github.com/walletmcp/walletmcp/internal/ops"
+	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
+)
+
+// selfCheckMark is the store mark of the last key self-check.
+const selfCheckMark = "self_check"
+
+// opsRuntime is what serve runs for operations (CONTRACT.md §9): the audit
+// tee every component audits through, alerts, metrics, the health endpoint,
+// the key self-check and the watch on the policy file and the chain id.
+type opsRuntime struct {
+	tee    *ops.Tee
+	keys   approval.KeyMap
+	health *ops.Health
+	stop   func()
+}
+
+// opsDeps is what startOps wires.
+type opsDeps struct {
+	h      *config.Home
+	cfg    *config.Config
+	st     *store.Store
+	lg     *audit.Log
+	pol    *policy.Policy
+	accts  []config.Account
+	keys   approval.KeyMap
+	ch     chain.Chain
+	logger *slog.Logger
+}
+
+// liveChain is the chain's optional probe of its current chain id.
+type liveChain interface {
+	LiveChainID(ctx context.Context) (*big.Int, error)
+}
+
+func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
+	var secret []byte
+	if d.cfg.Alerts.WebhookURL != "" {
+		var err error
+		if secret, err = ops.ReadSecret(d.cfg.Alerts.WebhookSecretFile); err != nil {
+			return nil, err
+		}
+	}
+	alerts, err := ops.NewAlerter(&ops.AlertConfig{WebhookURL: d.cfg.Alerts.WebhookURL, Secret: secret, Command: d.cfg.Alerts.Command, Queue: d.st, Logger: d.logger})
+	clear(secret)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{}
+	backends := map[string]string{}
+	for _, a := range d.accts {
+		labels[a.Address.Hex()] = a.Label
+		backends[a.Address.Hex()] = a.Backend
+	}
+	m := ops.NewMetrics(&ops.MetricsConfig{
+		Accounts: labels, Alerts: alerts, AuditStats: d.lg.Stats,
+		PendingApprovals: func() float64 {
+			l, err := d.st.ListApprovals(context.Background(), approvalstate.Pending)
+			if err != nil {
+				return -1
+			}
+			return float64(len(l))
+		},
+		FrozenAccounts: func() float64 { n, _ := frozenCount(d.st); return float64(n) },
+	})
+	tee := &ops.Tee{Log: d.lg, Alerts: alerts, OnAppend: m.ObserveAppend}
+	watcher := &ops.Watcher{Policy: d.pol, Store: d.st, Audit: tee, OnAnomaly: func(a policy.Anomaly, _ bool) { m.ObserveAnomaly(a) }}
+	tee.Observe = func(typ string, f map[string]any) { m.Observe(typ, f); watcher.Observe(typ, f) }
+
+	rt := &opsRuntime{tee: tee, keys: approval.KeyMap{}}
+	var checked []*ops.Checked
+	for addr, s := range d.keys {
+		c := &ops.Checked{Signer: s, Backend: backends[addr.Hex()]}
+		rt.keys[addr] = c
+		checked = append(checked, c)
+	}
+	selfCheck := func(ctx context.Context) {
+		res, err := ops.SelfCheck(ctx, checked, rand.Reader)
+		if err != nil {
+			d.logger.Error("key self-check could not run", "err", err)
+			return
+		}
+		failed := 0
+		for _, r := range res {
+			m.ObserveSign(backends[r.Account.Hex()], r.Took)
+			if r.Err == nil {
+				continue
+			}
+			failed++
+			d.logger.Error("key self-check failed: account disabled", "account", r.Account.Hex())
+			_, _ = d.st.SetFrozen(ctx, r.Account, true, "self_check")
+			_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "self_check_failed", "from": r.Account.Hex()})
+		}
+		_ = d.st.SetMark(ctx, selfCheckMark, fmt.Sprintf("%d of %d keys ok", len(res)-failed, len(res)))
+		// The audit chain is checked on the same schedule.
+		if _, err := audit.Verify(d.h.Path(config.AuditFile)); err != nil {
+			d.logger.Error("the audit chain does not verify", "err", err)
+			_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "audit_break"})
+		}
+	}
+	selfCheck(ctx)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { alerts.Run(runCtx) })
+	interval, _ := time.ParseDuration(d.cfg.Ops.SelfCheck)
+	wg.Go(func() { watch(runCtx, d, tee, selfCheck, interval) })
+
+	if addr := d.cfg.Ops.ListenAddr(); addr != "" {
+		h, err := ops.NewHealth(&ops.HealthConfig{Addr: addr, Metrics: m, Checks: readyChecks(d, rt, m)})
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			// Another serve on this machine (the normal case: one per MCP
+			// client window) has it.
+			d.logger.Warn("ops endpoint not started: its address is in use (another walletmcp serve?)", "listen", addr)
+		case err != nil:
+			cancel()
+			wg.Wait()
+			return nil, fmt.Errorf("serve: config.toml ops.listen: %w", err)
+		default:
+			h.Serve()
+			rt.health = h
+			d.logger.Info("ops endpoint: /healthz /readyz /metrics", "listen", h.Addr())
+		}
+	}
+	rt.stop = func() {
+		if rt.health != nil {
+			_ = rt.health.Close(context.Background())
+		}
+		cancel()
+		wg.Wait()
+		alerts.Deliver(context.Background()) // what the last moments raised
+	}
+	return rt, nil
+}
+
+// watch runs the periodic self-check and raises an alert when policy.toml
+// changes on disk or the node's chain id changes while serving.
+func watch(ctx context.Context, d opsDeps, tee *ops.Tee, selfCheck func(context.Context), interval time.Duration) {
+	if interval <= 0 {
+		interval = 24 * time.Hour
+	}
+	sc := time.NewTicker(interval)
+	defer sc.Stop()
+	poll := time.NewTicker(5 * time.Second)
+	defer poll.Stop()
+	policyAlerted, chainAlerted := false, false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sc.C:
+			selfCheck(ctx)
+		case <-poll.C:
+			if _, sum, err := d.h.ReadPolicy(); (err != nil || sum != d.pol.SHA256) && !policyAlerted {
+				policyAlerted = true
+				_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "policy_changed"})
+			}
+			if lc, ok := d.ch.(liveChain); ok {
+				if id, err := lc.LiveChainID(ctx); err == nil && id.Cmp(d.ch.ChainID()) != 0 && !chainAlerted {
+					chainAlerted = true
+					_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "chain_id_changed", "chain_id": id.String()})
+				}
+			}
+		}
+	}
+}
+
+// readyChecks are /readyz's checks.
+func readyChecks(d opsDeps, rt *opsRuntime, m *ops.Metrics) map[string]ops.Check {
+	return map[string]ops.Check{
+		"chain": func(ctx context.Context) error {
+			lc, ok := d.ch.(liveChain)
+			if !ok {
+				return nil
+			}
+			start := time.Now()
+			id, err := lc.LiveChainID(ctx)
+			m.ObserveChain(time.Since(start), err)
+			switch {
+			case err != nil:
+				return errors.New("chain unreachable")
+			case id.Cmp(d.ch.ChainID()) != 0:
+				return errors.New("chain id differs from the pinned one")
+			}
+			return nil
+		},
+		"store": func(ctx context.Context) error {
+			if err := d.st.SetMark(ctx, "ready_probe", ""); err != nil {
+				return errors.New("state store not writable")
+			}
+			return nil
+		},
+		"audit": func(context.Context) error {
+			f, err := os.OpenFile(d.h.Path(config.AuditFile), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return errors.New("audit log not appendable")
+			}
+			return f.Close()
+		},
+		"keys": func(context.Context) error {
+			for _, k := range rt.keys {
+				if c, ok := k.(*ops.Checked); ok && c.Disabled() {
+					return errors.New("a key failed its self-check")
+				}
+			}
+			return nil
+		},
+		"frozen": func(context.Context) error {
+			n, err := frozenCount(d.st)
+			switch {
+			case err != nil:
+				return errors.New("freeze state unreadable")
+			case n > 0:
+				return fmt.Errorf("%d account(s) frozen", n)
+			}
+			return nil
+		},
+	}
+}
+
+// frozenCount counts the frozen accounts.
+func frozenCount(st *store.Store) (int, error) {
+	fs, err := st.Freezes(context.Background())
+	n := 0
+	for _, f := range fs {
+		if f.Frozen {
+			n++
+		}
+	}
+	return n, err
+}
