@@ -33,6 +33,9 @@ type Metrics struct {
 	chainLatency prometheus.Histogram
 	signLatency  *prometheus.HistogramVec
 
+	chainCallLatency *prometheus.HistogramVec
+	chainCallErrors  *prometheus.CounterVec
+
 	mu     sync.Mutex
 	labels map[string]string // lowercase address → account label
 }
@@ -83,8 +86,10 @@ func NewMetrics(cfg *MetricsConfig) *Metrics {
 	m.chainErrors = c("chain_errors_total", "Failed chain reads by the readiness probe.")
 	m.auditAppend = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "walletmcp", Name: "audit_append_seconds", Help: "Time for a durable audit append.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	m.chainLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "walletmcp", Name: "chain_request_seconds", Help: "Latency of the readiness probe's chain read.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
-	m.signLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "walletmcp", Name: "signing_seconds", Help: "Time to sign (self-check challenges), by backend.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"backend"})
-	r.MustRegister(m.auditAppend, m.chainLatency, m.signLatency)
+	m.signLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "walletmcp", Name: "signing_seconds", Help: "Time to sign (transfers, messages and self-check challenges), by backend.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"backend"})
+	m.chainCallLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "walletmcp", Name: "chain_call_seconds", Help: "Latency of the Guard's chain calls, by method.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"method"})
+	m.chainCallErrors = cv("chain_call_errors_total", "Failed chain calls of the Guard, by method (not found is not a failure).", "method")
+	r.MustRegister(m.auditAppend, m.chainLatency, m.signLatency, m.chainCallLatency)
 	gf := func(name, help string, f func() float64) {
 		if f != nil {
 			r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "walletmcp", Name: name, Help: help}, f))
