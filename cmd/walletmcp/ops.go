@@ -29,8 +29,10 @@ const selfCheckMark = "self_check"
 // tee every component audits through, alerts, metrics, the health endpoint,
 // the key self-check and the watch on the policy file and the chain id.
 type opsRuntime struct {
-	tee    *ops.Tee
-	keys   approval.KeyMap
+	tee  *ops.Tee
+	keys approval.KeyMap
+	// chain is the chain the Guard uses: its calls observed by method.
+	chain  chain.Chain
 	health *ops.Health
 	stop   func()
 }
@@ -87,10 +89,12 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 	watcher := &ops.Watcher{Policy: d.pol, Store: d.st, Audit: tee, OnAnomaly: func(a policy.Anomaly, _ bool) { m.ObserveAnomaly(a) }}
 	tee.Observe = func(typ string, f map[string]any) { m.Observe(typ, f); watcher.Observe(typ, f) }
 
-	rt := &opsRuntime{tee: tee, keys: approval.KeyMap{}}
+	rt := &opsRuntime{tee: tee, keys: approval.KeyMap{}, chain: m.InstrumentChain(d.ch)}
 	var checked []*ops.Checked
 	for addr, s := range d.keys {
-		c := &ops.Checked{Signer: s, Backend: backends[addr.Hex()]}
+		// Timed inside Checked: every signature, self-check or transfer,
+		// is observed once by backend.
+		c := &ops.Checked{Signer: m.TimeSigner(s, backends[addr.Hex()]), Backend: backends[addr.Hex()]}
 		rt.keys[addr] = c
 		checked = append(checked, c)
 	}
@@ -102,7 +106,6 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 		}
 		failed := 0
 		for _, r := range res {
-			m.ObserveSign(backends[r.Account.Hex()], r.Took)
 			if r.Err == nil {
 				continue
 			}

@@ -193,6 +193,22 @@ func TestOpsFreezeAlertsMetrics(t *testing.T) {
 	if denied < 30 {
 		t.Fatalf("tool_calls_total{send_transfer,policy_denied} = %v, want ≥ 30", denied)
 	}
+	// The Guard's chain calls and the transfers' signatures are observed
+	// (the self-check at start is one signature; the transfers add more).
+	sends, signs := uint64(0), uint64(0)
+	for _, m := range fams["walletmcp_chain_call_seconds"].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == "method" && l.GetValue() == "send" {
+				sends = m.Histogram.GetSampleCount()
+			}
+		}
+	}
+	for _, m := range fams["walletmcp_signing_seconds"].GetMetric() {
+		signs += m.Histogram.GetSampleCount()
+	}
+	if sends < 1 || signs < 2 {
+		t.Fatalf("chain_call_seconds{method=send} has %d samples (want ≥ 1), signing_seconds %d (want ≥ 2)", sends, signs)
+	}
 	if n := fams["walletmcp_frozen_accounts"].GetMetric(); len(n) != 1 || n[0].Gauge.GetValue() != 0 {
 		t.Fatalf("frozen_accounts after unfreeze: %v", n)
 	}

@@ -215,7 +215,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	defer page.Close(context.WithoutCancel(ctx))
 	guard, err := approval.NewGuard(ctx, &approval.Config{
-		Policy: pol, Chain: ch, Store: st, Audit: rt.tee, Keys: rt.keys, Wake: wake,
+		Policy: pol, Chain: rt.chain, Store: st, Audit: rt.tee, Keys: rt.keys, Wake: wake,
 		Approvals: approvals, ApprovalURL: page.URL, OnPark: logParked(logger, isTerminal(c.stderr)),
 		Offline: offlineKeys, OfflineTTL: ttl, OfflineMaxOpen: cfg.Approval.MaxPending,
 	})
