@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/big"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -638,5 +639,43 @@ func TestParsePolicyUnknownTableHasLine(t *testing.T) {
 				t.Errorf("got key %q line %d, want key %q line %d", pe.Key, pe.Line, tc.key, want)
 			}
 		})
+	}
+}
+
+// TestPolicyTemplateAnomalyDefaults: the template's [anomaly] block is
+// commented out (the defaults apply) and, uncommented, states exactly the
+// defaults, so its documentation cannot drift from DefaultAnomalyRules.
+func TestPolicyTemplateAnomalyDefaults(t *testing.T) {
+	doc := policy.PolicyTemplate(1337)
+	p, err := policy.ParsePolicy([]byte(doc), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Anomaly, policy.DefaultAnomalyRules()) {
+		t.Fatalf("template anomaly rules = %+v, want the defaults", p.Anomaly)
+	}
+	var block []string
+	in := false
+	for _, l := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(l, "# [anomaly]") {
+			in = true
+			block = append(block, "[anomaly]")
+			continue
+		}
+		if in && strings.HasPrefix(l, "# ") {
+			block = append(block, strings.TrimPrefix(l, "# "))
+		} else if in {
+			break
+		}
+	}
+	if len(block) < 10 {
+		t.Fatalf("the template documents %d [anomaly] lines, want the table and its 9 keys", len(block))
+	}
+	uncommented, err := policy.ParsePolicy([]byte(doc+"\n"+strings.Join(block, "\n")+"\n"), "")
+	if err != nil {
+		t.Fatalf("the documented [anomaly] block does not parse: %v", err)
+	}
+	if !reflect.DeepEqual(uncommented.Anomaly, policy.DefaultAnomalyRules()) {
+		t.Fatalf("documented anomaly rules = %+v, want the defaults %+v", uncommented.Anomaly, policy.DefaultAnomalyRules())
 	}
 }

@@ -47,5 +47,16 @@ max_fee_per_gas_gwei = "200"
 [rate]
 tool_calls_per_minute = 120
 transfers_per_hour = 30
+
+# [anomaly]                         # per-account anomaly rules; these are the defaults, 0 turns a rule off
+# denials_per_minute = 30           # denied transfers of one account within a minute
+# transfers_per_hour_factor = 5     # last hour's transfers above this many times the hourly baseline...
+# min_transfers_per_hour = 10       # ...and at least this many
+# baseline_hours = 24               # how far back the baseline reaches
+# new_recipients_per_hour = 10      # transfers to never-paid recipients within an hour
+# quiet_hours_activity = true       # any transfer attempt inside [quiet_hours]
+# near_limit_repeats = 5            # transfers within an hour at or above near_limit_percent...
+# near_limit_percent = 90           # ...percent of auto_approve_max (and within it)
+# freeze_on = ["denials_per_minute", "near_limit_amounts"]   # severe rules: freeze automatic approval
 `, chainID)
 }
