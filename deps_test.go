@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"internal/store":           {"internal/approvalstate"},
 	"internal/chain":           {},
 	"internal/release":         {},
-	"internal/ops":             {"internal/store", "policy", "signer"},
+	"internal/ops":             {"internal/store", "internal/chain", "policy", "signer"},
 	"internal/chain/gethtest":  {},
 	"wallet":                   {"internal/secret"},
 	"wallet/hd":                {"wallet", "internal/secret"},
