@@ -129,9 +129,12 @@ type Token struct {
 	pool    chan *session
 	size    int // sessions put in pool
 
-	mu      sync.Mutex // guards pin, closed
-	pin     *secret.Bytes
-	pinBad  bool
+	mu     sync.Mutex // guards pin, closed
+	pin    *secret.Bytes
+	pinBad bool
+	// loginMu makes the pinBad check, C_Login and its verdict one step, so
+	// sessions reopening at once never spend more than one try of a bad PIN.
+	loginMu sync.Mutex
 	closed  bool
 	closing chan struct{}
 }

@@ -48,6 +48,8 @@ func (t *Token) acquire(ctx context.Context) (*session, error) {
 // reopen opens a new session for s and logs in again if the token forgot the
 // login. A PIN the token refuses is never tried again.
 func (t *Token) reopen(s *session) error {
+	t.loginMu.Lock()
+	defer t.loginMu.Unlock()
 	t.mu.Lock()
 	bad := t.pinBad
 	t.mu.Unlock()

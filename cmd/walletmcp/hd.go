@@ -88,7 +88,7 @@ func (c *cli) hdNew(ctx context.Context, args []string) error {
 		}
 	}
 	if err := s.save(ctx, c, *label, m, *askPass, "hd_wallet_created"); err != nil {
-		if *file != "" {
+		if *file != "" && !errors.Is(err, errWalletSaved) {
 			os.Remove(*file) // the words of a wallet that was not saved
 		}
 		return err
@@ -173,10 +173,17 @@ func (s *hdSession) save(ctx context.Context, c *cli, label string, m *secret.By
 		return err
 	}
 	if err := s.h.AddAccount(config.Account{Address: w.Address0, Label: label, Backend: config.BackendHD, DerivationPath: hd.Path(0)}); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errWalletSaved, err)
 	}
-	return c.auditAdmin(ctx, s.lg, event, map[string]any{"wallet": label, "address": w.Address0.Hex(), "backend": config.BackendHD, "derivation_path": hd.Path(0)}, w.Address0.Hex()+" "+hd.Path(0))
+	if err := c.auditAdmin(ctx, s.lg, event, map[string]any{"wallet": label, "address": w.Address0.Hex(), "backend": config.BackendHD, "derivation_path": hd.Path(0)}, w.Address0.Hex()+" "+hd.Path(0)); err != nil {
+		return fmt.Errorf("%w: %w", errWalletSaved, err)
+	}
+	return nil
 }
+
+// errWalletSaved marks a failure after the seed vault was written: the
+// wallet exists, so its words must not be thrown away.
+var errWalletSaved = errors.New("hd: the wallet was saved, but a later step failed")
 
 func (c *cli) hdDerive(ctx context.Context, args []string) error {
 	fs := c.flags("hd derive")
@@ -262,7 +269,7 @@ func (c *cli) hdList(_ context.Context, args []string) error {
 	for _, w := range ws {
 		for _, a := range accts {
 			if a.Backend == config.BackendHD && a.Label == w.Label {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Label, a.Address.Hex(), a.DerivationPath)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", printable(w.Label), a.Address.Hex(), printable(a.DerivationPath))
 			}
 		}
 	}

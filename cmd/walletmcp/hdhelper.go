@@ -52,9 +52,13 @@ func unlockHD(ctx context.Context, h *config.Home, accts []config.Account, pass 
 	if len(want) == 0 {
 		return nil
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("serve: hd accounts: %w", err)
+	// The helper is the image this process runs, not whatever now sits at
+	// its path: a file swapped there must not receive the passphrase.
+	exe := "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("serve: hd accounts: %w", err)
+		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -83,7 +83,13 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 			}
 			return float64(len(l))
 		},
-		FrozenAccounts: func() float64 { n, _ := frozenCount(d.st); return float64(n) },
+		FrozenAccounts: func() float64 {
+			n, err := frozenCount(d.st)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		},
 	})
 	tee := &ops.Tee{Log: d.lg, Alerts: alerts, OnAppend: m.ObserveAppend}
 	watcher := &ops.Watcher{Policy: d.pol, Store: d.st, Audit: tee, OnAnomaly: func(a policy.Anomaly, _ bool) { m.ObserveAnomaly(a) }}

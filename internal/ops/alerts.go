@@ -359,8 +359,11 @@ func (a *Alerter) Run(ctx context.Context) {
 	}
 }
 
-// Deliver makes one delivery round over the alerts that are due.
+// Deliver queues what was raised since the last round (so a last alert
+// before shutdown is kept) and makes one delivery round over the alerts
+// that are due.
 func (a *Alerter) Deliver(ctx context.Context) {
+	a.drain(ctx)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	lease := a.cfg.CommandTimeout + a.cfg.Client.Timeout + 5*time.Second

@@ -106,7 +106,7 @@ func (s *Store) EnqueueAlert(ctx context.Context, target string, body []byte, ma
 		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET mac = ? WHERE seq = ?`, alertMAC(s.key, seq, target, body, now), seq); err != nil {
 			return wrapDBErr("enqueue alert", err)
 		}
-		res, err = tx.ExecContext(ctx, `DELETE FROM alerts WHERE seq IN (SELECT seq FROM alerts ORDER BY seq DESC LIMIT -1 OFFSET ?)`, max)
+		res, err = tx.ExecContext(ctx, `DELETE FROM alerts WHERE seq IN (SELECT seq FROM alerts WHERE target = ? ORDER BY seq DESC LIMIT -1 OFFSET ?)`, target, max)
 		if err != nil {
 			return wrapDBErr("enqueue alert", err)
 		}
@@ -248,7 +248,7 @@ func (s *Store) checkOpsHead(ctx context.Context, q querier) (rows, version int6
 	switch {
 	case !found && n > 0:
 		return 0, 0, &TamperError{Table: "ops_head", What: "missing, though freezes hold rows"}
-	case n != rows || maxV > version:
+	case n != rows || maxV != version:
 		return 0, 0, &TamperError{Table: "freezes", What: "rows were removed, added or changed without the state key"}
 	}
 	return rows, version, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -59,7 +60,19 @@ func ClientTransport(addr, token string) (*mcp.StreamableClientTransport, error)
 		}
 		hc, endpoint = UnixClient(path), UnixResourceURL
 	} else if strings.HasPrefix(addr, "https://") || strings.HasPrefix(addr, "http://") {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		u, err := url.Parse(addr)
+		if err != nil {
+			return nil, errors.New("mcphttp: the daemon address is not a URL")
+		}
+		if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+			return nil, errors.New("mcphttp: the token would cross the network in clear: use https:// for a daemon off this machine")
+		}
+		hc = &http.Client{
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			// A redirect is never followed: the bearer token goes to the
+			// daemon named here and nowhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	} else {
 		return nil, errors.New("mcphttp: the daemon address must be unix:PATH or an http(s) URL")
 	}
@@ -149,9 +162,11 @@ func Bridge(ctx context.Context, local, remote mcp.Transport) error {
 				if !isCall {
 					continue // a notification the daemon refused: nobody waits for it
 				}
-				// The daemon refused this call (401, 403, 413, 429...): answer
-				// it as an error and go on; the host decides what next.
-				resp := &jsonrpc.Response{ID: r.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "walletmcp connect: the daemon refused the request: " + bounded(err.Error(), 300)}}
+				// The call failed between here and the daemon: refused (401,
+				// 403, 413, 429...) or lost after it left, which cannot be told
+				// apart here. Say so: a transfer may have been executed, so the
+				// host must look before it retries.
+				resp := &jsonrpc.Response{ID: r.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "walletmcp connect: the request failed on its way to the daemon and may have been executed (check get_transaction or get_approval before retrying): " + bounded(err.Error(), 300)}}
 				if err := lc.Write(ctx, resp); err != nil {
 					errc <- fmt.Errorf("mcphttp: bridge: to the host: %w", err)
 					return

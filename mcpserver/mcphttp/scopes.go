@@ -30,7 +30,7 @@ func ToolScope(tool string) (string, bool) {
 		return ScopeRead, true
 	case mcpserver.ToolPrepareTransfer, mcpserver.ToolSendTransfer, mcpserver.ToolGetApproval:
 		return ScopeTransfer, true
-	case "create_offline_request", "submit_offline_signature":
+	case mcpserver.ToolCreateOfflineRequest, mcpserver.ToolSubmitOfflineSignature:
 		return ScopeOffline, true
 	}
 	return "", false
@@ -81,7 +81,8 @@ func ScopeMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 		case "tools/call":
 			call, ok := req.(*mcp.CallToolRequest)
 			if !ok || call.Params == nil {
-				return next(ctx, method, req)
+				// Not a call this check can read: refused, never passed on.
+				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "insufficient_scope: this token does not allow this tool"}}}, nil
 			}
 			if !allows(ti, call.Params.Name) {
 				scope, known := ToolScope(call.Params.Name)
