@@ -19,6 +19,7 @@ var migrations = []string{
 	schemaV5HTTPTokens,
 	schemaV6OfflineRequests,
 	schemaV7Ops,
+	schemaV8Anomaly,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,

@@ -336,44 +336,52 @@ func (s *Store) SetFrozen(ctx context.Context, account common.Address, frozen bo
 		return false, err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		rows, version, err := s.checkOpsHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		cur, err := s.frozen(ctx, tx, account)
-		if err != nil {
-			return err
-		}
-		if cur.Frozen == frozen {
-			return nil
-		}
-		if !frozen {
-			rule = ""
-		}
-		if cur.Version == 0 {
-			rows++
-		}
-		version++
-		f := &Freeze{Account: account, Frozen: frozen, Rule: rule, Version: version, ChangedAt: now}
-		fr := 0
-		if frozen {
-			fr = 1
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO freezes (account, frozen, rule, version, changed_at, mac) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (account) DO UPDATE SET frozen = excluded.frozen, rule = excluded.rule, version = excluded.version,
-			changed_at = excluded.changed_at, mac = excluded.mac`,
-			encodeAddr(account), fr, rule, version, unixNano(now), freezeMAC(s.key, f)); err != nil {
-			return wrapDBErr("set freeze", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ops_head (id, rows, version, mac) VALUES (1, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET rows = excluded.rows, version = excluded.version, mac = excluded.mac`,
-			rows, version, opsHeadMAC(s.key, rows, version)); err != nil {
-			return wrapDBErr("set freeze", err)
-		}
-		changed = true
-		return nil
+		changed, err = s.setFrozen(ctx, tx, account, frozen, rule, now)
+		return err
 	})
 	return changed, err
+}
+
+// setFrozen is SetFrozen inside tx.
+func (s *Store) setFrozen(ctx context.Context, tx *sql.Tx, account common.Address, frozen bool, rule string, now time.Time) (changed bool, err error) {
+	if len(rule) > 64 {
+		return false, errors.New("store: freeze rule longer than 64 bytes")
+	}
+	rows, version, err := s.checkOpsHead(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	cur, err := s.frozen(ctx, tx, account)
+	if err != nil {
+		return false, err
+	}
+	if cur.Frozen == frozen {
+		return false, nil
+	}
+	if !frozen {
+		rule = ""
+	}
+	if cur.Version == 0 {
+		rows++
+	}
+	version++
+	f := &Freeze{Account: account, Frozen: frozen, Rule: rule, Version: version, ChangedAt: now}
+	fr := 0
+	if frozen {
+		fr = 1
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO freezes (account, frozen, rule, version, changed_at, mac) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (account) DO UPDATE SET frozen = excluded.frozen, rule = excluded.rule, version = excluded.version,
+		changed_at = excluded.changed_at, mac = excluded.mac`,
+		encodeAddr(account), fr, rule, version, unixNano(now), freezeMAC(s.key, f)); err != nil {
+		return false, wrapDBErr("set freeze", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ops_head (id, rows, version, mac) VALUES (1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET rows = excluded.rows, version = excluded.version, mac = excluded.mac`,
+		rows, version, opsHeadMAC(s.key, rows, version)); err != nil {
+		return false, wrapDBErr("set freeze", err)
+	}
+	return true, nil
 }
 
 // ensureOpsHead gives a keyed store its ops head, as ensureHead does the
