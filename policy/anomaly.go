@@ -146,76 +146,115 @@ type Anomaly struct {
 	Count int
 }
 
-// Detector applies the anomaly rules to a stream of activity. It is pure
-// (time comes from the activity) and not safe for concurrent use. Each rule
-// fires once per account and window: it fires again only after the window
-// that fired it has passed.
-type Detector struct {
-	rules AnomalyRules
-	quiet QuietHours
-	accts map[common.Address]*acctWindows
+// AnomalyEvent is one activity of an account as the anomaly windows keep
+// it: when, and which windows it counts in.
+type AnomalyEvent struct {
+	At time.Time
+	// Denied is a denied transfer (the denials window); every other event
+	// is a transfer (the transfer-rate windows).
+	Denied bool
+	// NewRecipient, Quiet and NearLimit put a transfer in those windows.
+	NewRecipient, Quiet, NearLimit bool
 }
 
-// maxEventsPerAccount bounds the time stamps kept per account and series.
-const maxEventsPerAccount = 100_000
+// Event bits (AnomalyEvent.Bits), as the state store keeps them.
+const (
+	eventDenied uint32 = 1 << iota
+	eventNewRecipient
+	eventQuiet
+	eventNearLimit
+)
 
-type acctWindows struct {
-	denials, transfers, newRecipients, nearLimit []time.Time
-	quiet                                        []time.Time
-	fired                                        map[string]time.Time
-}
-
-// NewDetector returns a detector for p's [anomaly] rules and quiet hours.
-func NewDetector(p *Policy) *Detector {
-	return &Detector{rules: p.Anomaly, quiet: p.QuietHours, accts: map[common.Address]*acctWindows{}}
-}
-
-// trim drops the time stamps before cut and bounds the series.
-func trim(ts []time.Time, cut time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
-		i++
+// Bits encodes e's flags (not its time) for storage.
+func (e AnomalyEvent) Bits() uint32 {
+	var b uint32
+	for _, f := range []struct {
+		on  bool
+		bit uint32
+	}{{e.Denied, eventDenied}, {e.NewRecipient, eventNewRecipient}, {e.Quiet, eventQuiet}, {e.NearLimit, eventNearLimit}} {
+		if f.on {
+			b |= f.bit
+		}
 	}
-	ts = ts[i:]
-	if len(ts) > maxEventsPerAccount {
-		ts = ts[len(ts)-maxEventsPerAccount:]
-	}
-	return ts
+	return b
 }
 
-// Observe records a and returns the anomalies it completes.
-func (d *Detector) Observe(a Activity) []Anomaly {
-	w := d.accts[a.Account]
-	if w == nil {
-		w = &acctWindows{fired: map[string]time.Time{}}
-		d.accts[a.Account] = w
+// AnomalyEventFromBits is the event at at with the flags of Bits.
+func AnomalyEventFromBits(at time.Time, bits uint32) AnomalyEvent {
+	return AnomalyEvent{At: at, Denied: bits&eventDenied != 0, NewRecipient: bits&eventNewRecipient != 0,
+		Quiet: bits&eventQuiet != 0, NearLimit: bits&eventNearLimit != 0}
+}
+
+// AnomalyEventOf classifies a under p's [anomaly] rules and quiet hours.
+func AnomalyEventOf(p *Policy, a Activity) AnomalyEvent {
+	r := &p.Anomaly
+	e := AnomalyEvent{At: a.At, Denied: a.Denied}
+	if a.Denied {
+		return e
 	}
-	r := &d.rules
+	e.NewRecipient = a.NewRecipient
+	e.Quiet = r.QuietHoursActivity && p.QuietHours.Contains(a.At)
+	if lim := a.AutoApproveMax; r.NearLimitRepeats > 0 && lim != nil && lim.Sign() > 0 && a.Amount != nil && a.Amount.Cmp(lim) <= 0 {
+		// amount × 100 ≥ percent × limit
+		lhs := new(big.Int).Mul(a.Amount, big.NewInt(100))
+		rhs := new(big.Int).Mul(lim, big.NewInt(int64(r.NearLimitPercent)))
+		e.NearLimit = lhs.Cmp(rhs) >= 0
+	}
+	return e
+}
+
+// AnomalyWindow is how far back the rules look from an event like e: a
+// minute for a denial, BaselineHours for a transfer. Older events of its
+// kind matter to no rule.
+func (r *AnomalyRules) AnomalyWindow(e AnomalyEvent) time.Duration {
+	if e.Denied {
+		return time.Minute
+	}
+	return time.Duration(max(1, r.BaselineHours)) * time.Hour
+}
+
+// EvaluateAnomalies applies r to one account's events, newest first: the
+// first is the event just observed, the others those of its kind
+// (denials, or transfers) within r.AnomalyWindow of it. fired holds when each
+// rule last fired for the account; it is updated for each rule that fires.
+// A rule fires once per window: again only after the window that fired it
+// has passed. EvaluateAnomalies is pure: the state store hands it the
+// windows and keeps fired, in the transaction that records the event.
+func EvaluateAnomalies(r *AnomalyRules, account common.Address, events []AnomalyEvent, fired map[string]time.Time) []Anomaly {
+	if len(events) == 0 {
+		return nil
+	}
+	ev := events[0]
+	now := ev.At
 	var out []Anomaly
 	fire := func(rule string, n int, window time.Duration) {
-		if last, ok := w.fired[rule]; ok && a.At.Sub(last) < window {
+		if last, ok := fired[rule]; ok && now.Sub(last) < window {
 			return
 		}
-		w.fired[rule] = a.At
-		out = append(out, Anomaly{Account: a.Account, Rule: rule, Severe: slices.Contains(r.FreezeOn, rule), Count: n})
+		fired[rule] = now
+		out = append(out, Anomaly{Account: account, Rule: rule, Severe: slices.Contains(r.FreezeOn, rule), Count: n})
 	}
-	hour := a.At.Add(-time.Hour)
-	if a.Denied {
-		w.denials = append(trim(w.denials, a.At.Add(-time.Minute)), a.At)
-		if r.DenialsPerMinute > 0 && len(w.denials) >= r.DenialsPerMinute {
-			fire(AnomalyDenials, len(w.denials), time.Minute)
+	// count counts the events of ev's kind from since on that match.
+	count := func(since time.Time, match func(AnomalyEvent) bool) int {
+		n := 0
+		for _, e := range events {
+			if e.Denied == ev.Denied && !e.At.Before(since) && match(e) {
+				n++
+			}
+		}
+		return n
+	}
+	all := func(AnomalyEvent) bool { return true }
+	hour := now.Add(-time.Hour)
+	if ev.Denied {
+		if n := count(now.Add(-time.Minute), all); r.DenialsPerMinute > 0 && n >= r.DenialsPerMinute {
+			fire(AnomalyDenials, n, time.Minute)
 		}
 		return out
 	}
-	w.transfers = append(trim(w.transfers, a.At.Add(-time.Duration(r.BaselineHours)*time.Hour)), a.At)
 	if r.TransfersPerHourFactor > 0 {
-		lastHour := 0
-		for _, t := range w.transfers {
-			if !t.Before(hour) {
-				lastHour++
-			}
-		}
-		before := len(w.transfers) - lastHour
+		lastHour := count(hour, all)
+		before := count(now.Add(-r.AnomalyWindow(ev)), all) - lastHour
 		// The baseline is the hourly average before the last hour; with no
 		// history, one per hour.
 		base := max(1, (before+r.BaselineHours-2)/max(1, r.BaselineHours-1))
@@ -223,25 +262,17 @@ func (d *Detector) Observe(a Activity) []Anomaly {
 			fire(AnomalyTransferRate, lastHour, time.Hour)
 		}
 	}
-	if a.NewRecipient {
-		w.newRecipients = append(trim(w.newRecipients, hour), a.At)
-		if r.NewRecipientsPerHour > 0 && len(w.newRecipients) >= r.NewRecipientsPerHour {
-			fire(AnomalyNewRecipients, len(w.newRecipients), time.Hour)
+	if ev.NewRecipient {
+		if n := count(hour, func(e AnomalyEvent) bool { return e.NewRecipient }); r.NewRecipientsPerHour > 0 && n >= r.NewRecipientsPerHour {
+			fire(AnomalyNewRecipients, n, time.Hour)
 		}
 	}
-	if r.QuietHoursActivity && d.quiet.Contains(a.At) {
-		w.quiet = append(trim(w.quiet, hour), a.At)
-		fire(AnomalyQuietHours, len(w.quiet), time.Hour)
+	if ev.Quiet && r.QuietHoursActivity {
+		fire(AnomalyQuietHours, count(hour, func(e AnomalyEvent) bool { return e.Quiet }), time.Hour)
 	}
-	if lim := a.AutoApproveMax; r.NearLimitRepeats > 0 && lim != nil && lim.Sign() > 0 && a.Amount != nil && a.Amount.Cmp(lim) <= 0 {
-		// amount × 100 ≥ percent × limit
-		lhs := new(big.Int).Mul(a.Amount, big.NewInt(100))
-		rhs := new(big.Int).Mul(lim, big.NewInt(int64(r.NearLimitPercent)))
-		if lhs.Cmp(rhs) >= 0 {
-			w.nearLimit = append(trim(w.nearLimit, hour), a.At)
-			if len(w.nearLimit) >= r.NearLimitRepeats {
-				fire(AnomalyNearLimit, len(w.nearLimit), time.Hour)
-			}
+	if ev.NearLimit && r.NearLimitRepeats > 0 {
+		if n := count(hour, func(e AnomalyEvent) bool { return e.NearLimit }); n >= r.NearLimitRepeats {
+			fire(AnomalyNearLimit, n, time.Hour)
 		}
 	}
 	return out

@@ -41,11 +41,57 @@ func TestAnomalyDefaultsAndParse(t *testing.T) {
 	}
 }
 
-func TestDetector(t *testing.T) {
+// windows keeps events as the state store does (per account and kind, the
+// newest first, within the rule windows) and applies EvaluateAnomalies.
+type windows struct {
+	p      *policy.Policy
+	events map[string][]policy.AnomalyEvent
+	fired  map[string]map[string]time.Time
+}
+
+func newWindows(p *policy.Policy) *windows {
+	return &windows{p: p, events: map[string][]policy.AnomalyEvent{}, fired: map[string]map[string]time.Time{}}
+}
+
+func (w *windows) Observe(a policy.Activity) []policy.Anomaly {
+	ev := policy.AnomalyEventOf(w.p, a)
+	key := a.Account.Hex()
+	if ev.Denied {
+		key += "/denials"
+	}
+	cut := ev.At.Add(-w.p.Anomaly.AnomalyWindow(ev))
+	in := []policy.AnomalyEvent{ev}
+	for _, e := range w.events[key] {
+		if !e.At.Before(cut) {
+			in = append(in, e)
+		}
+	}
+	w.events[key] = in
+	if w.fired[key] == nil {
+		w.fired[key] = map[string]time.Time{}
+	}
+	// Through the stored form.
+	stored := make([]policy.AnomalyEvent, len(in))
+	for i, e := range in {
+		stored[i] = policy.AnomalyEventFromBits(e.At, e.Bits())
+	}
+	return policy.EvaluateAnomalies(&w.p.Anomaly, a.Account, stored, w.fired[key])
+}
+
+func TestAnomalyEventBits(t *testing.T) {
+	for b := range uint32(16) {
+		e := policy.AnomalyEventFromBits(time.Unix(1, 0), b)
+		if e.Bits() != b {
+			t.Fatalf("bits %b round-trip to %b", b, e.Bits())
+		}
+	}
+}
+
+func TestEvaluateAnomalies(t *testing.T) {
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	p := apEvalPolicy(t, apBasePolicy)
 	t.Run("30 denials in a minute is severe, once", func(t *testing.T) {
-		d := policy.NewDetector(p)
+		d := newWindows(p)
 		var got []policy.Anomaly
 		for i := range 40 {
 			got = append(got, d.Observe(policy.Activity{At: t0.Add(time.Duration(i) * time.Second), Account: apAlice, Denied: true})...)
@@ -55,7 +101,7 @@ func TestDetector(t *testing.T) {
 		}
 	})
 	t.Run("29 a minute, or 30 spread out, is not", func(t *testing.T) {
-		d := policy.NewDetector(p)
+		d := newWindows(p)
 		for i := range 29 {
 			if a := d.Observe(policy.Activity{At: t0.Add(time.Duration(i) * time.Second), Account: apAlice, Denied: true}); len(a) > 0 {
 				t.Fatalf("fired at %d: %+v", i, a)
@@ -68,7 +114,7 @@ func TestDetector(t *testing.T) {
 		}
 	})
 	t.Run("near limit repeats", func(t *testing.T) {
-		d := policy.NewDetector(p)
+		d := newWindows(p)
 		lim := apEth("0.1")
 		var got []policy.Anomaly
 		for i := range 5 {
@@ -80,7 +126,7 @@ func TestDetector(t *testing.T) {
 		}
 	})
 	t.Run("transfer rate against baseline", func(t *testing.T) {
-		d := policy.NewDetector(p)
+		d := newWindows(p)
 		// 2 per hour for 23 hours, then 11 in an hour.
 		at := t0
 		for range 46 {
@@ -100,7 +146,7 @@ func TestDetector(t *testing.T) {
 	})
 	t.Run("new recipients and quiet hours", func(t *testing.T) {
 		q := apEvalPolicy(t, apBasePolicy+"\n[quiet_hours]\nstart = \"22:00\"\nend = \"06:00\"\n")
-		d := policy.NewDetector(q)
+		d := newWindows(q)
 		night := time.Date(2026, 5, 1, 23, 0, 0, 0, time.UTC)
 		a := d.Observe(policy.Activity{At: night, Account: apAlice, NewRecipient: true})
 		if len(a) != 1 || a[0].Rule != policy.AnomalyQuietHours {

@@ -83,6 +83,8 @@ func AlertFor(event string, fields map[string]any) (ev Event, ok bool) {
 		ev = Event{Kind: KindPolicyChanged, Severity: SeverityCritical, Message: "policy.toml changed on disk while serving"}
 	case "chain_id_changed":
 		ev = Event{Kind: KindChainIDChanged, Severity: SeverityCritical, Message: "the node's chain id changed"}
+	case "anomaly_failed":
+		ev = Event{Kind: KindAnomaly, Severity: SeverityCritical, Account: account, Message: "anomaly detection could not record an account's activity"}
 	case "freeze_failed":
 		ev = Event{Kind: KindAnomaly, Severity: SeverityCritical, Account: account, Message: "a severe anomaly could not freeze the account"}
 	case "self_check_failed":
