@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +22,7 @@ import (
 )
 
 // selfCheckMark is the store mark of the last key self-check.
-const selfCheckMark = "self_check"
+const selfCheckMark = ops.SelfCheckMark
 
 // opsRuntime is what serve runs for operations (CONTRACT.md §9): the audit
 // tee every component audits through, alerts, metrics, the health endpoint,
@@ -104,29 +103,11 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 		rt.keys[addr] = c
 		checked = append(checked, c)
 	}
-	selfCheck := func(ctx context.Context) {
-		res, err := ops.SelfCheck(ctx, checked, rand.Reader)
-		if err != nil {
-			d.logger.Error("key self-check could not run", "err", err)
-			return
-		}
-		failed := 0
-		for _, r := range res {
-			if r.Err == nil {
-				continue
-			}
-			failed++
-			d.logger.Error("key self-check failed: account disabled", "account", r.Account.Hex())
-			_, _ = d.st.SetFrozen(ctx, r.Account, true, "self_check")
-			_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "self_check_failed", "from": r.Account.Hex()})
-		}
-		_ = d.st.SetMark(ctx, selfCheckMark, fmt.Sprintf("%d of %d keys ok", len(res)-failed, len(res)))
-		// The audit chain is checked on the same schedule.
-		if _, err := audit.Verify(d.h.Path(config.AuditFile)); err != nil {
-			d.logger.Error("the audit chain does not verify", "err", err)
-			_ = tee.Append(ctx, audit.TypeSecurity, map[string]any{"event": "audit_break"})
-		}
-	}
+	// The audit chain is verified with the head key the log was opened
+	// with, as at start: a tail cut with the head rewritten is found too.
+	pc := &ops.PeriodicCheck{Keys: checked, Store: d.st, Audit: tee, Logger: d.logger,
+		VerifyAudit: func() error { _, err := d.lg.Verify(); return err }}
+	selfCheck := pc.Run
 	selfCheck(ctx)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -195,6 +176,9 @@ func watch(ctx context.Context, d opsDeps, tee *ops.Tee, selfCheck func(context.
 	}
 }
 
+// readyProbeTTL is how long /readyz reuses the store's write probe.
+const readyProbeTTL = 5 * time.Second
+
 // readyChecks are /readyz's checks.
 func readyChecks(d opsDeps, rt *opsRuntime, m *ops.Metrics) map[string]ops.Check {
 	return map[string]ops.Check{
@@ -214,12 +198,13 @@ func readyChecks(d opsDeps, rt *opsRuntime, m *ops.Metrics) map[string]ops.Check
 			}
 			return nil
 		},
-		"store": func(ctx context.Context) error {
+		// A write probe (an fsync): at most one per readyProbeTTL.
+		"store": ops.CachedCheck(func(ctx context.Context) error {
 			if err := d.st.SetMark(ctx, "ready_probe", ""); err != nil {
 				return errors.New("state store not writable")
 			}
 			return nil
-		},
+		}, readyProbeTTL, nil),
 		"audit": func(context.Context) error {
 			f, err := os.OpenFile(d.h.Path(config.AuditFile), os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {

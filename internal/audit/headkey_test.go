@@ -443,3 +443,37 @@ func TestMustExist(t *testing.T) {
 		t.Fatalf("Open of an emptied log = %v", err)
 	}
 }
+
+// TestLogVerifyKeyed: a running Log's Verify checks the head MAC with its
+// key: a tail cut with the old head's MAC kept is found, which the unkeyed
+// Verify cannot tell.
+func TestLogVerifyKeyed(t *testing.T) {
+	const n, keep = 9, 6
+	key := testKey(1)
+	path := newPath(t)
+	writeKeyedLog(t, path, key, n)
+	l := mustOpenKeyed(t, path, key)
+	if sum, err := l.Verify(); err != nil || sum.HeadMAC != HeadMACVerified {
+		t.Fatalf("intact: %+v, %v", sum, err)
+	}
+	old, err := os.ReadFile(path + HeadSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ MAC string }
+	if err := json.Unmarshal(bytes.TrimSpace(old), &h); err != nil {
+		t.Fatal(err)
+	}
+	writeLines(t, path, readLines(t, path)[:keep])
+	writeMACHead(t, path, keep, hashOf(t, path, keep), h.MAC)
+	if _, err := Verify(path); err != nil {
+		t.Fatalf("unkeyed Verify = %v; the test expects it blind to this cut", err)
+	}
+	if _, err := l.Verify(); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Log.Verify = %v, want the cut", err)
+	}
+	l.Close()
+	if _, err := l.Verify(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}

@@ -404,3 +404,22 @@ func checkHead(res *scanResult, h *headState, from *scanResult) *TamperError {
 	}
 	return nil
 }
+
+// Verify verifies the log's file as VerifyWithKey does, with the head key
+// the Log was opened with (none: the chain alone, like the package-level
+// Verify): what a running server checks periodically. After Close it
+// returns ErrClosed.
+func (l *Log) Verify() (*Summary, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	key := append([]byte(nil), l.key...)
+	l.mu.Unlock()
+	defer clear(key)
+	if len(key) == 0 {
+		key = nil
+	}
+	return VerifyWithKey(l.path, key)
+}

@@ -117,3 +117,30 @@ func (h *Health) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": res})
 }
+
+// CachedCheck runs c at most once per ttl: a result younger than ttl (by
+// now; nil means time.Now) is reused, so that a scraper polling /readyz
+// cannot drive a check's cost (a store write and its fsync) at its own rate.
+// Concurrent callers wait for one run.
+func CachedCheck(c Check, ttl time.Duration, now func() time.Time) Check {
+	if now == nil {
+		now = time.Now
+	}
+	sem := make(chan struct{}, 1)
+	var at time.Time
+	var last error
+	ran := false
+	return func(ctx context.Context) error {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return errors.New("check timed out")
+		}
+		defer func() { <-sem }()
+		if t := now(); ran && t.Sub(at) < ttl && !t.Before(at) {
+			return last
+		}
+		last, at, ran = c(ctx), now(), true
+		return last
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 
@@ -130,5 +131,42 @@ func TestHealthReadyMetrics(t *testing.T) {
 func TestHealthRefusesNonLoopback(t *testing.T) {
 	if _, err := NewHealth(&HealthConfig{Addr: "0.0.0.0:0"}); !errors.Is(err, ErrNotLoopback) {
 		t.Fatalf("0.0.0.0: %v", err)
+	}
+}
+
+// TestCachedCheck: within the TTL the result is reused, not recomputed.
+func TestCachedCheck(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	runs := 0
+	c := CachedCheck(func(context.Context) error { runs++; return nil }, 5*time.Second, func() time.Time { return now })
+	ctx := context.Background()
+	for range 100 {
+		if err := c(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("%d runs within the TTL, want 1", runs)
+	}
+	now = now.Add(5 * time.Second)
+	c(ctx)
+	if runs != 2 {
+		t.Fatalf("%d runs after the TTL, want 2", runs)
+	}
+}
+
+func TestParseFloat(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"0", 0, true}, {"1000000000000000000", 1e18, true}, {"123456789012345678901234567890", 1.2345678901234568e29, true},
+		{"", 0, false}, {"-1", 0, false}, {"NaN", 0, false}, {"Inf", 0, false}, {"1e400", 0, false}, {"0x10", 0, false}, {"1.5.2", 0, false},
+	} {
+		v, ok := parseFloat(tt.in)
+		if ok != tt.ok || v != tt.want {
+			t.Errorf("parseFloat(%q) = %v, %v; want %v, %v", tt.in, v, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -226,16 +228,12 @@ func (m *Metrics) Observe(typ string, f map[string]any) {
 	}
 }
 
+// parseFloat parses a base-unit amount for a counter: a finite,
+// non-negative number (Counter.Add panics on a negative one).
 func parseFloat(s string) (float64, bool) {
-	var v float64
-	if s == "" {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + float64(c-'0')
 	}
 	return v, true
 }

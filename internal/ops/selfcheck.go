@@ -2,8 +2,11 @@ package ops
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -76,4 +79,82 @@ func SelfCheck(ctx context.Context, keys []*Checked, rand io.Reader) ([]SelfChec
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Account.Cmp(out[j].Account) < 0 })
 	return out, nil
+}
+
+// SelfCheckStore is the state store as the periodic check uses it.
+type SelfCheckStore interface {
+	SetFrozen(ctx context.Context, account common.Address, frozen bool, rule string) (bool, error)
+	SetMark(ctx context.Context, name, value string) error
+}
+
+// SelfCheckMark is the store mark of the last key self-check.
+const SelfCheckMark = "self_check"
+
+// PeriodicCheck is what serve checks at start and on the [ops] self_check
+// schedule: every key signs a challenge (SelfCheck), and the audit chain
+// verifies with its head key. It fails closed: a key that fails stays
+// disabled in memory even when its freeze cannot be stored, and every
+// failure is audited.
+type PeriodicCheck struct {
+	// Keys are the keys to check.
+	Keys []*Checked
+	// Store records the freeze of a failed key's account and the mark.
+	Store SelfCheckStore
+	// Audit records the failures (the Tee, so that they alert).
+	Audit Appender
+	// VerifyAudit verifies the audit chain with the head key (the running
+	// log's keyed verification); nil checks nothing.
+	VerifyAudit func() error
+	// Rand is the source of challenges. Default crypto/rand.Reader.
+	Rand io.Reader
+	// Logger gets the failures too. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Run runs the checks once.
+func (p *PeriodicCheck) Run(ctx context.Context) {
+	logger, rnd := p.Logger, p.Rand
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	appendSec := func(fields map[string]any) {
+		if p.Audit != nil {
+			_ = p.Audit.Append(ctx, "security", fields)
+		}
+	}
+	res, err := SelfCheck(ctx, p.Keys, rnd)
+	if err != nil {
+		logger.Error("key self-check could not run", "err", err)
+		appendSec(map[string]any{"event": "self_check_failed", "reason": "the self-check could not run"})
+	}
+	failed := 0
+	for _, r := range res {
+		if r.Err == nil {
+			continue
+		}
+		failed++
+		// SelfCheck disabled the key: it stays disabled whatever the store
+		// says.
+		logger.Error("key self-check failed: account disabled", "account", r.Account.Hex())
+		if _, err := p.Store.SetFrozen(ctx, r.Account, true, SelfCheckMark); err != nil {
+			logger.Error("key self-check: the account's freeze could not be stored (the key stays disabled in this process)", "account", r.Account.Hex())
+			appendSec(map[string]any{"event": "freeze_failed", "from": r.Account.Hex(), "rule": SelfCheckMark})
+		}
+		appendSec(map[string]any{"event": "self_check_failed", "from": r.Account.Hex()})
+	}
+	if err == nil {
+		if err := p.Store.SetMark(ctx, SelfCheckMark, fmt.Sprintf("%d of %d keys ok", len(res)-failed, len(res))); err != nil {
+			logger.Error("key self-check: its mark could not be stored", "err", err)
+		}
+	}
+	// The audit chain is checked on the same schedule.
+	if p.VerifyAudit != nil {
+		if err := p.VerifyAudit(); err != nil {
+			logger.Error("the audit chain does not verify", "err", err)
+			appendSec(map[string]any{"event": "audit_break"})
+		}
+	}
 }

@@ -46,3 +46,48 @@ func TestSelfCheckDisablesSwappedKey(t *testing.T) {
 		t.Fatalf("a disabled key signed: %v", err)
 	}
 }
+
+// failFreezeStore cannot store a freeze.
+type failFreezeStore struct{ marks []string }
+
+func (*failFreezeStore) SetFrozen(context.Context, common.Address, bool, string) (bool, error) {
+	return false, errors.New("store: begin: database is locked")
+}
+func (s *failFreezeStore) SetMark(_ context.Context, _, v string) error {
+	s.marks = append(s.marks, v)
+	return nil
+}
+
+// TestPeriodicCheckFailsClosed: a swapped key whose freeze cannot be stored
+// stays disabled, and the failed freeze is audited (freeze_failed) beside
+// self_check_failed; an audit chain that does not verify is audit_break.
+func TestPeriodicCheckFailsClosed(t *testing.T) {
+	a, _ := crypto.GenerateKey()
+	b, _ := crypto.GenerateKey()
+	swapped := &Checked{Signer: &rawSigner{key: crypto.FromECDSA(b), addr: crypto.PubkeyToAddress(a.PublicKey)}, Backend: "keystore"}
+	lg := &recLog{}
+	st := &failFreezeStore{}
+	verified := 0
+	pc := &PeriodicCheck{Keys: []*Checked{swapped}, Store: st, Audit: lg,
+		VerifyAudit: func() error { verified++; return errors.New("audit: log truncated") }}
+	pc.Run(context.Background())
+	if !swapped.Disabled() {
+		t.Fatal("the swapped key is not disabled")
+	}
+	ff := lg.events("freeze_failed")
+	if len(ff) != 1 || ff[0]["from"] != swapped.Address().Hex() || ff[0]["rule"] != SelfCheckMark {
+		t.Fatalf("freeze_failed %v", ff)
+	}
+	if ev, ok := AlertFor("freeze_failed", ff[0]); !ok || ev.Severity != SeverityCritical {
+		t.Fatalf("freeze_failed alert %+v %v", ev, ok)
+	}
+	if n := len(lg.events("self_check_failed")); n != 1 {
+		t.Fatalf("self_check_failed %d", n)
+	}
+	if verified != 1 || len(lg.events("audit_break")) != 1 {
+		t.Fatalf("audit verified %d, audit_break %v", verified, lg.events("audit_break"))
+	}
+	if len(st.marks) != 1 || st.marks[0] != "0 of 1 keys ok" {
+		t.Fatalf("marks %v", st.marks)
+	}
+}
