@@ -9,7 +9,9 @@
 // recovery id is found by recovering the public key, and a signature that
 // does not recover to the Signer's address (a faulty, substituted or
 // tampered token) is refused, so nothing unverified is ever returned. The
-// address is computed from the public key's CKA_EC_POINT, checked to be on
+// recovery id and that check come from one public-key recovery per
+// signature (signer.KeyCheck, which knows the key's public point) rather
+// than one or two. The address is computed from the public key's CKA_EC_POINT, checked to be on
 // the curve, and Load refuses a key whose address is not the registered one.
 //
 // A Signer signs whatever digest it is given; only approval.Guard may hold one.
@@ -36,8 +38,9 @@ var ErrAddressMismatch = errors.New("pkcs11: the token's key has another address
 // Signer signs with a key on a PKCS#11 token. It is safe for concurrent use;
 // the token's session pool bounds how many signatures run at once.
 type Signer struct {
-	key  *hsm.Key
-	addr common.Address
+	key   *hsm.Key
+	addr  common.Address
+	check *signer.KeyCheck
 }
 
 var _ signer.Signer = (*Signer)(nil)
@@ -57,11 +60,16 @@ func New(k *hsm.Key) (*Signer, error) {
 	if k == nil {
 		return nil, errors.New("pkcs11: nil key")
 	}
-	addr, err := Address(k.Info().Point)
+	point := k.Info().Point
+	addr, err := Address(point)
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{key: k, addr: addr}, nil
+	check, err := signer.NewKeyCheck(point)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{key: k, addr: addr, check: check}, nil
 }
 
 // Load finds the token's secp256k1 key whose address is want and returns a
@@ -113,7 +121,7 @@ func (s *Signer) SignDigest(ctx context.Context, digest []byte) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: sign: %w", err)
 	}
-	sig, err := signer.Normalize(digest, raw[:32], raw[32:], s.addr)
+	sig, err := s.check.Normalize(digest, raw[:32], raw[32:])
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: the token's signature: %w", err)
 	}
