@@ -139,4 +139,3 @@ func (l *Log) writeCheckpoint() {
 	}
 	l.sinceCheckpoint = 0
 }
-
