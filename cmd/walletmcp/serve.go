@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -23,6 +25,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/mcpserver"
 	"github.com/walletmcp/walletmcp/policy"
+	"github.com/walletmcp/walletmcp/signer"
 	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 )
 
@@ -69,7 +72,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pass.Wipe()
+	passOwned := true // until the background unlock takes it over
+	defer func() {
+		if passOwned {
+			pass.Wipe()
+		}
+	}()
 	policyText, sum, err := h.ReadPolicy()
 	if err != nil {
 		mk.Wipe()
@@ -112,11 +120,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := unlockKeys(h, cfg, accts, pass)
-	if err != nil {
-		return err
-	}
-	pass.Wipe()
+	// The keys unlock in the background (scrypt, about a second each),
+	// while the chain, the store and the MCP handshake get ready; a
+	// transfer that needs a key first waits for it.
+	keys, unlock := unlockKeys(h, cfg, accts, pass)
+	passOwned = false
+	defer func() { <-unlock.done }()
 
 	var ch chain.Chain
 	if *dev {
@@ -214,29 +223,85 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	logger.Info("walletmcp serving MCP on stdio", "home", h.Dir, "chain_id", pol.ChainID, "dev", *dev, "accounts", len(accts), "policy_sha256", sum[:12], "approval_page", page.Addr())
 	// Ctrl-C (ctx) ends the input: calls already read are answered, then
 	// Run returns without error.
-	err = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: ctx.Done()})
+	// A key that cannot be unlocked stops the server (fail closed), as it
+	// stopped start-up when keys were unlocked first.
+	stop, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	go func() {
+		select {
+		case <-unlock.done:
+			if unlock.err != nil {
+				logger.Error("stopping: " + unlock.err.Error())
+				stopServe()
+			}
+		case <-stop.Done():
+		}
+	}()
+	err = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: stop.Done()})
 	_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	return nil
+	select {
+	case <-unlock.done:
+		return unlock.err
+	default:
+		return nil
+	}
 }
 
-// unlockKeys opens every keystore account's key, sealed, as a signer.
-func unlockKeys(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes) (approval.KeyMap, error) {
+// keyUnlock is the background unlock of the keys: done is closed when
+// every key is unlocked or failed, err then names the first failure.
+type keyUnlock struct {
+	done chan struct{}
+	err  error
+}
+
+// unlockKeys returns at once a key map whose keystore accounts are
+// signer.Deferred, and unlocks their keys (sealed) in the background, as
+// many at a time as there are cores (scrypt is CPU- and memory-bound). It
+// takes pass over and wipes it when every unlock has finished.
+func unlockKeys(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes) (approval.KeyMap, *keyUnlock) {
 	ks := keystoreOf(h, cfg)
 	keys := approval.KeyMap{}
+	var todo []*signer.Deferred
 	for _, a := range accts {
 		if a.Backend != config.BackendKeystore {
 			continue
 		}
-		k, err := ks.Unlock(a.Address, pass)
-		if err != nil {
-			return nil, fmt.Errorf("serve: unlocking %s: %w", a.Address.Hex(), err)
-		}
-		keys[a.Address] = kssigner.New(k)
+		d := signer.NewDeferred(a.Address)
+		keys[a.Address] = d
+		todo = append(todo, d)
 	}
-	return keys, nil
+	u := &keyUnlock{done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		defer pass.Wipe()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for _, d := range todo {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				k, err := ks.Unlock(d.Address(), pass)
+				if err != nil {
+					d.Resolve(nil, err)
+					mu.Lock()
+					if u.err == nil {
+						u.err = fmt.Errorf("serve: unlocking %s: %w", d.Address().Hex(), err)
+					}
+					mu.Unlock()
+					return
+				}
+				d.Resolve(kssigner.New(k), nil)
+			}()
+		}
+		wg.Wait()
+	}()
+	return keys, u
 }
 
 // logParked logs each new pending approval on stderr, for a person watching
