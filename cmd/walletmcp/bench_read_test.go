@@ -7,7 +7,9 @@ import (
 	"math/big"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +172,93 @@ func BenchmarkReadStdio(b *testing.B) {
 			}
 		})
 	}
+}
+
+// vmHWM returns the peak resident set size (VmHWM) of process pid, in
+// bytes, from /proc (Linux only).
+func vmHWM(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Skipf("no /proc status: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				tb.Fatalf("VmHWM line %q: %v", line, err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// BenchmarkSessionRSS runs a 400-call session of read tools (200
+// get_balance, 100 list_accounts, 100 get_policy) against a `serve --dev`
+// subprocess and reports its peak RSS (VmHWM) and how many bytes the audit
+// log grew per call; the floor server's VmHWM after 400 calls is measured in
+// the same run. Each op is a fresh process.
+func BenchmarkSessionRSS(b *testing.B) {
+	session := func(b *testing.B, cs *mcp.ClientSession, addr string, floor bool) {
+		ctx := context.Background()
+		for i := range 400 {
+			name, args := "get_balance", map[string]any{"address": addr}
+			switch {
+			case floor:
+			case i%4 == 1:
+				name, args = "list_accounts", map[string]any{}
+			case i%4 == 3:
+				name, args = "get_policy", map[string]any{}
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+			if err != nil || res.IsError {
+				b.Fatalf("%s: %v %+v", name, err, res)
+			}
+		}
+	}
+	b.Run("floor", func(b *testing.B) {
+		var peak int64
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), envFloorServer+"=1")
+			cs := connectProcess(b, cmd)
+			session(b, cs, "0x0000000000000000000000000000000000000b0b", true)
+			peak = max(peak, vmHWM(b, cmd.Process.Pid))
+			_ = cs.Close()
+		}
+		b.ReportMetric(float64(peak)/(1<<20), "VmHWM-MiB")
+	})
+	b.Run("dev", func(b *testing.B) {
+		home, addr := newHome(b, 1337)
+		raiseRateLimit(b, home)
+		bin := binPath
+		if v := os.Getenv(envBenchBin); v != "" {
+			bin = v
+		}
+		logPath := filepath.Join(home, "audit.log")
+		var peak, grew int64
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command(bin, "serve", "--dev", "--home", home, "--password-file", passFile(b, home))
+			cs := connectProcess(b, cmd)
+			before := fileSize(b, logPath)
+			session(b, cs, addr.Hex(), false)
+			peak = max(peak, vmHWM(b, cmd.Process.Pid))
+			_ = cs.Close()
+			grew += fileSize(b, logPath) - before // what was written by the 400th call's reply
+		}
+		b.ReportMetric(float64(peak)/(1<<20), "VmHWM-MiB")
+		b.ReportMetric(float64(grew)/float64(b.N)/400, "audit-B/call")
+	})
+}
+
+// fileSize returns the size of the file at path.
+func fileSize(tb testing.TB, path string) int64 {
+	tb.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fi.Size()
 }
