@@ -53,10 +53,13 @@ type DevOptions struct {
 	DataDir string
 }
 
-// Dev is a Chain on an embedded chain: go-ethereum's simulated backend, chain
-// id 1337, in memory or (DevOptions.DataDir) on disk. A goroutine commits pending transactions into a block
-// MineDelay after each Send and commits a block every IdleBlockTime; Close
-// stops it. Dev is safe for concurrent use.
+// Dev is a Chain on an embedded chain: go-ethereum's dev-mode stack (what
+// its simulated backend runs), chain id 1337, in memory or
+// (DevOptions.DataDir) on disk. A goroutine commits pending transactions
+// into a block MineDelay after each Send and commits a block every
+// IdleBlockTime; Close stops it. Balances, nonces and calls are read from
+// the chain directly, not through JSON-RPC (devread.go). Dev is safe for
+// concurrent use.
 type Dev struct {
 	conn
 	backend *stackBackend
