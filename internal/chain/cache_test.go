@@ -120,25 +120,19 @@ func (c *countingNode) serve(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// TestRPCReadRoundTrips: with a known head a balance read is one
-// eth_getBalance at that head, a repeated read in the same block none, and
-// a read after the head moved is the new block's (never the kept value).
+// TestRPCReadRoundTrips: a balance read asks for the head and reads at
+// it; a repeated read in the same block costs the head question only, and a
+// read after the head moved is the new block's (never the kept value).
 func TestRPCReadRoundTrips(t *testing.T) {
 	node := &countingNode{n: map[string]int{}}
 	node.head.Store(5)
 	srv := node.serve(t)
 	ctx := context.Background()
-	// The poller's own period is far away: the test moves the head itself.
-	c, err := Dial(ctx, srv.URL, &Options{ExpectChainID: big.NewInt(DevChainID), HeadPoll: time.Hour})
+	c, err := Dial(ctx, srv.URL, &Options{ExpectChainID: big.NewInt(DevChainID)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	clock := time.Now()
-	c.heads.mu.Lock()
-	c.heads.now = func() time.Time { return clock }
-	c.heads.at = clock
-	c.heads.mu.Unlock()
 
 	token := common.HexToAddress("0x70")
 	call := ethereum.CallMsg{To: &token, Gas: 100_000, Data: []byte{0x70, 0xa0, 0x82, 0x31}}
@@ -163,24 +157,12 @@ func TestRPCReadRoundTrips(t *testing.T) {
 			t.Errorf("%s: node saw (getBalance, call, blockNumber) = %v, want %v", name, got, want)
 		}
 	}
-	check("first read", 5, 1, 1, 1) // Dial asked for the head once
-	check("same block", 5, 1, 1, 1)
-	check("same block again", 5, 1, 1, 1)
-
+	check("first read", 5, 1, 1, 2)
+	check("same block", 5, 1, 1, 4)
+	check("same block again", 5, 1, 1, 6)
 	node.head.Store(6)
-	c.pollHead(ctx) // what the poller does every HeadPoll
-	check("after a new head", 6, 2, 2, 2)
-	check("same new block", 6, 2, 2, 2)
-
-	c.heads.saw(7) // a receipt in block 7
-	node.head.Store(7)
-	check("after a receipt in a newer block", 7, 3, 3, 2)
-
-	// The node stopped answering the poller: an old head is not used, and
-	// a read asks for the block number itself (two round trips).
-	node.head.Store(9)
-	clock = clock.Add(3 * time.Hour)
-	check("stale head", 9, 4, 4, 3)
+	check("after a new head", 6, 2, 2, 8)
+	check("same new block", 6, 2, 2, 10)
 }
 
 // TestBlockCacheBounds: a hostile agent reading many addresses in one block

@@ -14,11 +14,10 @@
 // that block only (blockCache): a repeated read in the same block costs
 // nothing, and a new head drops every kept answer. Dev reads its head, state
 // and pool directly (no JSON-RPC encoding or handler) on every call, so it is
-// never behind its own chain. RPC learns the head from a background poll of
-// eth_blockNumber (Options.HeadPoll) and from the receipts it reads, and then
-// reads a balance in one round trip at that block number; a block made by
-// someone else is seen within HeadPoll, and every answer names the block it
-// was read at.
+// never behind its own chain. RPC asks the node for its head
+// (eth_blockNumber) on every read, so it is never behind the node either,
+// and reads at that block number: a repeated read in the same block costs
+// that one round trip instead of two.
 //
 // # Security model
 //

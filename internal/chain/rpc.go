@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -29,18 +28,7 @@ type Options struct {
 	// Timeout is the timeout of each call to the node, and of Dial's
 	// connection and chain-id check. Default DefaultTimeout (10s).
 	Timeout time.Duration
-	// HeadPoll is how often the node's latest block number is asked for in
-	// the background. Balances and calls are read at that block and kept
-	// until a newer one is seen (at most one round trip per read, none for
-	// a repeated read in the same block); a head older than twice HeadPoll
-	// (the node stopped answering) is not used, and reads ask for the
-	// block number first. Default DefaultHeadPoll (1s, well below
-	// Ethereum's 12 s slots).
-	HeadPoll time.Duration
 }
-
-// DefaultHeadPoll is the default Options.HeadPoll.
-const DefaultHeadPoll = time.Second
 
 // RPC is a Chain backed by a JSON-RPC node, reached through go-ethereum's
 // ethclient. Its methods are those of Chain; it is safe for concurrent use.
@@ -48,11 +36,7 @@ type RPC struct {
 	conn
 	ec        *ethclient.Client
 	transport *http.Transport
-	heads     headWatch
-
-	stopPoll  chan struct{} // closed by Close
-	pollDone  chan struct{} // closed when the poller has returned
-	closeOnce sync.Once
+	cache     blockCache
 }
 
 var _ Chain = (*RPC)(nil)
@@ -86,12 +70,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*RPC, error) {
 		return nil, fmt.Errorf("chain: dial: %w", redact(err))
 	}
 	ec := ethclient.NewClient(rc)
-	poll := opts.HeadPoll
-	if poll <= 0 {
-		poll = DefaultHeadPoll
-	}
-	r := &RPC{ec: ec, transport: transport, stopPoll: make(chan struct{}), pollDone: make(chan struct{})}
-	r.heads = headWatch{maxAge: 2 * poll, now: time.Now}
+	r := &RPC{ec: ec, transport: transport}
 	r.conn = newConn(ec, opts.ExpectChainID, opts.MaxFeePerGas, opts.Timeout)
 	r.conn.redact = redact
 
@@ -104,19 +83,11 @@ func Dial(ctx context.Context, url string, opts *Options) (*RPC, error) {
 		r.closeConn()
 		return nil, fmt.Errorf("%w: node reports chain id %v, expected %s", ErrChainIDMismatch, id, opts.ExpectChainID)
 	}
-	r.pollHead(ctx)
-	go r.pollHeads(poll)
 	return r, nil
 }
 
-// Close stops the head poller and closes the connection to the node.
-func (c *RPC) Close() {
-	c.closeOnce.Do(func() {
-		close(c.stopPoll)
-		<-c.pollDone
-		c.closeConn()
-	})
-}
+// Close closes the connection to the node.
+func (c *RPC) Close() { c.closeConn() }
 
 func (c *RPC) closeConn() {
 	c.ec.Close()

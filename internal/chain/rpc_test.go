@@ -56,9 +56,6 @@ func TestRPCAgainstGeth(t *testing.T) {
 		if err := node.Fund(ctx, from, ether(2)); err != nil {
 			t.Fatal(err)
 		}
-		// A block made by someone else is seen at the head poller's next
-		// tick (within Options.HeadPoll); this is that tick.
-		c.pollHead(ctx)
 		wei, block, err := c.Balance(ctx, from)
 		if err != nil {
 			t.Fatal(err)
