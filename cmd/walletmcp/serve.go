@@ -72,6 +72,67 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		}
 		defer ln.Close()
 	}
+	// What the MCP handshake needs is read first (config, policy, the
+	// account registry: files, no secret); the handshake is then answered
+	// while the rest of start-up goes on (startGate).
+	policyText, sum, err := h.ReadPolicy()
+	if err != nil {
+		return err
+	}
+	pol, err := policy.ParsePolicy(policyText, sum)
+	if err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
+	}
+	ttl, err := cfg.Approval.ParseTTL()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	accts, err := h.Accounts()
+	if err != nil {
+		return err
+	}
+	// The server is built on the gate: every request but the handshake,
+	// ping and tools/list waits at it (bounded by its context) until the
+	// policy's attestation, the audit log's check and the rest of start-up
+	// have passed; a failed start-up fails what waited, and serve exits
+	// with its cause. The policy is not attested yet: of it the server
+	// takes only its rate limit, which counts calls that are held.
+	gate := newStartGate(pol.ChainID)
+	var macc []mcpserver.Account
+	for _, a := range accts {
+		macc = append(macc, mcpserver.Account{Address: a.Address, Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
+	}
+	srv, err := mcpserver.New(&mcpserver.Options{
+		Guard: gate, Chain: gate, Audit: gate, Accounts: macc,
+		ToolCallsPerMinute: pol.ToolCallsPerMinute, Version: version, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv.MCP().AddReceivingMiddleware(gate.middleware) // outermost: before mcpserver's own
+	// Ctrl-C (ctx) ends the input: calls already read are answered, then
+	// Run returns without error. A key that cannot be made ready also ends
+	// it (stopServe).
+	stop, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	runDone := make(chan struct{})
+	var runErr error
+	if ln == nil {
+		go func() {
+			defer close(runDone)
+			runErr = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: stop.Done()})
+		}()
+		// A start-up that fails (any return before the gate opens) fails
+		// the calls that waited, ends the session and waits for it.
+		defer func() {
+			gate.fail()
+			stopServe()
+			<-runDone
+		}()
+	} else {
+		close(runDone)
+	}
+
 	pass, mk, err := c.unlockHome(h)
 	if err != nil {
 		return err
@@ -82,16 +143,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			pass.Wipe()
 		}
 	}()
-	policyText, sum, err := h.ReadPolicy()
-	if err != nil {
-		mk.Wipe()
-		return err
-	}
-	pol, err := policy.ParsePolicy(policyText, sum)
-	if err != nil {
-		mk.Wipe()
-		return fmt.Errorf("serve: refusing to start: %w", err)
-	}
 	_, err = h.CheckAttestation(mk, sum)
 	if err != nil {
 		mk.Wipe()
@@ -115,15 +166,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stateKey.Wipe()
-	ttl, err := cfg.Approval.ParseTTL()
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
 
-	accts, err := h.Accounts()
-	if err != nil {
-		return err
-	}
 	offlineKeys, err := offlinePaths(accts)
 	if err != nil {
 		return err
@@ -226,24 +269,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	execDone := make(chan struct{})
 	go func() { defer close(execDone); guard.RunApprovals(execCtx) }()
 	defer func() { stopExec(); <-execDone }()
-	var macc []mcpserver.Account
-	for _, a := range accts {
-		macc = append(macc, mcpserver.Account{Address: a.Address, Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
-	}
-	srv, err := mcpserver.New(&mcpserver.Options{
-		Guard: guard, Chain: ch, Audit: rt.tee, Accounts: macc,
-		ToolCallsPerMinute: pol.ToolCallsPerMinute, Version: version, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
+	gate.open(guard, ch, rt.tee)
 	if _, err := st.TOTP(ctx); err != nil {
 		logger.Warn("TOTP is not enrolled: transfers that need a human cannot be approved until `walletmcp totp enroll`")
 	}
 	// A key that cannot be made ready stops the server (fail closed), as it
 	// stopped start-up when the keys were made ready first.
-	stop, stopServe := context.WithCancel(ctx)
-	defer stopServe()
 	go func() {
 		if err := keyStart.wait(stop); err != nil && stop.Err() == nil {
 			logger.Error("stopping: " + err.Error())
@@ -259,15 +290,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	logger.Info("walletmcp serving MCP on stdio", "home", h.Dir, "chain_id", pol.ChainID, "dev", *dev, "accounts", len(accts), "policy_sha256", sum[:12], "approval_page", page.Addr())
-	// Ctrl-C (ctx) ends the input: calls already read are answered, then
-	// Run returns without error.
-	err = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: stop.Done()})
+	<-runDone
 	_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
 	if kerr := keyStart.failed(); kerr != nil {
 		return kerr
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
 	}
 	if ctx.Err() == nil {
 		// The input ended before every key was ready: a key that cannot
