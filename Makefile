@@ -85,6 +85,9 @@ check: lint test
 bench: build
 	$(GO) test -run '^$$' -bench GetBalanceStdio -benchtime 3000x -count 3 ./cmd/walletmcp/
 	$(GO) test -run '^$$' -bench GetBalanceTransports -benchtime 3000x ./cmd/walletmcp/
+	$(GO) test -run '^$$' -bench ReadStdio -benchtime 1000x -count 3 ./cmd/walletmcp/
+	$(GO) test -run '^$$' -bench StartHistory -benchtime 5x -timeout 60m ./cmd/walletmcp/
+	$(GO) test -run '^$$' -bench SessionRSS -benchtime 3x ./cmd/walletmcp/
 	$(GO) test -run '^$$' -bench GetBalanceInProcess -benchtime 3000x ./mcpserver/
 	$(GO) test -run '^$$' -bench SendTransfer -benchtime 300x -count 2 ./mcpserver/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count 3 ./signer/keystore/

@@ -311,8 +311,21 @@ var (
 	symbolRE   = regexp.MustCompile(`^[A-Za-z0-9]{1,11}$`)
 	fractionRE = regexp.MustCompile(`^(0|1)(\.[0-9]{1,6})?$`)
 	clockRE    = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
-	typeErrRE  = regexp.MustCompile(`^toml: line ([0-9]{1,9}) \(last key "([A-Za-z0-9_.]{1,100})"\): (incompatible types: [ -~]{1,200})$`)
+	// typeErrRE's bounds are checked after a match (typeErrMatch): bounded
+	// repeats such as {1,200} compile to a copy per repeat, milliseconds
+	// that every process start paid.
+	typeErrRE = regexp.MustCompile(`^toml: line ([0-9]+) \(last key "([A-Za-z0-9_.]+)"\): (incompatible types: [ -~]+)$`)
 )
+
+// typeErrMatch matches a decoder's type error: a line of at most 9 digits,
+// a key of at most 100 characters and at most 200 characters of detail.
+func typeErrMatch(s string) []string {
+	m := typeErrRE.FindStringSubmatch(s)
+	if m == nil || len(m[1]) > 9 || len(m[2]) > 100 || len(m[3]) > len("incompatible types: ")+200 {
+		return nil
+	}
+	return m
+}
 
 // ParsePolicy parses and validates policy.toml. Unknown keys, malformed or
 // negative amounts and contradicting limits are refused with the line and key.
@@ -326,7 +339,7 @@ func ParsePolicy(data []byte, sha256hex string) (*Policy, error) {
 		}
 		// A value of the wrong type is a plain error from the decoder:
 		// `toml: line N (last key "k"): incompatible types: …`.
-		if m := typeErrRE.FindStringSubmatch(err.Error()); m != nil {
+		if m := typeErrMatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, &PolicyError{Line: line, Key: m[2], Msg: "wrong type: " + m[3]}
 		}

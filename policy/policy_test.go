@@ -132,6 +132,7 @@ func apBadPolicyCases() []apBadPolicyCase {
 		{name: "toml syntax error", doc: apWith(b, `per_tx_max = "5"`, `per_tx_max = = "5"`), key: "native.per_tx_max", line: "per_tx_max ="},
 		{name: "toml missing equals", doc: apWith(b, `window = "24h"`, `window "24h"`), key: "native", line: `window "24h"`},
 		{name: "toml unterminated string", doc: apWith(b, `per_tx_max = "5"`, `per_tx_max = "5`), key: "native.per_tx_max", line: `per_tx_max = "5`},
+		{name: "amount of the wrong type", doc: apWith(b, `per_tx_max = "5"`, `per_tx_max = 5`), key: "native.per_tx_max", line: "per_tx_max ="},
 		{name: "toml duplicate key", doc: apWith(b, apChainLine, apChainLine+"chain_id = 1\n"), key: "chain_id", line: "chain_id =", nth: 2},
 		{name: "unknown top-level key", doc: apWith(b, apChainLine, apChainLine+"colour = \"blue\"\n"), key: "colour", line: "colour ="},
 		{name: "unknown key in native", doc: apWith(b, `window_max = "10"`, "window_max = \"10\"\nper_day_max = \"3\""), key: "native.per_day_max", line: "per_day_max"},

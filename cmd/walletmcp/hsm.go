@@ -138,34 +138,55 @@ func (c *cli) hsmList(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
-// addHSMKeys opens the token when the home has hsm accounts and adds a
-// Signer for each to keys. It refuses (naming the cause) a missing [hsm],
-// module, token, a wrong PIN (tried once) and a registered key that is gone.
-// The returned function closes the token.
-func (c *cli) addHSMKeys(ctx context.Context, h *config.Home, cfg *config.Config, accts []config.Account, keys approval.KeyMap) (func(), error) {
+// hsmServePIN reads, for serve, the token's PIN when the home has hsm
+// accounts (nil when it has none). It refuses a missing [hsm] and a PIN that
+// cannot be read, naming the cause; the login itself (hsmKeys) runs later.
+func (c *cli) hsmServePIN(h *config.Home, cfg *config.Config, accts []config.Account) (*secret.Bytes, error) {
+	if len(hsmAccounts(accts)) == 0 {
+		return nil, nil
+	}
+	if !cfg.HSM.Configured() {
+		return nil, fmt.Errorf("serve: refusing to start: hsm: %s has no [hsm] section: set hsm.module and hsm.token_label (see walletmcp help hsm keygen)", config.ConfigFile)
+	}
+	pin, err := c.hsmPIN(h, &cfg.HSM)
+	if err != nil {
+		return nil, fmt.Errorf("serve: refusing to start: %w", err)
+	}
+	return pin, nil
+}
+
+// hsmAccounts returns the hsm accounts of accts.
+func hsmAccounts(accts []config.Account) []config.Account {
 	var want []config.Account
 	for _, a := range accts {
 		if a.Backend == config.BackendHSM {
 			want = append(want, a)
 		}
 	}
-	if len(want) == 0 {
-		return func() {}, nil
-	}
-	tok, err := c.openToken(ctx, h, cfg)
+	return want
+}
+
+// hsmKeys logs in to the token of config.toml's [hsm] with pin (read by
+// hsmServePIN) and returns a Signer for each hsm account of accts. It
+// refuses (naming the cause) a missing module, token, a wrong PIN (tried
+// once) and a registered key that is gone. The returned function closes
+// the token.
+func hsmKeys(ctx context.Context, cfg *config.Config, accts []config.Account, pin *secret.Bytes) (approval.KeyMap, func(), error) {
+	tok, err := hsm.Open(ctx, &hsm.Config{ModulePath: cfg.HSM.Module, TokenLabel: cfg.HSM.TokenLabel, Sessions: cfg.HSM.Sessions}, pin.Reveal())
 	if err != nil {
-		return nil, fmt.Errorf("serve: refusing to start: %w", err)
+		return nil, nil, fmt.Errorf("serve: refusing to start: %w", err)
 	}
-	for _, a := range want {
+	keys := approval.KeyMap{}
+	for _, a := range hsmAccounts(accts) {
 		s, err := p11.Load(ctx, tok, a.Address)
 		if err != nil {
 			tok.Close()
 			if errors.Is(err, hsm.ErrKeyNotFound) {
-				return nil, fmt.Errorf("serve: refusing to start: hsm account %s: its key is gone from token %q", a.Address.Hex(), cfg.HSM.TokenLabel)
+				return nil, nil, fmt.Errorf("serve: refusing to start: hsm account %s: its key is gone from token %q", a.Address.Hex(), cfg.HSM.TokenLabel)
 			}
-			return nil, fmt.Errorf("serve: refusing to start: hsm account %s: %w", a.Address.Hex(), err)
+			return nil, nil, fmt.Errorf("serve: refusing to start: hsm account %s: %w", a.Address.Hex(), err)
 		}
 		keys[a.Address] = s
 	}
-	return func() { tok.Close() }, nil
+	return keys, func() { tok.Close() }, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/ops"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+	"github.com/walletmcp/walletmcp/signer"
 )
 
 // selfCheckMark is the store mark of the last key self-check.
@@ -34,6 +35,27 @@ type opsRuntime struct {
 	chain  chain.Chain
 	health *ops.Health
 	stop   func()
+	// checked are the keys as the self-check sees them; startChecked is
+	// closed when the start self-check has run.
+	checked      []*ops.Checked
+	startChecked chan struct{}
+}
+
+// afterSelfCheck is a Signer that signs once the start self-check has run
+// (bounded by the signature's context).
+type afterSelfCheck struct {
+	signer.Signer
+	checked <-chan struct{}
+}
+
+// SignDigest waits for the start self-check, then signs.
+func (a *afterSelfCheck) SignDigest(ctx context.Context, digest []byte) ([]byte, error) {
+	select {
+	case <-a.checked:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("serve: waiting for the key self-check: %w", ctx.Err())
+	}
+	return a.Signer.SignDigest(ctx, digest)
 }
 
 // opsDeps is what startOps wires.
@@ -47,6 +69,9 @@ type opsDeps struct {
 	keys   approval.KeyMap
 	ch     chain.Chain
 	logger *slog.Logger
+	// keysReady returns once every key is ready (nil) or one failed; the
+	// start self-check waits for it (nil: the keys are ready).
+	keysReady func(context.Context) error
 }
 
 // liveChain is the chain's optional probe of its current chain id.
@@ -94,27 +119,36 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 	watcher := &ops.Watcher{Policy: d.pol, Store: d.st, Audit: tee, OnAnomaly: func(a policy.Anomaly, _ bool) { m.ObserveAnomaly(a) }}
 	tee.Observe = func(typ string, f map[string]any) { m.Observe(typ, f); watcher.Observe(typ, f) }
 
-	rt := &opsRuntime{tee: tee, keys: approval.KeyMap{}, chain: m.InstrumentChain(d.ch)}
-	var checked []*ops.Checked
+	rt := &opsRuntime{tee: tee, keys: approval.KeyMap{}, chain: m.InstrumentChain(d.ch), startChecked: make(chan struct{})}
 	for addr, s := range d.keys {
 		// Timed inside Checked: every signature, self-check or transfer,
 		// is observed once by backend.
 		c := &ops.Checked{Signer: m.TimeSigner(s, backends[addr.Hex()]), Backend: backends[addr.Hex()]}
-		rt.keys[addr] = c
-		checked = append(checked, c)
+		// A transfer signs once the start self-check has run, as when
+		// the self-check held up start-up.
+		rt.keys[addr] = &afterSelfCheck{Signer: c, checked: rt.startChecked}
+		rt.checked = append(rt.checked, c)
 	}
 	// The audit chain is verified with the head key the log was opened
 	// with, as at start: a tail cut with the head rewritten is found too.
-	pc := &ops.PeriodicCheck{Keys: checked, Store: d.st, Audit: tee, Logger: d.logger,
+	pc := &ops.PeriodicCheck{Keys: rt.checked, Store: d.st, Audit: tee, Logger: d.logger,
 		VerifyAudit: func() error { _, err := d.lg.Verify(); return err }}
 	selfCheck := pc.Run
-	selfCheck(ctx)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { alerts.Run(runCtx) })
 	interval, _ := time.ParseDuration(d.cfg.Ops.SelfCheck)
-	wg.Go(func() { watch(runCtx, d, tee, selfCheck, interval) })
+	wg.Go(func() {
+		// The start self-check runs when the keys are ready, not before
+		// the MCP handshake. A key that cannot be made ready stops serve.
+		if d.keysReady != nil && d.keysReady(runCtx) != nil {
+			return
+		}
+		selfCheck(runCtx)
+		close(rt.startChecked)
+		watch(runCtx, d, tee, selfCheck, interval)
+	})
 
 	if addr := d.cfg.Ops.ListenAddr(); addr != "" {
 		h, err := ops.NewHealth(&ops.HealthConfig{Addr: addr, Metrics: m, Checks: readyChecks(d, rt, m)})
@@ -213,8 +247,13 @@ func readyChecks(d opsDeps, rt *opsRuntime, m *ops.Metrics) map[string]ops.Check
 			return f.Close()
 		},
 		"keys": func(context.Context) error {
-			for _, k := range rt.keys {
-				if c, ok := k.(*ops.Checked); ok && c.Disabled() {
+			select {
+			case <-rt.startChecked:
+			default:
+				return errors.New("keys not ready yet")
+			}
+			for _, c := range rt.checked {
+				if c.Disabled() {
 					return errors.New("a key failed its self-check")
 				}
 			}

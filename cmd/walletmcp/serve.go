@@ -21,7 +21,6 @@ import (
 	"github.com/walletmcp/walletmcp/mcpserver"
 	"github.com/walletmcp/walletmcp/mcpserver/mcphttp"
 	"github.com/walletmcp/walletmcp/policy"
-	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
 )
 
 func (c *cli) serve(ctx context.Context, args []string) error {
@@ -73,21 +72,77 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		}
 		defer ln.Close()
 	}
-	pass, mk, err := c.unlockHome(h)
-	if err != nil {
-		return err
-	}
-	defer pass.Wipe()
+	// What the MCP handshake needs is read first (config, policy, the
+	// account registry: files, no secret); the handshake is then answered
+	// while the rest of start-up goes on (startGate).
 	policyText, sum, err := h.ReadPolicy()
 	if err != nil {
-		mk.Wipe()
 		return err
 	}
 	pol, err := policy.ParsePolicy(policyText, sum)
 	if err != nil {
-		mk.Wipe()
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
+	ttl, err := cfg.Approval.ParseTTL()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	accts, err := h.Accounts()
+	if err != nil {
+		return err
+	}
+	// The server is built on the gate: every request but the handshake,
+	// ping and tools/list waits at it (bounded by its context) until the
+	// policy's attestation, the audit log's check and the rest of start-up
+	// have passed; a failed start-up fails what waited, and serve exits
+	// with its cause. The policy is not attested yet: of it the server
+	// takes only its rate limit, which counts calls that are held.
+	gate := newStartGate(pol.ChainID)
+	var macc []mcpserver.Account
+	for _, a := range accts {
+		macc = append(macc, mcpserver.Account{Address: a.Address, Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
+	}
+	srv, err := mcpserver.New(&mcpserver.Options{
+		Guard: gate, Chain: gate, Audit: gate, Accounts: macc,
+		ToolCallsPerMinute: pol.ToolCallsPerMinute, Version: version, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv.MCP().AddReceivingMiddleware(gate.middleware) // outermost: before mcpserver's own
+	// Ctrl-C (ctx) ends the input: calls already read are answered, then
+	// Run returns without error. A key that cannot be made ready also ends
+	// it (stopServe).
+	stop, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	runDone := make(chan struct{})
+	var runErr error
+	if ln == nil {
+		go func() {
+			defer close(runDone)
+			runErr = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: stop.Done()})
+		}()
+		// A start-up that fails (any return before the gate opens) fails
+		// the calls that waited, ends the session and waits for it.
+		defer func() {
+			gate.fail()
+			stopServe()
+			<-runDone
+		}()
+	} else {
+		close(runDone)
+	}
+
+	pass, mk, err := c.unlockHome(h)
+	if err != nil {
+		return err
+	}
+	passOwned := true // until the background unlock takes it over
+	defer func() {
+		if passOwned {
+			pass.Wipe()
+		}
+	}()
 	_, err = h.CheckAttestation(mk, sum)
 	if err != nil {
 		mk.Wipe()
@@ -111,33 +166,21 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stateKey.Wipe()
-	ttl, err := cfg.Approval.ParseTTL()
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
 
-	accts, err := h.Accounts()
-	if err != nil {
-		return err
-	}
-	keys, err := unlockKeys(h, cfg, accts, pass)
-	if err != nil {
-		return err
-	}
-	if err := unlockHD(ctx, h, accts, pass, keys); err != nil {
-		return err
-	}
 	offlineKeys, err := offlinePaths(accts)
 	if err != nil {
 		return err
 	}
-	pass.Wipe()
-	scrubHeap()
-	closeHSM, err := c.addHSMKeys(ctx, h, cfg, accts, keys)
+	// The keys get ready in the background (a keystore's scrypt is about a
+	// second, the HD helper and a token login take their time) while the
+	// chain, the store and the MCP handshake get ready; a transfer that
+	// needs a key first waits for it. startKeys takes pass over.
+	keys, keyStart, err := c.startKeys(ctx, h, cfg, accts, pass)
+	passOwned = false
 	if err != nil {
 		return err
 	}
-	defer closeHSM()
+	defer keyStart.stop()
 
 	var ch chain.Chain
 	if *dev {
@@ -192,7 +235,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := lg.Append(ctx, audit.TypeStart, map[string]any{"event": "serve_started", "dev": *dev, "chain_id": pol.ChainID, "policy_sha256": sum, "accounts": len(accts), "version": version, "binary": binaryIdentity()}); err != nil {
 		return err
 	}
-	rt, err := startOps(ctx, opsDeps{h: h, cfg: cfg, st: st, lg: lg, pol: pol, accts: accts, keys: keys, ch: ch, logger: logger})
+	rt, err := startOps(ctx, opsDeps{h: h, cfg: cfg, st: st, lg: lg, pol: pol, accts: accts, keys: keys, ch: ch, logger: logger, keysReady: keyStart.wait})
 	if err != nil {
 		return err
 	}
@@ -226,49 +269,39 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	execDone := make(chan struct{})
 	go func() { defer close(execDone); guard.RunApprovals(execCtx) }()
 	defer func() { stopExec(); <-execDone }()
-	var macc []mcpserver.Account
-	for _, a := range accts {
-		macc = append(macc, mcpserver.Account{Address: a.Address, Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
-	}
-	srv, err := mcpserver.New(&mcpserver.Options{
-		Guard: guard, Chain: ch, Audit: rt.tee, Accounts: macc,
-		ToolCallsPerMinute: pol.ToolCallsPerMinute, Version: version, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
+	gate.open(guard, ch, rt.tee)
 	if _, err := st.TOTP(ctx); err != nil {
 		logger.Warn("TOTP is not enrolled: transfers that need a human cannot be approved until `walletmcp totp enroll`")
 	}
+	// A key that cannot be made ready stops the server (fail closed), as it
+	// stopped start-up when the keys were made ready first.
+	go func() {
+		if err := keyStart.wait(stop); err != nil && stop.Err() == nil {
+			logger.Error("stopping: " + err.Error())
+			stopServe()
+		}
+	}()
 	if ln != nil {
-		err = serveHTTP(ctx, ln, srv, st, &cfg.HTTP, logger)
+		err = serveHTTP(stop, ln, srv, st, &cfg.HTTP, logger)
 		_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
+		if kerr := keyStart.failed(); kerr != nil {
+			return kerr
+		}
 		return err
 	}
 	logger.Info("walletmcp serving MCP on stdio", "home", h.Dir, "chain_id", pol.ChainID, "dev", *dev, "accounts", len(accts), "policy_sha256", sum[:12], "approval_page", page.Addr())
-	// Ctrl-C (ctx) ends the input: calls already read are answered, then
-	// Run returns without error.
-	err = srv.Run(context.WithoutCancel(ctx), &mcpserver.StdioTransport{In: c.stdin, Out: c.stdout, Stop: ctx.Done()})
+	<-runDone
 	_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	if kerr := keyStart.failed(); kerr != nil {
+		return kerr
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	if ctx.Err() == nil {
+		// The input ended before every key was ready: a key that cannot
+		// be made ready still fails the run (and names its cause).
+		return keyStart.wait(ctx)
 	}
 	return nil
-}
-
-// unlockKeys opens every keystore account's key, sealed, as a signer.
-func unlockKeys(h *config.Home, cfg *config.Config, accts []config.Account, pass *secret.Bytes) (approval.KeyMap, error) {
-	ks := keystoreOf(h, cfg)
-	keys := approval.KeyMap{}
-	for _, a := range accts {
-		if a.Backend != config.BackendKeystore {
-			continue
-		}
-		k, err := ks.Unlock(a.Address, pass)
-		if err != nil {
-			return nil, fmt.Errorf("serve: unlocking %s: %w", a.Address.Hex(), err)
-		}
-		keys[a.Address] = kssigner.New(k)
-	}
-	return keys, nil
 }

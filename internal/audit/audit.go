@@ -133,8 +133,13 @@ type Log struct {
 	lastSeq  uint64
 	lastHash [sha256.Size]byte
 	keyedSeq uint64 // the first EventHeadKeyed record; 0 if none
-	buf      []byte // encoding buffer, reused between commits
-	headBuf  [headSize]byte
+	// lastStart is the offset of the last verified record's line, for
+	// the checkpoint; sinceCheckpoint counts the records committed since
+	// the checkpoint was last written.
+	lastStart       int64
+	sinceCheckpoint int
+	buf             []byte // encoding buffer, reused between commits
+	headBuf         [headSize]byte
 
 	durable atomic.Pointer[durableState] // the last record the head file names
 	records atomic.Uint64                // records made durable by this Log
@@ -210,6 +215,7 @@ func Open(path string, opts *Options) (*Log, error) {
 		clear(l.key)
 		return nil, err
 	}
+	l.writeCheckpoint()
 	go l.run()
 	return l, nil
 }
@@ -370,6 +376,7 @@ func (l *Log) openLocked(created bool) (err error) {
 		return err
 	}
 	l.lastHash = zeroHash
+	l.loadCheckpoint(size)
 	repaired, err := l.readNew(size, &h)
 	if err != nil {
 		return err
@@ -420,7 +427,7 @@ func (l *Log) openLocked(created bool) (err error) {
 // anything else wrong is returned as a *TamperError. On success the Log's
 // chain state covers everything up to the new end of the log.
 func (l *Log) readNew(size int64, h *headState) (*repairInfo, error) {
-	from := scanResult{records: l.lines, lastSeq: l.lastSeq, lastHash: l.lastHash, end: l.off, keyedSeq: l.keyedSeq}
+	from := scanResult{records: l.lines, lastSeq: l.lastSeq, lastHash: l.lastHash, end: l.off, lastStart: l.lastStart, keyedSeq: l.keyedSeq}
 	res, err := scanFrom(io.NewSectionReader(l.f, l.off, size-l.off), from, h.seq)
 	if err != nil {
 		return nil, err
@@ -465,7 +472,7 @@ func (l *Log) readNew(size int64, h *headState) (*repairInfo, error) {
 		}
 	}
 	l.off, l.lines, l.lastSeq, l.lastHash = res.end, res.records, res.lastSeq, res.lastHash
-	l.keyedSeq = res.keyedSeq
+	l.lastStart, l.keyedSeq = res.lastStart, res.keyedSeq
 	return repaired, nil
 }
 
@@ -726,9 +733,11 @@ func (l *Log) commitLocked(recs []entry, repaired *repairInfo) error {
 	}
 	buf := slices.Grow(l.buf[:0], need)
 	seq, hash := l.lastSeq, l.lastHash
+	lastStart := 0 // of the last record's line in buf
 	for i := range recs {
 		seq++
 		e := &recs[i]
+		lastStart = len(buf)
 		buf, hash = appendRecord(buf, seq, formatTime(e.time), e.typ, e.data, &hash)
 	}
 	if cap(buf) <= 1<<20 {
@@ -748,6 +757,9 @@ func (l *Log) commitLocked(recs []entry, repaired *repairInfo) error {
 		l.cutBack()
 		return err
 	}
+	if len(recs) > 0 {
+		l.lastStart = l.off + int64(lastStart)
+	}
 	l.off += int64(len(buf))
 	l.lines += len(recs)
 	l.lastSeq, l.lastHash = seq, hash
@@ -759,6 +771,9 @@ func (l *Log) commitLocked(recs []entry, repaired *repairInfo) error {
 	}
 	l.records.Add(uint64(len(recs)))
 	l.durable.Store(&durableState{seq: seq, hash: hash})
+	if l.sinceCheckpoint += len(recs); l.sinceCheckpoint >= checkpointEvery {
+		l.writeCheckpoint()
+	}
 	return nil
 }
 
@@ -820,6 +835,9 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	err := l.err
 	l.mu.Unlock()
+	if err == nil {
+		l.writeCheckpoint()
+	}
 	clear(l.key)
 	if cerr := l.head.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("audit: close head: %w", cerr)

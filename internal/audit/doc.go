@@ -81,6 +81,18 @@
 // A log ahead of its head file is intact: the head is written after the log,
 // so it lags by one commit after a crash.
 //
+// Open with the head key starts from a checkpoint rather than the first
+// record: the file path+CheckpointSuffix names the last record a keyed Log
+// verified or wrote (its seq, hash and offsets), MAC'd with the head key,
+// and is rewritten at Open, at Close and every few thousand records. Open
+// checks the checkpoint's MAC and that the log still holds that intact
+// record at those offsets, then verifies only the records after it; any
+// mismatch (a checkpoint without a valid MAC, a record moved, removed or
+// edited at the checkpoint) makes it verify the whole chain instead. So
+// start-up does not grow with the log's history, and an edit that keeps
+// every length before the checkpoint is found by Verify and VerifyWithKey
+// (`walletmcp audit verify`), which always read every record, not by Open.
+//
 // Open refuses a tampered log. Its one repair is crash recovery: a last line
 // without its newline, after a chain that verifies against the head file, was
 // never acknowledged (acknowledgement waits for the head), so Open cuts it off

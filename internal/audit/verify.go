@@ -283,7 +283,9 @@ type scanResult struct {
 	lastSeq  uint64
 	lastHash [sha256.Size]byte // of the last good record; zeroHash if none
 	end      int64             // byte offset just after the last good line
-	partial  int64             // length of a final line without newline, after an intact chain
+	// lastStart is the byte offset of the last good line.
+	lastStart int64
+	partial   int64 // length of a final line without newline, after an intact chain
 
 	wantHash  [sha256.Size]byte // hash of the record whose seq scan was asked for
 	wantFound bool
@@ -344,6 +346,7 @@ func scanFrom(r io.Reader, from scanResult, wantSeq uint64) (scanResult, error) 
 		}
 		res.records++
 		res.lastSeq, res.lastHash = rec.Seq, rec.Hash
+		res.lastStart = res.end
 		res.end += int64(len(raw))
 		if rec.Seq == wantSeq {
 			res.wantHash, res.wantFound = rec.Hash, true

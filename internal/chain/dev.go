@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/txpool"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 )
@@ -52,13 +53,19 @@ type DevOptions struct {
 	DataDir string
 }
 
-// Dev is a Chain on an embedded chain: go-ethereum's simulated backend, chain
-// id 1337, in memory or (DevOptions.DataDir) on disk. A goroutine commits pending transactions into a block
-// MineDelay after each Send and commits a block every IdleBlockTime; Close
-// stops it. Dev is safe for concurrent use.
+// Dev is a Chain on an embedded chain: go-ethereum's dev-mode stack (what
+// its simulated backend runs), chain id 1337, in memory or
+// (DevOptions.DataDir) on disk. A goroutine commits pending transactions
+// into a block MineDelay after each Send and commits a block every
+// IdleBlockTime; Close stops it. Balances, nonces and calls are read from
+// the chain directly, not through JSON-RPC (devread.go). Dev is safe for
+// concurrent use.
 type Dev struct {
 	conn
-	backend devBackend
+	backend *stackBackend
+	chain   *core.BlockChain
+	pool    *txpool.TxPool
+	cache   blockCache // balances and calls at the head, see Balance
 
 	kick      chan struct{} // a Send happened; capacity 1
 	stop      chan struct{} // closed by Close
@@ -69,8 +76,8 @@ type Dev struct {
 
 var _ Chain = (*Dev)(nil)
 
-// devBackend is the embedded chain Dev drives: go-ethereum's simulated
-// backend in memory, or the same stack on disk (diskBackend).
+// devBackend is the embedded chain Dev drives: go-ethereum's dev-mode stack
+// in memory or on disk (stackBackend).
 type devBackend interface {
 	// Commit seals the pending transactions into a new block.
 	Commit() common.Hash
@@ -79,8 +86,6 @@ type devBackend interface {
 	// Close stops the chain.
 	Close() error
 }
-
-var _ devBackend = (*simulated.Backend)(nil)
 
 // NewDev starts an embedded dev chain with opts.Alloc funded at genesis. It
 // commits one empty block before returning, so the chain starts at block 1.
@@ -106,7 +111,7 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 		alloc[addr] = types.Account{Balance: new(big.Int).Set(wei)}
 	}
 	var (
-		backend devBackend
+		backend *stackBackend
 		gen     *core.Genesis
 		faucet  *ecdsa.PrivateKey
 		err     error
@@ -114,7 +119,7 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 	if opts.DataDir != "" {
 		backend, gen, faucet, err = openDiskBackend(opts.DataDir, alloc)
 	} else {
-		backend, err = newBackend(alloc)
+		backend, err = newMemBackend(alloc)
 	}
 	if err != nil {
 		return nil, err
@@ -132,6 +137,8 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 	d := &Dev{
 		conn:    newConn(cl, id, opts.MaxFeePerGas, opts.Timeout),
 		backend: backend,
+		chain:   backend.Eth().BlockChain(),
+		pool:    backend.Eth().TxPool(),
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -143,16 +150,6 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 	}
 	go d.mine(delay, idle)
 	return d, nil
-}
-
-// newBackend calls simulated.NewBackend, which panics on failure.
-func newBackend(alloc types.GenesisAlloc) (b *simulated.Backend, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("chain: dev: starting the simulated backend: %v", r)
-		}
-	}()
-	return simulated.NewBackend(alloc), nil
 }
 
 // warmUp commits a first block, which lets go-ethereum's transaction indexer

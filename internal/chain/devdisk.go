@@ -56,30 +56,107 @@ var ErrDevChainInUse = errors.New("chain: dev: the dev chain is in use by anothe
 // number of dev accounts.
 var devFaucetBalance = new(big.Int).Lsh(big.NewInt(1), 120)
 
-// diskBackend is go-ethereum's dev-mode stack (a node, the eth service and a
-// simulated beacon that seals a block on Commit) over a database on disk. It
-// is what simulated.NewBackend builds in memory, minus the reset to genesis
-// that simulated.NewBackend does on every start.
-type diskBackend struct {
+// stackBackend is go-ethereum's dev-mode stack (a node, the eth service and
+// a simulated beacon that seals a block on Commit), over a database on disk
+// (openDiskBackend) or in memory (newMemBackend). It is what
+// simulated.NewBackend builds, minus the reset to genesis that
+// simulated.NewBackend does on every start, and with the eth service kept so
+// that reads go to the chain directly rather than through JSON-RPC.
+type stackBackend struct {
 	node   *node.Node
+	eth    *eth.Ethereum
 	beacon *catalyst.SimulatedBeacon
 	client *ethclient.Client
 }
 
-var _ devBackend = (*diskBackend)(nil)
+var _ devBackend = (*stackBackend)(nil)
 
-func (b *diskBackend) Commit() common.Hash      { return b.beacon.Commit() }
-func (b *diskBackend) Client() simulated.Client { return b.client }
+func (b *stackBackend) Commit() common.Hash      { return b.beacon.Commit() }
+func (b *stackBackend) Client() simulated.Client { return b.client }
+func (b *stackBackend) Eth() *eth.Ethereum       { return b.eth }
 
-func (b *diskBackend) Close() error {
+func (b *stackBackend) Close() error {
 	b.client.Close()
 	return errors.Join(b.beacon.Stop(), b.node.Close())
+}
+
+// stackConfig returns the node and eth configurations of a dev stack with
+// genesis gen, on disk in dir ("" keeps it in memory). Caches are small: a
+// dev chain is small.
+func stackConfig(dir string, gen *core.Genesis) (node.Config, ethconfig.Config) {
+	nodeConf := node.DefaultConfig
+	nodeConf.Name = devNodeName
+	nodeConf.DataDir = dir
+	nodeConf.P2P = p2p.Config{NoDiscovery: true}
+	ethConf := ethconfig.Defaults
+	ethConf.Genesis = gen
+	ethConf.SyncMode = ethconfig.FullSync
+	ethConf.TxPool.NoLocals = true
+	ethConf.LogNoHistory = true
+	ethConf.DatabaseCache = 16
+	ethConf.DatabaseHandles = 64
+	ethConf.TrieCleanCache = 16
+	ethConf.TrieDirtyCache = 0
+	ethConf.SnapshotCache = 16
+	if dir != "" {
+		// Every block's state is written to disk as it is sealed (hash
+		// scheme, no pruning): a process that is killed keeps every block
+		// it mined, so the transactions the state database recorded stay
+		// on the chain.
+		ethConf.StateScheme = rawdb.HashScheme
+		ethConf.NoPruning = true
+	}
+	return nodeConf, ethConf
+}
+
+// startStack starts a dev stack with the given configurations.
+func startStack(nodeConf *node.Config, ethConf *ethconfig.Config) (*stackBackend, error) {
+	stack, err := node.New(nodeConf)
+	if errors.Is(err, node.ErrDatadirUsed) {
+		return nil, ErrDevChainInUse
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chain: dev: %w", err)
+	}
+	backend, err := eth.New(stack, ethConf)
+	if err != nil {
+		stack.Close()
+		var mismatch *core.GenesisMismatchError
+		if errors.As(err, &mismatch) {
+			return nil, fmt.Errorf("chain: dev: the chain database in %s was not made from its %s: remove the directory to start a new dev chain", nodeConf.DataDir, devSpecFile)
+		}
+		return nil, fmt.Errorf("chain: dev: %w", err)
+	}
+	if err := stack.Start(); err != nil {
+		stack.Close()
+		return nil, fmt.Errorf("chain: dev: %w", err)
+	}
+	beacon, err := catalyst.NewSimulatedBeacon(0, common.Address{}, backend)
+	if err != nil {
+		stack.Close()
+		return nil, fmt.Errorf("chain: dev: %w", err)
+	}
+	return &stackBackend{node: stack, eth: backend, beacon: beacon, client: ethclient.NewClient(stack.Attach())}, nil
+}
+
+// newMemBackend starts a dev chain in memory with alloc funded at genesis
+// (plus the system contracts, as simulated.NewBackend).
+func newMemBackend(alloc types.GenesisAlloc) (*stackBackend, error) {
+	full := core.SystemContractAllocs()
+	maps.Copy(full, alloc)
+	gen := &core.Genesis{
+		Config:   params.AllDevChainProtocolChanges,
+		GasLimit: ethconfig.Defaults.Miner.GasCeil,
+		Alloc:    full,
+	}
+	nodeConf, ethConf := stackConfig("", gen)
+	return startStack(&nodeConf, &ethConf)
 }
 
 // openDiskBackend opens (or creates) the persistent dev chain in dir. A new
 // chain's genesis funds alloc and a faucet; the faucet's key is returned so
 // that accounts added later can be funded.
-func openDiskBackend(dir string, alloc types.GenesisAlloc) (*diskBackend, *core.Genesis, *ecdsa.PrivateKey, error) {
+func openDiskBackend(dir string, alloc types.GenesisAlloc) (*stackBackend, *core.Genesis, *ecdsa.PrivateKey, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, nil, fmt.Errorf("chain: dev: %w", err)
 	}
@@ -87,52 +164,12 @@ func openDiskBackend(dir string, alloc types.GenesisAlloc) (*diskBackend, *core.
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	nodeConf := node.DefaultConfig
-	nodeConf.Name = devNodeName
-	nodeConf.DataDir = dir
-	nodeConf.P2P = p2p.Config{NoDiscovery: true}
-	stack, err := node.New(&nodeConf)
-	if errors.Is(err, node.ErrDatadirUsed) {
-		return nil, nil, nil, ErrDevChainInUse
-	}
+	nodeConf, ethConf := stackConfig(dir, gen)
+	b, err := startStack(&nodeConf, &ethConf)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("chain: dev: %w", err)
+		return nil, nil, nil, err
 	}
-	ethConf := ethconfig.Defaults
-	ethConf.Genesis = gen
-	ethConf.SyncMode = ethconfig.FullSync
-	ethConf.TxPool.NoLocals = true
-	ethConf.LogNoHistory = true
-	// Every block's state is written to disk as it is sealed (hash scheme,
-	// no pruning): a process that is killed keeps every block it mined, so
-	// the transactions the state database recorded stay on the chain.
-	ethConf.StateScheme = rawdb.HashScheme
-	ethConf.NoPruning = true
-	// A dev chain is small: small caches.
-	ethConf.DatabaseCache = 16
-	ethConf.DatabaseHandles = 64
-	ethConf.TrieCleanCache = 16
-	ethConf.TrieDirtyCache = 0
-	ethConf.SnapshotCache = 16
-	backend, err := eth.New(stack, &ethConf)
-	if err != nil {
-		stack.Close()
-		var mismatch *core.GenesisMismatchError
-		if errors.As(err, &mismatch) {
-			return nil, nil, nil, fmt.Errorf("chain: dev: the chain database in %s was not made from its %s: remove the directory to start a new dev chain", dir, devSpecFile)
-		}
-		return nil, nil, nil, fmt.Errorf("chain: dev: %w", err)
-	}
-	if err := stack.Start(); err != nil {
-		stack.Close()
-		return nil, nil, nil, fmt.Errorf("chain: dev: %w", err)
-	}
-	beacon, err := catalyst.NewSimulatedBeacon(0, common.Address{}, backend)
-	if err != nil {
-		stack.Close()
-		return nil, nil, nil, fmt.Errorf("chain: dev: %w", err)
-	}
-	return &diskBackend{node: stack, beacon: beacon, client: ethclient.NewClient(stack.Attach())}, gen, faucet, nil
+	return b, gen, faucet, nil
 }
 
 // devGenesis returns the genesis of the chain in dir and its faucet key: the

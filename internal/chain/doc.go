@@ -1,12 +1,23 @@
 // Package chain is walletmcp's access to an Ethereum chain: a small Chain
 // interface with two implementations, RPC (a JSON-RPC node reached through
-// go-ethereum's ethclient) and Dev (go-ethereum's simulated backend, an
+// go-ethereum's ethclient) and Dev (go-ethereum's dev-mode stack, an
 // embedded chain with id 1337 that mines shortly after every Send), plus
 // Nonces, a per-account nonce allocator for concurrent senders.
 //
 // Both implementations share one body of logic written over the methods that
 // ethclient.Client and simulated.Client have in common; RPC adds the start-up
 // chain-id check, Dev adds the miner goroutine.
+//
+// # Reads
+//
+// Balances and side-effect-free calls are read at a known head and kept for
+// that block only (blockCache): a repeated read in the same block costs
+// nothing, and a new head drops every kept answer. Dev reads its head, state
+// and pool directly (no JSON-RPC encoding or handler) on every call, so it is
+// never behind its own chain. RPC asks the node for its head
+// (eth_blockNumber) on every read, so it is never behind the node either,
+// and reads at that block number: a repeated read in the same block costs
+// that one round trip instead of two.
 //
 // # Security model
 //

@@ -36,6 +36,7 @@ type RPC struct {
 	conn
 	ec        *ethclient.Client
 	transport *http.Transport
+	cache     blockCache
 }
 
 var _ Chain = (*RPC)(nil)
@@ -75,18 +76,20 @@ func Dial(ctx context.Context, url string, opts *Options) (*RPC, error) {
 
 	id, err := ec.ChainID(ctx)
 	if err != nil {
-		r.Close()
+		r.closeConn()
 		return nil, r.fail("eth_chainId", err)
 	}
 	if id == nil || id.Cmp(opts.ExpectChainID) != 0 {
-		r.Close()
+		r.closeConn()
 		return nil, fmt.Errorf("%w: node reports chain id %v, expected %s", ErrChainIDMismatch, id, opts.ExpectChainID)
 	}
 	return r, nil
 }
 
 // Close closes the connection to the node.
-func (c *RPC) Close() {
+func (c *RPC) Close() { c.closeConn() }
+
+func (c *RPC) closeConn() {
 	c.ec.Close()
 	c.transport.CloseIdleConnections()
 }

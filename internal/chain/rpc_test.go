@@ -64,6 +64,11 @@ func TestRPCAgainstGeth(t *testing.T) {
 			t.Fatalf("Balance = %s at block %d, want 2 ether after block 0", wei, block)
 		}
 
+		// Read the recipient before the transfer: its balance is kept for
+		// this block, and must not be the answer once the transfer is mined.
+		if got, _, err := c.Balance(ctx, to); err != nil || got.Sign() != 0 {
+			t.Fatalf("recipient Balance before = %v, %v; want 0", got, err)
+		}
 		nonce, err := c.PendingNonce(ctx, from)
 		if err != nil || nonce != 0 {
 			t.Fatalf("PendingNonce = %d, %v; want 0", nonce, err)

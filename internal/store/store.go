@@ -39,6 +39,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -81,6 +82,10 @@ type Store struct {
 	// here, cancellably, instead of polling SQLite's busy handler. Writers in
 	// other processes are still arbitrated by SQLite's lock and BusyTimeout.
 	wlock chan struct{}
+	// gmu guards queue, the writes waiting for the next group commit
+	// (see write), and their taken and cancelled flags.
+	gmu   sync.Mutex
+	queue []*writeReq
 	// key is the state key; nil when opened without one.
 	key []byte
 	// sealed counts the rows Open authenticated for the first time.
@@ -219,27 +224,142 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// write runs fn in a write transaction (BEGIN IMMEDIATE) and commits it when
-// fn returns nil; otherwise it rolls back and returns fn's error.
+// write runs fn in a write transaction (BEGIN IMMEDIATE) and returns once
+// its changes are committed (durable: synchronous=FULL), or with fn's error
+// after rolling fn's changes back.
+//
+// Writes are group-committed, as the audit log groups its fsyncs: the
+// writes queued while a commit is under way run together in the next
+// transaction, one after the other, each inside its own SAVEPOINT (a write
+// whose fn fails is rolled back to it, alone), and one COMMIT makes them all
+// durable. Each fn sees every change made before it, in this process and
+// (under the write lock that BEGIN IMMEDIATE takes) in others, exactly as
+// if it had its own transaction; the group only shares the commit. If the
+// commit fails, every write of the group fails.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	select {
-	case s.wlock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	s.gmu.Lock()
+	s.queue = append(s.queue, req)
+	s.gmu.Unlock()
+	for {
+		select {
+		case <-req.done:
+			return req.err
+		case s.wlock <- struct{}{}:
+			// This caller commits the group queued so far (its own write
+			// among them, unless an earlier group took it).
+			s.gmu.Lock()
+			group := s.queue
+			s.queue = nil
+			s.gmu.Unlock()
+			s.commitGroup(group)
+			<-s.wlock
+		case <-ctx.Done():
+			s.gmu.Lock()
+			if !req.taken {
+				req.cancelled = true
+				s.gmu.Unlock()
+				return ctx.Err()
+			}
+			s.gmu.Unlock()
+			<-req.done // under way: its outcome is the commit's
+			return req.err
+		}
 	}
-	defer func() { <-s.wlock }()
-	tx, err := s.db.BeginTx(ctx, nil)
+}
+
+// writeReq is one write waiting for a group commit.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan struct{} // closed once err is set
+	err  error
+	// taken and cancelled are guarded by Store.gmu: a request is either
+	// taken by a group before its caller gives up, or cancelled and never
+	// run.
+	taken, cancelled bool
+}
+
+// errGroupAborted is the error of the writes of a group that could not run
+// because the transaction ended early (an earlier write's interruption
+// rolled it back): nothing of theirs was written.
+var errGroupAborted = errors.New("store: write: the group transaction was rolled back before this write ran; nothing was written")
+
+// commitGroup runs the writes of group in one transaction, each in its own
+// savepoint, commits, and tells each caller its outcome.
+func (s *Store) commitGroup(group []*writeReq) {
+	var live []*writeReq
+	s.gmu.Lock()
+	for _, r := range group {
+		if r.cancelled {
+			continue
+		}
+		r.taken = true
+		live = append(live, r)
+	}
+	s.gmu.Unlock()
+	if len(live) == 0 {
+		return
+	}
+	finish := func(rs []*writeReq, err error) {
+		for _, r := range rs {
+			if r.err == nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+	}
+	// The transaction is not bound to one caller's context: a caller that
+	// gives up must not roll back the others' writes.
+	tx, err := s.db.BeginTx(context.WithoutCancel(live[0].ctx), nil)
 	if err != nil {
-		return wrapDBErr("begin", err)
+		finish(live, wrapDBErr("begin", err))
+		return
 	}
-	if err := fn(tx); err != nil {
+	ok := live[:0:0] // the writes whose fn succeeded
+	for _, r := range live {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		abort := func() {
+			// The transaction is gone (an interrupted statement rolls it
+			// back) or unusable: nothing of the group is written.
+			tx.Rollback()
+			finish(live, errGroupAborted)
+		}
+		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+			abort()
+			return
+		}
+		if ferr := r.fn(tx); ferr != nil {
+			r.err = ferr
+			if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
+				abort()
+				return
+			}
+			if _, err := tx.Exec("RELEASE w"); err != nil {
+				abort()
+				return
+			}
+			continue
+		}
+		if _, err := tx.Exec("RELEASE w"); err != nil {
+			abort()
+			return
+		}
+		ok = append(ok, r)
+	}
+	if len(ok) == 0 {
 		tx.Rollback()
-		return err
+		finish(live, nil)
+		return
 	}
 	if err := tx.Commit(); err != nil {
-		return wrapDBErr("commit", err)
+		finish(live, wrapDBErr("commit", err))
+		return
 	}
-	return nil
+	finish(live, nil)
 }
 
 // wrapDBErr prefixes a driver error with the package and the operation.

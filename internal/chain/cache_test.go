@@ -1,0 +1,204 @@
+package chain
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+)
+
+// TestDevBalanceNotStaleAcrossBlocks reads a balance (kept for its block),
+// has a transfer mined into a new block, and reads again: the second read
+// must be the new block's balance, never the kept one.
+func TestDevBalanceNotStaleAcrossBlocks(t *testing.T) {
+	key, from := newKey(t)
+	_, to := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}, MineDelay: time.Millisecond})
+	ctx := context.Background()
+	read := func() (*big.Int, uint64) {
+		t.Helper()
+		wei, n, err := d.Balance(ctx, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wei, n
+	}
+	before, b0 := read()
+	again, b1 := read() // answered from the cache: same block, same value
+	if before.Sign() != 0 || again.Sign() != 0 || b0 != b1 {
+		t.Fatalf("before: %s at %d, then %s at %d; want 0 twice at one block", before, b0, again, b1)
+	}
+	again.SetInt64(99) // a caller's copy: changing it must not change the cache
+	if wei, _ := read(); wei.Sign() != 0 {
+		t.Fatalf("the cache handed out its own value: now %s", wei)
+	}
+	tx := signTx(t, key, d.ChainID(), 0, &to, ether(1), 21000, suggestFees(t, d), nil)
+	if err := d.Send(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	r := waitReceipt(t, d, tx.Hash())
+	after, b2 := read()
+	if after.Cmp(ether(1)) != 0 || b2 < r.BlockNumber.Uint64() {
+		t.Fatalf("after the transfer mined in block %d: %s at block %d, want 1 ether at block >= %d", r.BlockNumber, after, b2, r.BlockNumber)
+	}
+	if n, err := d.Nonce(ctx, from); err != nil || n != 1 {
+		t.Errorf("Nonce = %d, %v; want 1", n, err)
+	}
+	if n, err := d.PendingNonce(ctx, from); err != nil || n != 1 {
+		t.Errorf("PendingNonce = %d, %v; want 1", n, err)
+	}
+}
+
+// countingNode is a JSON-RPC node over HTTP that counts the requests of each
+// method: its head is set by the test, eth_getBalance answers head*1000
+// (so a value names the block it was read at) and eth_call answers the block
+// number too.
+type countingNode struct {
+	head atomic.Uint64
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *countingNode) count(m string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[m]
+}
+
+func (c *countingNode) serve(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID     json.RawMessage   `json:"id"`
+			Method string            `json:"method"`
+			Params []json.RawMessage `json:"params"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.n[req.Method]++
+		c.mu.Unlock()
+		resp := map[string]any{"jsonrpc": "2.0", "id": req.ID}
+		head := c.head.Load()
+		atBlock := func(i int) uint64 { // the block a request names: a number or "latest"
+			var s string
+			if i < len(req.Params) && json.Unmarshal(req.Params[i], &s) == nil && s != "latest" {
+				n, err := hexutil.DecodeUint64(s)
+				if err == nil {
+					return n
+				}
+			}
+			return head
+		}
+		switch req.Method {
+		case "eth_chainId":
+			resp["result"] = "0x539"
+		case "eth_blockNumber":
+			resp["result"] = hexutil.Uint64(head)
+		case "eth_getBalance":
+			resp["result"] = (*hexutil.Big)(big.NewInt(int64(atBlock(1)) * 1000))
+		case "eth_call":
+			resp["result"] = hexutil.Bytes(common.LeftPadBytes(big.NewInt(int64(atBlock(1))).Bytes(), 32))
+		default:
+			resp["error"] = map[string]any{"code": -32601, "message": "method not found: " + req.Method}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestRPCReadRoundTrips: a balance read asks for the head and reads at
+// it; a repeated read in the same block costs the head question only, and a
+// read after the head moved is the new block's (never the kept value).
+func TestRPCReadRoundTrips(t *testing.T) {
+	node := &countingNode{n: map[string]int{}}
+	node.head.Store(5)
+	srv := node.serve(t)
+	ctx := context.Background()
+	c, err := Dial(ctx, srv.URL, &Options{ExpectChainID: big.NewInt(DevChainID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	token := common.HexToAddress("0x70")
+	call := ethereum.CallMsg{To: &token, Gas: 100_000, Data: []byte{0x70, 0xa0, 0x82, 0x31}}
+	check := func(name string, wantBlock uint64, wantBalances, wantCalls, wantNumbers int) {
+		t.Helper()
+		wei, n, err := c.Balance(ctx, alice)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n != wantBlock || wei.Cmp(big.NewInt(int64(wantBlock)*1000)) != 0 {
+			t.Errorf("%s: Balance = %s at block %d, want %d at block %d", name, wei, n, wantBlock*1000, wantBlock)
+		}
+		out, err := c.Call(ctx, call)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := new(big.Int).SetBytes(out).Uint64(); got != wantBlock {
+			t.Errorf("%s: Call answered block %d's result, want block %d's", name, got, wantBlock)
+		}
+		got := [3]int{node.count("eth_getBalance"), node.count("eth_call"), node.count("eth_blockNumber")}
+		if want := [3]int{wantBalances, wantCalls, wantNumbers}; got != want {
+			t.Errorf("%s: node saw (getBalance, call, blockNumber) = %v, want %v", name, got, want)
+		}
+	}
+	check("first read", 5, 1, 1, 2)
+	check("same block", 5, 1, 1, 4)
+	check("same block again", 5, 1, 1, 6)
+	node.head.Store(6)
+	check("after a new head", 6, 2, 2, 8)
+	check("same new block", 6, 2, 2, 10)
+}
+
+// TestBlockCacheBounds: a hostile agent reading many addresses in one block
+// cannot make the cache grow without bound, and oversized calls are not kept.
+func TestBlockCacheBounds(t *testing.T) {
+	var c blockCache
+	c.advance(1)
+	for i := 0; i < maxCachedPerBlock+10; i++ {
+		c.putBalance(1, common.BigToAddress(big.NewInt(int64(i))), big.NewInt(1))
+	}
+	if len(c.balances) != maxCachedPerBlock {
+		t.Errorf("kept %d balances, want %d", len(c.balances), maxCachedPerBlock)
+	}
+	to := common.HexToAddress("0x1")
+	long := make([]byte, maxCachedCallData+1)
+	if _, ok := cacheableCall(ethereum.CallMsg{To: &to, Data: long}); ok {
+		t.Error("a call with oversized calldata is cacheable")
+	}
+	if _, ok := cacheableCall(ethereum.CallMsg{To: &to, Value: ether(1)}); ok {
+		t.Error("a call with a value is cacheable")
+	}
+	k, ok := cacheableCall(ethereum.CallMsg{To: &to, Data: []byte{1}})
+	if !ok {
+		t.Fatal("balanceOf-like call not cacheable")
+	}
+	c.putCall(1, k, make([]byte, maxCachedCallResult+1))
+	if _, hit := c.call(1, k); hit {
+		t.Error("an oversized result was kept")
+	}
+	c.putBalance(2, to, big1) // a read of another block than the cache's is not kept
+	if _, hit := c.balance(2, to); hit {
+		t.Error("a balance of another block was kept")
+	}
+	if c.advance(2); len(c.balances) != 0 {
+		t.Error("moving to a new block kept old entries")
+	}
+}
+
+var big1 = big.NewInt(1)

@@ -1,0 +1,62 @@
+package signer_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/walletmcp/walletmcp/signer"
+)
+
+// zeroSigner claims an address and returns a zero signature (tests only).
+type zeroSigner struct{ addr common.Address }
+
+func (r zeroSigner) Address() common.Address { return r.addr }
+func (r zeroSigner) SignDigest(context.Context, []byte) ([]byte, error) {
+	return make([]byte, signer.SignatureLength), nil
+}
+
+func TestDeferred(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	digest := make([]byte, signer.DigestLength)
+
+	t.Run("a signature asked for first waits for the key", func(t *testing.T) {
+		d := signer.NewDeferred(addr)
+		if d.Address() != addr {
+			t.Fatal("Address before the key is ready")
+		}
+		done := make(chan error, 1)
+		go func() { _, err := d.SignDigest(context.Background(), digest); done <- err }()
+		d.Resolve(zeroSigner{addr}, nil)
+		if err := <-done; err != nil {
+			t.Fatalf("SignDigest = %v", err)
+		}
+	})
+	t.Run("bounded by its context", func(t *testing.T) {
+		d := signer.NewDeferred(addr)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := d.SignDigest(ctx, digest); !errors.Is(err, context.Canceled) {
+			t.Fatalf("SignDigest = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("an unlock failure never signs", func(t *testing.T) {
+		d := signer.NewDeferred(addr)
+		d.Resolve(nil, errors.New("wrong passphrase"))
+		d.Resolve(zeroSigner{addr}, nil) // too late: the first call counts
+		if _, err := d.SignDigest(context.Background(), digest); !errors.Is(err, signer.ErrKeyUnavailable) {
+			t.Fatalf("SignDigest = %v, want ErrKeyUnavailable", err)
+		}
+	})
+	t.Run("another account's key is refused", func(t *testing.T) {
+		d := signer.NewDeferred(addr)
+		d.Resolve(zeroSigner{common.HexToAddress("0x1")}, nil)
+		if _, err := d.SignDigest(context.Background(), digest); !errors.Is(err, signer.ErrKeyUnavailable) {
+			t.Fatalf("SignDigest = %v, want ErrKeyUnavailable", err)
+		}
+	})
+}
