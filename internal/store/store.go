@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -90,6 +91,15 @@ type Store struct {
 	key []byte
 	// sealed counts the rows Open authenticated for the first time.
 	sealed int
+	// writes and commits count the writes that committed and the COMMITs
+	// (WAL fsyncs) that made them durable (Stats).
+	writes, commits atomic.Uint64
+}
+
+// Stats returns how many writes this Store committed and in how many
+// COMMITs (each one WAL fsync): their ratio is how well group commit works.
+func (s *Store) Stats() (writes, commits uint64) {
+	return s.writes.Load(), s.commits.Load()
 }
 
 // Open opens the database at path, creating it (mode 0600) when it does not
@@ -355,6 +365,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, wrapDBErr("commit", err))
 		return
 	}
+	s.commits.Add(1)
+	s.writes.Add(uint64(len(ok)))
 	finish(live, nil)
 }
 
