@@ -94,6 +94,9 @@ type Store struct {
 	// writes and commits count the writes that committed and the COMMITs
 	// (WAL fsyncs) that made them durable (Stats).
 	writes, commits atomic.Uint64
+	// smu guards stmts, the prepared statements of the hot paths (stmt.go).
+	smu   sync.Mutex
+	stmts map[string]*sql.Stmt
 }
 
 // Stats returns how many writes this Store committed and in how many
@@ -224,6 +227,7 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 // flight finish first.
 func (s *Store) Close() error {
 	defer clear(s.key)
+	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -334,23 +338,23 @@ func (s *Store) commitGroup(group []*writeReq) {
 			tx.Rollback()
 			finish(live, errGroupAborted)
 		}
-		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		if _, err := s.exec(context.Background(), tx, "SAVEPOINT w"); err != nil {
 			abort()
 			return
 		}
 		if ferr := r.fn(tx); ferr != nil {
 			r.err = ferr
-			if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
+			if _, err := s.exec(context.Background(), tx, "ROLLBACK TO w"); err != nil {
 				abort()
 				return
 			}
-			if _, err := tx.Exec("RELEASE w"); err != nil {
+			if _, err := s.exec(context.Background(), tx, "RELEASE w"); err != nil {
 				abort()
 				return
 			}
 			continue
 		}
-		if _, err := tx.Exec("RELEASE w"); err != nil {
+		if _, err := s.exec(context.Background(), tx, "RELEASE w"); err != nil {
 			abort()
 			return
 		}
