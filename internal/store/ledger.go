@@ -35,7 +35,9 @@ type LedgerTx struct {
 // Ledger runs fn in one write transaction on the ledger and commits when fn
 // returns nil. It first checks the ledger head's MAC and that the rows
 // match it (a transfer removed from the end, or one added without the key,
-// is a *TamperError). It needs the state key.
+// is a *TamperError), once per group commit: a later Ledger write of the
+// same transaction starts from the head the earlier ones left. It needs the
+// state key.
 func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 	if s.key == nil {
 		return ErrNoKey
@@ -44,15 +46,26 @@ func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.enqueue(ctx, func(tx *sql.Tx) error {
 		lt := &LedgerTx{s: s, tx: tx, ctx: ctx, now: now}
-		h, err := s.checkHead(ctx, tx)
-		if err != nil {
+		if s.groupHead != nil {
+			// An earlier Ledger write of this transaction verified the
+			// head and left it here; no other writer came in since.
+			lt.head = *s.groupHead
+		} else {
+			h, err := s.checkHead(ctx, tx)
+			if err != nil {
+				return err
+			}
+			lt.head = h
+		}
+		if err := fn(lt); err != nil {
 			return err
 		}
-		lt.head = h
-		return fn(lt)
-	})
+		h := lt.head
+		s.groupHead = &h
+		return nil
+	}, true)
 }
 
 // Head returns the ledger head as of the start of the transaction plus its

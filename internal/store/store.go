@@ -94,6 +94,13 @@ type Store struct {
 	// writes and commits count the writes that committed and the COMMITs
 	// (WAL fsyncs) that made them durable (Stats).
 	writes, commits atomic.Uint64
+	// groupHead is the ledger head as the group commit under way has left
+	// it, once a Ledger write of the group has verified it (checkHead) and
+	// only Ledger writes have run since; nil otherwise. Only the committer
+	// (holding wlock) uses it. BEGIN IMMEDIATE keeps every other writer
+	// out until the COMMIT, so the later Ledger writes of the group need
+	// not read and verify the head again.
+	groupHead *LedgerHead
 	// smu guards stmts, the prepared statements of the hot paths (stmt.go).
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -247,7 +254,13 @@ func (s *Store) Close() error {
 // if it had its own transaction; the group only shares the commit. If the
 // commit fails, every write of the group fails.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	return s.enqueue(ctx, fn, false)
+}
+
+// enqueue is write; ledger marks a Ledger write, which keeps groupHead up to
+// date (any other write clears it).
+func (s *Store) enqueue(ctx context.Context, fn func(tx *sql.Tx) error, ledger bool) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), ledger: ledger}
 	s.gmu.Lock()
 	s.queue = append(s.queue, req)
 	s.gmu.Unlock()
@@ -284,6 +297,8 @@ type writeReq struct {
 	fn   func(tx *sql.Tx) error
 	done chan struct{} // closed once err is set
 	err  error
+	// ledger marks a Ledger write (see Store.groupHead).
+	ledger bool
 	// taken and cancelled are guarded by Store.gmu: a request is either
 	// taken by a group before its caller gives up, or cancelled and never
 	// run.
@@ -326,6 +341,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, wrapDBErr("begin", err))
 		return
 	}
+	s.groupHead = nil
+	defer func() { s.groupHead = nil }()
 	ok := live[:0:0] // the writes whose fn succeeded
 	for _, r := range live {
 		if err := r.ctx.Err(); err != nil {
@@ -342,7 +359,10 @@ func (s *Store) commitGroup(group []*writeReq) {
 			abort()
 			return
 		}
+		before := s.groupHead
 		if ferr := r.fn(tx); ferr != nil {
+			// Rolled back to the savepoint: the head is as it was.
+			s.groupHead = before
 			r.err = ferr
 			if _, err := s.exec(context.Background(), tx, "ROLLBACK TO w"); err != nil {
 				abort()
@@ -357,6 +377,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 		if _, err := s.exec(context.Background(), tx, "RELEASE w"); err != nil {
 			abort()
 			return
+		}
+		if !r.ledger {
+			s.groupHead = nil
 		}
 		ok = append(ok, r)
 	}
