@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -24,10 +25,13 @@ import (
 //     exactly as before);
 //   - HeaderByNumber(nil) is the current head;
 //   - SuggestGasTipCap is the node's gas price oracle;
-//   - CodeAt(nil) reads the head's state.
+//   - CodeAt(nil) reads the head's state;
+//   - TransactionByHash and TransactionReceipt (what the settling loop asks
+//     of every transfer) look in the chain's index and the pool, as
+//     eth_getTransactionByHash and eth_getTransactionReceipt do, with the
+//     same "not found" and "indexing in progress" answers.
 //
-// Everything else (gas estimation, receipts, transaction lookups) still goes
-// through JSON-RPC.
+// Everything else (gas estimation, calls) still goes through JSON-RPC.
 type devClient struct {
 	simulated.Client
 	eth   *eth.Ethereum
@@ -113,4 +117,56 @@ func (c *devClient) CodeAt(ctx context.Context, account common.Address, number *
 		return nil, err
 	}
 	return st.GetCode(account), nil
+}
+
+// TransactionByHash finds a transaction in the canonical chain, else in the
+// pool (pending), as eth_getTransactionByHash does.
+func (c *devClient) TransactionByHash(ctx context.Context, hash common.Hash) (*types.Transaction, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	be := c.eth.APIBackend
+	if found, tx, _, _, _ := be.GetCanonicalTransaction(hash); found {
+		return tx, false, nil
+	}
+	if tx := be.GetPoolTransaction(hash); tx != nil {
+		return tx, true, nil
+	}
+	return nil, false, c.notFound()
+}
+
+// TransactionReceipt returns the receipt of a transaction in the canonical
+// chain, as eth_getTransactionReceipt does (a copy: the chain caches its
+// receipts).
+func (c *devClient) TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	be := c.eth.APIBackend
+	found, tx, blockHash, blockNumber, index := be.GetCanonicalTransaction(hash)
+	if !found {
+		return nil, c.notFound()
+	}
+	r, err := be.GetCanonicalReceipt(tx, blockHash, blockNumber, index)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, ethereum.NotFound
+	}
+	cp := *r
+	if r.BlockNumber != nil {
+		cp.BlockNumber = new(big.Int).Set(r.BlockNumber)
+	}
+	return &cp, nil
+}
+
+// notFound is the answer for a transaction the chain does not know: not
+// found, or, while the transaction index is still being built, the node's
+// "indexing in progress" (see isIndexing).
+func (c *devClient) notFound() error {
+	if !c.eth.APIBackend.TxIndexDone() {
+		return errors.New(errIndexingText)
+	}
+	return ethereum.NotFound
 }
