@@ -160,9 +160,10 @@ func BenchmarkReadStdio(b *testing.B) {
 
 // procMem is what /proc/PID/status says of a process's memory, in bytes.
 type procMem struct {
-	hwm  int64 // VmHWM: peak resident set size
-	anon int64 // RssAnon: resident anonymous memory (heap, stacks) now
-	file int64 // RssFile: resident file-backed memory (mostly the binary's text and read-only data) now
+	hwm  int64         // VmHWM: peak resident set size
+	anon int64         // RssAnon: resident anonymous memory (heap, stacks) now
+	file int64         // RssFile: resident file-backed memory (mostly the binary's text and read-only data) now
+	cpu  time.Duration // user and system CPU time used so far
 }
 
 // readProcMem reads process pid's procMem from /proc (Linux only).
@@ -189,17 +190,38 @@ func readProcMem(tb testing.TB, pid int) procMem {
 	if len(fields) != 0 {
 		tb.Fatalf("/proc status lacks %v", fields)
 	}
+	// /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks
+	// (100 per second on Linux), after the command name in parentheses.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var utime, stime int64
+	if len(f) < 13 {
+		tb.Fatalf("/proc stat: %d fields", len(f))
+	}
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		tb.Fatal(err)
+	}
+	m.cpu = time.Duration(utime+stime) * 10 * time.Millisecond
 	return m
 }
 
 // reportMem reports the largest of ms's figures, in MiB: VmHWM is the
 // target's figure; RssAnon and RssFile, taken at the end of the session,
-// split it into the heap's share and the binary's.
+// split it into the heap's share and the binary's. It also reports the
+// process's CPU time over its life (start-up and session), so that a
+// smaller heap bought with more garbage collection shows.
 func reportMem(b *testing.B, ms []procMem) {
 	var top procMem
 	for _, m := range ms {
-		top.hwm, top.anon, top.file = max(top.hwm, m.hwm), max(top.anon, m.anon), max(top.file, m.file)
+		top.hwm, top.anon, top.file, top.cpu = max(top.hwm, m.hwm), max(top.anon, m.anon), max(top.file, m.file), max(top.cpu, m.cpu)
 	}
+	b.ReportMetric(float64(top.cpu.Milliseconds()), "cpu-ms")
 	b.ReportMetric(float64(top.hwm)/(1<<20), "VmHWM-MiB")
 	b.ReportMetric(float64(top.anon)/(1<<20), "RssAnon-MiB")
 	b.ReportMetric(float64(top.file)/(1<<20), "RssFile-MiB")
