@@ -235,7 +235,9 @@ func reportMem(b *testing.B, ms []procMem) {
 // built by the benchmark) serving 400 calls of its one tool; "dev" is
 // `serve --dev` (the embedded chain); "rpc" is `serve --rpc` against a geth
 // --dev node (internal/chain/gethtest), so that the embedded chain's share
-// is the difference between the two. Each op is a fresh process.
+// is the difference between the two. Each op is a fresh process, started
+// with its binary evicted from the page cache (evictFromPageCache), so that
+// binaries built at different times are measured alike.
 func BenchmarkSessionRSS(b *testing.B) {
 	session := func(b *testing.B, cs *mcp.ClientSession, addr string, floor bool) {
 		ctx := context.Background()
@@ -259,6 +261,7 @@ func BenchmarkSessionRSS(b *testing.B) {
 		b.ResetTimer()
 		var ms []procMem
 		for i := 0; i < b.N; i++ {
+			evictFromPageCache(b, bin)
 			cs, cmd := startFloor(b, bin)
 			session(b, cs, "0x0000000000000000000000000000000000000b0b", true)
 			ms = append(ms, readProcMem(b, cmd.Process.Pid))
@@ -286,6 +289,7 @@ func BenchmarkSessionRSS(b *testing.B) {
 			var ms []procMem
 			var grew int64
 			for i := 0; i < b.N; i++ {
+				evictFromPageCache(b, bin)
 				cmd := exec.Command(bin, append([]string{"serve", "--home", home, "--password-file", passFile(b, home)}, args...)...)
 				cs := connectProcess(b, cmd)
 				before := fileSize(b, logPath)
