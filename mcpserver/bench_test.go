@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -14,7 +15,12 @@ import (
 // through the in-process MCP client, with the audit log's fsync and the
 // store's synchronous commits on. "serial" is one caller; "parallel-N" is N
 // concurrent callers spread over 4 accounts. It reports transfers per second
-// and audit fsyncs per transfer (below 2 × 3 records means grouping works).
+// audit fsyncs per transfer (below 2 × 3 records means grouping works), and
+// the store's committed writes and COMMITs (WAL fsyncs) per transfer (fewer
+// commits than writes means its group commit works; the settling loop's
+// writes are counted too), and the process's CPU time per transfer (every
+// goroutine: server, client, chain, settling), which a busy machine moves
+// much less than the wall-clock rate.
 func BenchmarkSendTransfer(b *testing.B) {
 	for _, callers := range []int{1, 16, 64} {
 		name := "serial"
@@ -27,6 +33,8 @@ func BenchmarkSendTransfer(b *testing.B) {
 			t := &testing.T{}
 			e := newEnvTB(b, t, envOpts{policy: pol, accounts: 4})
 			_, syncs0 := e.audit.Stats()
+			writes0, commits0 := e.store.Stats()
+			cpu0, cpuOK := processCPU()
 			var next atomic.Int64
 			sem := make(chan struct{}, callers)
 			errs := make(chan string, 1)
@@ -57,8 +65,14 @@ func BenchmarkSendTransfer(b *testing.B) {
 			default:
 			}
 			_, syncs1 := e.audit.Stats()
+			writes1, commits1 := e.store.Stats()
+			if cpu1, ok := processCPU(); ok && cpuOK {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/transfer")
+			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
 			b.ReportMetric(float64(syncs1-syncs0)/float64(b.N), "audit-fsyncs/transfer")
+			b.ReportMetric(float64(writes1-writes0)/float64(b.N), "store-writes/transfer")
+			b.ReportMetric(float64(commits1-commits0)/float64(b.N), "store-commits/transfer")
 		})
 	}
 }

@@ -18,48 +18,31 @@ import (
 	"github.com/walletmcp/walletmcp/internal/chain/gethtest"
 )
 
-// envFloorServer makes the test binary, re-executed by a benchmark, serve
-// the floor: a one-tool go-sdk server over stdio (see runFloorServer).
-const envFloorServer = "WALLETMCP_BENCH_FLOOR_SERVER"
-
 // envBenchBin, when set, is the walletmcp binary the read benchmarks start
 // instead of the one built from this tree (to compare with an older build
 // side by side).
 const envBenchBin = "WALLETMCP_BENCH_BIN"
 
-// floorOut is the floor tool's constant answer: the shape and size of a
-// get_balance answer.
-type floorOut struct {
-	Address          string `json:"address"`
-	ChainID          uint64 `json:"chain_id"`
-	BlockNumber      uint64 `json:"block_number"`
-	Balance          string `json:"balance"`
-	BalanceBaseUnits string `json:"balance_base_units"`
-}
+// floorPkg is the floor: a one-tool go-sdk stdio server (a main package
+// that imports only the go-sdk) answering a constant of get_balance's shape.
+const floorPkg = "./testdata/floor"
 
-// runFloorServer serves one constant tool over stdin/stdout with the go-sdk
-// and nothing else: the protocol's floor for a read tool's round trip.
-func runFloorServer() int {
-	s := mcp.NewServer(&mcp.Implementation{Name: "floor", Version: "1"}, nil)
-	type in struct {
-		Address string `json:"address"`
-	}
-	mcp.AddTool(s, &mcp.Tool{Name: "get_balance", Description: "constant"}, func(_ context.Context, _ *mcp.CallToolRequest, a in) (*mcp.CallToolResult, floorOut, error) {
-		return nil, floorOut{Address: a.Address, ChainID: 1337, BlockNumber: 1, Balance: "100", BalanceBaseUnits: "100000000000000000000"}, nil
-	})
-	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-// startFloor starts the floor server: this test binary, re-executed.
-func startFloor(tb testing.TB) *mcp.ClientSession {
+// floorBin builds the floor server into a temporary directory with this
+// module's go-sdk and returns its path.
+func floorBin(tb testing.TB) string {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envFloorServer+"=1")
-	return connectProcess(tb, cmd)
+	bin := filepath.Join(tb.TempDir(), "floor")
+	if out, err := exec.Command("go", "build", "-o", bin, floorPkg).CombinedOutput(); err != nil {
+		tb.Fatalf("building the floor server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startFloor starts the floor server built at bin.
+func startFloor(tb testing.TB, bin string) (*mcp.ClientSession, *exec.Cmd) {
+	tb.Helper()
+	cmd := exec.Command(bin)
+	return connectProcess(tb, cmd), cmd
 }
 
 // connectProcess starts cmd and connects a go-sdk client to its stdio.
@@ -143,7 +126,8 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, tool string, args map[str
 // --dev node.
 func BenchmarkReadStdio(b *testing.B) {
 	b.Run("floor", func(b *testing.B) {
-		measureCalls(b, startFloor(b), "get_balance", map[string]any{"address": "0x0000000000000000000000000000000000000b0b"})
+		cs, _ := startFloor(b, floorBin(b))
+		measureCalls(b, cs, "get_balance", map[string]any{"address": "0x0000000000000000000000000000000000000b0b"})
 	})
 	for _, mode := range []string{"dev", "rpc"} {
 		b.Run(mode, func(b *testing.B) {
@@ -174,32 +158,86 @@ func BenchmarkReadStdio(b *testing.B) {
 	}
 }
 
-// vmHWM returns the peak resident set size (VmHWM) of process pid, in
-// bytes, from /proc (Linux only).
-func vmHWM(tb testing.TB, pid int) int64 {
+// procMem is what /proc/PID/status says of a process's memory, in bytes.
+type procMem struct {
+	hwm  int64         // VmHWM: peak resident set size
+	anon int64         // RssAnon: resident anonymous memory (heap, stacks) now
+	file int64         // RssFile: resident file-backed memory (mostly the binary's text and read-only data) now
+	cpu  time.Duration // user and system CPU time used so far
+}
+
+// readProcMem reads process pid's procMem from /proc (Linux only).
+func readProcMem(tb testing.TB, pid int) procMem {
 	tb.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		tb.Skipf("no /proc status: %v", err)
 	}
+	var m procMem
+	fields := map[string]*int64{"VmHWM:": &m.hwm, "RssAnon:": &m.anon, "RssFile:": &m.file}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
-				tb.Fatalf("VmHWM line %q: %v", line, err)
+		for name, dst := range fields {
+			if rest, ok := strings.CutPrefix(line, name); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+					tb.Fatalf("%s line %q: %v", name, line, err)
+				}
+				*dst = kb << 10
+				delete(fields, name)
 			}
-			return kb << 10
 		}
 	}
-	tb.Fatal("no VmHWM in /proc status")
-	return 0
+	if len(fields) != 0 {
+		tb.Fatalf("/proc status lacks %v", fields)
+	}
+	// /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks
+	// (100 per second on Linux), after the command name in parentheses.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var utime, stime int64
+	if len(f) < 13 {
+		tb.Fatalf("/proc stat: %d fields", len(f))
+	}
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		tb.Fatal(err)
+	}
+	m.cpu = time.Duration(utime+stime) * 10 * time.Millisecond
+	return m
+}
+
+// reportMem reports the largest of ms's figures, in MiB: VmHWM is the
+// target's figure; RssAnon and RssFile, taken at the end of the session,
+// split it into the heap's share and the binary's. It also reports the
+// process's CPU time over its life (start-up and session), so that a
+// smaller heap bought with more garbage collection shows.
+func reportMem(b *testing.B, ms []procMem) {
+	var top procMem
+	for _, m := range ms {
+		top.hwm, top.anon, top.file, top.cpu = max(top.hwm, m.hwm), max(top.anon, m.anon), max(top.file, m.file), max(top.cpu, m.cpu)
+	}
+	b.ReportMetric(float64(top.cpu.Milliseconds()), "cpu-ms")
+	b.ReportMetric(float64(top.hwm)/(1<<20), "VmHWM-MiB")
+	b.ReportMetric(float64(top.anon)/(1<<20), "RssAnon-MiB")
+	b.ReportMetric(float64(top.file)/(1<<20), "RssFile-MiB")
 }
 
 // BenchmarkSessionRSS runs a 400-call session of read tools (200
-// get_balance, 100 list_accounts, 100 get_policy) against a `serve --dev`
-// subprocess and reports its peak RSS (VmHWM) and how many bytes the audit
-// log grew per call; the floor server's VmHWM after 400 calls is measured in
-// the same run. Each op is a fresh process.
+// get_balance, 100 list_accounts, 100 get_policy) against `walletmcp serve`
+// subprocesses and reports their peak RSS (VmHWM), its anonymous and
+// file-backed parts at the end of the session, and how many bytes the audit
+// log grew per call. "floor" is the go-sdk floor server (testdata/floor,
+// built by the benchmark) serving 400 calls of its one tool; "dev" is
+// `serve --dev` (the embedded chain); "rpc" is `serve --rpc` against a geth
+// --dev node (internal/chain/gethtest), so that the embedded chain's share
+// is the difference between the two. Each op is a fresh process, started
+// with its binary evicted from the page cache (evictFromPageCache), so that
+// binaries built at different times are measured alike.
 func BenchmarkSessionRSS(b *testing.B) {
 	session := func(b *testing.B, cs *mcp.ClientSession, addr string, floor bool) {
 		ctx := context.Background()
@@ -219,38 +257,51 @@ func BenchmarkSessionRSS(b *testing.B) {
 		}
 	}
 	b.Run("floor", func(b *testing.B) {
-		var peak int64
+		bin := floorBin(b)
+		b.ResetTimer()
+		var ms []procMem
 		for i := 0; i < b.N; i++ {
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), envFloorServer+"=1")
-			cs := connectProcess(b, cmd)
+			evictFromPageCache(b, bin)
+			cs, cmd := startFloor(b, bin)
 			session(b, cs, "0x0000000000000000000000000000000000000b0b", true)
-			peak = max(peak, vmHWM(b, cmd.Process.Pid))
+			ms = append(ms, readProcMem(b, cmd.Process.Pid))
 			_ = cs.Close()
 		}
-		b.ReportMetric(float64(peak)/(1<<20), "VmHWM-MiB")
+		reportMem(b, ms)
 	})
-	b.Run("dev", func(b *testing.B) {
-		home, addr := newHome(b, 1337)
-		raiseRateLimit(b, home)
-		bin := binPath
-		if v := os.Getenv(envBenchBin); v != "" {
-			bin = v
-		}
-		logPath := filepath.Join(home, "audit.log")
-		var peak, grew int64
-		for i := 0; i < b.N; i++ {
-			cmd := exec.Command(bin, "serve", "--dev", "--home", home, "--password-file", passFile(b, home))
-			cs := connectProcess(b, cmd)
-			before := fileSize(b, logPath)
-			session(b, cs, addr.Hex(), false)
-			peak = max(peak, vmHWM(b, cmd.Process.Pid))
-			_ = cs.Close()
-			grew += fileSize(b, logPath) - before // what was written by the 400th call's reply
-		}
-		b.ReportMetric(float64(peak)/(1<<20), "VmHWM-MiB")
-		b.ReportMetric(float64(grew)/float64(b.N)/400, "audit-B/call")
-	})
+	for _, mode := range []string{"dev", "rpc"} {
+		b.Run(mode, func(b *testing.B) {
+			home, addr := newHome(b, 1337)
+			raiseRateLimit(b, home)
+			args := []string{"--dev"}
+			if mode == "rpc" {
+				node := gethtest.Start(b)
+				if err := node.Fund(context.Background(), addr, new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
+					b.Fatal(err)
+				}
+				args = []string{"--rpc", node.URL}
+			}
+			bin := binPath
+			if v := os.Getenv(envBenchBin); v != "" {
+				bin = v
+			}
+			logPath := filepath.Join(home, "audit.log")
+			var ms []procMem
+			var grew int64
+			for i := 0; i < b.N; i++ {
+				evictFromPageCache(b, bin)
+				cmd := exec.Command(bin, append([]string{"serve", "--home", home, "--password-file", passFile(b, home)}, args...)...)
+				cs := connectProcess(b, cmd)
+				before := fileSize(b, logPath)
+				session(b, cs, addr.Hex(), false)
+				ms = append(ms, readProcMem(b, cmd.Process.Pid))
+				_ = cs.Close()
+				grew += fileSize(b, logPath) - before // what was written by the 400th call's reply
+			}
+			reportMem(b, ms)
+			b.ReportMetric(float64(grew)/float64(b.N)/400, "audit-B/call")
+		})
+	}
 }
 
 // fileSize returns the size of the file at path.

@@ -32,9 +32,6 @@ const testPassphrase = "e2e-home-passphrase-do-not-leak"
 var binPath string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envFloorServer) != "" {
-		os.Exit(runFloorServer())
-	}
 	dir, err := os.MkdirTemp("", "walletmcp-e2e-bin-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -58,8 +58,9 @@ type DevOptions struct {
 // (DevOptions.DataDir) on disk. A goroutine commits pending transactions
 // into a block MineDelay after each Send and commits a block every
 // IdleBlockTime; Close stops it. Balances, nonces and calls are read from
-// the chain directly, not through JSON-RPC (devread.go). Dev is safe for
-// concurrent use.
+// the chain directly, not through JSON-RPC (devread.go), and so are what a
+// transfer asks besides (the head, the tip suggestion, the recipient's code)
+// and its broadcast (devclient.go). Dev is safe for concurrent use.
 type Dev struct {
 	conn
 	backend *stackBackend
@@ -135,7 +136,7 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 		return nil, errors.Join(err, backend.Close())
 	}
 	d := &Dev{
-		conn:    newConn(cl, id, opts.MaxFeePerGas, opts.Timeout),
+		conn:    newConn(&devClient{Client: cl, eth: backend.Eth(), chain: backend.Eth().BlockChain()}, id, opts.MaxFeePerGas, opts.Timeout),
 		backend: backend,
 		chain:   backend.Eth().BlockChain(),
 		pool:    backend.Eth().TxPool(),

@@ -136,6 +136,12 @@ func startStack(nodeConf *node.Config, ethConf *ethconfig.Config) (*stackBackend
 		stack.Close()
 		return nil, fmt.Errorf("chain: dev: %w", err)
 	}
+	// The node starts a peer-to-peer server that a dev chain never uses
+	// (no listener, no discovery, no peers) but that holds a node database
+	// whose 4 MiB write buffer is most of the chain's live heap, which the
+	// garbage collector lets the heap grow by again. Stop it: nothing of the
+	// node reaches the network, and Close's second Stop is a no-op.
+	stack.Server().Stop()
 	return &stackBackend{node: stack, eth: backend, beacon: beacon, client: ethclient.NewClient(stack.Attach())}, nil
 }
 

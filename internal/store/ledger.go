@@ -35,7 +35,9 @@ type LedgerTx struct {
 // Ledger runs fn in one write transaction on the ledger and commits when fn
 // returns nil. It first checks the ledger head's MAC and that the rows
 // match it (a transfer removed from the end, or one added without the key,
-// is a *TamperError). It needs the state key.
+// is a *TamperError), once per group commit: a later Ledger write of the
+// same transaction starts from the head the earlier ones left. It needs the
+// state key.
 func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 	if s.key == nil {
 		return ErrNoKey
@@ -44,15 +46,26 @@ func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.enqueue(ctx, func(tx *sql.Tx) error {
 		lt := &LedgerTx{s: s, tx: tx, ctx: ctx, now: now}
-		h, err := s.checkHead(ctx, tx)
-		if err != nil {
+		if s.groupHead != nil {
+			// An earlier Ledger write of this transaction verified the
+			// head and left it here; no other writer came in since.
+			lt.head = *s.groupHead
+		} else {
+			h, err := s.checkHead(ctx, tx)
+			if err != nil {
+				return err
+			}
+			lt.head = h
+		}
+		if err := fn(lt); err != nil {
 			return err
 		}
-		lt.head = h
-		return fn(lt)
-	})
+		h := lt.head
+		s.groupHead = &h
+		return nil
+	}, true)
 }
 
 // Head returns the ledger head as of the start of the transaction plus its
@@ -66,7 +79,7 @@ func (lt *LedgerTx) Now() time.Time { return lt.now }
 // database has none (a database the state key never opened).
 func (s *Store) readHead(ctx context.Context, q querier) (h LedgerHead, found bool, err error) {
 	var mac []byte
-	err = q.QueryRowContext(ctx, `SELECT seq, version, mac FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Version, &mac)
+	err = s.queryRow(ctx, q, `SELECT seq, version, mac FROM ledger_head WHERE id = 1`).Scan(&h.Seq, &h.Version, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
 		return LedgerHead{}, false, nil
 	}
@@ -88,7 +101,7 @@ func (s *Store) checkHead(ctx context.Context, q querier) (LedgerHead, error) {
 		return LedgerHead{}, err
 	}
 	var maxSeq, maxVersion int64
-	if err := q.QueryRowContext(ctx, qLedgerEnd).
+	if err := s.queryRow(ctx, q, qLedgerEnd).
 		Scan(&maxSeq, &maxVersion); err != nil {
 		return LedgerHead{}, wrapDBErr("read ledger end", err)
 	}
@@ -105,7 +118,7 @@ func (s *Store) checkHead(ctx context.Context, q querier) (LedgerHead, error) {
 
 // writeHead moves the head to h.
 func (lt *LedgerTx) writeHead(h LedgerHead) error {
-	_, err := lt.tx.ExecContext(lt.ctx, `INSERT INTO ledger_head (id, seq, version, mac) VALUES (1, ?, ?, ?)
+	_, err := lt.s.exec(lt.ctx, lt.tx, `INSERT INTO ledger_head (id, seq, version, mac) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, mac = excluded.mac`,
 		h.Seq, h.Version, headMAC(lt.s.key, h.Seq, h.Version))
 	if err != nil {
@@ -117,7 +130,7 @@ func (lt *LedgerTx) writeHead(h LedgerHead) error {
 
 // get reads one transfer (verified) inside the transaction.
 func (lt *LedgerTx) get(q string, args ...any) (*Transfer, error) {
-	return lt.s.readTransfer(lt.tx.QueryRowContext(lt.ctx, q, args...))
+	return lt.s.readTransfer(lt.s.queryRow(lt.ctx, lt.tx, q, args...))
 }
 
 // TransferByKey returns the transfer with the agent's idempotency key, or
@@ -158,7 +171,7 @@ func (s *Store) changes(ctx context.Context, q querier, seq, version int64, head
 	if seq == head.Seq && version == head.Version {
 		return nil, nil
 	}
-	rows, err := q.QueryContext(ctx, qSince, seq, version)
+	rows, err := s.queryRows(ctx, q, qSince, seq, version)
 	if err != nil {
 		return nil, wrapDBErr("read ledger changes", err)
 	}
@@ -268,7 +281,7 @@ func (lt *LedgerTx) AllocateNonce(chainID uint64, from common.Address, floor uin
 	if floor > math.MaxInt64 || chainID > math.MaxInt64 {
 		return 0, errors.New("store: nonce out of range")
 	}
-	rows, err := lt.tx.QueryContext(lt.ctx, qNonces, int64(chainID), encodeAddr(from), int64(floor))
+	rows, err := lt.s.queryRows(lt.ctx, lt.tx, qNonces, int64(chainID), encodeAddr(from), int64(floor))
 	if err != nil {
 		return 0, wrapDBErr("allocate nonce", err)
 	}
@@ -333,7 +346,7 @@ func (lt *LedgerTx) Insert(t *Transfer) (*Transfer, bool, error) {
 		n.Nonce = &v
 		nonce = sql.NullInt64{Int64: int64(v), Valid: true}
 	}
-	_, err := lt.tx.ExecContext(lt.ctx, `INSERT INTO transfers
+	_, err := lt.s.exec(lt.ctx, lt.tx, `INSERT INTO transfers
 		(id, seq, version, approval_id, idempotency_key, args_hash, chain_id, from_addr, to_addr, asset, amount, kind,
 		 status, nonce, lease_until, created_at, updated_at, mac)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -373,7 +386,7 @@ func (lt *LedgerTx) update(t *Transfer) error {
 	if t.TxHash != nil {
 		hash = sql.NullString{String: encodeHash(*t.TxHash), Valid: true}
 	}
-	_, err := lt.tx.ExecContext(lt.ctx, `UPDATE transfers SET version = ?, status = ?, nonce = ?, tx_hash = ?, raw_tx = ?,
+	_, err := lt.s.exec(lt.ctx, lt.tx, `UPDATE transfers SET version = ?, status = ?, nonce = ?, tx_hash = ?, raw_tx = ?,
 		error = ?, next_check = ?, block_number = ?, updated_at = ?, mac = ? WHERE id = ?`,
 		t.Version, t.Status, nonce, hash, t.RawTx, t.Error, optTime(t.NextCheck), block, unixNano(t.UpdatedAt),
 		transferMAC(lt.s.key, t), t.ID)

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -504,5 +506,79 @@ func TestUnsettledAndAbandoned(t *testing.T) {
 	}
 	if got := get(t, s, pPast); got.Checks != 0 || !got.NextCheck.IsZero() {
 		t.Errorf("ScheduleCheck changed a pending transfer: %+v", got)
+	}
+}
+
+// TestLedgerGroupHead: Ledger writes that share one group commit start from
+// the head the earlier ones left, without reading it again: an insert rolled
+// back to its savepoint leaves the head where it was, another kind of write
+// in between makes the next Ledger write read it again, and the result is
+// the same contiguous ledger as with one transaction each. The group is
+// formed by holding the commit slot while the writes queue.
+func TestLedgerGroupHead(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	errBoom := errors.New("boom")
+	insert := func(fail bool) func() error {
+		return func() error {
+			return s.Ledger(ctx, func(lt *LedgerTx) error {
+				if _, _, err := lt.Insert(testTransfer()); err != nil {
+					return err
+				}
+				if fail {
+					return errBoom
+				}
+				return nil
+			})
+		}
+	}
+	other := func() error {
+		return s.write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE transfers SET checks = checks + 1 WHERE seq = 1`)
+			return err
+		})
+	}
+	writes := []func() error{insert(false), insert(true), insert(false), other, insert(false), insert(true), insert(false)}
+	want := []error{nil, errBoom, nil, nil, nil, errBoom, nil}
+	s.wlock <- struct{}{} // no group commits until every write is queued
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = w() }()
+		// Queue them in order: wait until this one is in the queue.
+		for {
+			s.gmu.Lock()
+			n := len(s.queue)
+			s.gmu.Unlock()
+			if n == i+1 {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	_, commits0 := s.Stats()
+	<-s.wlock
+	wg.Wait()
+	for i := range writes {
+		if !errors.Is(errs[i], want[i]) {
+			t.Errorf("write %d: %v, want %v", i, errs[i], want[i])
+		}
+	}
+	if _, commits := s.Stats(); commits-commits0 != 1 {
+		t.Errorf("%d commits, want the whole group in one", commits-commits0)
+	}
+	all, h, err := s.LoadLedger(ctx, time.Time{})
+	if err != nil || len(all) != 4 || h != (LedgerHead{4, 4}) {
+		t.Fatalf("ledger: %d rows, head %+v, %v; want 4 rows, head {4 4}", len(all), h, err)
+	}
+	for i, tr := range all {
+		if tr.Seq != int64(i+1) || tr.Version != int64(i+1) {
+			t.Errorf("row %d: seq %d version %d", i, tr.Seq, tr.Version)
+		}
+	}
+	// The next transaction verifies the head afresh and finds it intact.
+	if err := insert(false)(); err != nil {
+		t.Fatal(err)
 	}
 }

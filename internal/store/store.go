@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -90,6 +91,25 @@ type Store struct {
 	key []byte
 	// sealed counts the rows Open authenticated for the first time.
 	sealed int
+	// writes and commits count the writes that committed and the COMMITs
+	// (WAL fsyncs) that made them durable (Stats).
+	writes, commits atomic.Uint64
+	// groupHead is the ledger head as the group commit under way has left
+	// it, once a Ledger write of the group has verified it (checkHead) and
+	// only Ledger writes have run since; nil otherwise. Only the committer
+	// (holding wlock) uses it. BEGIN IMMEDIATE keeps every other writer
+	// out until the COMMIT, so the later Ledger writes of the group need
+	// not read and verify the head again.
+	groupHead *LedgerHead
+	// smu guards stmts, the prepared statements of the hot paths (stmt.go).
+	smu   sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// Stats returns how many writes this Store committed and in how many
+// COMMITs (each one WAL fsync): their ratio is how well group commit works.
+func (s *Store) Stats() (writes, commits uint64) {
+	return s.writes.Load(), s.commits.Load()
 }
 
 // Open opens the database at path, creating it (mode 0600) when it does not
@@ -218,6 +238,7 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 // flight finish first.
 func (s *Store) Close() error {
 	defer clear(s.key)
+	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -237,7 +258,13 @@ func (s *Store) Close() error {
 // if it had its own transaction; the group only shares the commit. If the
 // commit fails, every write of the group fails.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	return s.enqueue(ctx, fn, false)
+}
+
+// enqueue is write; ledger marks a Ledger write, which keeps groupHead up to
+// date (any other write clears it).
+func (s *Store) enqueue(ctx context.Context, fn func(tx *sql.Tx) error, ledger bool) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), ledger: ledger}
 	s.gmu.Lock()
 	s.queue = append(s.queue, req)
 	s.gmu.Unlock()
@@ -274,6 +301,8 @@ type writeReq struct {
 	fn   func(tx *sql.Tx) error
 	done chan struct{} // closed once err is set
 	err  error
+	// ledger marks a Ledger write (see Store.groupHead).
+	ledger bool
 	// taken and cancelled are guarded by Store.gmu: a request is either
 	// taken by a group before its caller gives up, or cancelled and never
 	// run.
@@ -316,6 +345,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, wrapDBErr("begin", err))
 		return
 	}
+	s.groupHead = nil
+	defer func() { s.groupHead = nil }()
 	ok := live[:0:0] // the writes whose fn succeeded
 	for _, r := range live {
 		if err := r.ctx.Err(); err != nil {
@@ -328,25 +359,31 @@ func (s *Store) commitGroup(group []*writeReq) {
 			tx.Rollback()
 			finish(live, errGroupAborted)
 		}
-		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		if _, err := s.exec(context.Background(), tx, "SAVEPOINT w"); err != nil {
 			abort()
 			return
 		}
+		before := s.groupHead
 		if ferr := r.fn(tx); ferr != nil {
+			// Rolled back to the savepoint: the head is as it was.
+			s.groupHead = before
 			r.err = ferr
-			if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
+			if _, err := s.exec(context.Background(), tx, "ROLLBACK TO w"); err != nil {
 				abort()
 				return
 			}
-			if _, err := tx.Exec("RELEASE w"); err != nil {
+			if _, err := s.exec(context.Background(), tx, "RELEASE w"); err != nil {
 				abort()
 				return
 			}
 			continue
 		}
-		if _, err := tx.Exec("RELEASE w"); err != nil {
+		if _, err := s.exec(context.Background(), tx, "RELEASE w"); err != nil {
 			abort()
 			return
+		}
+		if !r.ledger {
+			s.groupHead = nil
 		}
 		ok = append(ok, r)
 	}
@@ -359,6 +396,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, wrapDBErr("commit", err))
 		return
 	}
+	s.commits.Add(1)
+	s.writes.Add(uint64(len(ok)))
 	finish(live, nil)
 }
 

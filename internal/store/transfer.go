@@ -346,7 +346,7 @@ func (s *Store) HasPaid(ctx context.Context, from, to common.Address) (bool, err
 }
 
 func hasPaid(ctx context.Context, s *Store, q querier, from, to common.Address) (bool, error) {
-	_, err := s.readTransfer(q.QueryRowContext(ctx, qPaid, encodeAddr(from), encodeAddr(to)))
+	_, err := s.readTransfer(s.queryRow(ctx, q, qPaid, encodeAddr(from), encodeAddr(to)))
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
