@@ -180,7 +180,10 @@ func decodeTx(raw []byte) (*types.Transaction, error) {
 //     by the node's word, a mined transaction used stops the re-broadcasts
 //     (it stays counted until it leaves the window); otherwise the stored
 //     bytes are re-broadcast, never re-signed, and the next check is put off
-//     (doubling, up to maxCheck).
+//     (doubling, up to maxCheck); an offline transfer whose nonce another
+//     transaction used is failed (settleOfflineNonceUsed);
+//   - offline requests never submitted whose nonce the chain shows used
+//     are counted as spent (sweepOffline).
 //
 // Several processes may settle the same transfer at once: re-broadcasting
 // the same bytes is harmless, and each status change is conditional.
@@ -197,7 +200,6 @@ func (g *Guard) settleDue(ctx context.Context, due time.Time) {
 			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "ok": false, "recovery": true, "error": "abandoned before signing"})
 		}
 	}
-	g.sweepOffline(ctx)
 	list, err := g.cfg.Store.Unsettled(ctx, due, settleBatch)
 	g.tampered(err)
 	mined := map[string]uint64{}
@@ -213,6 +215,9 @@ func (g *Guard) settleDue(ctx context.Context, due time.Time) {
 			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": id, "mined": true, "block": block})
 		}
 	}
+	// After the settling: a transfer failed just now frees its nonce for
+	// the sweep's look at the requests that fix it.
+	g.sweepOffline(ctx)
 }
 
 // settleOne checks and, if needed, re-broadcasts one transfer; a mined one
