@@ -59,10 +59,40 @@ func (l *securityLog) outside() []map[string]any {
 }
 
 // refusingChain is the dev chain whose node refuses every broadcast while
-// refuse is set.
+// refuse is set, and, while pooled is set, reports that transaction pending
+// in its pool (and the account's pending nonce one higher).
 type refusingChain struct {
 	approval.Chain
 	refuse atomic.Bool
+	mu     sync.Mutex
+	pooled *types.Transaction
+}
+
+func (c *refusingChain) pool(tx *types.Transaction) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pooled = tx
+}
+
+func (c *refusingChain) inPool() *types.Transaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pooled
+}
+
+func (c *refusingChain) PendingNonce(ctx context.Context, a common.Address) (uint64, error) {
+	n, err := c.Chain.PendingNonce(ctx, a)
+	if tx := c.inPool(); err == nil && tx != nil && tx.Nonce() >= n {
+		n = tx.Nonce() + 1
+	}
+	return n, err
+}
+
+func (c *refusingChain) TxStatus(ctx context.Context, h common.Hash) (chain.TxStatus, error) {
+	if tx := c.inPool(); tx != nil && tx.Hash() == h {
+		return chain.TxStatus{Status: chain.StatusPending}, nil
+	}
+	return c.Chain.TxStatus(ctx, h)
 }
 
 func (c *refusingChain) Send(ctx context.Context, tx *types.Transaction) error {
@@ -99,12 +129,10 @@ func newOutWorld(t *testing.T) *outWorld {
 	return w
 }
 
-// selfBroadcast plays the hostile agent: it assembles the signed transaction
-// from the request and the device's signature and broadcasts it itself,
-// without submit_offline_signature, and waits until it is mined.
-func (w *outWorld) selfBroadcast(req *offline.SignRequest) (sig string, hash common.Hash) {
+// signedTx assembles req's signed transaction from the device's signature.
+func (w *outWorld) signedTx(req *offline.SignRequest) (string, *types.Transaction) {
 	w.t.Helper()
-	sig = w.sign(w.signer, req)
+	sig := w.sign(w.signer, req)
 	_, raw, err := offline.ParseSignature(sig)
 	if err != nil {
 		w.t.Fatal(err)
@@ -113,6 +141,15 @@ func (w *outWorld) selfBroadcast(req *offline.SignRequest) (sig string, hash com
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	return sig, tx
+}
+
+// selfBroadcast plays the hostile agent: it assembles the signed transaction
+// from the request and the device's signature and broadcasts it itself,
+// without submit_offline_signature, and waits until it is mined.
+func (w *outWorld) selfBroadcast(req *offline.SignRequest) (sig string, hash common.Hash) {
+	w.t.Helper()
+	sig, tx := w.signedTx(req)
 	if err := w.dev.Send(context.Background(), tx); err != nil {
 		w.t.Fatal(err)
 	}
@@ -275,5 +312,40 @@ func TestOfflineRefusedBroadcastStaysCounted(t *testing.T) {
 	w.wantUsed("2")
 	if tr, err = w.st.TransferByApproval(ctx, store.OfflineApprovalID(b.ID)); err != nil || tr.Status != store.StatusConfirmed {
 		t.Fatalf("B's row %+v, %v", tr, err)
+	}
+}
+
+// TestOfflineSubmitWhilePooled: the agent's own broadcast is still in the
+// node's pool when it submits: conflict naming the transaction, counted at
+// once, and the settling loop follows it to confirmed.
+func TestOfflineSubmitWhilePooled(t *testing.T) {
+	w := newOutWorld(t)
+	ctx := context.Background()
+	r, req := w.request("1")
+	sig, tx := w.signedTx(req)
+	w.chain.pool(tx)
+	_, err := w.g.SubmitOfflineSignature(ctx, r.ID, sig)
+	wantCode(t, err, policy.CodeConflict)
+	if !strings.Contains(err.Error(), tx.Hash().Hex()) {
+		t.Fatalf("conflict %v does not name %s", err, tx.Hash().Hex())
+	}
+	w.wantUsed("1")
+	tr, err := w.st.TransferByHash(ctx, tx.Hash())
+	if err != nil || tr.Status != store.StatusSigned || !tr.OutsideBroadcast() {
+		t.Fatalf("ledger row %+v, %v", tr, err)
+	}
+	// The pool's transaction is mined; the settling loop confirms it.
+	w.chain.pool(nil)
+	if err := w.dev.Send(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	w.waitMined(tx.Hash())
+	w.pass()
+	w.wantUsed("1")
+	if tr, err = w.st.TransferByHash(ctx, tx.Hash()); err != nil || tr.Status != store.StatusConfirmed {
+		t.Fatalf("ledger row %+v, %v", tr, err)
+	}
+	if ev := w.log.outside(); len(ev) != 1 {
+		t.Fatalf("security records %v, want one", ev)
 	}
 }
