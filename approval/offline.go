@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
@@ -242,10 +243,12 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 	if prev, err := g.cfg.Store.TransferByApproval(ctx, store.OfflineApprovalID(id)); err == nil {
 		if prev.OutsideBroadcast() && prev.TxHash == nil {
 			// Counted by the sweep without its transaction: name it when
-			// this signature makes it.
+			// this signature makes it and the node knows it.
 			if req, err := offline.ParseSignRequest(r.Request); err == nil && req.RequestID == rid {
 				if signed, err := req.SignedTx(sig); err == nil {
-					return nil, outsideConflict(signed.Hash())
+					if st, err := g.cfg.Chain.TxStatus(ctx, signed.Hash()); err == nil && st.Status != chain.StatusNotFound {
+						return nil, outsideConflict(signed.Hash())
+					}
 				}
 			}
 		}

@@ -87,16 +87,31 @@ func (g *Guard) recordOutside(ctx context.Context, r *store.OfflineRequest, sign
 		if err := g.syncIn(lt); err != nil {
 			return err
 		}
-		if _, err := lt.TransferByApproval(store.OfflineApprovalID(r.ID)); err == nil {
+		approvalID := store.OfflineApprovalID(r.ID)
+		prev, err := lt.TransferByApproval(approvalID)
+		switch {
+		case err == nil && (prev.Counted() || prev.TxHash != nil):
+			// Sent by the wallet (counted, or settled as failed once its
+			// nonce was used by another transaction).
+			return nil
+		case err == nil:
+			// Submitted, but failed before the wallet signed or sent
+			// anything: the agent holds the signature all the same. The
+			// approval id stays the failed transfer's.
+			approvalID = ""
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if _, err := lt.TransferByKey(store.OfflineOutsideKey(r.ID)); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		t := &store.Transfer{
-			ApprovalID: store.OfflineApprovalID(r.ID), IdempotencyKey: store.OfflineOutsideKey(r.ID), ArgsHash: outsideArgsHash(r.ID),
+			ApprovalID: approvalID, IdempotencyKey: store.OfflineOutsideKey(r.ID), ArgsHash: outsideArgsHash(r.ID),
 			ChainID: r.ChainID, From: r.From, To: r.To, Asset: r.Asset, Amount: r.Amount, Kind: store.KindApproved,
 		}
-		_, err := lt.LiveAtNonce(r.ChainID, r.From, r.Nonce)
+		_, err = lt.LiveAtNonce(r.ChainID, r.From, r.Nonce)
 		switch {
 		case err == nil && signed == nil:
 			// The wallet's own transfer holds the nonce: it is counted.

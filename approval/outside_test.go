@@ -3,6 +3,7 @@ package approval_test
 import (
 	"context"
 	"errors"
+	"math/big"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -348,4 +349,35 @@ func TestOfflineSubmitWhilePooled(t *testing.T) {
 	if ev := w.log.outside(); len(ev) != 1 {
 		t.Fatalf("security records %v, want one", ev)
 	}
+}
+
+// TestOfflineSubmitFailedBeforeSigning: a submission whose process died after
+// reserving and before signing is failed by the settling loop (nothing left
+// the wallet), but the agent holds the signature: once it broadcasts the
+// transaction itself, the sweep counts it all the same.
+func TestOfflineSubmitFailedBeforeSigning(t *testing.T) {
+	w := newOutWorld(t)
+	ctx := context.Background()
+	r, req := w.request("1")
+	n := r.Nonce
+	// What SubmitOfflineSignature reserves, left by a process that died.
+	tr, _, err := w.st.CreateTransfer(ctx, &store.Transfer{ApprovalID: store.OfflineApprovalID(r.ID), ChainID: 1337, From: w.from, To: offBob,
+		Asset: store.AssetETH, Amount: big.NewInt(1e18), Kind: store.KindApproved, Nonce: &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.wantUsed("1")
+	w.pass() // no lease: abandoned at once
+	if got, err := w.st.Transfer(ctx, tr.ID); err != nil || got.Status != store.StatusFailed {
+		t.Fatalf("reservation %+v, %v", got, err)
+	}
+	w.wantUsed("0")
+	w.selfBroadcast(req)
+	w.pass()
+	w.wantUsed("1")
+	if ev := w.log.outside(); len(ev) != 1 {
+		t.Fatalf("security records %v, want one", ev)
+	}
+	w.pass()
+	w.wantUsed("1")
 }

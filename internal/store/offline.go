@@ -201,18 +201,20 @@ func (lt *LedgerTx) LiveAtNonce(chainID uint64, from common.Address, nonce uint6
 }
 
 // RecordOutside records, counted, a spend the wallet did not broadcast: t
-// carries what is known (ApprovalID, ArgsHash, the transfer, Kind, and an
-// IdempotencyKey from OfflineOutsideKey), and optionally its Nonce (which no
-// live transfer may hold), TxHash with RawTx, and BlockNumber. With a block,
-// or without a transaction (the request's nonce was used and the signed bytes
+// carries what is known (an IdempotencyKey from OfflineOutsideKey, the
+// ArgsHash, the transfer and Kind; ApprovalID is the request's
+// OfflineApprovalID, or empty when a transfer that failed before the wallet
+// broadcast anything holds it), and optionally its Nonce (which no live
+// transfer may hold), TxHash with RawTx, and BlockNumber. With a block, or
+// without a transaction (the request's nonce was used and the signed bytes
 // are unknown: counted for good), the row is "confirmed"; with a transaction
 // not yet mined it is "signed", due for settling at once, and the settling
 // loop follows it like any other. The insert and the status are one change
 // of the ledger transaction.
 func (lt *LedgerTx) RecordOutside(t *Transfer) (*Transfer, error) {
 	switch {
-	case t == nil || !IsOfflineApprovalID(t.ApprovalID):
-		return nil, errors.New("store: an outside spend needs its offline request's approval id")
+	case t == nil || !t.OutsideBroadcast() || (t.ApprovalID != "" && !IsOfflineApprovalID(t.ApprovalID)):
+		return nil, errors.New("store: an outside spend needs its offline request's key")
 	case (t.TxHash == nil) != (len(t.RawTx) == 0):
 		return nil, errors.New("store: an outside spend's transaction needs both its hash and its bytes")
 	case t.BlockNumber != nil && (*t.BlockNumber > math.MaxInt64 || t.TxHash == nil):
@@ -245,18 +247,29 @@ func (lt *LedgerTx) RecordOutside(t *Transfer) (*Transfer, error) {
 	return got, nil
 }
 
+// qNotSent is the condition on an offline request r that the wallet never
+// broadcast its transaction nor recorded it spent: no transfer submits it
+// but one that failed before it was signed (a crash, the audit log down:
+// the agent holds the signature all the same), and no outside spend records
+// it. A submitted transfer failed once signed (its nonce used by another
+// transaction) settles the request.
+const qNotSent = `NOT EXISTS (SELECT 1 FROM transfers t WHERE t.approval_id = 'offline:' || r.id
+		AND (t.status <> 'failed' OR t.tx_hash IS NOT NULL))
+	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'offline-outside:' || r.id)`
+
 // qOutsideCandidates lists an account's offline requests that fix a nonce
-// below a bound, were not submitted, expired at or after a time, and whose
-// nonce no live transfer holds (offline_requests_from_expires).
+// below a bound, were never sent (qNotSent), expired at or after a time, and
+// whose nonce no live transfer holds (offline_requests_from_expires).
 const qOutsideCandidates = `SELECT r.id FROM offline_requests r
 	WHERE r.from_addr = ? AND r.chain_id = ? AND r.expires_at >= ? AND r.nonce < ?
-	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.approval_id = 'offline:' || r.id)
+	AND ` + qNotSent + `
 	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.chain_id = r.chain_id AND t.from_addr = r.from_addr
 		AND t.nonce = r.nonce AND t.status <> 'failed')
 	ORDER BY r.nonce, r.id LIMIT ?`
 
 // OfflineUsedElsewhere returns up to limit offline requests of from on
-// chainID, verified, that expired at or after since, were never submitted,
+// chainID, verified, that expired at or after since, were never sent by the
+// wallet (nor submitted, unless that failed before signing),
 // and fix a nonce below used (the account's nonce on chain) that no live
 // transfer of the wallet holds: their nonce was used by a transaction the
 // wallet did not send. Lowest nonce first.
@@ -299,14 +312,13 @@ func (s *Store) OfflineUsedElsewhere(ctx context.Context, chainID uint64, from c
 	return out, nil
 }
 
-// HasOpenOffline reports whether from has an offline request, never
-// submitted, that expired at or after since (a cheap test before asking the
+// HasOpenOffline reports whether from has an offline request, never sent by
+// the wallet, that expired at or after since (a cheap test before asking the
 // chain anything).
 func (s *Store) HasOpenOffline(ctx context.Context, from common.Address, since time.Time) (bool, error) {
 	var ok bool
 	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM offline_requests r
-		WHERE r.from_addr = ? AND r.expires_at >= ?
-		AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.approval_id = 'offline:' || r.id))`,
+		WHERE r.from_addr = ? AND r.expires_at >= ? AND `+qNotSent+`)`,
 		encodeAddr(from), unixNano(since)).Scan(&ok)
 	if err != nil {
 		return false, wrapDBErr("list offline requests", err)
