@@ -170,6 +170,36 @@ func TestOfflineUsedElsewhere(t *testing.T) {
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("a recorded twice: %v", err)
 	}
+	// b's submission failed before it was signed: still listed (the agent
+	// holds the signature); signed and then failed (its nonce used by
+	// another transaction): no longer listed.
+	failed := func(id string, signed bool) {
+		t.Helper()
+		tr, _, err := s.CreateTransfer(ctx, &Transfer{ApprovalID: OfflineApprovalID(id), ChainID: 1337, From: from, To: a.To, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed {
+			if err := s.MarkSigned(ctx, tr.ID, 3, common.Hash{0x33}, []byte{1}); err != nil {
+				t.Fatal(err)
+			}
+			err = s.MarkDropped(ctx, tr.ID, "nonce used")
+		} else {
+			err = s.MarkFailed(ctx, tr.ID, "interrupted")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed("b", false)
+	if got := ids(6); got != "b" {
+		t.Fatalf("listed %q, want b", got)
+	}
+	mk("d", 4, now.Add(time.Minute))
+	failed("d", true)
+	if got := ids(6); got != "b" {
+		t.Fatalf("listed %q, want b", got)
+	}
 	if (&Transfer{IdempotencyKey: "offline-outside"}).OutsideBroadcast() {
 		t.Fatal("a bare key is marked")
 	}
@@ -226,7 +256,7 @@ func ptrU64(v uint64) *uint64 { return &v }
 func TestOutsideCandidatesPlan(t *testing.T) {
 	s, _ := openTest(t, nil)
 	plan := queryPlan(t, s, qOutsideCandidates, "0x00", int64(1), int64(0), int64(5), 10)
-	for _, index := range []string{"offline_requests_from_expires", "transfers_approval", "transfers_nonce"} {
+	for _, index := range []string{"offline_requests_from_expires", "transfers_approval", "transfers_nonce", "transfers_idempotency_key"} {
 		if !strings.Contains(plan, "INDEX "+index) {
 			t.Errorf("plan %q does not use index %s", plan, index)
 		}
