@@ -94,6 +94,9 @@ type (
 		MarkSubmitted(ctx context.Context, id string, next time.Time) error
 		// MarkFailed records a failure.
 		MarkFailed(ctx context.Context, id string, reason string) error
+		// MarkDropped fails a broadcast transfer whose nonce another
+		// transaction used.
+		MarkDropped(ctx context.Context, id string, reason string) error
 		// ScheduleCheck sets when the transfer is checked next.
 		ScheduleCheck(ctx context.Context, id string, next time.Time) error
 	}

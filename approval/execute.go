@@ -74,12 +74,17 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 	if err != nil {
 		return fail(policy.CodeInternal, "signing failed")
 	}
-	return g.sendSigned(ctx, t, p, signed, fail)
+	return g.sendSigned(ctx, t, p, signed, fail, false)
 }
 
 // sendSigned audits, records and broadcasts the signed transaction of a
 // reserved transfer (see execute); fail fails the transfer with a reason.
-func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, signed *types.Transaction, fail func(policy.Code, string) (*Outcome, error)) (*Outcome, error) {
+// With keepRefused (an offline transfer: the agent holds the signed bytes
+// and may broadcast them later), a transaction the node refuses is not
+// failed: it stays counted like a broadcast whose reply was lost, and the
+// settling loop resolves it (mined: confirmed; its nonce used by another
+// transaction: failed).
+func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, signed *types.Transaction, fail func(policy.Code, string) (*Outcome, error), keepRefused bool) (*Outcome, error) {
 	ctx = context.WithoutCancel(ctx)
 	if signed.To() == nil {
 		return fail(policy.CodeInternal, "the signed transaction has no recipient")
@@ -108,7 +113,14 @@ func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, sign
 	sendErr := g.cfg.Chain.Send(ctx, signed)
 	var rej *chain.RejectedError
 	if errors.As(sendErr, &rej) && g.unknownToNode(ctx, hash) {
-		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": false, "rejected": true, "error": chainMsg(sendErr)})
+		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "ok": false, "rejected": true, "kept_counted": keepRefused, "error": chainMsg(sendErr)})
+		if keepRefused {
+			// The signed bytes exist outside the wallet: counted until the
+			// settling loop sees them mined or their nonce used by another
+			// transaction. The answer is the node's refusal.
+			_ = g.cfg.Store.MarkSubmitted(ctx, t.ID, g.now().Add(firstCheck))
+			return nil, policy.Errorf(policy.CodeChainError, "the node rejected the transaction: %s", chainMsg(sendErr))
+		}
 		// The node refused it: it did not take the bytes, so they did not
 		// leave through it.
 		if err := g.cfg.Store.MarkFailed(ctx, t.ID, "the node rejected the transaction: "+chainMsg(sendErr)); err != nil {
@@ -168,7 +180,10 @@ func decodeTx(raw []byte) (*types.Transaction, error) {
 //     by the node's word, a mined transaction used stops the re-broadcasts
 //     (it stays counted until it leaves the window); otherwise the stored
 //     bytes are re-broadcast, never re-signed, and the next check is put off
-//     (doubling, up to maxCheck).
+//     (doubling, up to maxCheck); an offline transfer whose nonce another
+//     transaction used is failed (settleOfflineNonceUsed);
+//   - offline requests never submitted whose nonce the chain shows used
+//     are counted as spent (sweepOffline).
 //
 // Several processes may settle the same transfer at once: re-broadcasting
 // the same bytes is harmless, and each status change is conditional.
@@ -200,6 +215,9 @@ func (g *Guard) settleDue(ctx context.Context, due time.Time) {
 			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": id, "mined": true, "block": block})
 		}
 	}
+	// After the settling: a transfer failed just now frees its nonce for
+	// the sweep's look at the requests that fix it.
+	g.sweepOffline(ctx)
 }
 
 // settleOne checks and, if needed, re-broadcasts one transfer; a mined one
@@ -226,6 +244,10 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 		return
 	}
 	if used, err := g.cfg.Chain.Nonce(ctx, t.From); err == nil && used > tx.Nonce() {
+		if store.IsOfflineApprovalID(t.ApprovalID) {
+			g.settleOfflineNonceUsed(ctx, t, tx, now, next, mined)
+			return
+		}
 		// The node says mined transactions used its nonce and it was not one
 		// of them. No transfer of ours can hold that nonce too (one live
 		// holder per nonce), so only the node's word says it will never be
@@ -241,6 +263,28 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 		_ = g.cfg.Store.MarkSubmitted(ctx, t.ID, next)
 	} else {
 		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
+	}
+}
+
+// settleOfflineNonceUsed settles an offline transfer whose nonce the node
+// says a mined transaction used. Asked again (it may have been mined between
+// the two reads), a transaction the node still does not know was replaced by
+// one the device's key signed elsewhere: it can never be mined, so it is
+// failed and no longer counted. (What used the nonce, when it is another
+// offline request's transaction, is counted by the offline sweep.)
+func (g *Guard) settleOfflineNonceUsed(ctx context.Context, t *store.Transfer, tx *types.Transaction, now, next time.Time, mined map[string]uint64) {
+	st, err := g.cfg.Chain.TxStatus(ctx, tx.Hash())
+	switch {
+	case err != nil || st.Status == chain.StatusPending:
+		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
+	case st.Status == chain.StatusSuccess || st.Status == chain.StatusReverted:
+		mined[t.ID] = st.BlockNumber
+	default:
+		if err := g.cfg.Store.MarkDropped(ctx, t.ID, "its nonce was used by another transaction"); err == nil {
+			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "nonce_used_elsewhere": true, "dropped": true})
+		} else {
+			_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, now.Add(maxCheck))
+		}
 	}
 }
 

@@ -130,6 +130,8 @@ type Guard struct {
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
 	reported map[string]bool // state authentication failures already audited
+	// nextSweep is when the offline sweep runs next (sweepOffline).
+	nextSweep time.Time
 }
 
 // Timing of reservations and settling.

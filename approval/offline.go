@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
@@ -42,6 +44,12 @@ type OfflineStore interface {
 	CreateOfflineRequest(ctx context.Context, r *store.OfflineRequest, maxOpen int) error
 	// OfflineRequestByID returns a verified request, or store.ErrNotFound.
 	OfflineRequestByID(ctx context.Context, id string) (*store.OfflineRequest, error)
+	// HasOpenOffline reports whether an account has a request never
+	// submitted that expired at or after since.
+	HasOpenOffline(ctx context.Context, from common.Address, since time.Time) (bool, error)
+	// OfflineUsedElsewhere lists never submitted requests whose nonce is
+	// below used and held by no live transfer (store.Store.OfflineUsedElsewhere).
+	OfflineUsedElsewhere(ctx context.Context, chainID uint64, from common.Address, used uint64, since time.Time, limit int) ([]*store.OfflineRequest, error)
 }
 
 var _ OfflineStore = (*store.Store)(nil)
@@ -233,6 +241,17 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "signature: it was made for another request (its request-id differs)")
 	}
 	if prev, err := g.cfg.Store.TransferByApproval(ctx, store.OfflineApprovalID(id)); err == nil {
+		if prev.OutsideBroadcast() && prev.TxHash == nil {
+			// Counted by the sweep without its transaction: name it when
+			// this signature makes it and the node knows it.
+			if req, err := offline.ParseSignRequest(r.Request); err == nil && req.RequestID == rid {
+				if signed, err := req.SignedTx(sig); err == nil {
+					if st, err := g.cfg.Chain.TxStatus(ctx, signed.Hash()); err == nil && st.Status != chain.StatusNotFound {
+						return nil, outsideConflict(signed.Hash())
+					}
+				}
+			}
+		}
 		return nil, usedConflict(prev)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		g.tampered(err)
@@ -278,7 +297,7 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 	}
 	nonce := signed.Nonce()
 	if cf.nonceFloor > nonce {
-		return nil, policy.Errorf(policy.CodeConflict, "request_id: the nonce this request fixes (%d) was used meanwhile; create a new request", nonce)
+		return nil, g.nonceUsedAtSubmit(ctx, r, signed)
 	}
 	cf.exactNonce = &nonce
 	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: store.OfflineApprovalID(id), ArgsHash: argsHash(in), Kind: store.KindApproved})
@@ -306,11 +325,17 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 		_ = g.cfg.Store.MarkFailed(context.WithoutCancel(ctx), t.ID, reason)
 		return nil, policy.Errorf(code, "%s", reason)
 	}
-	return g.sendSigned(ctx, t, p, signed, fail)
+	return g.sendSigned(ctx, t, p, signed, fail, true)
 }
 
 // usedConflict is the error of a request that was submitted before.
 func usedConflict(t *store.Transfer) error {
+	if t.OutsideBroadcast() && t.TxHash != nil {
+		return outsideConflict(*t.TxHash)
+	}
+	if t.OutsideBroadcast() {
+		return policy.Errorf(policy.CodeConflict, "request_id: its nonce was used by a transaction broadcast outside walletmcp; it is counted as spent, and a request is used once")
+	}
 	if t.TxHash != nil {
 		return policy.Errorf(policy.CodeConflict, "request_id: already submitted (transaction %s); a request is used once", t.TxHash.Hex())
 	}

@@ -163,3 +163,165 @@ func (s *Store) OfflineRequestByID(ctx context.Context, id string) (*OfflineRequ
 	}
 	return &r, nil
 }
+
+// offlineOutsidePrefix namespaces the idempotency key of a spend recorded
+// from the chain rather than made by this wallet (RecordOutside): an agent's
+// key cannot contain ':', so no agent reaches it.
+const offlineOutsidePrefix = "offline-outside:"
+
+// OfflineOutsideKey is the idempotency key of the spend RecordOutside records
+// for offline request id: its signed transaction was broadcast outside
+// walletmcp (the agent assembled it itself), or its nonce was used while the
+// wallet sent nothing at it. The key is in the row's MAC, so the mark cannot
+// be added or removed without the state key.
+func OfflineOutsideKey(id string) string { return offlineOutsidePrefix + id }
+
+// OutsideBroadcast reports whether the transfer is a spend recorded from the
+// chain for an offline request broadcast outside walletmcp (RecordOutside).
+func (t *Transfer) OutsideBroadcast() bool {
+	return len(t.IdempotencyKey) > len(offlineOutsidePrefix) && t.IdempotencyKey[:len(offlineOutsidePrefix)] == offlineOutsidePrefix
+}
+
+// IsOfflineApprovalID reports whether a transfer's approval id is an offline
+// request's (OfflineApprovalID).
+func IsOfflineApprovalID(id string) bool {
+	return len(id) > len("offline:") && id[:len("offline:")] == "offline:"
+}
+
+// qLiveAtNonce finds the live transfer holding a nonce (transfers_nonce).
+const qLiveAtNonce = selectTransfer + ` WHERE chain_id = ? AND from_addr = ? AND nonce = ? AND status <> 'failed'`
+
+// LiveAtNonce returns the transfer of from on chainID that holds nonce and is
+// not failed (at most one does), or ErrNotFound.
+func (lt *LedgerTx) LiveAtNonce(chainID uint64, from common.Address, nonce uint64) (*Transfer, error) {
+	if chainID > math.MaxInt64 || nonce > math.MaxInt64 {
+		return nil, ErrNotFound
+	}
+	return lt.get(qLiveAtNonce, int64(chainID), encodeAddr(from), int64(nonce))
+}
+
+// RecordOutside records, counted, a spend the wallet did not broadcast: t
+// carries what is known (an IdempotencyKey from OfflineOutsideKey, the
+// ArgsHash, the transfer and Kind; ApprovalID is the request's
+// OfflineApprovalID, or empty when a transfer that failed before the wallet
+// broadcast anything holds it), and optionally its Nonce (which no live
+// transfer may hold), TxHash with RawTx, and BlockNumber. With a block, or
+// without a transaction (the request's nonce was used and the signed bytes
+// are unknown: counted for good), the row is "confirmed"; with a transaction
+// not yet mined it is "signed", due for settling at once, and the settling
+// loop follows it like any other. The insert and the status are one change
+// of the ledger transaction.
+func (lt *LedgerTx) RecordOutside(t *Transfer) (*Transfer, error) {
+	switch {
+	case t == nil || !t.OutsideBroadcast() || (t.ApprovalID != "" && !IsOfflineApprovalID(t.ApprovalID)):
+		return nil, errors.New("store: an outside spend needs its offline request's key")
+	case (t.TxHash == nil) != (len(t.RawTx) == 0):
+		return nil, errors.New("store: an outside spend's transaction needs both its hash and its bytes")
+	case t.BlockNumber != nil && (*t.BlockNumber > math.MaxInt64 || t.TxHash == nil):
+		return nil, errors.New("store: an outside spend's block needs its transaction")
+	}
+	hash, raw, block := t.TxHash, t.RawTx, t.BlockNumber
+	got, created, err := lt.Insert(t)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return nil, ErrConflict
+	}
+	got.Status = StatusConfirmed
+	if hash != nil {
+		h := *hash
+		got.TxHash, got.RawTx = &h, append([]byte(nil), raw...)
+		if block == nil {
+			got.Status, got.NextCheck = StatusSigned, lt.now
+		}
+	}
+	if block != nil {
+		b := *block
+		got.BlockNumber = &b
+	}
+	got.UpdatedAt = lt.now
+	if err := lt.update(got); err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// qNotSent is the condition on an offline request r that the wallet never
+// broadcast its transaction nor recorded it spent: no transfer submits it
+// but one that failed before it was signed (a crash, the audit log down:
+// the agent holds the signature all the same), and no outside spend records
+// it. A submitted transfer failed once signed (its nonce used by another
+// transaction) settles the request.
+const qNotSent = `NOT EXISTS (SELECT 1 FROM transfers t WHERE t.approval_id = 'offline:' || r.id
+		AND (t.status <> 'failed' OR t.tx_hash IS NOT NULL))
+	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'offline-outside:' || r.id)`
+
+// qOutsideCandidates lists an account's offline requests that fix a nonce
+// below a bound, were never sent (qNotSent), expired at or after a time, and
+// whose nonce no live transfer holds (offline_requests_from_expires).
+const qOutsideCandidates = `SELECT r.id FROM offline_requests r
+	WHERE r.from_addr = ? AND r.chain_id = ? AND r.expires_at >= ? AND r.nonce < ?
+	AND ` + qNotSent + `
+	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.chain_id = r.chain_id AND t.from_addr = r.from_addr
+		AND t.nonce = r.nonce AND t.status <> 'failed')
+	ORDER BY r.nonce, r.id LIMIT ?`
+
+// OfflineUsedElsewhere returns up to limit offline requests of from on
+// chainID, verified, that expired at or after since, were never sent by the
+// wallet (nor submitted, unless that failed before signing),
+// and fix a nonce below used (the account's nonce on chain) that no live
+// transfer of the wallet holds: their nonce was used by a transaction the
+// wallet did not send. Lowest nonce first.
+func (s *Store) OfflineUsedElsewhere(ctx context.Context, chainID uint64, from common.Address, used uint64, since time.Time, limit int) ([]*OfflineRequest, error) {
+	if s.key == nil {
+		return nil, ErrNoKey
+	}
+	if chainID > math.MaxInt64 || limit <= 0 {
+		return nil, nil
+	}
+	if used > math.MaxInt64 {
+		used = math.MaxInt64
+	}
+	rows, err := s.db.QueryContext(ctx, qOutsideCandidates, encodeAddr(from), int64(chainID), unixNano(since), int64(used), limit)
+	if err != nil {
+		return nil, wrapDBErr("list offline requests", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, wrapDBErr("list offline requests", err)
+		}
+		ids = append(ids, id)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, wrapDBErr("list offline requests", err)
+	}
+	out := make([]*OfflineRequest, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.OfflineRequestByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// HasOpenOffline reports whether from has an offline request, never sent by
+// the wallet, that expired at or after since (a cheap test before asking the
+// chain anything).
+func (s *Store) HasOpenOffline(ctx context.Context, from common.Address, since time.Time) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM offline_requests r
+		WHERE r.from_addr = ? AND r.expires_at >= ? AND `+qNotSent+`)`,
+		encodeAddr(from), unixNano(since)).Scan(&ok)
+	if err != nil {
+		return false, wrapDBErr("list offline requests", err)
+	}
+	return ok, nil
+}

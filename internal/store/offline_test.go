@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,182 @@ func TestOfflineRequestTamper(t *testing.T) {
 				t.Fatalf("got %v, want a tamper error", err)
 			}
 		})
+	}
+}
+
+// TestOfflineUsedElsewhere: a request is listed while it was never submitted,
+// its nonce is below the chain's and no live transfer holds that nonce, and
+// it expired at or after since; RecordOutside counts it once, marked, and
+// then it is no longer listed. Two requests at one nonce are both listed
+// (either may be what was broadcast).
+func TestOfflineUsedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	s, _ := openTest(t, &Options{Now: func() time.Time { return now }})
+	from := common.HexToAddress("0x00000000000000000000000000000000000a11ce")
+	mk := func(id string, nonce uint64, expires time.Time) *OfflineRequest {
+		r := offlineReq(id, from, expires)
+		r.Nonce = nonce
+		if err := s.CreateOfflineRequest(ctx, r, 0); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a := mk("a", 3, now.Add(time.Minute))
+	mk("b", 3, now.Add(time.Minute))
+	mk("c", 5, now.Add(time.Minute))
+	mk("old", 1, now.Add(-2*time.Hour))
+	ids := func(used uint64) string {
+		t.Helper()
+		list, err := s.OfflineUsedElsewhere(ctx, 1337, from, used, now.Add(-time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range list {
+			out = append(out, r.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := ids(3); got != "" {
+		t.Fatalf("nonce 3 free: listed %q", got)
+	}
+	if got := ids(6); got != "a,b,c" {
+		t.Fatalf("listed %q, want a,b,c", got)
+	}
+	if open, err := s.HasOpenOffline(ctx, from, now.Add(-time.Hour)); err != nil || !open {
+		t.Fatalf("open %v, %v", open, err)
+	}
+	// A live transfer of the wallet at nonce 5 hides c.
+	n := uint64(5)
+	if _, _, err := s.CreateTransfer(ctx, &Transfer{ChainID: 1337, From: from, To: a.To, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved, Nonce: &n}); err != nil {
+		t.Fatal(err)
+	}
+	// a is recorded as spent outside: counted, confirmed, marked, listed no more.
+	var rec *Transfer
+	err := s.Ledger(ctx, func(lt *LedgerTx) error {
+		if _, err := lt.LiveAtNonce(1337, from, 3); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("live at nonce 3: %v", err)
+		}
+		if got, err := lt.LiveAtNonce(1337, from, 5); err != nil || got.Nonce == nil || *got.Nonce != 5 {
+			t.Fatalf("live at nonce 5: %+v, %v", got, err)
+		}
+		var err error
+		rec, err = lt.RecordOutside(&Transfer{ApprovalID: OfflineApprovalID("a"), IdempotencyKey: OfflineOutsideKey("a"), ArgsHash: make([]byte, 32),
+			ChainID: 1337, From: from, To: a.To, Asset: AssetETH, Amount: a.Amount, Kind: KindApproved})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TransferByApproval(ctx, OfflineApprovalID("a"))
+	if err != nil || got.ID != rec.ID || got.Status != StatusConfirmed || !got.Counted() || !got.OutsideBroadcast() || got.Amount.Cmp(a.Amount) != 0 {
+		t.Fatalf("recorded %+v, %v", got, err)
+	}
+	if got := ids(6); got != "b" {
+		t.Fatalf("listed %q, want b", got)
+	}
+	// Recording a again conflicts; a transfer with an agent's key is not marked.
+	err = s.Ledger(ctx, func(lt *LedgerTx) error {
+		_, err := lt.RecordOutside(&Transfer{ApprovalID: OfflineApprovalID("a"), IdempotencyKey: OfflineOutsideKey("a"), ArgsHash: make([]byte, 32),
+			ChainID: 1337, From: from, To: a.To, Asset: AssetETH, Amount: a.Amount, Kind: KindApproved})
+		return err
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("a recorded twice: %v", err)
+	}
+	// b's submission failed before it was signed: still listed (the agent
+	// holds the signature); signed and then failed (its nonce used by
+	// another transaction): no longer listed.
+	failed := func(id string, signed bool) {
+		t.Helper()
+		tr, _, err := s.CreateTransfer(ctx, &Transfer{ApprovalID: OfflineApprovalID(id), ChainID: 1337, From: from, To: a.To, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed {
+			if err := s.MarkSigned(ctx, tr.ID, 3, common.Hash{0x33}, []byte{1}); err != nil {
+				t.Fatal(err)
+			}
+			err = s.MarkDropped(ctx, tr.ID, "nonce used")
+		} else {
+			err = s.MarkFailed(ctx, tr.ID, "interrupted")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed("b", false)
+	if got := ids(6); got != "b" {
+		t.Fatalf("listed %q, want b", got)
+	}
+	mk("d", 4, now.Add(time.Minute))
+	failed("d", true)
+	if got := ids(6); got != "b" {
+		t.Fatalf("listed %q, want b", got)
+	}
+	if (&Transfer{IdempotencyKey: "offline-outside"}).OutsideBroadcast() {
+		t.Fatal("a bare key is marked")
+	}
+}
+
+// TestRecordOutsideWithTransaction: with a mined transaction the row is
+// confirmed with its hash, bytes, nonce and block; with a pooled one it is
+// signed and due for settling at once.
+func TestRecordOutsideWithTransaction(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	s, _ := openTest(t, &Options{Now: func() time.Time { return now }})
+	from := common.HexToAddress("0x0a")
+	for i, block := range []*uint64{ptrU64(9), nil} {
+		id := []string{"mined", "pooled"}[i]
+		h := common.Hash{byte(i + 1)}
+		n := uint64(i)
+		err := s.Ledger(ctx, func(lt *LedgerTx) error {
+			_, err := lt.RecordOutside(&Transfer{ApprovalID: OfflineApprovalID(id), IdempotencyKey: OfflineOutsideKey(id), ArgsHash: make([]byte, 32),
+				ChainID: 1337, From: from, To: from, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved,
+				Nonce: &n, TxHash: &h, RawTx: []byte{1, 2}, BlockNumber: block})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.TransferByHash(ctx, h)
+		if err != nil || got.Nonce == nil || *got.Nonce != n || string(got.RawTx) != "\x01\x02" {
+			t.Fatalf("%s: %+v, %v", id, got, err)
+		}
+		if block != nil && (got.Status != StatusConfirmed || got.BlockNumber == nil || *got.BlockNumber != 9) {
+			t.Fatalf("mined: %+v", got)
+		}
+		if block == nil && got.Status != StatusSigned {
+			t.Fatalf("pooled: %+v", got)
+		}
+	}
+	due, err := s.Unsettled(ctx, now, 10)
+	if err != nil || len(due) != 1 || due[0].ApprovalID != OfflineApprovalID("pooled") {
+		t.Fatalf("unsettled %v, %v", due, err)
+	}
+	err = s.Ledger(ctx, func(lt *LedgerTx) error {
+		_, err := lt.RecordOutside(&Transfer{ApprovalID: "not-offline", ChainID: 1337, From: from, To: from, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved})
+		return err
+	})
+	if err == nil {
+		t.Fatal("an outside spend without an offline request was recorded")
+	}
+}
+
+func ptrU64(v uint64) *uint64 { return &v }
+
+// TestOutsideCandidatesPlan: the sweep's query searches indexes only.
+func TestOutsideCandidatesPlan(t *testing.T) {
+	s, _ := openTest(t, nil)
+	plan := queryPlan(t, s, qOutsideCandidates, "0x00", int64(1), int64(0), int64(5), 10)
+	for _, index := range []string{"offline_requests_from_expires", "transfers_approval", "transfers_nonce", "transfers_idempotency_key"} {
+		if !strings.Contains(plan, "INDEX "+index) {
+			t.Errorf("plan %q does not use index %s", plan, index)
+		}
+	}
+	if strings.Contains(plan, "SCAN transfers") || strings.Contains(plan, "SCAN r") {
+		t.Errorf("plan %q walks a table", plan)
 	}
 }

@@ -373,6 +373,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{name: "has paid", query: qPaid, args: []any{"0x00", "0x01"}, indexes: "transfers_from_to"},
 		{name: "changes since", query: qSince, args: []any{int64(0), int64(0)}, indexes: "transfers_seq,transfers_version", sorts: true},
 		{name: "window", query: qWindow, args: []any{int64(1)}, indexes: "transfers_seq"},
+		{name: "live at nonce", query: qLiveAtNonce, args: []any{int64(1), "0x00", int64(0)}, indexes: "transfers_nonce"},
 		{name: "nonces", query: qNonces, args: []any{int64(1), "0x00", int64(0)}, indexes: "transfers_nonce"},
 		{name: "ledger end", query: qLedgerEnd, indexes: "transfers_seq,transfers_version"},
 		{name: "first since", query: qFirstSince, args: []any{int64(0)}, indexes: "transfers_created"},
