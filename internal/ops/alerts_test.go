@@ -82,7 +82,7 @@ func TestWebhookEveryKindSignedNoSecret(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	events := []string{"totp_failed", "totp_lockout", "totp_page_lockout", "totp_state_invalid", "state_tampered", "approval_flood",
-		"panic", "policy_changed", "chain_id_changed", "self_check_failed", "audit_break", "anomaly", "account_frozen", "account_unfrozen", "anomaly_failed"}
+		"panic", "policy_changed", "chain_id_changed", "self_check_failed", "audit_break", "anomaly", "account_frozen", "account_unfrozen", "anomaly_failed", "offline_broadcast_outside"}
 	tee := &Tee{Log: nopLog{}, Alerts: a}
 	for _, e := range events {
 		// Every field an attacker could fill carries the canary.

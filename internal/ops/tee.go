@@ -89,6 +89,8 @@ func AlertFor(event string, fields map[string]any) (ev Event, ok bool) {
 		ev = Event{Kind: KindAnomaly, Severity: SeverityCritical, Account: account, Message: "a severe anomaly could not freeze the account"}
 	case "self_check_failed":
 		ev = Event{Kind: KindSelfCheckFailed, Severity: SeverityCritical, Account: account, Message: "a key failed its self-check; its account is disabled"}
+	case "offline_broadcast_outside":
+		ev = Event{Kind: KindAnomaly, Severity: SeverityCritical, Account: account, Rule: event, Message: "an offline request's transaction was broadcast outside walletmcp; counted as spent"}
 	case "audit_break":
 		ev = Event{Kind: KindAuditBreak, Severity: SeverityCritical, Message: "the audit chain does not verify"}
 	case "anomaly":
