@@ -32,17 +32,14 @@ type startGate struct {
 	chainID *big.Int
 }
 
-// errStartFailed is what a request that waited for a start-up that failed
-// is told; the cause is on serve's stderr.
-var errStartFailed = policy.Errorf(policy.CodeInternal, "the server could not start; see its log")
-
-// newStartGate returns a closed gate for a server on the chain whose id the
-// policy (read, not yet attested) names.
+// newStartGate returns a gate that holds requests, for a server on the
+// chain whose id the policy (read, not yet attested) names.
 func newStartGate(chainID uint64) *startGate {
 	return &startGate{done: make(chan struct{}), chainID: new(big.Int).SetUint64(chainID)}
 }
 
-// open lets every request through to guard, ch and audit.
+// open lets every request through to guard, ch and audit. open and fail
+// are called by serve's start-up only, once.
 func (g *startGate) open(guard mcpserver.Guard, ch mcpserver.ChainReader, audit mcpserver.Auditor) {
 	g.guard, g.chain, g.audit = guard, ch, audit
 	close(g.done)
@@ -56,7 +53,8 @@ func (g *startGate) fail() {
 		return
 	default:
 	}
-	g.err = errStartFailed
+	// What a request that waited is told; the cause is on serve's stderr.
+	g.err = policy.Errorf(policy.CodeInternal, "the server could not start; see its log")
 	close(g.done)
 }
 
@@ -70,8 +68,8 @@ func (g *startGate) opened() bool {
 	}
 }
 
-// wait returns nil once the gate is open, errStartFailed when start-up
-// failed, or ctx's error first.
+// wait returns nil once the gate is open, an error when start-up failed or
+// when ctx ends first.
 func (g *startGate) wait(ctx context.Context) error {
 	select {
 	case <-g.done:
