@@ -134,6 +134,11 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 	pc := &ops.PeriodicCheck{Keys: rt.checked, Store: d.st, Audit: tee, Logger: d.logger,
 		VerifyAudit: func() error { _, err := d.lg.Verify(); return err }}
 	selfCheck := pc.Run
+	// At start the log was just verified from its keyed checkpoint (Open);
+	// the whole chain is re-verified on the periodic schedule only, so that
+	// start-up work does not grow with history.
+	startPC := *pc
+	startPC.VerifyAudit = nil
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -145,7 +150,7 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 		if d.keysReady != nil && d.keysReady(runCtx) != nil {
 			return
 		}
-		selfCheck(runCtx)
+		startPC.Run(runCtx)
 		close(rt.startChecked)
 		watch(runCtx, d, tee, selfCheck, interval)
 	})
