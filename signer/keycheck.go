@@ -49,7 +49,9 @@ func NewKeyCheck(point []byte) (*KeyCheck, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: public key: %w", ErrInvalidSignature, err)
 	}
-	k := &KeyCheck{addr: crypto.PubkeyToAddress(*pub), qx: new(big.Int).Set(pub.X), qv: byte(pub.Y.Bit(0))}
+	// UnmarshalPubkey checked the point (65 bytes, 0x04 ‖ X ‖ Y, on the
+	// curve): its coordinates are read from the encoding.
+	k := &KeyCheck{addr: crypto.PubkeyToAddress(*pub), qx: new(big.Int).SetBytes(point[1:33]), qv: point[64] & 1}
 	k.fast = k.qx.Sign() > 0 && k.qx.Cmp(secp256k1N) < 0
 	return k, nil
 }
