@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/big"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -25,7 +27,9 @@ import (
 // checks did not pass.
 type startGate struct {
 	done    chan struct{} // closed by open or fail
-	err     error         // set before done is closed
+	greeted chan struct{} // closed once the first handshake request was answered
+	greet   sync.Once
+	err     error // set before done is closed
 	guard   mcpserver.Guard
 	chain   mcpserver.ChainReader
 	audit   mcpserver.Auditor
@@ -35,7 +39,25 @@ type startGate struct {
 // newStartGate returns a gate that holds requests, for a server on the
 // chain whose id the policy (read, not yet attested) names.
 func newStartGate(chainID uint64) *startGate {
-	return &startGate{done: make(chan struct{}), chainID: new(big.Int).SetUint64(chainID)}
+	return &startGate{done: make(chan struct{}), greeted: make(chan struct{}), chainID: new(big.Int).SetUint64(chainID)}
+}
+
+// handshakeWait bounds how long start-up waits for the client's handshake
+// before it begins anyway (a client that does not speak first).
+const handshakeWait = 100 * time.Millisecond
+
+// afterHandshake returns once the first initialize (or server/discover)
+// was answered, after handshakeWait, or when ctx ends: start-up's CPU work
+// (scrypts, the chain) then does not compete with the answer on a small
+// machine, and a silent client delays it by handshakeWait at most.
+func (g *startGate) afterHandshake(ctx context.Context) {
+	t := time.NewTimer(handshakeWait)
+	defer t.Stop()
+	select {
+	case <-g.greeted:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // open lets every request through to guard, ch and audit. open and fail
@@ -98,7 +120,11 @@ func ungated(method string) bool {
 func (g *startGate) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if ungated(method) {
-			return next(ctx, method, req)
+			res, err := next(ctx, method, req)
+			if method == "initialize" || method == "server/discover" {
+				g.greet.Do(func() { close(g.greeted) })
+			}
+			return res, err
 		}
 		if err := g.wait(ctx); err != nil {
 			if _, ok := req.(*mcp.CallToolRequest); ok {

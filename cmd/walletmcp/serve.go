@@ -133,6 +133,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		close(runDone)
 	}
 
+	if ln == nil {
+		gate.afterHandshake(ctx)
+	}
 	pass, mk, err := c.unlockHome(h)
 	if err != nil {
 		return err
