@@ -63,23 +63,10 @@ func (k *KeyCheck) Address() common.Address { return k.addr }
 // R‖S‖V signature (low s) by this key, with the contract and errors of the
 // package-level Normalize.
 func (k *KeyCheck) Normalize(digest, r, s []byte) ([]byte, error) {
-	if len(digest) != DigestLength {
-		return nil, ErrDigestLength
-	}
-	rr, err := scalar(r)
+	sig, rr, ss, err := lowS(digest, r, s)
 	if err != nil {
 		return nil, err
 	}
-	ss, err := scalar(s)
-	if err != nil {
-		return nil, err
-	}
-	if ss.Cmp(secp256k1HalfN) > 0 {
-		ss.Sub(secp256k1N, ss)
-	}
-	sig := make([]byte, SignatureLength)
-	rr.FillBytes(sig[:32])
-	ss.FillBytes(sig[32:64])
 	if k.fast {
 		if v, ok := k.nonceParity(digest, rr, ss); ok {
 			sig[64] = v

@@ -180,23 +180,10 @@ func VerifySignature(digest, sig []byte, addr common.Address) error {
 // [1, n-1]. Errors are ErrDigestLength, ErrInvalidSignature and
 // ErrWrongSigner.
 func Normalize(digest, r, s []byte, addr common.Address) ([]byte, error) {
-	if len(digest) != DigestLength {
-		return nil, ErrDigestLength
-	}
-	rr, err := scalar(r)
+	sig, _, _, err := lowS(digest, r, s)
 	if err != nil {
 		return nil, err
 	}
-	ss, err := scalar(s)
-	if err != nil {
-		return nil, err
-	}
-	if ss.Cmp(secp256k1HalfN) > 0 {
-		ss.Sub(secp256k1N, ss)
-	}
-	sig := make([]byte, SignatureLength)
-	rr.FillBytes(sig[:32])
-	ss.FillBytes(sig[32:64])
 	for v := byte(0); v <= 1; v++ {
 		sig[64] = v
 		if recovers(digest, sig, addr) {
@@ -204,6 +191,27 @@ func Normalize(digest, r, s []byte, addr common.Address) ([]byte, error) {
 		}
 	}
 	return nil, ErrWrongSigner
+}
+
+// lowS checks the digest's length and r, s (each in [1, n-1]), flips a
+// high s to n-s, and returns r‖s‖0 with r and s as integers.
+func lowS(digest, r, s []byte) (sig []byte, rr, ss *big.Int, err error) {
+	if len(digest) != DigestLength {
+		return nil, nil, nil, ErrDigestLength
+	}
+	if rr, err = scalar(r); err != nil {
+		return nil, nil, nil, err
+	}
+	if ss, err = scalar(s); err != nil {
+		return nil, nil, nil, err
+	}
+	if ss.Cmp(secp256k1HalfN) > 0 {
+		ss.Sub(secp256k1N, ss)
+	}
+	sig = make([]byte, SignatureLength)
+	rr.FillBytes(sig[:32])
+	ss.FillBytes(sig[32:64])
+	return sig, rr, ss, nil
 }
 
 // scalar parses a big-endian integer in [1, n-1].
