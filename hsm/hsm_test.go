@@ -295,8 +295,8 @@ func TestKeyDeleted(t *testing.T) {
 	tk := hsmtest.New(t, tokenLabel)
 	_, k, f := faultyKey(t, tk, 2)
 	ctx := context.Background()
-	f.SetBeforeSign(func(m hsm.Module, s, key uint) error {
-		if err := m.DestroyObject(s, key); err != nil {
+	f.SetBeforeSign(func(_ hsm.Module, _, key uint) error {
+		if err := f.DeleteObject(key); err != nil {
 			t.Errorf("destroying: %v", err)
 		}
 		return nil
@@ -363,5 +363,24 @@ func TestConcurrentAndClose(t *testing.T) {
 	}
 	if err := tok.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The pool signs in read-only user sessions (SoftHSM signs faster in
+// them); key generation still works through its own read-write session.
+func TestPoolSessionsReadOnly(t *testing.T) {
+	tk := hsmtest.New(t, tokenLabel)
+	_, k, f := faultyKey(t, tk, 2)
+	var state uint
+	f.SetBeforeSign(func(m hsm.Module, s, _ uint) error {
+		var err error
+		state, err = m.GetSessionState(s)
+		return err
+	})
+	if _, err := k.Sign(context.Background(), make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if state != 1 { // CKS_RO_USER_FUNCTIONS
+		t.Fatalf("signing session state %d, want CKS_RO_USER_FUNCTIONS (1)", state)
 	}
 }

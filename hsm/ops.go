@@ -218,7 +218,15 @@ func (t *Token) GenerateKey(ctx context.Context, label string) (KeyInfo, error) 
 		return KeyInfo{}, fmt.Errorf("hsm: key id: %w", err)
 	}
 	var ki KeyInfo
-	err := t.withSession(ctx, func(h uint) error {
+	// A pooled session bounds the calls in flight and carries the login; a
+	// token object is created in a read-write session, opened for this
+	// call (the login is the application's, so it applies to it too).
+	err := t.withSession(ctx, func(uint) error {
+		h, err := t.mod.OpenSession(t.slot, rwSessionFlags)
+		if err != nil {
+			return fmt.Errorf("%w: C_OpenSession (read-write): %w", ErrToken, err)
+		}
+		defer func() { _ = t.mod.CloseSession(h) }()
 		pub := []Attribute{
 			{pkcs11.CKA_CLASS, uint(pkcs11.CKO_PUBLIC_KEY)},
 			{pkcs11.CKA_KEY_TYPE, uint(pkcs11.CKK_EC)},

@@ -231,3 +231,19 @@ func (f *Faults) Open(t testing.TB, tk *Token, n int) *hsm.Token {
 	t.Cleanup(func() { _ = tok.Close() })
 	return tok
 }
+
+// DeleteObject destroys object on the token through a read-write session
+// of its own, as another application deleting a key would (the pool's
+// sessions are read-only).
+func (f *Faults) DeleteObject(object uint) error {
+	h, err := f.Module.OpenSession(f.Slot(), rwSession)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Module.CloseSession(h) }()
+	return f.Module.DestroyObject(h, object)
+}
+
+// rwSession is CKF_SERIAL_SESSION | CKF_RW_SESSION (PKCS#11 v2.40 §5.1;
+// written out so that this package needs no cgo).
+const rwSession = 0x4 | 0x2
