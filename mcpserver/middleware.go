@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/time/rate"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/policy"
@@ -88,37 +89,18 @@ func (s *Server) auditCall(ctx context.Context, name string, args json.RawMessag
 	}
 }
 
-// limiter is a token bucket: rate tokens per period, burst of rate.
+// limiter is a token bucket (x/time/rate): rate calls per period, burst of
+// rate, read at the injected clock.
 type limiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	rate   float64
-	per    time.Duration
-	tokens float64
-	last   time.Time
+	now func() time.Time
+	l   *rate.Limiter
 }
 
-func newLimiter(rate int, per time.Duration, now func() time.Time) *limiter {
-	return &limiter{now: now, rate: float64(rate), per: per, tokens: float64(rate), last: now()}
+func newLimiter(n int, per time.Duration, now func() time.Time) *limiter {
+	return &limiter{now: now, l: rate.NewLimiter(rate.Limit(float64(n)/per.Seconds()), n)}
 }
 
-func (l *limiter) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := l.now()
-	if el := t.Sub(l.last); el > 0 {
-		l.tokens += l.rate * float64(el) / float64(l.per)
-		if l.tokens > l.rate {
-			l.tokens = l.rate
-		}
-		l.last = t
-	}
-	if l.tokens < 1 {
-		return false
-	}
-	l.tokens--
-	return true
-}
+func (l *limiter) allow() bool { return l.l.AllowN(l.now(), 1) }
 
 // drainGroup counts calls read from the client and not yet answered.
 type drainGroup struct {

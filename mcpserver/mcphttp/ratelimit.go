@@ -3,26 +3,26 @@ package mcphttp
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// rateLimits is a token bucket per key (a token identity): rate per period,
-// burst of rate. Buckets full again are forgotten, so the map stays small.
+// rateLimits is a token bucket (x/time/rate) per key (a token identity):
+// rate per period, burst of rate, read at the injected clock. Buckets full
+// again are forgotten, so the map stays small.
 type rateLimits struct {
 	mu      sync.Mutex
 	now     func() time.Time
-	rate    float64
+	limit   rate.Limit
+	burst   int
 	per     time.Duration
-	buckets map[string]*bucket
+	buckets map[string]*rate.Limiter
 	swept   time.Time
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newRateLimits(rate int, per time.Duration, now func() time.Time) *rateLimits {
-	return &rateLimits{now: now, rate: float64(rate), per: per, buckets: map[string]*bucket{}, swept: now()}
+func newRateLimits(n int, per time.Duration, now func() time.Time) *rateLimits {
+	return &rateLimits{now: now, limit: rate.Limit(float64(n) / per.Seconds()), burst: n, per: per,
+		buckets: map[string]*rate.Limiter{}, swept: now()}
 }
 
 func (l *rateLimits) allow(key string) bool {
@@ -31,7 +31,7 @@ func (l *rateLimits) allow(key string) bool {
 	t := l.now()
 	if t.Sub(l.swept) > l.per {
 		for k, b := range l.buckets {
-			if t.Sub(b.last) > l.per {
+			if b.TokensAt(t) >= float64(l.burst) {
 				delete(l.buckets, k)
 			}
 		}
@@ -39,16 +39,8 @@ func (l *rateLimits) allow(key string) bool {
 	}
 	b := l.buckets[key]
 	if b == nil {
-		b = &bucket{tokens: l.rate, last: t}
+		b = rate.NewLimiter(l.limit, l.burst)
 		l.buckets[key] = b
 	}
-	if el := t.Sub(b.last); el > 0 {
-		b.tokens = min(l.rate, b.tokens+l.rate*float64(el)/float64(l.per))
-		b.last = t
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.AllowN(t, 1)
 }
