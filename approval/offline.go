@@ -2,16 +2,14 @@ package approval
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/google/uuid"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/chain"
@@ -141,12 +139,11 @@ func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*O
 		g.auditVerdict("offline_request", "", p)
 		return nil, &DenyError{Decision: p.decision}
 	}
-	var raw [16]byte
-	if _, err := io.ReadFull(g.cfg.Rand, raw[:]); err != nil {
+	u, err := uuid.NewRandomFromReader(g.cfg.Rand)
+	if err != nil {
 		return nil, policy.Errorf(policy.CodeInternal, "making a request id failed")
 	}
-	raw[6], raw[8] = raw[6]&0x0f|0x40, raw[8]&0x3f|0x80 // a version 4 (random) UUID
-	id := uuidText(raw)
+	raw, id := [16]byte(u), u.String()
 	chainID := new(big.Int).SetUint64(in.ChainID)
 	txTo, value := in.To, in.Amount
 	if tok := in.TokenAddress(); tok != nil {
@@ -217,7 +214,7 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 	if !ok {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "request_id: must be a UUID (8-4-4-4-12 hex digits) from create_offline_request")
 	}
-	id := uuidText(rid)
+	id := uuid.UUID(rid).String()
 	if len(signature) > MaxOfflineSignatureLen {
 		return nil, policy.Errorf(policy.CodeInvalidArgument, "signature: longer than %d characters", MaxOfflineSignatureLen)
 	}
@@ -342,22 +339,15 @@ func usedConflict(t *store.Transfer) error {
 	return policy.Errorf(policy.CodeConflict, "request_id: already submitted; a request is used once")
 }
 
-// uuidText renders a UUID in canonical text form (8-4-4-4-12, lowercase).
-func uuidText(b [16]byte) string {
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
-// parseUUID parses a UUID in canonical text form (either case).
+// parseUUID parses a UUID in canonical text form (8-4-4-4-12, either case);
+// uuid.Parse alone also takes the braced, urn: and dashless forms.
 func parseUUID(s string) ([16]byte, bool) {
-	var b [16]byte
-	if len(s) != OfflineRequestIDLen || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return b, false
+	if len(s) != OfflineRequestIDLen {
+		return [16]byte{}, false
 	}
-	raw, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
-	if err != nil || len(raw) != 16 {
-		return b, false
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return [16]byte{}, false
 	}
-	copy(b[:], raw)
-	return b, true
+	return [16]byte(u), true
 }
