@@ -176,9 +176,15 @@ func hsmKeys(ctx context.Context, cfg *config.Config, accts []config.Account, pi
 	if err != nil {
 		return nil, nil, fmt.Errorf("serve: refusing to start: %w", err)
 	}
+	// One listing of the token's keys serves every account.
+	infos, err := tok.Keys(ctx)
+	if err != nil {
+		tok.Close()
+		return nil, nil, fmt.Errorf("serve: refusing to start: listing the keys of token %q: %w", cfg.HSM.TokenLabel, err)
+	}
 	keys := approval.KeyMap{}
 	for _, a := range hsmAccounts(accts) {
-		s, err := p11.Load(ctx, tok, a.Address)
+		s, err := p11.Find(ctx, tok, infos, a.Address)
 		if err != nil {
 			tok.Close()
 			if errors.Is(err, hsm.ErrKeyNotFound) {

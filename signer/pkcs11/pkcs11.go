@@ -80,6 +80,12 @@ func Load(ctx context.Context, tok *hsm.Token, want common.Address) (*Signer, er
 	if err != nil {
 		return nil, err
 	}
+	return Find(ctx, tok, keys, want)
+}
+
+// Find is Load over a listing of the token's keys (tok.Keys), for a caller
+// that loads several accounts from one listing.
+func Find(ctx context.Context, tok *hsm.Token, keys []hsm.KeyInfo, want common.Address) (*Signer, error) {
 	for _, ki := range keys {
 		addr, err := Address(ki.Point)
 		if err != nil || addr != want {
