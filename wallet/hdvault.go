@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/google/uuid"
 
+	"github.com/walletmcp/walletmcp/internal/fslock"
 	"github.com/walletmcp/walletmcp/internal/secret"
 )
 
@@ -96,6 +97,22 @@ func (v *HDVault) Create(label string, seed *secret.Bytes, address0 common.Addre
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	// The uniqueness check and the write hold the vault's file lock, so
+	// that two processes cannot create two wallets with one label or seed.
+	var w *HDWallet
+	err := fslock.WithLock(filepath.Join(filepath.Dir(v.dir), hdLockFile), func() error {
+		var err error
+		w, err = v.create(label, seed, address0, pass)
+		return err
+	})
+	return w, err
+}
+
+// hdLockFile, beside the vault's directory, is the lock of its creators.
+const hdLockFile = ".hd.lock"
+
+// create is Create under the locks.
+func (v *HDVault) create(label string, seed *secret.Bytes, address0 common.Address, pass *secret.Bytes) (*HDWallet, error) {
 	ws, err := v.Wallets()
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/fslock"
 )
 
 // Backends an account can have.
@@ -81,15 +83,22 @@ func (h *Home) AddAccount(a Account) error {
 	default:
 		return fmt.Errorf("config: unknown backend %q", a.Backend)
 	}
-	accts, err := h.Accounts()
-	if err != nil {
-		return err
-	}
-	for _, x := range accts {
-		if x.Address == a.Address {
-			return fmt.Errorf("config: account %s already exists", a.Address.Hex())
+	// The read-modify-write holds the registry's lock, so that two
+	// processes adding accounts at once do not lose one of them.
+	return fslock.WithLock(h.Path(accountsLockFile), func() error {
+		accts, err := h.Accounts()
+		if err != nil {
+			return err
 		}
-	}
-	accts = append(accts, a)
-	return h.writeJSON(AccountsFile, accountsFile{Version: 1, Accounts: accts})
+		for _, x := range accts {
+			if x.Address == a.Address {
+				return fmt.Errorf("config: account %s already exists", a.Address.Hex())
+			}
+		}
+		accts = append(accts, a)
+		return h.writeJSON(AccountsFile, accountsFile{Version: 1, Accounts: accts})
+	})
 }
+
+// accountsLockFile is the lock file of the account registry's writers.
+const accountsLockFile = ".accounts.lock"
