@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/policy"
 )
@@ -24,8 +25,11 @@ type BalanceInfo struct {
 
 // Balance reads address's balance of asset ("ETH", a policy token symbol or
 // a token contract address). Reading an unknown token is allowed (it moves
-// nothing); its symbol is sanitised and marked untrusted.
+// nothing); its symbol is sanitised and marked untrusted. It feeds no
+// decision, so its chain reads may be answered at a head the node pushed
+// (chain.AtPushedHead).
 func (g *Guard) Balance(ctx context.Context, address, asset string) (*BalanceInfo, error) {
+	ctx = chain.AtPushedHead(ctx)
 	addr, err := policy.ParseAddress("address", address)
 	if err != nil {
 		return nil, err

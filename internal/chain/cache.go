@@ -27,8 +27,12 @@ const (
 // answer never outlives its block; a caller that knows the head reads
 // at most once per block and address.
 type blockCache struct {
-	mu       sync.Mutex
-	block    uint64
+	mu    sync.Mutex
+	block uint64
+	// epoch counts the times the entries were dropped: a read started
+	// before a drop (reset for a new head at the same number, after a
+	// reorganisation) is not kept after it (putBalanceIn, putCallIn).
+	epoch    uint64
 	balances map[common.Address]*big.Int
 	calls    map[callKey][]byte
 }
@@ -64,10 +68,33 @@ func (c *blockCache) advanceLocked(n uint64) bool {
 	if n == c.block && c.balances != nil {
 		return false
 	}
+	c.dropLocked(n)
+	return true
+}
+
+func (c *blockCache) dropLocked(n uint64) {
 	c.block = n
+	c.epoch++
 	c.balances = make(map[common.Address]*big.Int)
 	c.calls = make(map[callKey][]byte)
-	return true
+}
+
+// reset moves the cache to block n and drops every entry, even when n is
+// its block already: a pushed head at the same number is another block.
+func (c *blockCache) reset(n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(n)
+}
+
+// at moves the cache to block n like advance and returns the epoch that a
+// read at n must still find when its answer is kept (putBalanceIn,
+// putCallIn).
+func (c *blockCache) at(n uint64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.advanceLocked(n)
+	return c.epoch
 }
 
 // balance returns a copy of addr's balance read at block n, if kept.
@@ -89,6 +116,20 @@ func (c *blockCache) balance(n uint64, addr common.Address) (*big.Int, bool) {
 func (c *blockCache) putBalance(n uint64, addr common.Address, wei *big.Int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.putBalanceLocked(n, addr, wei)
+}
+
+// putBalanceIn keeps addr's balance read at block n unless the entries were
+// dropped since epoch ep.
+func (c *blockCache) putBalanceIn(ep, n uint64, addr common.Address, wei *big.Int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch == ep {
+		c.putBalanceLocked(n, addr, wei)
+	}
+}
+
+func (c *blockCache) putBalanceLocked(n uint64, addr common.Address, wei *big.Int) {
 	if c.balances == nil || c.block != n || len(c.balances) >= maxCachedPerBlock {
 		return
 	}
@@ -113,6 +154,20 @@ func (c *blockCache) call(n uint64, k callKey) ([]byte, bool) {
 func (c *blockCache) putCall(n uint64, k callKey, out []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.putCallLocked(n, k, out)
+}
+
+// putCallIn keeps a call's result at block n unless the entries were
+// dropped since epoch ep.
+func (c *blockCache) putCallIn(ep, n uint64, k callKey, out []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch == ep {
+		c.putCallLocked(n, k, out)
+	}
+}
+
+func (c *blockCache) putCallLocked(n uint64, k callKey, out []byte) {
 	if c.calls == nil || c.block != n || len(c.calls) >= maxCachedPerBlock || len(out) > maxCachedCallResult {
 		return
 	}

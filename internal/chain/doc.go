@@ -19,6 +19,27 @@
 // and reads at that block number: a repeated read in the same block costs
 // that one round trip instead of two.
 //
+// Over a websocket (a ws:// or wss:// URL) RPC also subscribes to the
+// node's new heads (eth_subscribe newHeads, go-ethereum's client) and keeps
+// the head it was told about; a pushed head drops the cache, even at the
+// same number (a reorganisation). A pushed head lags the node by the time
+// its notification takes to arrive, so only reads that merely inform use
+// it: those whose context is marked AtPushedHead (the read tools: the
+// Guard's Balance behind get_balance, with the token calls behind it). They
+// are read at the pushed head, with no round trip when already kept, and
+// never at a block below one this RPC saw otherwise (an eth_blockNumber
+// answer, a receipt's block: a transfer seen mined is seen in the balance).
+// Every other read (the Guard's balance, nonce and fee facts before a
+// decision, the reservation's checks, everything the limits shared by two
+// serves depend on) asks eth_blockNumber as over http, so it is no staler
+// than the node at the call. The pushed head is used only while it can be
+// vouched for: the subscription is set up, seeded with eth_blockNumber and
+// has not failed, and the node confirmed the head (a notification or an
+// eth_blockNumber answer) less than Options.HeadTrust (default 1s) ago.
+// Otherwise a marked read asks eth_blockNumber too (which renews the
+// trust), and a failed subscription is set up again in the background with
+// a back-off. Over http every read costs the one round trip.
+//
 // # Security model
 //
 // The node is not trusted. Every answer that the rest of walletmcp acts on is

@@ -28,6 +28,17 @@ type Options struct {
 	// Timeout is the timeout of each call to the node, and of Dial's
 	// connection and chain-id check. Default DefaultTimeout (10s).
 	Timeout time.Duration
+	// HeadTrust applies to a websocket node (ws:// or wss://), whose new
+	// heads RPC follows: a pushed head answers reads marked AtPushedHead
+	// for at most this long after the node last confirmed it (a
+	// notification or an eth_blockNumber answer); after that such a read
+	// asks eth_blockNumber again. Default DefaultHeadTrust (1s).
+	HeadTrust time.Duration
+	// Now is the clock HeadTrust is measured with. Default time.Now.
+	Now func() time.Time
+
+	// headHook, if set, is told every change of the followed head (tests).
+	headHook func(headEvent)
 }
 
 // RPC is a Chain backed by a JSON-RPC node, reached through go-ethereum's
@@ -37,6 +48,9 @@ type RPC struct {
 	ec        *ethclient.Client
 	transport *http.Transport
 	cache     blockCache
+	// heads follows the node's new heads; nil unless the URL is a
+	// websocket.
+	heads *headFollower
 }
 
 var _ Chain = (*RPC)(nil)
@@ -83,11 +97,18 @@ func Dial(ctx context.Context, url string, opts *Options) (*RPC, error) {
 		r.closeConn()
 		return nil, fmt.Errorf("%w: node reports chain id %v, expected %s", ErrChainIDMismatch, id, opts.ExpectChainID)
 	}
+	if isWebsocket(url) {
+		r.startFollowing(opts.HeadTrust, opts.Now, opts.headHook)
+	}
 	return r, nil
 }
 
-// Close closes the connection to the node.
-func (c *RPC) Close() { c.closeConn() }
+// Close ends the head subscription, if any, and closes the connection to
+// the node.
+func (c *RPC) Close() {
+	c.stopFollowing()
+	c.closeConn()
+}
 
 func (c *RPC) closeConn() {
 	c.ec.Close()

@@ -98,3 +98,63 @@ func TestRPCAgainstGeth(t *testing.T) {
 		}
 	})
 }
+
+// TestRPCAgainstGethWebsocket runs RPC against a real geth --dev node over
+// its websocket endpoint: a read tool's read after a block is mined (seen by
+// the pushed head, waited for on the follower's events, never polled for)
+// is the new block's, and a decision's read is right too.
+func TestRPCAgainstGethWebsocket(t *testing.T) {
+	node := gethtest.Start(t)
+	ctx := context.Background()
+	events := make(headEvents, 1024)
+	c, err := Dial(ctx, node.WSURL, &Options{ExpectChainID: big.NewInt(DevChainID), headHook: events.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	events.waitFor(t, "live", func(ev headEvent) bool { return ev.live })
+	tool := AtPushedHead(ctx)
+
+	key, from := newKey(t)
+	_, to := newKey(t)
+	_, h0, err := c.Balance(tool, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Fund(ctx, from, ether(2)); err != nil {
+		t.Fatal(err)
+	}
+	events.waitFor(t, "after the funding block", func(ev headEvent) bool { return ev.pushed && ev.number > h0 })
+	wei, h1, err := c.Balance(tool, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wei.Cmp(ether(2)) != 0 || h1 <= h0 {
+		t.Fatalf("read tool Balance = %s at block %d, want 2 ether after block %d", wei, h1, h0)
+	}
+	// The recipient's balance is kept for this block; the transfer's
+	// block must drop it.
+	if got, _, err := c.Balance(tool, to); err != nil || got.Sign() != 0 {
+		t.Fatalf("recipient Balance before = %v, %v; want 0", got, err)
+	}
+	nonce, err := c.PendingNonce(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := signTx(t, key, c.ChainID(), nonce, &to, ether(1), 21000, suggestFees(t, c), nil)
+	if err := c.Send(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	events.waitFor(t, "after the transfer's block", func(ev headEvent) bool { return ev.pushed && ev.number > h1 })
+	got, h2, err := c.Balance(tool, to)
+	if err != nil || got.Cmp(ether(1)) != 0 || h2 <= h1 {
+		t.Fatalf("read tool recipient Balance = %v at block %d, %v; want 1 ether after block %d", got, h2, err, h1)
+	}
+	if got, h3, err := c.Balance(ctx, to); err != nil || got.Cmp(ether(1)) != 0 || h3 < h2 {
+		t.Errorf("decision recipient Balance = %v at block %d, %v; want 1 ether at block >= %d", got, h3, err, h2)
+	}
+	r := waitReceipt(t, c, tx.Hash())
+	if r.Status != types.ReceiptStatusSuccessful || r.BlockNumber.Uint64() != h2 {
+		t.Errorf("receipt status %d in block %s, want success in block %d", r.Status, r.BlockNumber, h2)
+	}
+}

@@ -46,14 +46,17 @@ const (
 type Node struct {
 	// URL is the node's HTTP JSON-RPC endpoint, http://127.0.0.1:PORT.
 	URL string
+	// WSURL is the node's websocket JSON-RPC endpoint, ws://127.0.0.1:PORT
+	// (the same port: geth serves both on one listener).
+	WSURL string
 	// Faucet is the node's funded, unlocked dev account (eth_accounts[0]).
 	Faucet common.Address
 
 	rpc *rpc.Client
 }
 
-// Start starts geth --dev on a free loopback port with a fresh data
-// directory, waits until it answers eth_chainId with 1337, and registers a
+// Start starts geth --dev on a free loopback port (HTTP and websocket
+// JSON-RPC on that one port) with a fresh data directory, waits until it answers eth_chainId with 1337, and registers a
 // cleanup that stops it with SIGTERM and waits for it to exit.
 func Start(t testing.TB) *Node {
 	t.Helper()
@@ -146,6 +149,8 @@ func start(t testing.TB, bin string) (n *Node, retry bool, err error) {
 		"--dev",
 		"--http", "--http.addr", loopback, "--http.port", strconv.Itoa(port),
 		"--http.api", "eth,net,web3",
+		"--ws", "--ws.addr", loopback, "--ws.port", strconv.Itoa(port),
+		"--ws.api", "eth,net,web3",
 		"--datadir", datadir,
 		"--ipcdisable", "--nodiscover", "--maxpeers", "0", "--port", "0",
 	)
@@ -181,13 +186,14 @@ func start(t testing.TB, bin string) (n *Node, retry bool, err error) {
 		}
 	}
 
-	url := "http://" + net.JoinHostPort(loopback, strconv.Itoa(port))
+	hostPort := net.JoinHostPort(loopback, strconv.Itoa(port))
+	url := "http://" + hostPort
 	client, err := rpc.DialHTTP(url)
 	if err != nil {
 		stop()
 		return nil, false, err
 	}
-	n = &Node{URL: url, rpc: client}
+	n = &Node{URL: url, WSURL: "ws://" + hostPort, rpc: client}
 	if err := n.waitReady(exited); err != nil {
 		client.Close()
 		stop()

@@ -39,6 +39,22 @@ func TestStartFundStop(t *testing.T) {
 		if got.ToInt().Cmp(want) != 0 {
 			t.Errorf("balance after Fund = %s, want %s", got.ToInt(), want)
 		}
+		// The same node over its websocket endpoint.
+		if !strings.HasPrefix(n.WSURL, "ws://127.0.0.1:") {
+			t.Errorf("WSURL = %q, want a loopback ws URL", n.WSURL)
+		}
+		ws, err := rpc.DialContext(context.Background(), n.WSURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		var wsGot hexutil.Big
+		if err := ws.CallContext(context.Background(), &wsGot, "eth_getBalance", addr, "latest"); err != nil {
+			t.Fatalf("eth_getBalance over %s: %v", n.WSURL, err)
+		}
+		if wsGot.ToInt().Cmp(want) != 0 {
+			t.Errorf("balance over ws = %s, want %s", wsGot.ToInt(), want)
+		}
 	})
 	// The subtest's cleanup has stopped geth: its port no longer answers.
 	if url == "" {
