@@ -123,7 +123,8 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, tool string, args map[str
 // calls; p50 and p99), next to the floor: a one-tool go-sdk server answering
 // a constant of get_balance's shape, measured in the same run. The walletmcp
 // cases run on the embedded dev chain and through --rpc against a geth
-// --dev node.
+// --dev node's websocket endpoint (repeated reads in a block at the pushed
+// head, no round trip).
 func BenchmarkReadStdio(b *testing.B) {
 	b.Run("floor", func(b *testing.B) {
 		cs, _ := startFloor(b, floorBin(b))
@@ -141,7 +142,7 @@ func BenchmarkReadStdio(b *testing.B) {
 				if err := node.Fund(context.Background(), addr, new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
 					b.Fatal(err)
 				}
-				args = []string{"--rpc", node.URL}
+				args = []string{"--rpc", node.WSURL}
 			}
 			cs := startBenchServe(b, home, args...)
 			for _, tc := range []struct {
@@ -279,7 +280,7 @@ func BenchmarkSessionRSS(b *testing.B) {
 				if err := node.Fund(context.Background(), addr, new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
 					b.Fatal(err)
 				}
-				args = []string{"--rpc", node.URL}
+				args = []string{"--rpc", node.WSURL}
 			}
 			bin := binPath
 			if v := os.Getenv(envBenchBin); v != "" {

@@ -350,7 +350,9 @@ func TestServeAgainstGethDevNode(t *testing.T) {
 	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
 		t.Fatal(err)
 	}
-	s := startServe(t, home, "--rpc", node.URL)
+	// Over the websocket endpoint (reads at the pushed head): a transfer
+	// seen mined is in the next get_balance; over http after the restart.
+	s := startServe(t, home, "--rpc", node.WSURL)
 	if got := s.balance(addr.Hex()); got != "10" {
 		t.Fatalf("funded balance %s, want 10", got)
 	}

@@ -139,6 +139,14 @@ func (e *wsEth) Call(_ map[string]any, block string) (hexutil.Bytes, error) {
 	return common.LeftPadBytes(new(big.Int).SetUint64(n).Bytes(), 32), nil
 }
 
+// GetTransactionReceipt answers a successful receipt in the node's current
+// head block.
+func (e *wsEth) GetTransactionReceipt(hash common.Hash) *types.Receipt {
+	e.node.inc("eth_getTransactionReceipt")
+	return &types.Receipt{Status: types.ReceiptStatusSuccessful, TxHash: hash, Logs: []*types.Log{},
+		BlockNumber: new(big.Int).SetUint64(e.node.head.Load()), GasUsed: 21000, CumulativeGasUsed: 21000}
+}
+
 func (e *wsEth) NewHeads(ctx context.Context) (*rpc.Subscription, error) {
 	e.node.inc("eth_subscribe")
 	if e.node.refuse.Load() {
@@ -278,6 +286,37 @@ func TestRPCWebsocketHeads(t *testing.T) {
 	node.push(8)
 	events.waitFor(t, "pushed 8", func(ev headEvent) bool { return ev.pushed && ev.number == 8 })
 	read("pushed after resubscribing", tool, 8, 5, 5, numbers)
+}
+
+// TestRPCWebsocketReceiptRaisesHead: a receipt in a block whose head
+// notification has not arrived yet moves the read tools' head to that
+// block, so a transfer seen mined is seen in the balance, still without
+// asking eth_blockNumber.
+func TestRPCWebsocketReceiptRaisesHead(t *testing.T) {
+	node, url := newWSNode(t, 5)
+	events := make(headEvents, 1024)
+	ctx := context.Background()
+	c, err := Dial(ctx, url, &Options{ExpectChainID: big.NewInt(DevChainID), headHook: events.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	events.waitFor(t, "live", func(ev headEvent) bool { return ev.live })
+	tool := AtPushedHead(ctx)
+	if wei, n, err := c.Balance(tool, alice); err != nil || n != 5 || wei.Int64() != 5000 {
+		t.Fatalf("Balance = %v at %d, %v; want 5000 at 5", wei, n, err)
+	}
+	node.head.Store(7) // mined, not pushed yet
+	r, err := c.Receipt(ctx, common.Hash{1})
+	if err != nil || r.BlockNumber.Uint64() != 7 {
+		t.Fatalf("Receipt = %v, %v; want one in block 7", r, err)
+	}
+	if wei, n, err := c.Balance(tool, alice); err != nil || n != 7 || wei.Int64() != 7000 {
+		t.Errorf("Balance after a receipt in block 7 = %v at %d, %v; want 7000 at 7", wei, n, err)
+	}
+	if got := node.count("eth_blockNumber"); got != 1 {
+		t.Errorf("eth_blockNumber asked %d times, want only the seeding one", got)
+	}
 }
 
 // TestRPCHTTPNoFollowing: over http a read marked AtPushedHead asks for the
