@@ -34,11 +34,17 @@
 // serves depend on) asks eth_blockNumber as over http, so it is no staler
 // than the node at the call. The pushed head is used only while it can be
 // vouched for: the subscription is set up, seeded with eth_blockNumber and
-// has not failed, and the node confirmed the head (a notification or an
-// eth_blockNumber answer) less than Options.HeadTrust (default 1s) ago.
-// Otherwise a marked read asks eth_blockNumber too (which renews the
-// trust), and a failed subscription is set up again in the background with
-// a back-off. Over http every read costs the one round trip.
+// has not failed, and it was last seen in step with the node (a
+// notification, or an eth_blockNumber answer equal to the last head it
+// reported) less than Options.HeadTrust (default 1s) ago. Otherwise a
+// marked read asks eth_blockNumber too (an answer equal to the reported
+// head renews the trust; a higher one is read at but renews nothing). A
+// subscription that failed, or stayed behind eth_blockNumber for
+// HeadTrust, is set up again in the background with a back-off. Across
+// processes (two serves on one node) a read tool may lag another process's
+// view by a notification's latency; their limits are shared through the
+// store and checked with decision reads, not with read tools. Over http
+// every read costs the one round trip.
 //
 // # Security model
 //

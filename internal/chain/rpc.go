@@ -30,9 +30,11 @@ type Options struct {
 	Timeout time.Duration
 	// HeadTrust applies to a websocket node (ws:// or wss://), whose new
 	// heads RPC follows: a pushed head answers reads marked AtPushedHead
-	// for at most this long after the node last confirmed it (a
-	// notification or an eth_blockNumber answer); after that such a read
-	// asks eth_blockNumber again. Default DefaultHeadTrust (1s).
+	// for at most this long after the subscription was last seen in step
+	// with the node (a notification, or an eth_blockNumber answer equal to
+	// the last head it reported); after that such a read asks
+	// eth_blockNumber again. A subscription behind eth_blockNumber for this
+	// long is replaced. Default DefaultHeadTrust (1s).
 	HeadTrust time.Duration
 	// Now is the clock HeadTrust is measured with. Default time.Now.
 	Now func() time.Time

@@ -62,18 +62,31 @@ type headEvent struct {
 
 // headFollower keeps the head the node pushed over a newHeads subscription,
 // and whether that head can be vouched for: the subscription is live (set
-// up, seeded with eth_blockNumber, no error since) and the node confirmed
-// the head (a notification or an eth_blockNumber answer) less than trust
-// ago.
+// up, seeded with eth_blockNumber, no error since) and in step with the
+// node (a notification, or an eth_blockNumber answer equal to the last head
+// the subscription reported) less than trust ago. A subscription that stays
+// behind eth_blockNumber for trust is taken as stuck: the follower sets up
+// another.
 type headFollower struct {
 	trust time.Duration
 	now   func() time.Time
 	hook  func(headEvent) // tests only; called without mu held
 
-	mu        sync.Mutex
-	live      bool
-	number    uint64
+	mu sync.Mutex
+	// live: the subscription is set up and seeded, and has not failed.
+	live bool
+	// number is the newest head known: pushed, or seen otherwise (an
+	// eth_blockNumber answer, a receipt's block).
+	number uint64
+	// reported is the last head the subscription reported (or its seed).
+	reported uint64
+	// confirmed is when the subscription was last known in step.
 	confirmed time.Time
+	// behindSince is when eth_blockNumber first answered above reported
+	// (zero while in step).
+	behindSince time.Time
+	// stuck tells the subscription's loop to set up another.
+	stuck chan struct{}
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -92,20 +105,36 @@ func (f *headFollower) fresh() (uint64, bool) {
 	return f.number, true
 }
 
-// confirm records that the node answered eth_blockNumber with n: a head at
-// or above the known one is the node's head now.
+// confirm records that the node answered eth_blockNumber with n: a head
+// above the known one is the newest known. An answer equal to the last
+// reported head renews the trust; one above it does not (the subscription
+// did not say so), and if the subscription stays behind for trust it is
+// taken as stuck.
 func (f *headFollower) confirm(n uint64) {
 	if f == nil {
 		return
 	}
 	f.mu.Lock()
-	if n < f.number {
-		f.mu.Unlock()
-		return
+	now := f.now()
+	changed := n > f.number
+	if changed {
+		f.number = n
 	}
-	changed := n != f.number
-	f.number, f.confirmed = n, f.now()
-	ev := headEvent{number: n, live: f.live}
+	switch {
+	case n == f.reported:
+		f.confirmed, f.behindSince = now, time.Time{}
+	case n > f.reported && f.live:
+		if f.behindSince.IsZero() {
+			f.behindSince = now
+		} else if now.Sub(f.behindSince) >= f.trust {
+			f.behindSince = time.Time{}
+			select {
+			case f.stuck <- struct{}{}:
+			default:
+			}
+		}
+	}
+	ev := headEvent{number: f.number, live: f.live}
 	f.mu.Unlock()
 	if changed {
 		f.emit(ev)
@@ -135,21 +164,35 @@ func (f *headFollower) raise(n uint64) {
 // kept even if lower than the known head (a reorganisation).
 func (f *headFollower) pushed(n uint64) {
 	f.mu.Lock()
-	f.number, f.confirmed = n, f.now()
+	f.number, f.reported, f.confirmed, f.behindSince = n, n, f.now(), time.Time{}
 	ev := headEvent{number: n, live: f.live, pushed: true}
 	f.mu.Unlock()
 	f.emit(ev)
 }
 
-// setLive marks the subscription live or not.
-func (f *headFollower) setLive(live bool) {
+// seeded marks a new subscription live, in step at head n (an
+// eth_blockNumber answer after it was set up); a head pushed since is kept.
+func (f *headFollower) seeded(n uint64) {
 	f.mu.Lock()
-	if f.live == live {
+	if n > f.number {
+		f.number = n
+	}
+	f.reported, f.confirmed, f.behindSince = f.number, f.now(), time.Time{}
+	f.live = true
+	ev := headEvent{number: f.number, live: true}
+	f.mu.Unlock()
+	f.emit(ev)
+}
+
+// setDead marks the subscription failed.
+func (f *headFollower) setDead() {
+	f.mu.Lock()
+	if !f.live {
 		f.mu.Unlock()
 		return
 	}
-	f.live = live
-	ev := headEvent{number: f.number, live: live}
+	f.live = false
+	ev := headEvent{number: f.number, live: false}
 	f.mu.Unlock()
 	f.emit(ev)
 }
@@ -169,7 +212,7 @@ func (c *RPC) startFollowing(trust time.Duration, now func() time.Time, hook fun
 		now = time.Now
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	c.heads = &headFollower{trust: trust, now: now, hook: hook, stop: stop, done: make(chan struct{})}
+	c.heads = &headFollower{trust: trust, now: now, hook: hook, stuck: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	go c.follow(ctx)
 }
 
@@ -208,7 +251,7 @@ func (c *RPC) follow(ctx context.Context) {
 // followOnce runs one subscription. It reports whether the subscription was
 // set up and seeded (the back-off restarts from its minimum then).
 func (c *RPC) followOnce(ctx context.Context) (seeded bool) {
-	defer c.heads.setLive(false)
+	defer c.heads.setDead()
 	ch := make(chan *types.Header, headBuffer)
 	sctx, cancel := c.withTimeout(ctx)
 	sub, err := c.ec.SubscribeNewHead(sctx, ch)
@@ -220,17 +263,24 @@ func (c *RPC) followOnce(ctx context.Context) (seeded bool) {
 	// The subscription reports heads mined after it: ask for the current
 	// one (a head pushed meanwhile is in ch and is applied after).
 	sctx, cancel = c.withTimeout(ctx)
-	_, err = c.head(sctx)
+	n, err := c.head(sctx)
 	cancel()
 	if err != nil {
 		return false
 	}
-	c.heads.setLive(true)
+	// A stuck signal from before this subscription is stale.
+	select {
+	case <-c.heads.stuck:
+	default:
+	}
+	c.heads.seeded(n)
 	for {
 		select {
 		case <-ctx.Done():
 			return true
 		case <-sub.Err():
+			return true
+		case <-c.heads.stuck:
 			return true
 		case h := <-ch:
 			if h == nil || h.Number == nil || h.Number.Sign() < 0 || !h.Number.IsUint64() || h.Number.Uint64() > math.MaxInt64 {

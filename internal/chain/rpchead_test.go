@@ -92,6 +92,14 @@ func (n *wsNode) dropConns() {
 	clear(n.subs)
 }
 
+// mute makes the node forget its subscriptions without closing them: they
+// stay open and quiet.
+func (n *wsNode) mute() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	clear(n.subs)
+}
+
 // hijackRecorder keeps the connections the websocket upgrade takes over.
 type hijackRecorder struct {
 	http.ResponseWriter
@@ -317,6 +325,52 @@ func TestRPCWebsocketReceiptRaisesHead(t *testing.T) {
 	if got := node.count("eth_blockNumber"); got != 1 {
 		t.Errorf("eth_blockNumber asked %d times, want only the seeding one", got)
 	}
+}
+
+// TestRPCWebsocketStuckSubscription: a subscription that stays open but
+// stops reporting heads while the node mines is not trusted (the reads ask
+// for the head and read the new block) and, once it has stayed behind for
+// HeadTrust, is replaced by a new one.
+func TestRPCWebsocketStuckSubscription(t *testing.T) {
+	node, url := newWSNode(t, 5)
+	clock := &testClock{}
+	events := make(headEvents, 1024)
+	ctx := context.Background()
+	c, err := Dial(ctx, url, &Options{ExpectChainID: big.NewInt(DevChainID), Now: clock.now, headHook: events.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	events.waitFor(t, "live", func(ev headEvent) bool { return ev.live })
+	tool := AtPushedHead(ctx)
+	read := func(name string, wantBlock uint64, wantNumbers int) {
+		t.Helper()
+		wei, n, err := c.Balance(tool, alice)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n != wantBlock || wei.Cmp(new(big.Int).SetUint64(wantBlock*1000)) != 0 {
+			t.Errorf("%s: Balance = %s at block %d, want %d at block %d", name, wei, n, wantBlock*1000, wantBlock)
+		}
+		if got := node.count("eth_blockNumber"); got != wantNumbers {
+			t.Errorf("%s: eth_blockNumber asked %d times, want %d", name, got, wantNumbers)
+		}
+	}
+	read("live", 5, 1)
+	node.mute()
+	node.push(6) // mined; nobody is told
+	clock.advance(DefaultHeadTrust)
+	read("quiet: asks", 6, 2)
+	read("behind the node: asks again", 6, 3)
+	clock.advance(DefaultHeadTrust)
+	read("behind for HeadTrust: asks, and resubscribes", 6, 4)
+	events.waitFor(t, "not live", func(ev headEvent) bool { return !ev.live })
+	events.waitFor(t, "live again", func(ev headEvent) bool { return ev.live })
+	if got := node.count("eth_subscribe"); got != 2 {
+		t.Errorf("eth_subscribe asked %d times, want 2", got)
+	}
+	read("new subscription", 6, 5) // its seed only
+	read("new subscription, same block", 6, 5)
 }
 
 // TestRPCHTTPNoFollowing: over http a read marked AtPushedHead asks for the
