@@ -71,6 +71,33 @@ func waitReceipt(t testing.TB, c Chain, hash common.Hash) *types.Receipt {
 	}
 }
 
+// waitPendingNonce waits until c's pending nonce of addr is want, failing
+// on an error, a nonce above want, or after receiptWait.
+func waitPendingNonce(t testing.TB, c Chain, addr common.Address, want uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), receiptWait)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := c.PendingNonce(ctx, addr)
+		if err != nil {
+			t.Fatalf("PendingNonce(%s): %v", addr, err)
+		}
+		if n == want {
+			return
+		}
+		if n > want {
+			t.Fatalf("PendingNonce(%s) = %d, want %d", addr, n, want)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("PendingNonce(%s) = %d, still not %d after %v", addr, n, want, receiptWait)
+		case <-tick.C:
+		}
+	}
+}
+
 func suggestFees(t testing.TB, c Chain) Fees {
 	t.Helper()
 	fees, err := c.SuggestFees(context.Background())
