@@ -22,27 +22,85 @@ type ChangeMark struct {
 	version int64
 }
 
-// marker is the Store's dedicated data_version connection.
+// marker is the Store's dedicated data_version connection, used by one
+// goroutine (run): SQLite's code needs a deep stack, and a caller on a new
+// goroutine (each MCP request has its own) would grow its stack on every
+// call, which cost as much as the query itself.
 type marker struct {
-	mu   sync.Mutex
+	mu      sync.Mutex // guards started, closed and the start of run
+	started bool
+	closed  bool
+	reqs    chan markReq
+	stop    chan struct{}
+	done    chan struct{}
+
+	// Only run uses these.
 	conn *sql.Conn
 	stmt *sql.Stmt
 	// gen counts the connections opened for marks; zero is never used, so
 	// that the zero ChangeMark equals no mark that was read.
-	gen    uint64
-	closed bool
+	gen uint64
 }
 
-// ChangeMark returns the database's current ChangeMark. A caller that read a mark
-// before reading some state, and later reads the same mark again, knows that
-// the state it read is still the database's.
+type markReq struct {
+	ctx context.Context
+	out chan<- markRes
+}
+
+type markRes struct {
+	mark ChangeMark
+	err  error
+}
+
+var errMarkClosed = wrapDBErr("read data version", sql.ErrConnDone)
+
+// ChangeMark returns the database's current ChangeMark. A caller that read a
+// mark before reading some state, and later reads the same mark again, knows
+// that the state it read is still the database's.
 func (s *Store) ChangeMark(ctx context.Context) (ChangeMark, error) {
 	m := &s.mark
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
-		return ChangeMark{}, wrapDBErr("read data version", sql.ErrConnDone)
+		m.mu.Unlock()
+		return ChangeMark{}, errMarkClosed
 	}
+	if !m.started {
+		m.started = true
+		m.reqs, m.stop, m.done = make(chan markReq), make(chan struct{}), make(chan struct{})
+		go s.runMark()
+	}
+	m.mu.Unlock()
+	out := make(chan markRes, 1)
+	select {
+	case m.reqs <- markReq{ctx: ctx, out: out}:
+	case <-m.stop:
+		return ChangeMark{}, errMarkClosed
+	case <-ctx.Done():
+		return ChangeMark{}, wrapDBErr("read data version", ctx.Err())
+	}
+	r := <-out
+	return r.mark, r.err
+}
+
+// runMark answers ChangeMark's requests until the Store closes.
+func (s *Store) runMark() {
+	m := &s.mark
+	defer close(m.done)
+	defer m.drop()
+	for {
+		select {
+		case r := <-m.reqs:
+			mk, err := s.readMark(r.ctx)
+			r.out <- markRes{mk, err}
+		case <-m.stop:
+			return
+		}
+	}
+}
+
+// readMark reads data_version on the mark connection (runMark only).
+func (s *Store) readMark(ctx context.Context) (ChangeMark, error) {
+	m := &s.mark
 	if m.conn == nil {
 		// Not bound to the caller's context: the connection outlives the call.
 		c, err := s.db.Conn(context.WithoutCancel(ctx))
@@ -61,14 +119,14 @@ func (s *Store) ChangeMark(ctx context.Context) (ChangeMark, error) {
 	if err := m.stmt.QueryRowContext(ctx).Scan(&v); err != nil {
 		// Drop the connection: a later mark is read on a new one and so
 		// differs from every mark read on this one.
-		m.dropLocked()
+		m.drop()
 		return ChangeMark{}, wrapDBErr("read data version", err)
 	}
 	return ChangeMark{conn: m.gen, version: v}, nil
 }
 
-// dropLocked closes the mark connection; the caller holds m.mu.
-func (m *marker) dropLocked() {
+// drop closes the mark connection (runMark only).
+func (m *marker) drop() {
 	if m.stmt != nil {
 		m.stmt.Close()
 	}
@@ -78,11 +136,18 @@ func (m *marker) dropLocked() {
 	m.conn, m.stmt = nil, nil
 }
 
-// closeMark closes the mark connection for good (Close).
+// closeMark stops runMark, which closes the mark connection, for good
+// (Close).
 func (s *Store) closeMark() {
 	m := &s.mark
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.dropLocked()
+	if m.closed {
+		return
+	}
 	m.closed = true
+	if m.started {
+		close(m.stop)
+		<-m.done
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"testing"
 )
 
@@ -67,5 +68,65 @@ func TestChangeMark(t *testing.T) {
 	}
 	if _, err := s2.ChangeMark(ctx); err == nil {
 		t.Fatal("mark of a closed store: no error")
+	}
+}
+
+// TestChangeMarkConcurrentClose: marks read at once by many goroutines agree
+// while nothing commits, and Close with callers still arriving neither hangs
+// nor races (run with -race).
+func TestChangeMarkConcurrentClose(t *testing.T) {
+	ctx := context.Background()
+	_, path := openTest(t, nil)
+	s2, err := Open(ctx, path, withKey(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s2.ChangeMark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if m, err := s2.ChangeMark(ctx); err != nil || m != want {
+					t.Errorf("concurrent mark %+v, %v; want %+v", m, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Each caller stops at its first error, which every call after Close is.
+	for range 4 {
+		wg.Go(func() {
+			for {
+				if _, err := s2.ChangeMark(ctx); err != nil {
+					return
+				}
+			}
+		})
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}
+
+// BenchmarkChangeMark is one ChangeMark from a new goroutine, as an MCP
+// handler calls it (go-sdk runs each request on its own goroutine, whose
+// stack starts small).
+func BenchmarkChangeMark(b *testing.B) {
+	s, _ := openTest(b, nil)
+	ctx := context.Background()
+	done := make(chan error)
+	for b.Loop() {
+		go func() {
+			_, err := s.ChangeMark(ctx)
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
 	}
 }
