@@ -126,6 +126,11 @@ type Guard struct {
 	id     string
 	ledger *Ledger
 	kick   *Wake
+	// read is the store's change mark at the last catch-up (catchup.go).
+	read readMark
+	// staticInfo is the policy's part of PolicyInfo, built once (view.go).
+	staticOnce sync.Once
+	staticInfo *policyStatic
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
@@ -225,7 +230,13 @@ type plan struct {
 
 // catchUp brings the ledger up to date with every process's spends, for a
 // verdict that reserves nothing.
+// When nothing was committed to the store since an earlier catch-up found it
+// at the ledger's head, the read is skipped (caughtUp).
 func (g *Guard) catchUp(ctx context.Context) error {
+	m, marked, current := g.caughtUp(ctx)
+	if current {
+		return nil
+	}
 	h := g.ledger.Head()
 	ts, head, err := g.cfg.Store.Changes(ctx, h.Seq, h.Version)
 	if err != nil {
@@ -234,6 +245,9 @@ func (g *Guard) catchUp(ctx context.Context) error {
 	}
 	if err := g.ledger.Apply(ts, head, g.now()); err != nil {
 		return policy.Errorf(policy.CodeInternal, "reading the spend ledger failed")
+	}
+	if marked {
+		g.read.set(m, head)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,19 +70,27 @@ func limitsInfo(asset, contract string, dec int, l *policy.Limits) LimitsInfo {
 	}
 }
 
-// PolicyInfo returns the policy's limits and, for each of addrs, what remains
-// in each window now.
-func (g *Guard) PolicyInfo(ctx context.Context, addrs []common.Address) (*PolicyInfo, error) {
-	if err := g.catchUp(ctx); err != nil {
-		return nil, err
-	}
-	p := g.cfg.Policy
-	v := &PolicyInfo{
+// policyStatic is the part of PolicyInfo that depends on the policy alone,
+// rendered once per Guard (the policy is attested at start and never
+// changes while the Guard runs).
+type policyStatic struct {
+	info   PolicyInfo // without TransfersLastHour and Remaining
+	assets []viewAsset
+}
+
+// viewAsset is one asset of the policy as PolicyInfo reports it.
+type viewAsset struct {
+	key, symbol string
+	dec         int
+	lim         *policy.Limits
+}
+
+func newPolicyStatic(p *policy.Policy) *policyStatic {
+	v := PolicyInfo{
 		PolicySHA256: p.SHA256, ChainID: p.ChainID,
 		Recipients:         RecipientsInfo{Mode: p.Recipients.Mode, Allow: []string{}, Deny: []string{}, NewRecipientApproval: p.Recipients.NewRecipientApproval},
 		MaxFeePerGasGwei:   policy.FormatAmount(p.MaxFeePerGas, 9),
 		ToolCallsPerMinute: p.ToolCallsPerMinute, TransfersPerHour: p.TransfersPerHour,
-		TransfersLastHour: g.ledger.CountSince(g.now().Add(-time.Hour)), Remaining: []RemainingInfo{},
 		MaxTotalFee: policy.FormatAmount(p.MaxTotalFee, policy.NativeDecimals), QuietHours: quietView(&p.QuietHours), UnknownTokensAllowed: p.UnknownTokens.Allow,
 	}
 	for _, a := range policy.SortedAddresses(p.Recipients.Allow) {
@@ -90,30 +99,49 @@ func (g *Guard) PolicyInfo(ctx context.Context, addrs []common.Address) (*Policy
 	for _, a := range policy.SortedAddresses(p.Recipients.Deny) {
 		v.Recipients.Deny = append(v.Recipients.Deny, a.Hex())
 	}
-	type asset struct {
-		key, symbol, contract string
-		dec                   int
-		lim                   *policy.Limits
-	}
-	assets := []asset{{policy.NativeSymbol, policy.NativeSymbol, "", policy.NativeDecimals, &p.Native}}
+	assets := []viewAsset{{policy.NativeSymbol, policy.NativeSymbol, policy.NativeDecimals, &p.Native}}
+	v.Limits = []LimitsInfo{limitsInfo(policy.NativeSymbol, "", policy.NativeDecimals, &p.Native)}
 	for i := range p.Tokens {
 		t := &p.Tokens[i]
-		assets = append(assets, asset{lowerHex(t.Address), t.Symbol, t.Address.Hex(), t.Decimals, &t.Limits})
+		assets = append(assets, viewAsset{lowerHex(t.Address), t.Symbol, t.Decimals, &t.Limits})
+		v.Limits = append(v.Limits, limitsInfo(t.Symbol, t.Address.Hex(), t.Decimals, &t.Limits))
 	}
+	return &policyStatic{info: v, assets: assets}
+}
+
+// PolicyInfo returns the policy's limits and, for each of addrs, what remains
+// in each window now.
+func (g *Guard) PolicyInfo(ctx context.Context, addrs []common.Address) (*PolicyInfo, error) {
+	if err := g.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	st := g.static()
+	// A copy: the caller owns what it gets, the cached slices stay as built.
+	v := st.info
+	v.Limits = slices.Clone(st.info.Limits)
+	v.Recipients.Allow = slices.Clone(st.info.Recipients.Allow)
+	v.Recipients.Deny = slices.Clone(st.info.Recipients.Deny)
 	now := g.now()
-	for _, a := range assets {
-		v.Limits = append(v.Limits, limitsInfo(a.symbol, a.contract, a.dec, a.lim))
-		start := now.Add(-a.lim.Window)
+	v.TransfersLastHour = g.ledger.CountSince(now.Add(-time.Hour))
+	v.Remaining = make([]RemainingInfo, 0, len(st.assets)*len(addrs))
+	for _, a := range st.assets {
+		start := now.Add(-a.lim.Window).UTC().Format(time.RFC3339)
 		for _, addr := range addrs {
 			auto, total := g.ledger.Sums(addr, a.key, a.lim.Window, now)
 			v.Remaining = append(v.Remaining, RemainingInfo{
-				Address: addr.Hex(), Asset: a.symbol, WindowStart: start.UTC().Format(time.RFC3339),
+				Address: addr.Hex(), Asset: a.symbol, WindowStart: start,
 				AutoUsed: policy.FormatAmount(auto, a.dec), AutoRemaining: policy.FormatAmount(policy.Remaining(a.lim.WindowAutoMax, auto), a.dec),
 				TotalUsed: policy.FormatAmount(total, a.dec), TotalRemaining: policy.FormatAmount(policy.Remaining(a.lim.WindowMax, total), a.dec),
 			})
 		}
 	}
-	return v, nil
+	return &v, nil
+}
+
+// static returns the policy's rendering, built on first use.
+func (g *Guard) static() *policyStatic {
+	g.staticOnce.Do(func() { g.staticInfo = newPolicyStatic(g.cfg.Policy) })
+	return g.staticInfo
 }
 
 func lowerHex(a common.Address) string { return strings.ToLower(a.Hex()) }

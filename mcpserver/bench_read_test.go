@@ -38,3 +38,26 @@ func BenchmarkGetBalanceInProcess(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetPolicyInProcess is get_policy through the in-process MCP
+// client, and the Guard's PolicyInfo alone: where the largest read's time
+// goes.
+func BenchmarkGetPolicyInProcess(b *testing.B) {
+	pol := strings.Replace(basePolicy(), "tool_calls_per_minute = 120", "tool_calls_per_minute = 100000", 1)
+	e := newEnvTB(b, &testing.T{}, envOpts{policy: pol})
+	b.Run("mcp", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			res, err := e.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_policy", Arguments: map[string]any{}})
+			if err != nil || res.IsError {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("guard", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := e.guard.PolicyInfo(context.Background(), e.accounts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -82,19 +82,43 @@ func connectProcess(tb testing.TB, cmd *exec.Cmd) *mcp.ClientSession {
 
 // startBenchServe starts `walletmcp serve` on home with args (the binary
 // from envBenchBin when set).
-func startBenchServe(tb testing.TB, home string, args ...string) *mcp.ClientSession {
+func startBenchServe(tb testing.TB, home string, args ...string) (*mcp.ClientSession, *exec.Cmd) {
 	tb.Helper()
 	bin := binPath
 	if b := os.Getenv(envBenchBin); b != "" {
 		bin = b
 	}
 	full := append([]string{"serve", "--home", home, "--password-file", passFile(tb, home)}, args...)
-	return connectProcess(tb, exec.Command(bin, full...))
+	cmd := exec.Command(bin, full...)
+	return connectProcess(tb, cmd), cmd
 }
 
-// measureCalls calls tool b.N times after 50 warm-up calls and reports the
-// p50 and p99 latency.
-func measureCalls(b *testing.B, cs *mcp.ClientSession, tool string, args map[string]any) {
+// serverCPU is the CPU time process pid's threads have used so far, in
+// nanoseconds (/proc/PID/task/*/schedstat, Linux), or -1 when unknown.
+func serverCPU(pid int) int64 {
+	dirs, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return -1
+	}
+	var sum int64
+	for _, d := range dirs {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, d.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(data), &ns); err != nil {
+			return -1
+		}
+		sum += ns
+	}
+	return sum
+}
+
+// measureCalls calls tool b.N times after 50 warm-up calls on the server
+// process pid and reports the p50 and p99 latency and the server's CPU time
+// per call (which the machine's load moves much less than the latency).
+func measureCalls(b *testing.B, cs *mcp.ClientSession, pid int, tool string, args map[string]any) {
 	ctx := context.Background()
 	call := func() {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
@@ -106,6 +130,7 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, tool string, args map[str
 		call()
 	}
 	lat := make([]time.Duration, 0, b.N)
+	cpu0 := serverCPU(pid)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -113,6 +138,9 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, tool string, args map[str
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
+	if cpu1 := serverCPU(pid); cpu0 >= 0 && cpu1 >= 0 {
+		b.ReportMetric(float64(cpu1-cpu0)/1e3/float64(b.N), "server-cpu-µs/op")
+	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
@@ -127,8 +155,8 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, tool string, args map[str
 // head, no round trip).
 func BenchmarkReadStdio(b *testing.B) {
 	b.Run("floor", func(b *testing.B) {
-		cs, _ := startFloor(b, floorBin(b))
-		measureCalls(b, cs, "get_balance", map[string]any{"address": "0x0000000000000000000000000000000000000b0b"})
+		cs, cmd := startFloor(b, floorBin(b))
+		measureCalls(b, cs, cmd.Process.Pid, "get_balance", map[string]any{"address": "0x0000000000000000000000000000000000000b0b"})
 	})
 	for _, mode := range []string{"dev", "rpc"} {
 		b.Run(mode, func(b *testing.B) {
@@ -144,7 +172,7 @@ func BenchmarkReadStdio(b *testing.B) {
 				}
 				args = []string{"--rpc", node.WSURL}
 			}
-			cs := startBenchServe(b, home, args...)
+			cs, cmd := startBenchServe(b, home, args...)
 			for _, tc := range []struct {
 				tool string
 				args map[string]any
@@ -153,7 +181,7 @@ func BenchmarkReadStdio(b *testing.B) {
 				{"list_accounts", map[string]any{}},
 				{"get_policy", map[string]any{}},
 			} {
-				b.Run(tc.tool, func(b *testing.B) { measureCalls(b, cs, tc.tool, tc.args) })
+				b.Run(tc.tool, func(b *testing.B) { measureCalls(b, cs, cmd.Process.Pid, tc.tool, tc.args) })
 			}
 		})
 	}

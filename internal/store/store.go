@@ -104,6 +104,8 @@ type Store struct {
 	// smu guards stmts, the prepared statements of the hot paths (stmt.go).
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt
+	// mark is the connection ChangeMark reads data_version on (mark.go).
+	mark marker
 }
 
 // Stats returns how many writes this Store committed and in how many
@@ -238,6 +240,7 @@ func checkPragmas(ctx context.Context, db *sql.DB) error {
 // flight finish first.
 func (s *Store) Close() error {
 	defer clear(s.key)
+	s.closeMark()
 	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
