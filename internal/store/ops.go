@@ -233,7 +233,7 @@ func opsHeadMAC(key []byte, rows, version int64) []byte {
 // with no rows is a new database (rows, version 0).
 func (s *Store) checkOpsHead(ctx context.Context, q querier) (rows, version int64, err error) {
 	var mac []byte
-	err = q.QueryRowContext(ctx, `SELECT rows, version, mac FROM ops_head WHERE id = 1`).Scan(&rows, &version, &mac)
+	err = s.queryRow(ctx, q, `SELECT rows, version, mac FROM ops_head WHERE id = 1`).Scan(&rows, &version, &mac)
 	found := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, wrapDBErr("read ops head", err)
@@ -242,7 +242,7 @@ func (s *Store) checkOpsHead(ctx context.Context, q querier) (rows, version int6
 		return 0, 0, &TamperError{Table: "ops_head", What: "MAC does not verify"}
 	}
 	var n, maxV int64
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM freezes`).Scan(&n, &maxV); err != nil {
+	if err := s.queryRow(ctx, q, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM freezes`).Scan(&n, &maxV); err != nil {
 		return 0, 0, wrapDBErr("read freezes", err)
 	}
 	switch {
@@ -262,7 +262,7 @@ func (s *Store) frozen(ctx context.Context, q querier, account common.Address) (
 	f := &Freeze{Account: account}
 	var fr, changed int64
 	var mac []byte
-	err := q.QueryRowContext(ctx, `SELECT frozen, rule, version, changed_at, mac FROM freezes WHERE account = ?`, encodeAddr(account)).
+	err := s.queryRow(ctx, q, `SELECT frozen, rule, version, changed_at, mac FROM freezes WHERE account = ?`, encodeAddr(account)).
 		Scan(&fr, &f.Rule, &f.Version, &changed, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, nil
