@@ -29,9 +29,10 @@ import (
 //   - TransactionByHash and TransactionReceipt (what the settling loop asks
 //     of every transfer) look in the chain's index and the pool, as
 //     eth_getTransactionByHash and eth_getTransactionReceipt do, with the
-//     same "not found" and "indexing in progress" answers.
+//     same "not found" and "indexing in progress" answers;
+//   - EstimateGas runs go-ethereum's estimator on the head's state (devgas.go).
 //
-// Everything else (gas estimation, calls) still goes through JSON-RPC.
+// Everything else (calls, other blocks) still goes through JSON-RPC.
 type devClient struct {
 	simulated.Client
 	eth   *eth.Ethereum
