@@ -25,17 +25,20 @@ import (
 //     exactly as before);
 //   - HeaderByNumber(nil) is the current head;
 //   - SuggestGasTipCap is the node's gas price oracle;
-//   - CodeAt(nil) reads the head's state;
+//   - CodeAt(nil) reads the head's state, once per head and account
+//     (devcode.go);
 //   - TransactionByHash and TransactionReceipt (what the settling loop asks
 //     of every transfer) look in the chain's index and the pool, as
 //     eth_getTransactionByHash and eth_getTransactionReceipt do, with the
-//     same "not found" and "indexing in progress" answers.
+//     same "not found" and "indexing in progress" answers;
+//   - EstimateGas runs go-ethereum's estimator on the head's state (devgas.go).
 //
-// Everything else (gas estimation, calls) still goes through JSON-RPC.
+// Everything else (calls, other blocks) still goes through JSON-RPC.
 type devClient struct {
 	simulated.Client
 	eth   *eth.Ethereum
 	chain *core.BlockChain
+	codes codeCache // CodeAt's answers at the head
 }
 
 var _ client = (*devClient)(nil)
@@ -112,11 +115,16 @@ func (c *devClient) CodeAt(ctx context.Context, account common.Address, number *
 	if h == nil {
 		return nil, errors.New("no current block")
 	}
+	if code, ok := c.codes.get(h.Root, account); ok {
+		return code, nil
+	}
 	st, err := c.chain.StateAt(h.Root, h.Number, h.Time)
 	if err != nil {
 		return nil, err
 	}
-	return st.GetCode(account), nil
+	code := st.GetCode(account)
+	c.codes.put(h.Root, account, code)
+	return code, nil
 }
 
 // TransactionByHash finds a transaction in the canonical chain, else in the

@@ -30,14 +30,19 @@ type LedgerTx struct {
 	ctx  context.Context
 	head LedgerHead
 	now  time.Time
+	// deferHead marks a LedgerTx of a group commit (Ledger): its head
+	// moves in memory only, and the group writes it once (Store.headDirty).
+	deferHead, moved bool
 }
 
 // Ledger runs fn in one write transaction on the ledger and commits when fn
 // returns nil. It first checks the ledger head's MAC and that the rows
 // match it (a transfer removed from the end, or one added without the key,
 // is a *TamperError), once per group commit: a later Ledger write of the
-// same transaction starts from the head the earlier ones left. It needs the
-// state key.
+// same transaction starts from the head the earlier ones left. The head row
+// is written once per group commit too, before its COMMIT (or before a
+// write of another kind joins the group), not once per change. It needs
+// the state key.
 func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 	if s.key == nil {
 		return ErrNoKey
@@ -47,7 +52,7 @@ func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 		return err
 	}
 	return s.enqueue(ctx, func(tx *sql.Tx) error {
-		lt := &LedgerTx{s: s, tx: tx, ctx: ctx, now: now}
+		lt := &LedgerTx{s: s, tx: tx, ctx: ctx, now: now, deferHead: true}
 		if s.groupHead != nil {
 			// An earlier Ledger write of this transaction verified the
 			// head and left it here; no other writer came in since.
@@ -64,6 +69,9 @@ func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 		}
 		h := lt.head
 		s.groupHead = &h
+		if lt.moved {
+			s.headDirty = true
+		}
 		return nil
 	}, true)
 }
@@ -116,15 +124,44 @@ func (s *Store) checkHead(ctx context.Context, q querier) (LedgerHead, error) {
 	return h, nil
 }
 
-// writeHead moves the head to h.
+// writeHead moves the head to h: in the table, or, in a group commit's
+// Ledger write, in memory until the group writes it (flushHead).
 func (lt *LedgerTx) writeHead(h LedgerHead) error {
-	_, err := lt.s.exec(lt.ctx, lt.tx, `INSERT INTO ledger_head (id, seq, version, mac) VALUES (1, ?, ?, ?)
+	if lt.deferHead {
+		lt.head, lt.moved = h, true
+		return nil
+	}
+	if err := lt.s.putHead(lt.ctx, lt.tx, h); err != nil {
+		return err
+	}
+	lt.head = h
+	return nil
+}
+
+// putHead writes h, with its MAC, as the ledger head.
+func (s *Store) putHead(ctx context.Context, tx *sql.Tx, h LedgerHead) error {
+	_, err := s.exec(ctx, tx, `INSERT INTO ledger_head (id, seq, version, mac) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, version = excluded.version, mac = excluded.mac`,
-		h.Seq, h.Version, headMAC(lt.s.key, h.Seq, h.Version))
+		h.Seq, h.Version, headMAC(s.key, h.Seq, h.Version))
 	if err != nil {
 		return wrapDBErr("write ledger head", err)
 	}
-	lt.head = h
+	return nil
+}
+
+// flushHead writes the head the group's Ledger writes left in memory
+// (groupHead), if they moved it: before the COMMIT, and before any other
+// write of the group runs, so that the table and its head agree whenever
+// anything but a Ledger write of the group could read them. Only the
+// committer calls it.
+func (s *Store) flushHead(tx *sql.Tx) error {
+	if !s.headDirty || s.groupHead == nil {
+		return nil
+	}
+	if err := s.putHead(context.Background(), tx, *s.groupHead); err != nil {
+		return err
+	}
+	s.headDirty = false
 	return nil
 }
 

@@ -20,6 +20,7 @@ var migrations = []string{
 	schemaV6OfflineRequests,
 	schemaV7Ops,
 	schemaV8Anomaly,
+	schemaV9TransferIndexes,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,

@@ -233,44 +233,66 @@ func opsHeadMAC(key []byte, rows, version int64) []byte {
 // with no rows is a new database (rows, version 0).
 func (s *Store) checkOpsHead(ctx context.Context, q querier) (rows, version int64, err error) {
 	var mac []byte
-	err = q.QueryRowContext(ctx, `SELECT rows, version, mac FROM ops_head WHERE id = 1`).Scan(&rows, &version, &mac)
+	err = s.queryRow(ctx, q, `SELECT rows, version, mac FROM ops_head WHERE id = 1`).Scan(&rows, &version, &mac)
 	found := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, wrapDBErr("read ops head", err)
 	}
-	if found && s.key != nil && !macEqual(mac, opsHeadMAC(s.key, rows, version)) {
-		return 0, 0, &TamperError{Table: "ops_head", What: "MAC does not verify"}
-	}
 	var n, maxV int64
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM freezes`).Scan(&n, &maxV); err != nil {
+	if err := s.queryRow(ctx, q, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM freezes`).Scan(&n, &maxV); err != nil {
 		return 0, 0, wrapDBErr("read freezes", err)
 	}
-	switch {
-	case !found && n > 0:
-		return 0, 0, &TamperError{Table: "ops_head", What: "missing, though freezes hold rows"}
-	case n != rows || maxV != version:
-		return 0, 0, &TamperError{Table: "freezes", What: "rows were removed, added or changed without the state key"}
+	if err := s.verifyOpsHead(found, rows, version, mac, n, maxV); err != nil {
+		return 0, 0, err
 	}
 	return rows, version, nil
 }
 
-// frozen reads and verifies account's freeze state inside q.
+// verifyOpsHead checks the ops head read (found, rows, version, mac)
+// against the freezes table's row count n and last version maxV.
+func (s *Store) verifyOpsHead(found bool, rows, version int64, mac []byte, n, maxV int64) error {
+	if found && s.key != nil && !macEqual(mac, opsHeadMAC(s.key, rows, version)) {
+		return &TamperError{Table: "ops_head", What: "MAC does not verify"}
+	}
+	switch {
+	case !found && n > 0:
+		return &TamperError{Table: "ops_head", What: "missing, though freezes hold rows"}
+	case n != rows || maxV != version:
+		return &TamperError{Table: "freezes", What: "rows were removed, added or changed without the state key"}
+	}
+	return nil
+}
+
+// qFrozen reads in one statement what frozen checks (a reservation asks it
+// every time): the ops head, the freezes' row count and last version, and
+// the account's freeze row, NULL where there is no head or no row.
+const qFrozen = `SELECT h.rows, h.version, h.mac, c.n, c.v, f.frozen, f.rule, f.version, f.changed_at, f.mac
+	FROM (SELECT COUNT(*) AS n, COALESCE(MAX(version), 0) AS v FROM freezes) AS c
+	LEFT JOIN ops_head AS h ON h.id = 1
+	LEFT JOIN freezes AS f ON f.account = ?`
+
+// frozen reads and verifies account's freeze state inside q, with the ops
+// head (checkOpsHead's checks).
 func (s *Store) frozen(ctx context.Context, q querier, account common.Address) (*Freeze, error) {
-	if _, _, err := s.checkOpsHead(ctx, q); err != nil {
-		return nil, err
-	}
-	f := &Freeze{Account: account}
-	var fr, changed int64
-	var mac []byte
-	err := q.QueryRowContext(ctx, `SELECT frozen, rule, version, changed_at, mac FROM freezes WHERE account = ?`, encodeAddr(account)).
-		Scan(&fr, &f.Rule, &f.Version, &changed, &mac)
-	if errors.Is(err, sql.ErrNoRows) {
-		return f, nil
-	}
+	var (
+		hRows, hVersion, fr, version, changed sql.NullInt64
+		rule                                  sql.NullString
+		hMAC, mac                             []byte
+		n, maxV                               int64
+	)
+	err := s.queryRow(ctx, q, qFrozen, encodeAddr(account)).
+		Scan(&hRows, &hVersion, &hMAC, &n, &maxV, &fr, &rule, &version, &changed, &mac)
 	if err != nil {
 		return nil, wrapDBErr("read freeze", err)
 	}
-	f.Frozen, f.ChangedAt = fr == 1, time.Unix(0, changed).UTC()
+	if err := s.verifyOpsHead(hRows.Valid, hRows.Int64, hVersion.Int64, hMAC, n, maxV); err != nil {
+		return nil, err
+	}
+	f := &Freeze{Account: account}
+	if !fr.Valid {
+		return f, nil
+	}
+	f.Frozen, f.Rule, f.Version, f.ChangedAt = fr.Int64 == 1, rule.String, version.Int64, time.Unix(0, changed.Int64).UTC()
 	if s.key != nil && !macEqual(mac, freezeMAC(s.key, f)) {
 		return nil, &TamperError{Table: "freezes", ID: account.Hex(), What: "MAC does not verify"}
 	}

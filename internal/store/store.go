@@ -101,6 +101,10 @@ type Store struct {
 	// out until the COMMIT, so the later Ledger writes of the group need
 	// not read and verify the head again.
 	groupHead *LedgerHead
+	// headDirty is set when the group's Ledger writes moved groupHead but
+	// the ledger_head row does not hold it yet: the group writes the head
+	// once (flushHead), not once per change. Only the committer uses it.
+	headDirty bool
 	// smu guards stmts, the prepared statements of the hot paths (stmt.go).
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -348,28 +352,35 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, wrapDBErr("begin", err))
 		return
 	}
-	s.groupHead = nil
-	defer func() { s.groupHead = nil }()
+	s.groupHead, s.headDirty = nil, false
+	defer func() { s.groupHead, s.headDirty = nil, false }()
+	abort := func() {
+		// The transaction is gone (an interrupted statement rolls it
+		// back) or unusable: nothing of the group is written.
+		tx.Rollback()
+		finish(live, errGroupAborted)
+	}
 	ok := live[:0:0] // the writes whose fn succeeded
 	for _, r := range live {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
 		}
-		abort := func() {
-			// The transaction is gone (an interrupted statement rolls it
-			// back) or unusable: nothing of the group is written.
-			tx.Rollback()
-			finish(live, errGroupAborted)
+		if !r.ledger {
+			// Any other write sees the ledger's table and head agree.
+			if err := s.flushHead(tx); err != nil {
+				abort()
+				return
+			}
 		}
 		if _, err := s.exec(context.Background(), tx, "SAVEPOINT w"); err != nil {
 			abort()
 			return
 		}
-		before := s.groupHead
+		before, beforeDirty := s.groupHead, s.headDirty
 		if ferr := r.fn(tx); ferr != nil {
 			// Rolled back to the savepoint: the head is as it was.
-			s.groupHead = before
+			s.groupHead, s.headDirty = before, beforeDirty
 			r.err = ferr
 			if _, err := s.exec(context.Background(), tx, "ROLLBACK TO w"); err != nil {
 				abort()
@@ -393,6 +404,10 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if len(ok) == 0 {
 		tx.Rollback()
 		finish(live, nil)
+		return
+	}
+	if err := s.flushHead(tx); err != nil {
+		abort()
 		return
 	}
 	if err := tx.Commit(); err != nil {

@@ -363,11 +363,12 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{name: "by id", query: qByID, args: []any{"x"}, indexes: "sqlite_autoindex_transfers_1"},
 		{name: "by key", query: qByKey, args: []any{"k"}, indexes: "transfers_idempotency_key"},
 		{name: "by hash", query: qByHash, args: []any{"0x00"}, indexes: "transfers_tx_hash"},
-		{name: "by hash, failed too", query: qByHashAny, args: []any{"0x00"}, indexes: "transfers_tx_hash_any"},
+		{name: "by hash, failed", query: qByHashFailed, args: []any{"0x00"}, indexes: "transfers_tx_hash_failed"},
 		{name: "by approval", query: qByApproval, args: []any{"a"}, indexes: "transfers_approval"},
 		{name: "by seq", query: qBySeq, args: []any{int64(1)}, indexes: "transfers_seq"},
-		// The partial index holds only unfinished rows: scanning it is cheap.
-		{name: "unfinished", query: qUnfinished, indexes: "transfers_unfinished", walks: true},
+		// The partial indexes hold only unfinished and unsettled rows:
+		// scanning them is cheap.
+		{name: "unfinished", query: qUnfinished, indexes: "transfers_reserved,transfers_unsettled", walks: true, sorts: true},
 		{name: "unsettled", query: qUnsettled, args: []any{int64(0), 10}, indexes: "transfers_unsettled"},
 		{name: "abandoned", query: qAbandoned, args: []any{int64(0), 10}, indexes: "transfers_reserved"},
 		{name: "has paid", query: qPaid, args: []any{"0x00", "0x01"}, indexes: "transfers_from_to"},

@@ -295,7 +295,7 @@ func (s *Store) TransferByApproval(ctx context.Context, id string) (*Transfer, e
 func (s *Store) TransferByHash(ctx context.Context, hash common.Hash) (*Transfer, error) {
 	t, err := s.readTransfer(s.db.QueryRowContext(ctx, qByHash, encodeHash(hash)))
 	if errors.Is(err, ErrNotFound) {
-		return s.readTransfer(s.db.QueryRowContext(ctx, qByHashAny, encodeHash(hash)))
+		return s.readTransfer(s.db.QueryRowContext(ctx, qByHashFailed, encodeHash(hash)))
 	}
 	return t, err
 }
@@ -367,19 +367,23 @@ const (
 	selectTransfer = `SELECT id, seq, version, approval_id, idempotency_key, args_hash, chain_id, from_addr, to_addr,
 	asset, amount, kind, status, nonce, tx_hash, raw_tx, error, lease_until, next_check, checks, block_number,
 	created_at, updated_at, mac FROM transfers`
-	qByID       = selectTransfer + ` WHERE id = ?`
-	qByKey      = selectTransfer + ` WHERE idempotency_key = ?`
-	qByApproval = selectTransfer + ` WHERE approval_id = ?`
-	qBySeq      = selectTransfer + ` WHERE seq = ?`
-	qByHash     = selectTransfer + ` WHERE tx_hash = ? AND status <> 'failed'`
-	qByHashAny  = selectTransfer + ` WHERE tx_hash = ? LIMIT 1`
-	qUnfinished = selectTransfer + ` WHERE status IN ('pending', 'signed') ORDER BY seq`
-	qUnsettled  = selectTransfer + ` WHERE status IN ('signed', 'submitted') AND next_check <= ? ORDER BY next_check LIMIT ?`
-	qAbandoned  = selectTransfer + ` WHERE status = 'pending' AND lease_until <= ? ORDER BY lease_until LIMIT ?`
-	qPaid       = selectTransfer + ` WHERE from_addr = ? AND to_addr = ? AND status <> 'failed' LIMIT 1`
-	qSince      = selectTransfer + ` WHERE seq > ? OR version > ? ORDER BY +seq` // +seq: search both indexes and sort the few changes, not walk the whole ledger
-	qWindow     = selectTransfer + ` WHERE seq >= ? ORDER BY seq`
-	qNonces     = `SELECT nonce FROM transfers WHERE chain_id = ? AND from_addr = ? AND nonce >= ? AND status <> 'failed' ORDER BY nonce`
+	qByID         = selectTransfer + ` WHERE id = ?`
+	qByKey        = selectTransfer + ` WHERE idempotency_key = ?`
+	qByApproval   = selectTransfer + ` WHERE approval_id = ?`
+	qBySeq        = selectTransfer + ` WHERE seq = ?`
+	qByHash       = selectTransfer + ` WHERE tx_hash = ? AND status <> 'failed'`
+	qByHashFailed = selectTransfer + ` WHERE tx_hash = ? AND status = 'failed' LIMIT 1`
+	// Pending rows through transfers_reserved, signed ones through
+	// transfers_unsettled (named: left alone, the planner walks the whole
+	// ledger in seq order to spare a sort of the few unfinished rows).
+	qUnfinished = selectTransfer + ` INDEXED BY transfers_reserved WHERE status = 'pending' UNION ALL ` +
+		selectTransfer + ` INDEXED BY transfers_unsettled WHERE status IN ('signed', 'submitted') AND status = 'signed' ORDER BY seq`
+	qUnsettled = selectTransfer + ` WHERE status IN ('signed', 'submitted') AND next_check <= ? ORDER BY next_check LIMIT ?`
+	qAbandoned = selectTransfer + ` WHERE status = 'pending' AND lease_until <= ? ORDER BY lease_until LIMIT ?`
+	qPaid      = selectTransfer + ` WHERE from_addr = ? AND to_addr = ? AND status <> 'failed' LIMIT 1`
+	qSince     = selectTransfer + ` WHERE seq > ? OR version > ? ORDER BY +seq` // +seq: search both indexes and sort the few changes, not walk the whole ledger
+	qWindow    = selectTransfer + ` WHERE seq >= ? ORDER BY seq`
+	qNonces    = `SELECT nonce FROM transfers WHERE chain_id = ? AND from_addr = ? AND nonce >= ? AND status <> 'failed' ORDER BY nonce`
 	// Two MAX in one SELECT scan the table; one per subquery reads one index entry each.
 	qLedgerEnd  = `SELECT (SELECT COALESCE(MAX(seq), 0) FROM transfers), (SELECT COALESCE(MAX(version), 0) FROM transfers)`
 	qFirstSince = `SELECT MIN(+seq) FROM transfers WHERE created_at >= ?` // +seq: search the window by time, not walk the history by seq
