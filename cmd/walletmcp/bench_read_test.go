@@ -146,17 +146,58 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, pid int, tool string, arg
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
 }
 
+// floorArgs are the floor tool's arguments.
+var floorArgs = map[string]any{"address": "0x0000000000000000000000000000000000000b0b"}
+
+// measurePaired alternates b.N calls of tool on cs with b.N calls of the
+// floor's tool on floor (one of each in turn, after 50 warm-up pairs) and
+// reports both p50s and their ratio. A machine whose speed drifts during a
+// run (other load, a noisy host) slows both sides of a pair alike, so the
+// ratio holds still where two p50s measured one after the other do not.
+func measurePaired(b *testing.B, floor, cs *mcp.ClientSession, tool string, args map[string]any) {
+	ctx := context.Background()
+	call := func(c *mcp.ClientSession, name string, a map[string]any) time.Duration {
+		start := time.Now()
+		res, err := c.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: a})
+		if err != nil || res.IsError {
+			b.Fatalf("%s: %v %+v", name, err, res)
+		}
+		return time.Since(start)
+	}
+	for range 50 {
+		call(floor, "get_balance", floorArgs)
+		call(cs, tool, args)
+	}
+	fl := make([]time.Duration, 0, b.N)
+	tl := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		fl = append(fl, call(floor, "get_balance", floorArgs))
+		tl = append(tl, call(cs, tool, args))
+	}
+	b.StopTimer()
+	p50 := func(l []time.Duration) float64 {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		return float64(l[len(l)/2].Nanoseconds()) / 1e3
+	}
+	f, t := p50(fl), p50(tl)
+	b.ReportMetric(f, "floor-p50-µs")
+	b.ReportMetric(t, "p50-µs")
+	b.ReportMetric(t/f, "x-floor")
+}
+
 // BenchmarkReadStdio measures the read tools' round trip over stdio (a
 // go-sdk client, a server subprocess, 50 warm-up calls, then b.N sequential
 // calls; p50 and p99), next to the floor: a one-tool go-sdk server answering
 // a constant of get_balance's shape, measured in the same run. The walletmcp
 // cases run on the embedded dev chain and through --rpc against a geth
 // --dev node's websocket endpoint (repeated reads in a block at the pushed
-// head, no round trip).
+// head, no round trip). Each tool also runs "paired": its calls alternate
+// with the floor's (measurePaired), and x-floor is the ratio of the two p50s.
 func BenchmarkReadStdio(b *testing.B) {
+	floorCS, floorCmd := startFloor(b, floorBin(b))
 	b.Run("floor", func(b *testing.B) {
-		cs, cmd := startFloor(b, floorBin(b))
-		measureCalls(b, cs, cmd.Process.Pid, "get_balance", map[string]any{"address": "0x0000000000000000000000000000000000000b0b"})
+		measureCalls(b, floorCS, floorCmd.Process.Pid, "get_balance", floorArgs)
 	})
 	for _, mode := range []string{"dev", "rpc"} {
 		b.Run(mode, func(b *testing.B) {
@@ -182,6 +223,7 @@ func BenchmarkReadStdio(b *testing.B) {
 				{"get_policy", map[string]any{}},
 			} {
 				b.Run(tc.tool, func(b *testing.B) { measureCalls(b, cs, cmd.Process.Pid, tc.tool, tc.args) })
+				b.Run(tc.tool+"/paired", func(b *testing.B) { measurePaired(b, floorCS, cs, tc.tool, tc.args) })
 			}
 		})
 	}
