@@ -149,11 +149,22 @@ func measureCalls(b *testing.B, cs *mcp.ClientSession, pid int, tool string, arg
 // floorArgs are the floor tool's arguments.
 var floorArgs = map[string]any{"address": "0x0000000000000000000000000000000000000b0b"}
 
-// measurePaired alternates b.N calls of tool on cs with b.N calls of the
-// floor's tool on floor (one of each in turn, after 50 warm-up pairs) and
-// reports both p50s and their ratio. A machine whose speed drifts during a
-// run (other load, a noisy host) slows both sides of a pair alike, so the
-// ratio holds still where two p50s measured one after the other do not.
+// Blocks of measurePaired: each side runs pairBlock calls in a row, of
+// which the first pairSkip (the first after a switch finds the server's
+// threads asleep) are not measured.
+const (
+	pairBlock = 25
+	pairSkip  = 5
+)
+
+// measurePaired measures tool on cs and the floor's tool on floor in
+// alternating blocks of back-to-back calls (pairBlock in a row, the first
+// pairSkip of each block not measured), until each side has b.N measured
+// calls, and reports both p50s and their ratio (x-floor). Within a block the
+// calls follow each other as in measureCalls; the blocks take a few tens of
+// milliseconds, so a host whose speed drifts during the run (other load, a
+// noisy neighbour) slows both sides alike, and the ratio holds still where
+// two p50s measured one after the other do not.
 func measurePaired(b *testing.B, floor, cs *mcp.ClientSession, tool string, args map[string]any) {
 	ctx := context.Background()
 	call := func(c *mcp.ClientSession, name string, a map[string]any) time.Duration {
@@ -164,6 +175,15 @@ func measurePaired(b *testing.B, floor, cs *mcp.ClientSession, tool string, args
 		}
 		return time.Since(start)
 	}
+	block := func(c *mcp.ClientSession, name string, a map[string]any, lat []time.Duration) []time.Duration {
+		for i := range pairBlock {
+			d := call(c, name, a)
+			if i >= pairSkip && len(lat) < cap(lat) {
+				lat = append(lat, d)
+			}
+		}
+		return lat
+	}
 	for range 50 {
 		call(floor, "get_balance", floorArgs)
 		call(cs, tool, args)
@@ -171,9 +191,9 @@ func measurePaired(b *testing.B, floor, cs *mcp.ClientSession, tool string, args
 	fl := make([]time.Duration, 0, b.N)
 	tl := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
-	for range b.N {
-		fl = append(fl, call(floor, "get_balance", floorArgs))
-		tl = append(tl, call(cs, tool, args))
+	for len(fl) < b.N || len(tl) < b.N {
+		fl = block(floor, "get_balance", floorArgs, fl)
+		tl = block(cs, tool, args, tl)
 	}
 	b.StopTimer()
 	p50 := func(l []time.Duration) float64 {
@@ -192,8 +212,9 @@ func measurePaired(b *testing.B, floor, cs *mcp.ClientSession, tool string, args
 // a constant of get_balance's shape, measured in the same run. The walletmcp
 // cases run on the embedded dev chain and through --rpc against a geth
 // --dev node's websocket endpoint (repeated reads in a block at the pushed
-// head, no round trip). Each tool also runs "paired": its calls alternate
-// with the floor's (measurePaired), and x-floor is the ratio of the two p50s.
+// head, no round trip). Each tool also runs "paired": its calls and the
+// floor's in alternating blocks (measurePaired); x-floor is the ratio of the
+// two p50s.
 func BenchmarkReadStdio(b *testing.B) {
 	floorCS, floorCmd := startFloor(b, floorBin(b))
 	b.Run("floor", func(b *testing.B) {
