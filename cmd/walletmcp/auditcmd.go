@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +29,7 @@ func (c *cli) unlockAudit(h *config.Home) (*secret.Bytes, *config.MasterKey, *au
 		return nil, nil, nil, err
 	}
 	defer key.Wipe()
-	lg, err := openAuditKey(h, key, true)
+	lg, err := openAuditKey(h, key, true, 0)
 	if err != nil {
 		pass.Wipe()
 		mk.Wipe()
@@ -36,11 +38,18 @@ func (c *cli) unlockAudit(h *config.Home) (*secret.Bytes, *config.MasterKey, *au
 	return pass, mk, lg, nil
 }
 
+// serveAuditLinger is how long serve's audit writer may hold the records of
+// read tool calls (tool_call records nobody waits for) to commit them
+// together (audit.Options.Linger): calls one after another then share a
+// commit instead of two fsyncs each. Every other record is committed as
+// soon as the writer is free, as before.
+const serveAuditLinger = 3 * time.Millisecond
+
 // openAuditKey opens the home's audit log with the head key. mustExist
 // refuses a missing or empty log: init writes the first record, so only init
-// may start one.
-func openAuditKey(h *config.Home, key *secret.Bytes, mustExist bool) (*audit.Log, error) {
-	lg, err := audit.Open(h.Path(config.AuditFile), &audit.Options{HeadKey: key.Reveal(), MustExist: mustExist})
+// may start one. linger is audit.Options.Linger (0 for the CLI commands).
+func openAuditKey(h *config.Home, key *secret.Bytes, mustExist bool, linger time.Duration) (*audit.Log, error) {
+	lg, err := audit.Open(h.Path(config.AuditFile), &audit.Options{HeadKey: key.Reveal(), MustExist: mustExist, Linger: linger})
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}

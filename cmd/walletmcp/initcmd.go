@@ -84,7 +84,7 @@ func initHome(ctx context.Context, h *config.Home, pass *secret.Bytes, chainID u
 		return nil, err
 	}
 	defer key.Wipe()
-	lg, err := openAuditKey(h, key, false)
+	lg, err := openAuditKey(h, key, false, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -224,7 +224,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer st.Close()
-	lg, err := openAuditKey(h, auditKey, true)
+	lg, err := openAuditKey(h, auditKey, true, serveAuditLinger)
 	if err != nil {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}

@@ -78,10 +78,24 @@ type Options struct {
 	// that is known to have been started. Default false.
 	MustExist bool
 
+	// Linger is how long the writer may wait for more records before it
+	// commits a batch made only of tool_call records queued by Enqueue (the
+	// record of a read tool call, which nobody waits for), so that calls one
+	// after another share one commit instead of paying two fsyncs each. A
+	// batch that gets any other record, a record from Append, or reaches the
+	// queue's bound is committed at once, and so is everything at Close. A
+	// crash loses at most Linger's worth of such records. Default 0: every
+	// batch is committed as soon as the writer is free.
+	Linger time.Duration
+
 	// beforeSync, if set, is called by the writer with the number of records
 	// in a group commit, after writing them and before fsyncing. Tests use it
 	// to model a slow disk.
 	beforeSync func(records int)
+
+	// onLinger, if set, is called by the writer (with the log's mutex held)
+	// when it starts to linger on a batch. Tests use it.
+	onLinger func()
 
 	// maxQueued, if positive, replaces maxQueuedBytes. Tests use it.
 	maxQueued int
@@ -115,6 +129,8 @@ type Log struct {
 	now        func() time.Time
 	beforeSync func(int)
 	maxQueued  int
+	linger     time.Duration // Options.Linger
+	onLinger   func()
 	key        []byte // Options.HeadKey, wiped by Close; nil if none
 	mustExist  bool
 
@@ -122,7 +138,11 @@ type Log struct {
 	cond   *sync.Cond // signalled when cur gets a record or the log closes
 	cur    *batch     // records waiting for the writer; nil if none
 	closed bool
-	err    error // sticky failure: every later Append and Enqueue returns it
+	// lingerGen counts the writer's lingers; lingerOver is set by the timer
+	// of linger lingerGen when it fires.
+	lingerGen  uint64
+	lingerOver bool
+	err        error // sticky failure: every later Append and Enqueue returns it
 
 	stopped chan struct{} // closed when the writer has exited
 
@@ -167,6 +187,9 @@ type batch struct {
 	bytes int           // queued size, for maxQueued
 	done  chan struct{} // closed once err is set
 	err   error
+	// urgent: the batch must not linger (a record other than an enqueued
+	// tool_call, an Append waiting, or the queue's bound reached).
+	urgent bool
 }
 
 // Open opens or creates the log at path (file mode 0600; its directory must
@@ -198,6 +221,8 @@ func Open(path string, opts *Options) (*Log, error) {
 		now:        opts.Now,
 		beforeSync: opts.beforeSync,
 		maxQueued:  opts.maxQueued,
+		linger:     opts.Linger,
+		onLinger:   opts.onLinger,
 		mustExist:  opts.MustExist,
 		stopped:    make(chan struct{}),
 	}
@@ -503,7 +528,7 @@ func (l *Log) Append(ctx context.Context, typ string, fields any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b, _, err := l.queue(typ, data)
+	b, _, err := l.queue(typ, data, true)
 	if err != nil {
 		return err
 	}
@@ -528,7 +553,7 @@ func (l *Log) Enqueue(typ string, fields any) error {
 	if err != nil {
 		return err
 	}
-	b, full, err := l.queue(typ, data)
+	b, full, err := l.queue(typ, data, false)
 	if err != nil {
 		return err
 	}
@@ -549,7 +574,9 @@ func prepare(typ string, fields any) ([]byte, error) {
 
 // queue adds a record to the batch the writer will commit next, stamping it
 // with the current time. It reports whether the batch has reached maxQueued.
-func (l *Log) queue(typ string, data []byte) (b *batch, full bool, err error) {
+// waited tells that the caller (Append) waits for the commit: the batch
+// must not linger.
+func (l *Log) queue(typ string, data []byte, waited bool) (b *batch, full bool, err error) {
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -568,6 +595,9 @@ func (l *Log) queue(typ string, data []byte) (b *batch, full bool, err error) {
 	b.recs = append(b.recs, entry{time: l.now(), typ: typ, data: data})
 	b.bytes += queuedOverhead + len(typ) + len(data)
 	full = b.bytes >= l.maxQueued
+	if waited || full || typ != TypeToolCall {
+		b.urgent = true
+	}
 	l.mu.Unlock()
 	l.cond.Signal()
 	return b, full, nil
@@ -602,6 +632,7 @@ func (l *Log) run() {
 		for l.cur == nil && !l.closed {
 			l.cond.Wait()
 		}
+		l.lingerLocked()
 		b := l.cur
 		l.cur = nil
 		failed := l.err
@@ -623,6 +654,35 @@ func (l *Log) run() {
 		}
 		close(b.done)
 	}
+}
+
+// lingerLocked, called by the writer with mu held and a batch waiting,
+// waits up to linger for more records while the batch may linger (see
+// Options.Linger): it returns early when the batch becomes urgent or the
+// log closes.
+func (l *Log) lingerLocked() {
+	if l.linger <= 0 || l.cur == nil || l.cur.urgent || l.closed {
+		return
+	}
+	l.lingerGen++
+	gen := l.lingerGen
+	l.lingerOver = false
+	if l.onLinger != nil {
+		l.onLinger()
+	}
+	t := time.AfterFunc(l.linger, func() {
+		l.mu.Lock()
+		if l.lingerGen == gen {
+			l.lingerOver = true
+		}
+		l.mu.Unlock()
+		l.cond.Signal()
+	})
+	for !l.lingerOver && !l.cur.urgent && !l.closed {
+		l.cond.Wait()
+	}
+	t.Stop()
+	l.lingerOver = false
 }
 
 // commit locks the file, catches up with the other writers, and commits recs.
