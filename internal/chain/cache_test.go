@@ -136,26 +136,10 @@ func TestRPCReadRoundTrips(t *testing.T) {
 
 	token := common.HexToAddress("0x70")
 	call := ethereum.CallMsg{To: &token, Gas: 100_000, Data: []byte{0x70, 0xa0, 0x82, 0x31}}
+	rc := readChecker{c: c, node: node, call: call}
 	check := func(name string, wantBlock uint64, wantBalances, wantCalls, wantNumbers int) {
 		t.Helper()
-		wei, n, err := c.Balance(ctx, alice)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if n != wantBlock || wei.Cmp(big.NewInt(int64(wantBlock)*1000)) != 0 {
-			t.Errorf("%s: Balance = %s at block %d, want %d at block %d", name, wei, n, wantBlock*1000, wantBlock)
-		}
-		out, err := c.Call(ctx, call)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if got := new(big.Int).SetBytes(out).Uint64(); got != wantBlock {
-			t.Errorf("%s: Call answered block %d's result, want block %d's", name, got, wantBlock)
-		}
-		got := [3]int{node.count("eth_getBalance"), node.count("eth_call"), node.count("eth_blockNumber")}
-		if want := [3]int{wantBalances, wantCalls, wantNumbers}; got != want {
-			t.Errorf("%s: node saw (getBalance, call, blockNumber) = %v, want %v", name, got, want)
-		}
+		rc.check(t, ctx, name, wantBlock, wantBalances, wantCalls, wantNumbers)
 	}
 	check("first read", 5, 1, 1, 2)
 	check("same block", 5, 1, 1, 4)

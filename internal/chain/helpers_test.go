@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -111,3 +112,37 @@ var (
 	alice = common.HexToAddress("0x00000000000000000000000000000000000a11ce")
 	bob   = common.HexToAddress("0x0000000000000000000000000000000000000b0b")
 )
+
+// readChecker reads alice's balance and a side-effect-free call through an
+// RPC whose test node answers block n's balance as n*1000 and the call with
+// n, and counts the requests it served (count).
+type readChecker struct {
+	c    *RPC
+	node interface{ count(method string) int }
+	call ethereum.CallMsg
+}
+
+// check reads with ctx, checks that both answers are block wantBlock's,
+// and that the node saw the given numbers of eth_getBalance, eth_call and
+// eth_blockNumber requests in total.
+func (r readChecker) check(t *testing.T, ctx context.Context, name string, wantBlock uint64, wantBalances, wantCalls, wantNumbers int) {
+	t.Helper()
+	wei, n, err := r.c.Balance(ctx, alice)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if n != wantBlock || wei.Cmp(new(big.Int).SetUint64(wantBlock*1000)) != 0 {
+		t.Errorf("%s: Balance = %s at block %d, want %d at block %d", name, wei, n, wantBlock*1000, wantBlock)
+	}
+	out, err := r.c.Call(ctx, r.call)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if got := new(big.Int).SetBytes(out).Uint64(); got != wantBlock {
+		t.Errorf("%s: Call answered block %d's result, want block %d's", name, got, wantBlock)
+	}
+	got := [3]int{r.node.count("eth_getBalance"), r.node.count("eth_call"), r.node.count("eth_blockNumber")}
+	if want := [3]int{wantBalances, wantCalls, wantNumbers}; got != want {
+		t.Errorf("%s: node saw (getBalance, call, blockNumber) = %v, want %v", name, got, want)
+	}
+}
