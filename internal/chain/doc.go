@@ -27,8 +27,9 @@
 // it: those whose context is marked AtPushedHead (the read tools: the
 // Guard's Balance behind get_balance, with the token calls behind it). They
 // are read at the pushed head, with no round trip when already kept, and
-// never at a block below one this RPC saw otherwise (an eth_blockNumber
-// answer, a receipt's block: a transfer seen mined is seen in the balance).
+// not at a block below one this RPC saw otherwise (an eth_blockNumber
+// answer, a receipt's block: a transfer seen mined is seen in the balance)
+// until the node pushes a lower head (a reorganisation, which is kept).
 // Every other read (the Guard's balance, nonce and fee facts before a
 // decision, the reservation's checks, everything the limits shared by two
 // serves depend on) asks eth_blockNumber as over http, so it is no staler
