@@ -104,11 +104,7 @@ type keystoreSession struct {
 }
 
 func (c *cli) openKeystore() (*keystoreSession, error) {
-	h, err := c.home()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := h.LoadConfig()
+	h, cfg, err := c.homeConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,19 @@ func (c *cli) home() (*config.Home, error) {
 	return h, nil
 }
 
+// homeConfig is home and its config.toml, for the commands that need both.
+func (c *cli) homeConfig() (*config.Home, *config.Config, error) {
+	h, err := c.home()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, cfg, nil
+}
+
 // openHome is home for the commands that may create the home (init, serve
 // --dev): it may not exist yet.
 func (c *cli) openHome() (*config.Home, error) {

@@ -248,11 +248,7 @@ func (c *cli) hdList(_ context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	cfg, err := h.LoadConfig()
+	h, cfg, err := c.homeConfig()
 	if err != nil {
 		return err
 	}

@@ -153,11 +153,7 @@ func (c *cli) hdHelper(_ context.Context, args []string) error {
 	if fi, err := out.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		return errors.New("hd helper: internal command of serve: its output must be a pipe")
 	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	cfg, err := h.LoadConfig()
+	h, cfg, err := c.homeConfig()
 	if err != nil {
 		return err
 	}

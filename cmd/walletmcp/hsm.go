@@ -56,11 +56,7 @@ func (c *cli) hsmKeygen(ctx context.Context, args []string) error {
 	if err := config.ValidateLabel(*label); err != nil {
 		return err
 	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	cfg, err := h.LoadConfig()
+	h, cfg, err := c.homeConfig()
 	if err != nil {
 		return err
 	}
@@ -95,11 +91,7 @@ func (c *cli) hsmList(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, err := c.home()
-	if err != nil {
-		return err
-	}
-	cfg, err := h.LoadConfig()
+	h, cfg, err := c.homeConfig()
 	if err != nil {
 		return err
 	}
