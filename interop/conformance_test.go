@@ -110,20 +110,34 @@ func TestConformanceSuite(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "node_modules/@modelcontextprotocol/conformance/dist/index.js",
-		"server", "--url", "http://"+proxyAddr+"/mcp", "--expected-failures", "conformance-baseline.yml", "-o", t.TempDir())
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err = cmd.Run()
-	summary := so.String()
-	if i := strings.Index(summary, "=== SUMMARY ==="); i >= 0 {
-		summary = summary[i:]
+	// The suite gives some reads a fixed 2 s (server-sse-multiple-streams
+	// reads the first event of three concurrent streams within 2 s), which
+	// a 2-core machine running the other packages' tests at the same time
+	// has missed once. A failed run is logged and the suite run once more
+	// against the same server; the test fails if that run fails too.
+	var outputs strings.Builder
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, node, "node_modules/@modelcontextprotocol/conformance/dist/index.js",
+			"server", "--url", "http://"+proxyAddr+"/mcp", "--expected-failures", "conformance-baseline.yml", "-o", t.TempDir())
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err = cmd.Run()
+		outputs.WriteString(so.String() + se.String())
+		summary := so.String()
+		if i := strings.Index(summary, "=== SUMMARY ==="); i >= 0 {
+			summary = summary[i:]
+		}
+		t.Logf("conformance suite, run %d:\n%s", attempt, summary)
+		if err == nil {
+			break
+		}
+		if attempt == 2 {
+			t.Errorf("the conformance suite failed twice (a scenario not in conformance-baseline.yml failed, or one in it passed): %v\n%s\n%s", err, summary, se.String())
+			break
+		}
+		t.Logf("run %d failed (%v), running the suite once more: %s", attempt, err, se.String())
 	}
-	t.Logf("conformance suite:\n%s", summary)
-	if err != nil {
-		t.Errorf("the conformance suite failed (a scenario not in conformance-baseline.yml failed, or one in it passed): %v\n%s\n%s", err, summary, se.String())
-	}
-	if strings.Contains(so.String()+se.String()+serveErr.String(), token) {
+	if strings.Contains(outputs.String()+serveErr.String(), token) {
 		t.Error("a token appears in the suite's or the server's output")
 	}
 }
