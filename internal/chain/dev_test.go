@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,5 +382,40 @@ func TestDevSendRejected(t *testing.T) {
 	broke := signTx(t, poor, d.ChainID(), 0, &to, big.NewInt(1), 21000, fees, nil)
 	if err := d.Send(ctx, broke); !errors.As(err, &rej) {
 		t.Fatalf("unfunded sender: %v, want a *RejectedError", err)
+	}
+}
+
+// TestDevReceiptNotAboveHead holds the head below a mined transaction's
+// block, as go-ethereum does for a moment while it moves its head (the
+// index entries are written first): the transaction must read as pending and
+// have no receipt until the head reaches its block, so that a balance read
+// after a receipt never answers from the block before it.
+func TestDevReceiptNotAboveHead(t *testing.T) {
+	key, from := newKey(t)
+	_, to := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}, MineDelay: 10 * time.Millisecond})
+	ctx := context.Background()
+	tx := signTx(t, key, d.ChainID(), 0, &to, ether(1), 21000, suggestFees(t, d), nil)
+	if err := d.Send(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	mined := waitReceipt(t, d, tx.Hash()).BlockNumber.Uint64()
+
+	dc := d.conn.c.(*devClient)
+	var head atomic.Uint64
+	head.Store(mined - 1)
+	dc.head = head.Load
+	if _, err := d.Receipt(ctx, tx.Hash()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Receipt with the head at %d, mined in %d: %v, want ErrNotFound", mined-1, mined, err)
+	}
+	if st, err := d.TxStatus(ctx, tx.Hash()); err != nil || st.Status != StatusPending {
+		t.Errorf("TxStatus with the head below its block = %+v, %v; want pending", st, err)
+	}
+	head.Store(mined)
+	if r, err := d.Receipt(ctx, tx.Hash()); err != nil || r.BlockNumber.Uint64() != mined {
+		t.Errorf("Receipt with the head at its block = %v, %v; want block %d", r, err, mined)
+	}
+	if st, err := d.TxStatus(ctx, tx.Hash()); err != nil || st != (TxStatus{Status: StatusSuccess, BlockNumber: mined}) {
+		t.Errorf("TxStatus with the head at its block = %+v, %v; want success in %d", st, err, mined)
 	}
 }

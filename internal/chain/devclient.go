@@ -39,6 +39,24 @@ type devClient struct {
 	eth   *eth.Ethereum
 	chain *core.BlockChain
 	codes codeCache // CodeAt's answers at the head
+	// head, when set, replaces the chain's current block number in
+	// inHead (tests hold the head back to open the window described there).
+	head func() uint64
+}
+
+// inHead reports whether a block the transaction index names is at or below
+// the chain's head. go-ethereum writes a new head block's index entries
+// before it moves its current block (core.BlockChain.writeHeadBlock), so for
+// a moment a transaction is found in a block that Balance, Nonce and
+// HeaderByNumber do not see yet. Such a transaction is answered as pending,
+// as a node answers one that is not in its chain: a receipt is never seen
+// before the head that contains it.
+func (c *devClient) inHead(number uint64) bool {
+	if c.head != nil {
+		return number <= c.head()
+	}
+	h := c.chain.CurrentBlock()
+	return h != nil && h.Number != nil && number <= h.Number.Uint64()
 }
 
 var _ client = (*devClient)(nil)
@@ -134,8 +152,12 @@ func (c *devClient) TransactionByHash(ctx context.Context, hash common.Hash) (*t
 		return nil, false, err
 	}
 	be := c.eth.APIBackend
-	if found, tx, _, _, _ := be.GetCanonicalTransaction(hash); found {
+	found, tx, _, number, _ := be.GetCanonicalTransaction(hash)
+	if found && c.inHead(number) {
 		return tx, false, nil
+	}
+	if found { // in a block the head has not reached yet (see inHead)
+		return tx, true, nil
 	}
 	if tx := be.GetPoolTransaction(hash); tx != nil {
 		return tx, true, nil
@@ -154,6 +176,9 @@ func (c *devClient) TransactionReceipt(ctx context.Context, hash common.Hash) (*
 	found, tx, blockHash, blockNumber, index := be.GetCanonicalTransaction(hash)
 	if !found {
 		return nil, c.notFound()
+	}
+	if !c.inHead(blockNumber) { // see inHead
+		return nil, ethereum.NotFound
 	}
 	r, err := be.GetCanonicalReceipt(tx, blockHash, blockNumber, index)
 	if err != nil {
