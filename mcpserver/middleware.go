@@ -45,7 +45,7 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		name := call.Params.Name
 		start := time.Now()
 		ctx, note := withCallNote(ctx)
-		if !s.limiter.allow() {
+		if !s.limiter.Allow() {
 			r := toolError(ctx, policy.Errorf(policy.CodeRateLimited, "at most %d tool calls per minute (policy rate.tool_calls_per_minute); retry later", s.opts.ToolCallsPerMinute))
 			s.auditCall(ctx, name, call.Params.Arguments, note.codeOf(r), start)
 			return r, nil
@@ -100,7 +100,7 @@ func newLimiter(n int, per time.Duration, now func() time.Time) *limiter {
 	return &limiter{now: now, l: rate.NewLimiter(rate.Limit(float64(n)/per.Seconds()), n)}
 }
 
-func (l *limiter) allow() bool { return l.l.AllowN(l.now(), 1) }
+func (l *limiter) Allow() bool { return l.l.AllowN(l.now(), 1) }
 
 // drainGroup counts calls read from the client and not yet answered.
 type drainGroup struct {

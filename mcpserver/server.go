@@ -65,6 +65,11 @@ type Options struct {
 	Accounts []Account
 	// ToolCallsPerMinute limits tool calls (all tools); default 120.
 	ToolCallsPerMinute int
+	// CallLimit, if set, decides instead of this server's own limiter
+	// whether a tool call is within ToolCallsPerMinute: serve passes one
+	// shared by every process of the home (internal/callrate), so that two
+	// processes do not each allow the whole rate.
+	CallLimit interface{ Allow() bool }
 	// Version is reported in the MCP implementation info; default "dev".
 	Version string
 	// Logger receives operational logs (never secrets); default discards.
@@ -83,7 +88,7 @@ type Options struct {
 type Server struct {
 	mcp      *mcp.Server
 	opts     Options
-	limiter  *limiter
+	limiter  interface{ Allow() bool }
 	drain    *drainGroup
 	stateKey []byte // signs elicitation request state; random per process
 }
@@ -112,7 +117,10 @@ func New(o *Options) (*Server, error) {
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 2 * time.Second
 	}
-	s := &Server{opts: opts, limiter: newLimiter(opts.ToolCallsPerMinute, time.Minute, opts.Now), drain: &drainGroup{}, stateKey: make([]byte, 32)}
+	s := &Server{opts: opts, limiter: opts.CallLimit, drain: &drainGroup{}, stateKey: make([]byte, 32)}
+	if s.limiter == nil {
+		s.limiter = newLimiter(opts.ToolCallsPerMinute, time.Minute, opts.Now)
+	}
 	if _, err := rand.Read(s.stateKey); err != nil {
 		return nil, err
 	}

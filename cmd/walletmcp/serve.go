@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval/totp"
 	"github.com/walletmcp/walletmcp/approval/web"
 	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/callrate"
 	"github.com/walletmcp/walletmcp/internal/chain"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
@@ -102,9 +104,15 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	for _, a := range accts {
 		macc = append(macc, mcpserver.Account{Address: a.Address, Label: a.Label, Backend: a.Backend, DerivationPath: a.DerivationPath})
 	}
+	// Every serve of this home counts its tool calls in one shared limit.
+	calls, err := callrate.Open(h.Path(config.CallRateFile), pol.ToolCallsPerMinute, time.Minute, nil)
+	if err != nil {
+		return fmt.Errorf("serve: the tool-call rate limit's state: %w", err)
+	}
+	defer calls.Close()
 	srv, err := mcpserver.New(&mcpserver.Options{
 		Guard: gate, Chain: gate, Audit: gate, Accounts: macc,
-		ToolCallsPerMinute: pol.ToolCallsPerMinute, Version: version, Logger: logger,
+		ToolCallsPerMinute: pol.ToolCallsPerMinute, CallLimit: calls, Version: version, Logger: logger,
 	})
 	if err != nil {
 		return err

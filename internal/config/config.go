@@ -48,6 +48,9 @@ const (
 	DevPasswordFile = "dev-password"
 	// DevChainDir holds the persistent embedded chain of `serve --dev`.
 	DevChainDir = "dev-chain"
+	// CallRateFile is the tool-call rate limit's state, shared by every
+	// `serve` of the home (internal/callrate).
+	CallRateFile = "calls.rate"
 )
 
 // Home is a walletmcp home directory.

@@ -38,6 +38,7 @@ var homeParts = []struct{ name, what string }{
 	{AuditFile + ".head", "audit log"},
 	{DevPasswordFile, "file"},
 	{DevChainDir, "dev chain directory"},
+	{CallRateFile, "state file"},
 	{KeystoreDir, "keystore"},
 	{HDDir, "hd wallet directory"},
 }

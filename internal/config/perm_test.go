@@ -27,10 +27,11 @@ func TestCheckPermissions(t *testing.T) {
 		{"keystore file others-writable", filepath.Join(KeystoreDir, "UTC--key"), 0o606, "keystore file"},
 		{"policy group-writable", PolicyFile, 0o660, "policy file"},
 		{"audit log others-writable", AuditFile, 0o646, "audit log"},
+		{"call rate state group-writable", CallRateFile, 0o620, "state file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, _ := newHome(t)
-			for _, f := range []string{StateFile, StateFile + "-wal", PolicyFile, AuditFile} {
+			for _, f := range []string{StateFile, StateFile + "-wal", PolicyFile, AuditFile, CallRateFile} {
 				if err := os.WriteFile(h.Path(f), nil, 0o600); err != nil {
 					t.Fatal(err)
 				}
