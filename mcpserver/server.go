@@ -57,6 +57,14 @@ type Account struct {
 	DerivationPath string
 }
 
+// CallLimiter decides whether one more tool call is within the rate limit,
+// and counts it if so.
+type CallLimiter interface {
+	Allow() bool
+}
+
+var _ CallLimiter = (*limiter)(nil)
+
 // Options configures New. Guard, Chain, Audit and Accounts are required.
 type Options struct {
 	Guard    Guard
@@ -69,7 +77,7 @@ type Options struct {
 	// whether a tool call is within ToolCallsPerMinute: serve passes one
 	// shared by every process of the home (internal/callrate), so that two
 	// processes do not each allow the whole rate.
-	CallLimit interface{ Allow() bool }
+	CallLimit CallLimiter
 	// Version is reported in the MCP implementation info; default "dev".
 	Version string
 	// Logger receives operational logs (never secrets); default discards.
@@ -88,7 +96,7 @@ type Options struct {
 type Server struct {
 	mcp      *mcp.Server
 	opts     Options
-	limiter  interface{ Allow() bool }
+	limiter  CallLimiter
 	drain    *drainGroup
 	stateKey []byte // signs elicitation request state; random per process
 }
