@@ -74,7 +74,7 @@ func (c *cli) startKeys(ctx context.Context, h *config.Home, cfg *config.Config,
 		defer scrubHeap()
 		defer pass.Wipe()
 		var users sync.WaitGroup
-		users.Go(func() { unlockKeystore(keystoreOf(h, cfg), ksKeys, pass, fail) })
+		users.Go(func() { unlockKeystore(ctx, keystoreOf(h, cfg), ksKeys, pass, fail) })
 		users.Go(func() {
 			got := approval.KeyMap{}
 			err := unlockHD(ctx, h, accts, pass, got)
@@ -101,11 +101,27 @@ func (c *cli) startKeys(ctx context.Context, h *config.Home, cfg *config.Config,
 
 // unlockKeystore unlocks the keystore keys of todo with pass, as many at
 // a time as there are cores, and resolves each; fail is told each failure.
-func unlockKeystore(ks *wallet.Keystore, todo []*signer.Deferred, pass *secret.Bytes, fail func(error)) {
+// Once ctx is done (serve is stopping) no further unlock starts: the keys
+// still queued are resolved with ErrKeyUnavailable, so that an exit waits
+// for at most the scrypts already running (each up to a second and 256 MiB
+// at the standard parameters), not for every key of the home.
+func unlockKeystore(ctx context.Context, ks *wallet.Keystore, todo []*signer.Deferred, pass *secret.Bytes, fail func(error)) {
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for _, d := range todo {
-		sem <- struct{}{}
+	for i, d := range todo {
+		if ctx.Err() == nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			for _, rest := range todo[i:] {
+				rest.Resolve(nil, ctx.Err())
+			}
+			return
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			k, err := ks.Unlock(d.Address(), pass)
@@ -117,7 +133,6 @@ func unlockKeystore(ks *wallet.Keystore, todo []*signer.Deferred, pass *secret.B
 			d.Resolve(kssigner.New(k), nil)
 		})
 	}
-	wg.Wait()
 }
 
 // resolveAll resolves each Deferred of want with its key in got, or, when
