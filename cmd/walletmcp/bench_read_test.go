@@ -204,6 +204,10 @@ func measurePaired(b *testing.B, floor, cs *mcp.ClientSession, tool string, args
 	b.ReportMetric(f, "floor-p50-µs")
 	b.ReportMetric(t, "p50-µs")
 	b.ReportMetric(t/f, "x-floor")
+	// The slowest measured call of each side (the lists are sorted now):
+	// a stall shows here, and on which side, where the p50s hide it.
+	b.ReportMetric(float64(fl[len(fl)-1].Microseconds())/1e3, "floor-max-ms")
+	b.ReportMetric(float64(tl[len(tl)-1].Microseconds())/1e3, "max-ms")
 }
 
 // BenchmarkReadStdio measures the read tools' round trip over stdio (a
