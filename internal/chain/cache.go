@@ -21,7 +21,8 @@ const (
 	maxCachedCallResult = 1024
 )
 
-// blockCache keeps balance reads and eth_call results of one block, keyed
+// blockCache keeps balance reads, eth_call results and (on Dev) contract
+// code of one block, keyed
 // by that block's number: an entry is returned only for the block it was
 // read at, and moving to another block (advance) drops every entry. So an
 // answer never outlives its block; a caller that knows the head reads
@@ -35,6 +36,7 @@ type blockCache struct {
 	epoch    uint64
 	balances map[common.Address]*big.Int
 	calls    map[callKey][]byte
+	codes    map[common.Address][]byte
 }
 
 // callKey identifies an eth_call whose result depends only on the block:
@@ -77,6 +79,7 @@ func (c *blockCache) dropLocked(n uint64) {
 	c.epoch++
 	c.balances = make(map[common.Address]*big.Int)
 	c.calls = make(map[callKey][]byte)
+	c.codes = make(map[common.Address][]byte)
 }
 
 // reset moves the cache to block n and drops every entry, even when n is
@@ -172,4 +175,28 @@ func (c *blockCache) putCallLocked(n uint64, k callKey, out []byte) {
 		return
 	}
 	c.calls[k] = append([]byte(nil), out...)
+}
+
+// code returns a copy of addr's code read at block n, if kept.
+func (c *blockCache) code(n uint64, addr common.Address) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.codes == nil || c.block != n {
+		return nil, false
+	}
+	code, ok := c.codes[addr]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), code...), true
+}
+
+// putCode keeps addr's code read at block n, as putBalance.
+func (c *blockCache) putCode(n uint64, addr common.Address, code []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.codes == nil || c.block != n || len(c.codes) >= maxCachedPerBlock {
+		return
+	}
+	c.codes[addr] = append([]byte(nil), code...)
 }

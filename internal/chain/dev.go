@@ -66,7 +66,7 @@ type Dev struct {
 	backend *stackBackend
 	chain   *core.BlockChain
 	pool    *txpool.TxPool
-	cache   blockCache // balances and calls at the head, see Balance
+	cache   blockCache // balances, calls and code at the head, see Balance
 
 	kick      chan struct{} // a Send happened; capacity 1
 	stop      chan struct{} // closed by Close
@@ -135,8 +135,9 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 	if err := warmUp(backend); err != nil {
 		return nil, errors.Join(err, backend.Close())
 	}
+	dc := &devClient{Client: cl, eth: backend.Eth(), chain: backend.Eth().BlockChain()}
 	d := &Dev{
-		conn:    newConn(&devClient{Client: cl, eth: backend.Eth(), chain: backend.Eth().BlockChain()}, id, opts.MaxFeePerGas, opts.Timeout),
+		conn:    newConn(dc, id, opts.MaxFeePerGas, opts.Timeout),
 		backend: backend,
 		chain:   backend.Eth().BlockChain(),
 		pool:    backend.Eth().TxPool(),
@@ -144,6 +145,7 @@ func NewDev(opts *DevOptions) (*Dev, error) {
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	dc.cache = &d.cache
 	if faucet != nil {
 		if err := d.fundNew(gen, faucet, opts.Alloc); err != nil {
 			return nil, errors.Join(err, backend.Close())

@@ -25,8 +25,8 @@ import (
 //     exactly as before);
 //   - HeaderByNumber(nil) is the current head;
 //   - SuggestGasTipCap is the node's gas price oracle;
-//   - CodeAt(nil) reads the head's state, once per head and account
-//     (devcode.go);
+//   - CodeAt(nil) reads the head's state, once per head and account (kept
+//     in Dev's blockCache with its balances and calls);
 //   - TransactionByHash and TransactionReceipt (what the settling loop asks
 //     of every transfer) look in the chain's index and the pool, as
 //     eth_getTransactionByHash and eth_getTransactionReceipt do, with the
@@ -38,7 +38,7 @@ type devClient struct {
 	simulated.Client
 	eth   *eth.Ethereum
 	chain *core.BlockChain
-	codes codeCache // CodeAt's answers at the head
+	cache *blockCache // Dev's: CodeAt's answers at the head are kept there
 	// head, when set, replaces the chain's current block number in
 	// inHead (tests hold the head back to open the window described there).
 	head func() uint64
@@ -133,7 +133,9 @@ func (c *devClient) CodeAt(ctx context.Context, account common.Address, number *
 	if h == nil {
 		return nil, errors.New("no current block")
 	}
-	if code, ok := c.codes.get(h.Root, account); ok {
+	n := h.Number.Uint64()
+	c.cache.advance(n)
+	if code, ok := c.cache.code(n, account); ok {
 		return code, nil
 	}
 	st, err := c.chain.StateAt(h.Root, h.Number, h.Time)
@@ -141,7 +143,7 @@ func (c *devClient) CodeAt(ctx context.Context, account common.Address, number *
 		return nil, err
 	}
 	code := st.GetCode(account)
-	c.codes.put(h.Root, account, code)
+	c.cache.putCode(n, account, code)
 	return code, nil
 }
 

@@ -31,9 +31,8 @@ func TestDevCodeCachedPerHead(t *testing.T) {
 	if err != nil || !bytes.Equal(code, revertRuntime) {
 		t.Fatalf("CodeAt after deployment = %x, %v; want %x (a stale answer from the block before?)", code, err, revertRuntime)
 	}
-	dc := d.conn.c.(*devClient)
-	root := d.chain.CurrentBlock().Root
-	if cached, ok := dc.codes.get(root, contract); !ok || !bytes.Equal(cached, revertRuntime) {
+	head := d.chain.CurrentBlock().Number.Uint64()
+	if cached, ok := d.cache.code(head, contract); !ok || !bytes.Equal(cached, revertRuntime) {
 		t.Fatalf("cache at the head holds %x, %v; want the code", cached, ok)
 	}
 	code[0] ^= 0xff
