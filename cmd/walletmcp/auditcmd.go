@@ -1,12 +1,11 @@
 package main
 
 import (
-	"time"
-
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
 	"github.com/walletmcp/walletmcp/internal/config"
