@@ -17,7 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 func newDev(t testing.TB, opts *DevOptions) *Dev {
@@ -158,18 +157,7 @@ func TestDevRevertedCall(t *testing.T) {
 	ctx := context.Background()
 	fees := suggestFees(t, d)
 
-	deploy := signTx(t, key, d.ChainID(), 0, nil, new(big.Int), 100_000, fees, revertInit)
-	if err := d.Send(ctx, deploy); err != nil {
-		t.Fatal(err)
-	}
-	r := waitReceipt(t, d, deploy.Hash())
-	if r.Status != types.ReceiptStatusSuccessful {
-		t.Fatalf("deployment reverted")
-	}
-	contract := crypto.CreateAddress(from, 0)
-	if r.ContractAddress != contract {
-		t.Fatalf("contract at %s, want %s", r.ContractAddress, contract)
-	}
+	contract := deployDev(t, d, key, 0, 100_000, fees, revertInit)
 	code, err := d.CodeAt(ctx, contract)
 	if err != nil || !bytes.Equal(code, revertRuntime) {
 		t.Fatalf("CodeAt = %x, %v; want %x", code, err, revertRuntime)
@@ -182,7 +170,7 @@ func TestDevRevertedCall(t *testing.T) {
 	if err := d.Send(ctx, call); err != nil {
 		t.Fatal(err)
 	}
-	r = waitReceipt(t, d, call.Hash())
+	r := waitReceipt(t, d, call.Hash())
 	st, err := d.TxStatus(ctx, call.Hash())
 	if err != nil {
 		t.Fatal(err)

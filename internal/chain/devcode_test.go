@@ -22,11 +22,7 @@ func TestDevCodeCachedPerHead(t *testing.T) {
 	if code, err := d.CodeAt(ctx, contract); err != nil || len(code) != 0 {
 		t.Fatalf("CodeAt before deployment = %x, %v", code, err)
 	}
-	deploy := signTx(t, key, d.ChainID(), 0, nil, new(big.Int), 100_000, suggestFees(t, d), revertInit)
-	if err := d.Send(ctx, deploy); err != nil {
-		t.Fatal(err)
-	}
-	waitReceipt(t, d, deploy.Hash())
+	deployDev(t, d, key, 0, 100_000, suggestFees(t, d), revertInit)
 	code, err := d.CodeAt(ctx, contract)
 	if err != nil || !bytes.Equal(code, revertRuntime) {
 		t.Fatalf("CodeAt after deployment = %x, %v; want %x (a stale answer from the block before?)", code, err, revertRuntime)

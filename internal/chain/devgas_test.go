@@ -8,8 +8,6 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // storerRuntime stores 1 in slot 0 (PUSH1 1 PUSH1 0 SSTORE STOP): a call
@@ -29,16 +27,8 @@ func TestDevEstimateGasMatchesRPC(t *testing.T) {
 	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}})
 	ctx := context.Background()
 	fees := suggestFees(t, d)
-	for i, init := range [][]byte{storerInit, revertInit} {
-		tx := signTx(t, key, d.ChainID(), uint64(i), nil, new(big.Int), 200_000, fees, init)
-		if err := d.Send(ctx, tx); err != nil {
-			t.Fatal(err)
-		}
-		if r := waitReceipt(t, d, tx.Hash()); r.Status != types.ReceiptStatusSuccessful {
-			t.Fatalf("deployment %d failed", i)
-		}
-	}
-	storer, reverter := crypto.CreateAddress(from, 0), crypto.CreateAddress(from, 1)
+	storer := deployDev(t, d, key, 0, 200_000, fees, storerInit)
+	reverter := deployDev(t, d, key, 1, 200_000, fees, revertInit)
 	eoa := common.HexToAddress("0x00000000000000000000000000000000000b0b01")
 	dc := d.conn.c.(*devClient)
 	tests := []struct {

@@ -146,3 +146,23 @@ func (r readChecker) check(t *testing.T, ctx context.Context, name string, wantB
 		t.Errorf("%s: node saw (getBalance, call, blockNumber) = %v, want %v", name, got, want)
 	}
 }
+
+// deployDev deploys init from key's account with nonce on d, waits until it
+// is mined, fails the test unless it succeeded at the address the nonce
+// gives, and returns that address.
+func deployDev(t testing.TB, d *Dev, key *ecdsa.PrivateKey, nonce, gas uint64, fees Fees, init []byte) common.Address {
+	t.Helper()
+	tx := signTx(t, key, d.ChainID(), nonce, nil, new(big.Int), gas, fees, init)
+	if err := d.Send(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	r := waitReceipt(t, d, tx.Hash())
+	if r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("deployment with nonce %d reverted", nonce)
+	}
+	want := crypto.CreateAddress(crypto.PubkeyToAddress(key.PublicKey), nonce)
+	if r.ContractAddress != want {
+		t.Fatalf("contract at %s, want %s", r.ContractAddress, want)
+	}
+	return want
+}

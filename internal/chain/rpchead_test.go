@@ -177,6 +177,23 @@ func (e *wsEth) NewHeads(ctx context.Context) (*rpc.Subscription, error) {
 	return sub, nil
 }
 
+// dialFollowing starts a websocket node at head and dials it with a test
+// clock and an event hook, and waits until the subscription is live. The
+// RPC is closed when the test ends.
+func dialFollowing(t *testing.T, head uint64) (*wsNode, *RPC, *testClock, headEvents) {
+	t.Helper()
+	node, url := newWSNode(t, head)
+	clock := &testClock{}
+	events := make(headEvents, 1024)
+	c, err := Dial(context.Background(), url, &Options{ExpectChainID: big.NewInt(DevChainID), Now: clock.now, headHook: events.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	events.waitFor(t, "live", func(ev headEvent) bool { return ev.live })
+	return node, c, clock, events
+}
+
 // testClock is a clock the test moves.
 type testClock struct{ ns atomic.Int64 }
 
@@ -212,16 +229,8 @@ func (ch headEvents) waitFor(t *testing.T, what string, ok func(headEvent) bool)
 // back to asking for the head, answer correctly, and stop asking once the
 // subscription is back.
 func TestRPCWebsocketHeads(t *testing.T) {
-	node, url := newWSNode(t, 5)
-	clock := &testClock{}
-	events := make(headEvents, 1024)
+	node, c, clock, events := dialFollowing(t, 5)
 	ctx := context.Background()
-	c, err := Dial(ctx, url, &Options{ExpectChainID: big.NewInt(DevChainID), Now: clock.now, headHook: events.hook})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	events.waitFor(t, "live", func(ev headEvent) bool { return ev.live })
 
 	tool := AtPushedHead(ctx)
 	token := common.HexToAddress("0x70")
@@ -314,16 +323,8 @@ func TestRPCWebsocketReceiptRaisesHead(t *testing.T) {
 // for the head and read the new block) and, once it has stayed behind for
 // HeadTrust, is replaced by a new one.
 func TestRPCWebsocketStuckSubscription(t *testing.T) {
-	node, url := newWSNode(t, 5)
-	clock := &testClock{}
-	events := make(headEvents, 1024)
+	node, c, clock, events := dialFollowing(t, 5)
 	ctx := context.Background()
-	c, err := Dial(ctx, url, &Options{ExpectChainID: big.NewInt(DevChainID), Now: clock.now, headHook: events.hook})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	events.waitFor(t, "live", func(ev headEvent) bool { return ev.live })
 	tool := AtPushedHead(ctx)
 	read := func(name string, wantBlock uint64, wantNumbers int) {
 		t.Helper()
