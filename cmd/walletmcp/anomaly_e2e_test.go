@@ -1,13 +1,8 @@
 package main_test
 
 import (
-	"context"
 	"encoding/json"
-	"math/big"
 	"testing"
-	"time"
-
-	"github.com/walletmcp/walletmcp/internal/chain/gethtest"
 )
 
 // TestTwoServesShareAnomalyWindows: two serve processes on one home each
@@ -16,14 +11,7 @@ import (
 // and a small transfer that was automatic now parks, in either process.
 // (With windows in each process's memory, neither reached 30.)
 func TestTwoServesShareAnomalyWindows(t *testing.T) {
-	node := gethtest.Start(t)
-	home, addr := newHome(t, 1337)
-	setPolicy(t, home, "new_recipient_approval = true", "new_recipient_approval = false")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
-		t.Fatal(err)
-	}
+	node, home, addr := gethHome(t)
 	servers := []*server{startServe(t, home, "--rpc", node.URL), startServe(t, home, "--rpc", node.URL)}
 	defer func() {
 		for _, s := range servers {

@@ -117,6 +117,22 @@ func newHome(t testing.TB, chainID uint64) (string, common.Address) {
 	return home, addr
 }
 
+// gethHome starts a geth --dev node and a home (newHome) whose account it
+// funds with 10 ETH, with new_recipient_approval off so that a first
+// transfer to a recipient is not held for a human.
+func gethHome(t testing.TB) (*gethtest.Node, string, common.Address) {
+	t.Helper()
+	node := gethtest.Start(t)
+	home, addr := newHome(t, 1337)
+	setPolicy(t, home, "new_recipient_approval = true", "new_recipient_approval = false")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
+		t.Fatal(err)
+	}
+	return node, home, addr
+}
+
 // server is a `walletmcp serve` subprocess with an MCP client on its stdio.
 type server struct {
 	t      testing.TB
@@ -342,14 +358,7 @@ func walletmcpNoPass(t *testing.T, home string, args ...string) cliResult {
 }
 
 func TestServeAgainstGethDevNode(t *testing.T) {
-	node := gethtest.Start(t)
-	home, addr := newHome(t, 1337)
-	setPolicy(t, home, "new_recipient_approval = true", "new_recipient_approval = false")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
-		t.Fatal(err)
-	}
+	node, home, addr := gethHome(t)
 	// Over the websocket endpoint (reads at the pushed head): a transfer
 	// seen mined is in the next get_balance; over http after the restart.
 	s := startServe(t, home, "--rpc", node.WSURL)
@@ -639,15 +648,10 @@ func (b *lockedBuffer) waitFor(t testing.TB, re *regexp.Regexp) []string {
 // between them sign exactly five and move exactly 0.5 ETH. Before, each
 // process enforced the whole window alone.
 func TestTwoServesShareLimits(t *testing.T) {
-	node := gethtest.Start(t)
-	home, addr := newHome(t, 1337)
-	setPolicy(t, home, "new_recipient_approval = true", "new_recipient_approval = false")
+	node, home, addr := gethHome(t)
 	setPolicy(t, home, `window_auto_max = "1"`, `window_auto_max = "0.5"`)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
-		t.Fatal(err)
-	}
 	servers := []*server{startServe(t, home, "--rpc", node.URL), startServe(t, home, "--rpc", node.URL)}
 	type result struct {
 		status, hash string

@@ -1,12 +1,7 @@
 package main_test
 
 import (
-	"context"
-	"math/big"
 	"testing"
-	"time"
-
-	"github.com/walletmcp/walletmcp/internal/chain/gethtest"
 )
 
 // TestTwoServesGetPolicySeesSpend: get_policy of one serve shows, in its
@@ -15,14 +10,7 @@ import (
 // changed, it does not read the ledger again: a commit by any process must
 // still be seen).
 func TestTwoServesGetPolicySeesSpend(t *testing.T) {
-	node := gethtest.Start(t)
-	home, addr := newHome(t, 1337)
-	setPolicy(t, home, "new_recipient_approval = true", "new_recipient_approval = false")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := node.Fund(ctx, addr, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
-		t.Fatal(err)
-	}
+	node, home, addr := gethHome(t)
 	reader, spender := startServe(t, home, "--rpc", node.URL), startServe(t, home, "--rpc", node.URL)
 	used := func(step, want string, count int) {
 		t.Helper()
