@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"internal/secret":          {},
 	"internal/fslock":          {},
 	"internal/callrate":        {},
+	"internal/benchcpu":        {}, // benchmarks only
 	"internal/config":          {"internal/secret", "internal/fslock"},
 	"internal/audit":           {"internal/fslock"},
 	"internal/approvalstate":   {},
@@ -63,7 +64,7 @@ var allowed = map[string][]string{
 // the transitive dependencies of the packages in keyFree.
 var (
 	keyHolders = []string{"wallet", "wallet/hd", "hsm", "signer/keystore", "signer/pkcs11", "signer/hd"}
-	keyFree    = []string{"signer/offline", "policy", "internal/approvalstate", "mcpserver", "mcpserver/mcphttp", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/callrate"}
+	keyFree    = []string{"signer/offline", "policy", "internal/approvalstate", "mcpserver", "mcpserver/mcphttp", "approval", "approval/totp", "approval/pending", "approval/web", "internal/chain", "internal/erc20", "internal/store", "internal/audit", "internal/callrate", "internal/benchcpu"}
 )
 
 // ioFree packages do no I/O: they import none of ioImports directly and

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/walletmcp/walletmcp/internal/benchcpu"
 )
 
 // BenchmarkSendTransfer measures auto-approved send_transfer throughput
@@ -34,7 +36,7 @@ func BenchmarkSendTransfer(b *testing.B) {
 			e := newEnvTB(b, t, envOpts{policy: pol, accounts: 4})
 			_, syncs0 := e.audit.Stats()
 			writes0, commits0 := e.store.Stats()
-			cpu0, cpuOK := processCPU()
+			cpu0, cpuOK := benchcpu.Process()
 			var next atomic.Int64
 			sem := make(chan struct{}, callers)
 			errs := make(chan string, 1)
@@ -66,7 +68,7 @@ func BenchmarkSendTransfer(b *testing.B) {
 			}
 			_, syncs1 := e.audit.Stats()
 			writes1, commits1 := e.store.Stats()
-			if cpu1, ok := processCPU(); ok && cpuOK {
+			if cpu1, ok := benchcpu.Process(); ok && cpuOK {
 				b.ReportMetric(float64(cpu1-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/transfer")
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")

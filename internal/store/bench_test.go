@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/internal/benchcpu"
 )
 
 // benchLedger fills a new state database at path with history transfers
@@ -119,7 +121,7 @@ func BenchmarkTransferWrites(b *testing.B) {
 		b.Fatal(err)
 	}
 	wal0 := walSize()
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := benchcpu.Process()
 	b.SetParallelism(8) // 16 callers on 2 cores
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -167,7 +169,7 @@ func BenchmarkTransferWrites(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	if cpu1, ok := processCPU(); ok && cpuOK {
+	if cpu1, ok := benchcpu.Process(); ok && cpuOK {
 		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/transfer")
 	}
 	b.ReportMetric(float64(walSize()-wal0)/(4096+24)/float64(b.N), "wal-frames/transfer")
