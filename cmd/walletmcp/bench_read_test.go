@@ -27,13 +27,31 @@ const envBenchBin = "WALLETMCP_BENCH_BIN"
 // that imports only the go-sdk) answering a constant of get_balance's shape.
 const floorPkg = "./testdata/floor"
 
+// depsFloorPkg is the dependency floor: the floor server linked with the
+// dependencies DESIGN.md chooses (as walletmcp links them), and with -chain
+// answering from go-ethereum's simulated backend.
+const depsFloorPkg = "./testdata/depsfloor"
+
 // floorBin builds the floor server into a temporary directory with this
 // module's go-sdk and returns its path.
 func floorBin(tb testing.TB) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "floor")
-	if out, err := exec.Command("go", "build", "-o", bin, floorPkg).CombinedOutput(); err != nil {
-		tb.Fatalf("building the floor server: %v\n%s", err, out)
+	return buildFloor(tb, floorPkg)
+}
+
+// depsFloorBin builds the dependency floor server and returns its path.
+func depsFloorBin(tb testing.TB) string {
+	tb.Helper()
+	return buildFloor(tb, depsFloorPkg)
+}
+
+// buildFloor builds the main package pkg (a floor server) into a temporary
+// directory with this module's dependencies and returns its path.
+func buildFloor(tb testing.TB, pkg string) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		tb.Fatalf("building the floor server %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
@@ -328,7 +346,11 @@ func reportMem(b *testing.B, ms []procMem) {
 // subprocesses and reports their peak RSS (VmHWM), its anonymous and
 // file-backed parts at the end of the session, and how many bytes the audit
 // log grew per call. "floor" is the go-sdk floor server (testdata/floor,
-// built by the benchmark) serving 400 calls of its one tool; "dev" is
+// built by the benchmark) serving 400 calls of its one tool; "deps-floor"
+// is the same server linked with the dependencies DESIGN.md chooses
+// (testdata/depsfloor), and "chain-floor" that one answering get_balance
+// from go-ethereum's simulated backend: what the chosen dependencies, and
+// the chosen embedded chain, hold before walletmcp's own code; "dev" is
 // `serve --dev` (the embedded chain); "rpc" is `serve --rpc` against a geth
 // --dev node (internal/chain/gethtest), so that the embedded chain's share
 // is the difference between the two. Each op is a fresh process, started
@@ -352,19 +374,31 @@ func BenchmarkSessionRSS(b *testing.B) {
 			}
 		}
 	}
-	b.Run("floor", func(b *testing.B) {
-		bin := floorBin(b)
-		b.ResetTimer()
-		var ms []procMem
-		for i := 0; i < b.N; i++ {
-			evictFromPageCache(b, bin)
-			cs, cmd := startFloor(b, bin)
-			session(b, cs, "0x0000000000000000000000000000000000000b0b", true)
-			ms = append(ms, readProcMem(b, cmd.Process.Pid))
-			_ = cs.Close()
-		}
-		reportMem(b, ms)
-	})
+	floors := []struct {
+		name, pkg string
+		args      []string
+		addr      string
+	}{
+		{"floor", floorPkg, nil, "0x0000000000000000000000000000000000000b0b"},
+		{"deps-floor", depsFloorPkg, nil, "0x0000000000000000000000000000000000000b0b"},
+		{"chain-floor", depsFloorPkg, []string{"-chain"}, "0x00000000000000000000000000000000000a11ce"}, // depsfloor's Account
+	}
+	for _, f := range floors {
+		b.Run(f.name, func(b *testing.B) {
+			bin := buildFloor(b, f.pkg)
+			b.ResetTimer()
+			var ms []procMem
+			for i := 0; i < b.N; i++ {
+				evictFromPageCache(b, bin)
+				cmd := exec.Command(bin, f.args...)
+				cs := connectProcess(b, cmd)
+				session(b, cs, f.addr, true)
+				ms = append(ms, readProcMem(b, cmd.Process.Pid))
+				_ = cs.Close()
+			}
+			reportMem(b, ms)
+		})
+	}
 	for _, mode := range []string{"dev", "rpc"} {
 		b.Run(mode, func(b *testing.B) {
 			home, addr := newHome(b, 1337)

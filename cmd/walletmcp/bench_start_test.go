@@ -91,6 +91,7 @@ func startHistoryHome(b *testing.B, auditRecords, ledgerRows int) string {
 // standard-scrypt accounts; each op is a fresh process, stopped before the
 // next. The dev chain has been created by a first start before the timer.
 // WALLETMCP_BENCH_HISTORY=N makes a home with N records and rows instead.
+// "floors" alternates serve with two floor servers, op by op.
 func BenchmarkStartHistory(b *testing.B) {
 	records, rows := 1_000_000, 1_000_000
 	if v := os.Getenv("WALLETMCP_BENCH_HISTORY"); v != "" { // a smaller home for a quick look
@@ -100,9 +101,10 @@ func BenchmarkStartHistory(b *testing.B) {
 		rows = records
 	}
 	home := startHistoryHome(b, records, rows)
-	start := func(bin string) time.Duration {
+	serveArgs := []string{"serve", "--dev", "--home", home, "--password-file", passFile(b, home)}
+	start := func(bin string, args ...string) time.Duration {
 		b.Helper()
-		cmd := exec.Command(bin, "serve", "--dev", "--home", home, "--password-file", passFile(b, home))
+		cmd := exec.Command(bin, args...)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			b.Fatal(err)
@@ -133,7 +135,7 @@ func BenchmarkStartHistory(b *testing.B) {
 		}
 		return took
 	}
-	start(binPath) // creates the dev chain
+	start(binPath, serveArgs...) // creates the dev chain
 	// Sub-benchmarks, so that the home is generated once, not once per
 	// round of b.N; "other" is the binary in envBenchBin (an older build),
 	// on the same home.
@@ -149,9 +151,29 @@ func BenchmarkStartHistory(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
-				total += start(bin)
+				total += start(bin, serveArgs...)
 			}
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1e3, "ms-to-initialize")
 		})
 	}
+	// The floors, each op alternating serve with them (this machine's speed
+	// drifts from one minute to the next): the go-sdk floor server
+	// (testdata/floor), and the dependency floor (testdata/depsfloor), the
+	// same server linked with the dependencies DESIGN.md chooses. Between
+	// them is what linking those dependencies costs a process's start (their
+	// package initialisation, their code's page faults); walletmcp's own
+	// start-up is what serve takes beyond the dependency floor.
+	b.Run("floors", func(b *testing.B) {
+		floor, deps := floorBin(b), depsFloorBin(b)
+		var tServe, tDeps, tFloor time.Duration
+		for i := 0; i < b.N; i++ {
+			tServe += start(binPath, serveArgs...)
+			tDeps += start(deps)
+			tFloor += start(floor)
+		}
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) / 1e3 }
+		b.ReportMetric(ms(tServe), "serve-ms")
+		b.ReportMetric(ms(tDeps), "deps-floor-ms")
+		b.ReportMetric(ms(tFloor), "floor-ms")
+	})
 }
