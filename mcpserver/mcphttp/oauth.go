@@ -64,6 +64,7 @@ var (
 	errJWTIssuer   = fmt.Errorf("%w: the access token is from another issuer", auth.ErrInvalidToken)
 	errJWTAudience = fmt.Errorf("%w: the access token is for another resource", auth.ErrInvalidToken)
 	errJWTScope    = fmt.Errorf("%w: the access token has no walletmcp scope", auth.ErrInvalidToken)
+	errJWTSubject  = fmt.Errorf("%w: the access token names no subject (sub)", auth.ErrInvalidToken)
 )
 
 // oauthVerifier verifies JWT access tokens against the issuer's JWKS.
@@ -172,8 +173,14 @@ func (v *oauthVerifier) verify(ctx context.Context, token string) (*auth.TokenIn
 	if len(scopes) == 0 {
 		return nil, errJWTScope
 	}
+	// The subject is whom the token's session and rate limit belong to
+	// (RFC 9068 requires it): without one, every such token of the issuer
+	// would be the same user, and could carry on another's session.
+	sub, ok := tok.Subject()
+	if !ok || sub == "" {
+		return nil, errJWTSubject
+	}
 	exp, _ := tok.Expiration()
-	sub, _ := tok.Subject()
 	return &auth.TokenInfo{Scopes: scopes, Expiration: exp, UserID: "oauth:" + sub}, nil
 }
 

@@ -78,12 +78,16 @@ func newKey(t *testing.T, kid string, raw any, alg jwa.SignatureAlgorithm) jwk.K
 
 type claims struct {
 	iss, sub, scope string
+	noSub           bool // no sub claim at all (sub "" is an empty one)
 	aud             []string
 	exp             time.Time
 }
 
 func sign(t *testing.T, c claims, opt jwt.SignOption) string {
-	b := jwt.NewBuilder().Issuer(c.iss).Subject(c.sub).Audience(c.aud)
+	b := jwt.NewBuilder().Issuer(c.iss).Audience(c.aud)
+	if !c.noSub {
+		b = b.Subject(c.sub)
+	}
 	if !c.exp.IsZero() {
 		b = b.Expiration(c.exp)
 	}
@@ -158,6 +162,8 @@ func TestOAuth(t *testing.T) {
 		"expired":              sign(t, with(func(c *claims) { c.exp = r.clock.Now().Add(-time.Hour) }), jwt.WithKey(jwa.RS256(), k1)),
 		"no expiry":            sign(t, with(func(c *claims) { c.exp = time.Time{} }), jwt.WithKey(jwa.RS256(), k1)),
 		"no walletmcp scope":   sign(t, with(func(c *claims) { c.scope = "email profile" }), jwt.WithKey(jwa.RS256(), k1)),
+		"empty subject":        sign(t, with(func(c *claims) { c.sub = "" }), jwt.WithKey(jwa.RS256(), k1)),
+		"no subject":           sign(t, with(func(c *claims) { c.noSub = true }), jwt.WithKey(jwa.RS256(), k1)),
 		"wrong signature":      sign(t, ok, jwt.WithKey(jwa.RS256(), forged)),
 		"alg none":             sign(t, ok, jwt.WithInsecureNoSignature()),
 		"HS256 w/ public key":  sign(t, ok, jwt.WithKey(jwa.HS256(), pubPEM, jws.WithProtectedHeaders(k1hdr))),
