@@ -269,9 +269,11 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 // settleOfflineNonceUsed settles an offline transfer whose nonce the node
 // says a mined transaction used. Asked again (it may have been mined between
 // the two reads), a transaction the node still does not know was replaced by
-// one the device's key signed elsewhere: it can never be mined, so it is
-// failed and no longer counted. (What used the nonce, when it is another
-// offline request's transaction, is counted by the offline sweep.)
+// one the device's key signed elsewhere: it can never be mined, so the
+// transfer fails. What used the nonce is counted by the offline sweep, which
+// then records this request as spent outside the wallet (its failed
+// submission leaves it watched): it may be this very request signed again
+// (a device whose signatures are randomised), or another request.
 func (g *Guard) settleOfflineNonceUsed(ctx context.Context, t *store.Transfer, tx *types.Transaction, now, next time.Time, mined map[string]uint64) {
 	st, err := g.cfg.Chain.TxStatus(ctx, tx.Hash())
 	switch {

@@ -42,12 +42,14 @@ type OfflineStore interface {
 	CreateOfflineRequest(ctx context.Context, r *store.OfflineRequest, maxOpen int) error
 	// OfflineRequestByID returns a verified request, or store.ErrNotFound.
 	OfflineRequestByID(ctx context.Context, id string) (*store.OfflineRequest, error)
-	// HasOpenOffline reports whether an account has a request never
-	// submitted that expired at or after since.
-	HasOpenOffline(ctx context.Context, from common.Address, since time.Time) (bool, error)
-	// OfflineUsedElsewhere lists never submitted requests whose nonce is
-	// below used and held by no live transfer (store.Store.OfflineUsedElsewhere).
-	OfflineUsedElsewhere(ctx context.Context, chainID uint64, from common.Address, used uint64, since time.Time, limit int) ([]*store.OfflineRequest, error)
+	// HasOpenOffline reports whether an account has a request the wallet
+	// does not count whose nonce may still be free, however long ago it
+	// expired.
+	HasOpenOffline(ctx context.Context, from common.Address) (bool, error)
+	// OfflineUsedElsewhere lists requests the wallet does not count whose
+	// nonce is below used and held by no live transfer
+	// (store.Store.OfflineUsedElsewhere).
+	OfflineUsedElsewhere(ctx context.Context, chainID uint64, from common.Address, used uint64, limit int) ([]*store.OfflineRequest, error)
 }
 
 var _ OfflineStore = (*store.Store)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -28,10 +27,6 @@ import (
 const EventOfflineBroadcastOutside = "offline_broadcast_outside"
 
 const (
-	// offlineSweepHorizon is how long after expiry a request is still
-	// watched: a signed transaction does not expire, and the store keeps an
-	// expired request this long.
-	offlineSweepHorizon = 24 * time.Hour
 	// offlineSweepEvery spaces the sweeps (each reads one account nonce per
 	// offline account with open requests).
 	offlineSweepEvery = firstCheck
@@ -90,13 +85,15 @@ func (g *Guard) recordOutside(ctx context.Context, r *store.OfflineRequest, sign
 		approvalID := store.OfflineApprovalID(r.ID)
 		prev, err := lt.TransferByApproval(approvalID)
 		switch {
-		case err == nil && (prev.Counted() || prev.TxHash != nil):
-			// Sent by the wallet (counted, or settled as failed once its
-			// nonce was used by another transaction).
+		case err == nil && prev.Counted():
+			// Sent by the wallet, and counted.
 			return nil
 		case err == nil:
-			// Submitted, but failed before the wallet signed or sent
-			// anything: the agent holds the signature all the same. The
+			// Submitted, but failed: before the wallet signed or sent
+			// anything, or once sent (the node refused it, or its nonce was
+			// used by another transaction). The agent holds the device's
+			// signature all the same, and the device may have signed the
+			// request twice: what used the nonce may be this request. The
 			// approval id stays the failed transfer's.
 			approvalID = ""
 		case !errors.Is(err, store.ErrNotFound):
@@ -161,11 +158,13 @@ func (g *Guard) recordOutside(ctx context.Context, r *store.OfflineRequest, sign
 
 // sweepOffline is the settling loop's look at offline requests (at most
 // every offlineSweepEvery, offlineSweepBatch records a pass): for each
-// offline account with requests never submitted (unexpired, or expired less
-// than offlineSweepHorizon ago), the account's nonce on chain is read, and
-// each such request whose nonce it shows used, while no live transfer of the
-// wallet holds that nonce, is recorded as spent (recordOutside). A request
-// whose nonce is still free stays uncounted.
+// offline account with requests the wallet does not count (never submitted,
+// or whose submission failed), however long ago they expired, the account's
+// nonce on chain is read, and each such request whose nonce it shows used,
+// while no live transfer of the wallet holds that nonce, is recorded as
+// spent (recordOutside). A request whose nonce is still free stays
+// uncounted, and watched: its signed transaction does not expire (the store
+// keeps it until its nonce is used).
 func (g *Guard) sweepOffline(ctx context.Context) {
 	if len(g.cfg.Offline) == 0 {
 		return
@@ -184,7 +183,6 @@ func (g *Guard) sweepOffline(ctx context.Context) {
 	if !due {
 		return
 	}
-	since := now.Add(-offlineSweepHorizon)
 	accounts := make(map[common.Address]bool, len(g.cfg.Offline))
 	for a := range g.cfg.Offline {
 		accounts[a] = true
@@ -194,7 +192,7 @@ func (g *Guard) sweepOffline(ctx context.Context) {
 		if budget <= 0 || ctx.Err() != nil {
 			return
 		}
-		open, err := ost.HasOpenOffline(ctx, addr, since)
+		open, err := ost.HasOpenOffline(ctx, addr)
 		if err != nil || !open {
 			continue
 		}
@@ -202,7 +200,7 @@ func (g *Guard) sweepOffline(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		list, err := ost.OfflineUsedElsewhere(ctx, g.cfg.Policy.ChainID, addr, used, since, budget)
+		list, err := ost.OfflineUsedElsewhere(ctx, g.cfg.Policy.ChainID, addr, used, budget)
 		if err != nil {
 			g.tampered(err)
 			continue

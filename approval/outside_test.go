@@ -2,8 +2,11 @@ package approval_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
 	"errors"
 	"math/big"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/audit"
@@ -114,8 +118,22 @@ type outWorld struct {
 
 func newOutWorld(t *testing.T) *outWorld {
 	t.Helper()
+	return newOutWorldClock(t, false)
+}
+
+// newOutWorldClock is newOutWorld; with clocked, the store reads the world's
+// clock too, so that days can pass (expiry, the store's retention).
+func newOutWorldClock(t *testing.T, clocked bool) *outWorld {
+	t.Helper()
 	w := &outWorld{offWorld: &offWorld{rcWorld: rcNewWorld(t), now: time.Now()}}
 	st, lg := w.process()
+	if clocked {
+		st.Close()
+		var err error
+		if st, err = store.Open(context.Background(), filepath.Join(w.dir, "state.db"), &store.Options{Key: make([]byte, store.KeyLen), Now: func() time.Time { return w.now }}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() { lg.Close(); st.Close() })
 	w.st, w.log, w.chain = st, &securityLog{Auditor: lg}, &refusingChain{Chain: w.dev}
 	g, err := approval.NewGuard(context.Background(), &approval.Config{
@@ -184,6 +202,100 @@ func (w *outWorld) wantUsed(want string) {
 	w.t.Helper()
 	if got := w.used(); got != want {
 		w.t.Fatalf("window total %s, want %s", got, want)
+	}
+}
+
+// randomSig signs digest with the account's key as a device whose
+// signatures are randomised would (crypto/ecdsa's random nonce; a low s),
+// and returns it as [R || S || V].
+func (w *outWorld) randomSig(digest []byte) []byte {
+	w.t.Helper()
+	r, s, err := ecdsa.Sign(rand.Reader, w.key, digest)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n := crypto.S256().Params().N
+	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		s.Sub(n, s)
+	}
+	sig := append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
+	sig = append(sig, 0)
+	for v := range byte(2) {
+		sig[64] = v
+		if pub, err := crypto.SigToPub(digest, sig); err == nil && crypto.PubkeyToAddress(*pub) == w.from {
+			return sig
+		}
+	}
+	w.t.Fatal("no recovery id recovers the account")
+	return nil
+}
+
+// TestOfflineHoardedSignatureCounted: the agent keeps a signed request's
+// signature well past its expiry and the store's day of retention (the
+// account sending nothing meanwhile, so the nonce stays free), then
+// broadcasts the transaction itself. The sweep still counts it, once, with
+// a security record.
+func TestOfflineHoardedSignatureCounted(t *testing.T) {
+	w := newOutWorldClock(t, true)
+	ctx := context.Background()
+	a, reqA := w.request("5")
+	_, txA := w.signedTx(reqA)
+	w.pass()
+	w.now = w.now.Add(30 * time.Hour)
+	w.pass()
+	w.wantUsed("0")
+	if err := w.dev.Send(ctx, txA); err != nil {
+		t.Fatal(err)
+	}
+	w.waitMined(txA.Hash())
+	w.now = w.now.Add(10 * time.Minute)
+	w.pass()
+	w.wantUsed("5")
+	if ev := w.log.outside(); len(ev) != 1 || ev[0]["request_id"] != a.ID {
+		t.Fatalf("security records %v, want one for the hoarded request", ev)
+	}
+	w.pass()
+	w.wantUsed("5")
+}
+
+// TestOfflineSignedTwice: a device whose signatures are randomised signs one
+// request twice. The wallet is given the first signature (the node refuses
+// its broadcast, so it stays counted and unmined) and the agent gets the
+// second transaction mined. The wallet's transfer then fails, its nonce used
+// by a transaction it does not know, and the request stays counted, as spent
+// outside the wallet.
+func TestOfflineSignedTwice(t *testing.T) {
+	w := newOutWorld(t)
+	ctx := context.Background()
+	a, reqA := w.request("5")
+	unsigned, err := reqA.Tx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := types.LatestSignerForChainID(unsigned.ChainId()).Hash(unsigned)
+	sig1, sig2 := w.randomSig(h[:]), w.randomSig(h[:])
+	w.chain.refuse.Store(true)
+	_, err = w.g.SubmitOfflineSignature(ctx, a.ID, "0x"+common.Bytes2Hex(sig1))
+	wantCode(t, err, policy.CodeChainError)
+	w.wantUsed("5")
+	tx2, err := reqA.SignedTx(sig2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.dev.Send(ctx, tx2); err != nil {
+		t.Fatal(err)
+	}
+	w.waitMined(tx2.Hash())
+	w.now = w.now.Add(10 * time.Minute)
+	w.pass()
+	w.pass()
+	tr, err := w.st.TransferByApproval(ctx, store.OfflineApprovalID(a.ID))
+	if err != nil || tr.Status != store.StatusFailed || *tr.TxHash == tx2.Hash() {
+		t.Fatalf("the wallet's transfer %+v, %v", tr, err)
+	}
+	w.wantUsed("5")
+	if ev := w.log.outside(); len(ev) != 1 || ev[0]["request_id"] != a.ID {
+		t.Fatalf("security records %v, want one for the request", ev)
 	}
 }
 
@@ -268,8 +380,10 @@ func TestOfflineSubmitAfterSelfBroadcast(t *testing.T) {
 
 // TestOfflineRefusedBroadcastStaysCounted: a submitted offline transfer the
 // node refuses is answered with the refusal but stays counted (the agent
-// holds the signed bytes); the settling loop confirms it once mined, or fails
-// and un-counts it once another transaction used its nonce.
+// holds the signed bytes); the settling loop confirms it once mined. Once
+// another transaction used its nonce the transfer fails, and the request
+// stays counted, as spent outside the wallet: what used the nonce may be the
+// request signed again (TestOfflineSignedTwice).
 func TestOfflineRefusedBroadcastStaysCounted(t *testing.T) {
 	w := newOutWorld(t)
 	ctx := context.Background()
@@ -287,20 +401,23 @@ func TestOfflineRefusedBroadcastStaysCounted(t *testing.T) {
 	w.waitMined(w.signedButNotSentDirect())
 	w.now = w.now.Add(10 * time.Minute)
 	w.pass()
-	w.wantUsed("0")
+	w.pass()
+	w.wantUsed("1")
 	tr, err := w.st.TransferByApproval(ctx, store.OfflineApprovalID(a.ID))
 	if err != nil || tr.Status != store.StatusFailed {
 		t.Fatalf("A's row %+v, %v", tr, err)
 	}
-	if ev := w.log.outside(); len(ev) != 0 {
-		t.Fatalf("security records %v for a request the wallet submitted", ev)
+	if ev := w.log.outside(); len(ev) != 1 || ev[0]["request_id"] != a.ID || ev[0]["found_by"] != "sweep" {
+		t.Fatalf("security records %v, want one for A from the sweep", ev)
 	}
+	w.pass()
+	w.wantUsed("1") // once
 
 	// Refused, then the node takes the settling loop's re-broadcast.
 	b, reqB := w.request("2")
 	_, err = w.g.SubmitOfflineSignature(ctx, b.ID, w.sign(w.signer, reqB))
 	wantCode(t, err, policy.CodeChainError)
-	w.wantUsed("2")
+	w.wantUsed("3") // A stays counted
 	w.chain.refuse.Store(false)
 	w.pass()
 	tr, err = w.st.TransferByApproval(ctx, store.OfflineApprovalID(b.ID))
@@ -310,7 +427,7 @@ func TestOfflineRefusedBroadcastStaysCounted(t *testing.T) {
 	w.waitMined(*tr.TxHash)
 	w.now = w.now.Add(10 * time.Minute)
 	w.pass()
-	w.wantUsed("2")
+	w.wantUsed("3")
 	if tr, err = w.st.TransferByApproval(ctx, store.OfflineApprovalID(b.ID)); err != nil || tr.Status != store.StatusConfirmed {
 		t.Fatalf("B's row %+v, %v", tr, err)
 	}

@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/big"
@@ -33,6 +34,7 @@ type rcWorld struct {
 	dev    *chain.Dev
 	from   common.Address
 	signer signer.Signer
+	key    *ecdsa.PrivateKey // signer's key, for a device that signs otherwise
 	policy *policy.Policy
 }
 
@@ -46,7 +48,7 @@ func rcNewWorld(t *testing.T) *rcWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &rcWorld{t: t, dir: t.TempDir(), from: crypto.PubkeyToAddress(key.PublicKey), signer: kssigner.New(sealed)}
+	w := &rcWorld{t: t, dir: t.TempDir(), from: crypto.PubkeyToAddress(key.PublicKey), signer: kssigner.New(sealed), key: key}
 	w.dev, err = chain.NewDev(&chain.DevOptions{Alloc: map[common.Address]*big.Int{w.from: new(big.Int).Mul(big.NewInt(100), big.NewInt(1e18))}, MineDelay: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

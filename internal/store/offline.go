@@ -60,7 +60,10 @@ func OfflineApprovalID(id string) string { return "offline:" + id }
 var ErrTooManyOffline = errors.New("store: too many open offline requests for this account")
 
 // offlineRetention is how long an expired request is kept (so that it is
-// reported "expired", not "not found") before a later insert removes it.
+// reported "expired", not "not found") before a later insert removes it. A
+// request the wallet never sent is kept longer, for as long as its
+// transaction could still be mined: its signature does not expire (see
+// qForgettable).
 const offlineRetention = 24 * time.Hour
 
 // offlineMAC authenticates everything about an offline request.
@@ -74,7 +77,7 @@ func offlineMAC(key []byte, r *OfflineRequest) []byte {
 // CreateOfflineRequest stores r, setting CreatedAt. It refuses (with
 // ErrTooManyOffline) when r.From already has maxOpen unexpired requests
 // (maxOpen ≤ 0: no bound), and removes requests that expired more than a day
-// ago. It needs the state key.
+// ago and are settled (qForgettable). It needs the state key.
 func (s *Store) CreateOfflineRequest(ctx context.Context, r *OfflineRequest, maxOpen int) error {
 	if s.key == nil {
 		return ErrNoKey
@@ -96,7 +99,7 @@ func (s *Store) CreateOfflineRequest(ctx context.Context, r *OfflineRequest, max
 		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM offline_requests WHERE expires_at < ?`, unixNano(now.Add(-offlineRetention))); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM offline_requests AS r WHERE r.expires_at < ? AND `+qForgettable, unixNano(now.Add(-offlineRetention))); err != nil {
 			return wrapDBErr("create offline request", err)
 		}
 		if maxOpen > 0 {
@@ -247,33 +250,47 @@ func (lt *LedgerTx) RecordOutside(t *Transfer) (*Transfer, error) {
 	return got, nil
 }
 
-// qNotSent is the condition on an offline request r that the wallet never
-// broadcast its transaction nor recorded it spent: no transfer submits it
-// but one that failed before it was signed (a crash, the audit log down:
-// the agent holds the signature all the same), and no outside spend records
-// it. A submitted transfer failed once signed (its nonce used by another
-// transaction) settles the request.
+// qNotSent is the condition on an offline request r that the wallet does
+// not count it: no transfer submits it but a failed one, and no outside
+// spend records it. A failed submission leaves the request watched, whether
+// it failed before the wallet signed anything (a crash, the audit log down)
+// or after (the node refused it, or its nonce was used by another
+// transaction): the agent holds the device's signature all the same, and the
+// device may have signed the request twice (a signature with a random nonce
+// is another transaction), so what used the nonce may be this request.
 const qNotSent = `NOT EXISTS (SELECT 1 FROM transfers t WHERE t.approval_id = 'offline:' || r.id
-		AND (t.status <> 'failed' OR t.tx_hash IS NOT NULL))
+		AND t.status <> 'failed')
 	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'offline-outside:' || r.id)`
 
+// qForgettable is the condition on an offline request r that it can be
+// forgotten once expired: the wallet counts it (not qNotSent), or its nonce
+// was used by a transaction the wallet knows mined (a confirmed transfer of
+// the account at that nonce, its own or a recorded outside spend), so that
+// no transaction of it can be mined any more. A request the wallet never
+// sent whose nonce is still free is kept however long ago it expired: its
+// signed transaction does not expire, and the offline sweep must still see
+// it when the nonce is used.
+const qForgettable = `(NOT (` + qNotSent + `)
+	OR EXISTS (SELECT 1 FROM transfers t WHERE t.chain_id = r.chain_id AND t.from_addr = r.from_addr
+		AND t.nonce = r.nonce AND t.status = 'confirmed'))`
+
 // qOutsideCandidates lists an account's offline requests that fix a nonce
-// below a bound, were never sent (qNotSent), expired at or after a time, and
-// whose nonce no live transfer holds (offline_requests_from_expires).
+// below a bound, were never sent (qNotSent), however long ago they expired,
+// and whose nonce no live transfer holds (offline_requests_from_expires).
 const qOutsideCandidates = `SELECT r.id FROM offline_requests r
-	WHERE r.from_addr = ? AND r.chain_id = ? AND r.expires_at >= ? AND r.nonce < ?
+	WHERE r.from_addr = ? AND r.chain_id = ? AND r.nonce < ?
 	AND ` + qNotSent + `
 	AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.chain_id = r.chain_id AND t.from_addr = r.from_addr
 		AND t.nonce = r.nonce AND t.status <> 'failed')
 	ORDER BY r.nonce, r.id LIMIT ?`
 
 // OfflineUsedElsewhere returns up to limit offline requests of from on
-// chainID, verified, that expired at or after since, were never sent by the
-// wallet (nor submitted, unless that failed before signing),
-// and fix a nonce below used (the account's nonce on chain) that no live
+// chainID, verified, that the wallet does not count (never submitted, or
+// whose submission failed: qNotSent), however long ago they expired, and
+// that fix a nonce below used (the account's nonce on chain) that no live
 // transfer of the wallet holds: their nonce was used by a transaction the
 // wallet did not send. Lowest nonce first.
-func (s *Store) OfflineUsedElsewhere(ctx context.Context, chainID uint64, from common.Address, used uint64, since time.Time, limit int) ([]*OfflineRequest, error) {
+func (s *Store) OfflineUsedElsewhere(ctx context.Context, chainID uint64, from common.Address, used uint64, limit int) ([]*OfflineRequest, error) {
 	if s.key == nil {
 		return nil, ErrNoKey
 	}
@@ -283,7 +300,7 @@ func (s *Store) OfflineUsedElsewhere(ctx context.Context, chainID uint64, from c
 	if used > math.MaxInt64 {
 		used = math.MaxInt64
 	}
-	rows, err := s.db.QueryContext(ctx, qOutsideCandidates, encodeAddr(from), int64(chainID), unixNano(since), int64(used), limit)
+	rows, err := s.db.QueryContext(ctx, qOutsideCandidates, encodeAddr(from), int64(chainID), int64(used), limit)
 	if err != nil {
 		return nil, wrapDBErr("list offline requests", err)
 	}
@@ -312,14 +329,15 @@ func (s *Store) OfflineUsedElsewhere(ctx context.Context, chainID uint64, from c
 	return out, nil
 }
 
-// HasOpenOffline reports whether from has an offline request, never sent by
-// the wallet, that expired at or after since (a cheap test before asking the
-// chain anything).
-func (s *Store) HasOpenOffline(ctx context.Context, from common.Address, since time.Time) (bool, error) {
+// HasOpenOffline reports whether from has an offline request the wallet
+// does not count (qNotSent), however long ago it expired, whose nonce is not
+// known used by a mined transaction (a cheap test before asking the chain
+// anything).
+func (s *Store) HasOpenOffline(ctx context.Context, from common.Address) (bool, error) {
 	var ok bool
 	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM offline_requests r
-		WHERE r.from_addr = ? AND r.expires_at >= ? AND `+qNotSent+`)`,
-		encodeAddr(from), unixNano(since)).Scan(&ok)
+		WHERE r.from_addr = ? AND NOT `+qForgettable+`)`,
+		encodeAddr(from)).Scan(&ok)
 	if err != nil {
 		return false, wrapDBErr("list offline requests", err)
 	}

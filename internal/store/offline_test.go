@@ -50,7 +50,8 @@ func TestOfflineRequestRoundTrip(t *testing.T) {
 	if err := s.CreateOfflineRequest(ctx, offlineReq("c", common.HexToAddress("0x0b0b"), now.Add(time.Minute)), 2); err != nil {
 		t.Fatalf("another account: %v", err)
 	}
-	// Expired requests no longer count, and are purged a day later.
+	// Expired requests no longer count. One the wallet never sent is not
+	// purged a day later while its nonce is free (TestOfflineRetention).
 	now = now.Add(2 * time.Minute)
 	if err := s.CreateOfflineRequest(ctx, offlineReq("d", from, now.Add(time.Minute)), 2); err != nil {
 		t.Fatalf("after expiry: %v", err)
@@ -59,8 +60,8 @@ func TestOfflineRequestRoundTrip(t *testing.T) {
 	if err := s.CreateOfflineRequest(ctx, offlineReq("e", from, now.Add(time.Minute)), 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.OfflineRequestByID(ctx, "a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("old expired request: %v", err)
+	if _, err := s.OfflineRequestByID(ctx, "a"); err != nil {
+		t.Fatalf("old expired request never sent: %v", err)
 	}
 }
 
@@ -89,11 +90,12 @@ func TestOfflineRequestTamper(t *testing.T) {
 	}
 }
 
-// TestOfflineUsedElsewhere: a request is listed while it was never submitted,
-// its nonce is below the chain's and no live transfer holds that nonce, and
-// it expired at or after since; RecordOutside counts it once, marked, and
-// then it is no longer listed. Two requests at one nonce are both listed
-// (either may be what was broadcast).
+// TestOfflineUsedElsewhere: a request is listed while the wallet does not
+// count it (never submitted, or its submission failed), its nonce is below
+// the chain's and no live transfer holds that nonce, however long ago it
+// expired; RecordOutside counts it once, marked, and then it is no longer
+// listed. Two requests at one nonce are both listed (either may be what was
+// broadcast).
 func TestOfflineUsedElsewhere(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -113,7 +115,7 @@ func TestOfflineUsedElsewhere(t *testing.T) {
 	mk("old", 1, now.Add(-2*time.Hour))
 	ids := func(used uint64) string {
 		t.Helper()
-		list, err := s.OfflineUsedElsewhere(ctx, 1337, from, used, now.Add(-time.Hour), 10)
+		list, err := s.OfflineUsedElsewhere(ctx, 1337, from, used, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,13 +125,14 @@ func TestOfflineUsedElsewhere(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	if got := ids(3); got != "" {
-		t.Fatalf("nonce 3 free: listed %q", got)
+	// old expired two hours ago: its signed transaction does not expire.
+	if got := ids(3); got != "old" {
+		t.Fatalf("nonce 3 free: listed %q, want old", got)
 	}
-	if got := ids(6); got != "a,b,c" {
-		t.Fatalf("listed %q, want a,b,c", got)
+	if got := ids(6); got != "old,a,b,c" {
+		t.Fatalf("listed %q, want old,a,b,c", got)
 	}
-	if open, err := s.HasOpenOffline(ctx, from, now.Add(-time.Hour)); err != nil || !open {
+	if open, err := s.HasOpenOffline(ctx, from); err != nil || !open {
 		t.Fatalf("open %v, %v", open, err)
 	}
 	// A live transfer of the wallet at nonce 5 hides c.
@@ -158,8 +161,8 @@ func TestOfflineUsedElsewhere(t *testing.T) {
 	if err != nil || got.ID != rec.ID || got.Status != StatusConfirmed || !got.Counted() || !got.OutsideBroadcast() || got.Amount.Cmp(a.Amount) != 0 {
 		t.Fatalf("recorded %+v, %v", got, err)
 	}
-	if got := ids(6); got != "b" {
-		t.Fatalf("listed %q, want b", got)
+	if got := ids(6); got != "old,b" {
+		t.Fatalf("listed %q, want old,b", got)
 	}
 	// Recording a again conflicts; a transfer with an agent's key is not marked.
 	err = s.Ledger(ctx, func(lt *LedgerTx) error {
@@ -170,9 +173,9 @@ func TestOfflineUsedElsewhere(t *testing.T) {
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("a recorded twice: %v", err)
 	}
-	// b's submission failed before it was signed: still listed (the agent
-	// holds the signature); signed and then failed (its nonce used by
-	// another transaction): no longer listed.
+	// b's submission failed before it was signed, d's once signed (its
+	// nonce used by another transaction): both still listed. The agent holds
+	// the device's signature, and what used d's nonce may be d signed again.
 	failed := func(id string, signed bool) {
 		t.Helper()
 		tr, _, err := s.CreateTransfer(ctx, &Transfer{ApprovalID: OfflineApprovalID(id), ChainID: 1337, From: from, To: a.To, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved})
@@ -192,16 +195,86 @@ func TestOfflineUsedElsewhere(t *testing.T) {
 		}
 	}
 	failed("b", false)
-	if got := ids(6); got != "b" {
-		t.Fatalf("listed %q, want b", got)
+	if got := ids(6); got != "old,b" {
+		t.Fatalf("listed %q, want old,b", got)
 	}
 	mk("d", 4, now.Add(time.Minute))
 	failed("d", true)
-	if got := ids(6); got != "b" {
-		t.Fatalf("listed %q, want b", got)
+	if got := ids(6); got != "old,b,d" {
+		t.Fatalf("listed %q, want old,b,d", got)
 	}
 	if (&Transfer{IdempotencyKey: "offline-outside"}).OutsideBroadcast() {
 		t.Fatal("a bare key is marked")
+	}
+}
+
+// TestOfflineRetention: an expired request is forgotten a day after expiry
+// only once it is settled: counted by the wallet, or its nonce used by a
+// transaction the wallet knows mined. A request never sent whose nonce is
+// free stays (and stays open to the sweep) however long ago it expired.
+func TestOfflineRetention(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	s, _ := openTest(t, &Options{Now: func() time.Time { return now }})
+	from := common.HexToAddress("0x00000000000000000000000000000000000a11ce")
+	n := 0
+	create := func(id string, nonce uint64) {
+		t.Helper()
+		r := offlineReq(id, from, now.Add(time.Minute))
+		r.Nonce = nonce
+		if err := s.CreateOfflineRequest(ctx, r, 0); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	kept := func(id string) bool {
+		t.Helper()
+		_, err := s.OfflineRequestByID(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	create("hoarded", 2)
+	create("counted", 2)
+	create("superseded", 3)
+	// counted is recorded as spent outside; a confirmed transfer of the
+	// wallet holds nonce 3.
+	if err := s.Ledger(ctx, func(lt *LedgerTx) error {
+		_, err := lt.RecordOutside(&Transfer{ApprovalID: OfflineApprovalID("counted"), IdempotencyKey: OfflineOutsideKey("counted"), ArgsHash: make([]byte, 32),
+			ChainID: 1337, From: from, To: from, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	three := uint64(3)
+	tr, _, err := s.CreateTransfer(ctx, &Transfer{ChainID: 1337, From: from, To: from, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindApproved, Nonce: &three})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSigned(ctx, tr.ID, 3, common.Hash{0x03}, []byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(48 * time.Hour)
+	create("later", 4) // removes what can be forgotten
+	if !kept("hoarded") {
+		t.Fatal("a request never sent, its nonce free, was forgotten")
+	}
+	if kept("counted") {
+		t.Fatal("a counted request was kept")
+	}
+	if !kept("superseded") {
+		t.Fatal("a request whose nonce a transfer not yet mined holds was forgotten")
+	}
+	if err := s.MarkConfirmed(ctx, tr.ID, 9); err != nil {
+		t.Fatal(err)
+	}
+	create("later2", 4)
+	if kept("superseded") {
+		t.Fatal("a request whose nonce a mined transfer used was kept")
+	}
+	if open, err := s.HasOpenOffline(ctx, from); err != nil || !open {
+		t.Fatalf("hoarded not open: %v, %v", open, err)
 	}
 }
 
