@@ -2,6 +2,7 @@ package mcphttp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -223,6 +224,79 @@ func TestRateLimitPerToken(t *testing.T) {
 	r.clock.Advance(time.Minute)
 	if _, err := cs.ListTools(context.Background(), nil); err != nil {
 		t.Fatalf("still limited after a minute: %v", err)
+	}
+}
+
+// post sends body to the rig's endpoint with token, as a raw client would
+// (session id and headers optional), and returns the status and body.
+func (r *rig) post(token, sid, body string, hdr map[string]string) (*http.Response, string) {
+	r.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.url, strings.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestRateLimitCountsBatch: a JSON-RPC batch (accepted from clients of the
+// 2025-03-26 protocol) counts as many requests as it holds calls, so one
+// POST cannot carry more calls than the token's limit.
+func TestRateLimitCountsBatch(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.RequestsPerMinute = 10 })
+	tok := r.issue([]string{ScopeRead}, time.Time{})
+	old := map[string]string{"Mcp-Protocol-Version": "2025-03-26"}
+	resp, _ := r.post(tok.Token, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"x","version":"0"}}}`, nil)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %d, session %q", resp.StatusCode, sid)
+	}
+	if resp, _ = r.post(tok.Token, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, old); resp.StatusCode >= 300 {
+		t.Fatalf("initialized: %d", resp.StatusCode)
+	}
+	batch := func(n int) string {
+		var calls []string
+		for i := range n {
+			calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, i+10))
+		}
+		return "[" + strings.Join(calls, ",") + "]"
+	}
+	// 2 requests so far, 8 left: a batch of 200 is refused whole.
+	resp, body := r.post(tok.Token, sid, batch(200), old)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a batch of 200 under a limit of 10: %d %.200s", resp.StatusCode, body)
+	}
+	// A batch within what is left goes through, and uses it up.
+	if resp, body = r.post(tok.Token, sid, batch(8), old); resp.StatusCode != http.StatusOK || strings.Count(body, `"tools"`) != 8 {
+		t.Fatalf("a batch of 8: %d %.300s", resp.StatusCode, body)
+	}
+	if resp, _ = r.post(tok.Token, sid, batch(1), old); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("over the limit: %d", resp.StatusCode)
+	}
+	if got := batchLen([]byte(" \n[1, {\"a\": [2, 3]}, \"x\"]")); got != 3 {
+		t.Fatalf("batchLen = %d, want 3", got)
+	}
+	for _, one := range []string{`{"id":1}`, `[`, ``, `[]`, `nonsense`} {
+		if got := batchLen([]byte(one)); got != 1 {
+			t.Fatalf("batchLen(%q) = %d, want 1", one, got)
+		}
 	}
 }
 

@@ -1,8 +1,11 @@
 package mcphttp
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -186,17 +189,58 @@ func (h *Handler) checkOrigin(next http.Handler) http.Handler {
 	})
 }
 
-// rateLimit limits requests per token identity.
+// rateLimit limits requests per token identity. A JSON-RPC batch (which the
+// go-sdk accepts from clients of protocol versions before 2025-06-18) counts
+// as many requests as it holds messages: one POST of a thousand calls is a
+// thousand requests.
 func (h *Handler) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := 1
+		if r.Method == http.MethodPost {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					http.Error(w, fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+					return
+				}
+				http.Error(w, "reading the request body failed", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			n = batchLen(body)
+		}
 		ti := auth.TokenInfoFromContext(r.Context())
-		if ti == nil || !h.limits.allow(ti.UserID) {
+		if ti == nil || !h.limits.allowN(ti.UserID, n) {
 			w.Header().Set("Retry-After", "10")
 			http.Error(w, fmt.Sprintf("rate limited: at most %d requests per minute per token", h.opts.RequestsPerMinute), http.StatusTooManyRequests)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// batchLen is how many JSON-RPC messages body holds: the length of a
+// top-level array (a batch), else 1 (one message, or something the go-sdk
+// will refuse).
+func batchLen(body []byte) int {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return 1
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if _, err := dec.Token(); err != nil { // the '['
+		return 1
+	}
+	n := 0
+	for dec.More() {
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			break
+		}
+		n++
+	}
+	return max(n, 1)
 }
 
 func lower(ss []string) []string {

@@ -25,7 +25,11 @@ func newRateLimits(n int, per time.Duration, now func() time.Time) *rateLimits {
 		buckets: map[string]*rate.Limiter{}, swept: now()}
 }
 
-func (l *rateLimits) allow(key string) bool {
+func (l *rateLimits) allow(key string) bool { return l.allowN(key, 1) }
+
+// allowN reports whether n more requests of key are within the limit now,
+// and counts them if so (all or none).
+func (l *rateLimits) allowN(key string, n int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.now()
@@ -42,5 +46,5 @@ func (l *rateLimits) allow(key string) bool {
 		b = rate.NewLimiter(l.limit, l.burst)
 		l.buckets[key] = b
 	}
-	return b.AllowN(t, 1)
+	return b.AllowN(t, n)
 }
