@@ -59,6 +59,24 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
+// RecordRefused records a tool call refused before it reached this server
+// (by an outer layer: mcphttp's scope check, with code
+// "insufficient_scope"), as this server records every call it refuses: the
+// call counts against the tool-call rate limit, and is audited with its
+// arguments and code.
+func (s *Server) RecordRefused(ctx context.Context, req *mcp.CallToolRequest, code string) {
+	if req == nil {
+		return
+	}
+	_ = s.limiter.Allow()
+	var name string
+	var args json.RawMessage
+	if req.Params != nil {
+		name, args = req.Params.Name, req.Params.Arguments
+	}
+	s.auditCall(ctx, name, args, policy.Code(code), time.Now())
+}
+
 // auditCall records a tool call with its arguments and outcome.
 func (s *Server) auditCall(ctx context.Context, name string, args json.RawMessage, code policy.Code, start time.Time) {
 	rec := map[string]any{"tool": name, "ms": time.Since(start).Milliseconds()}

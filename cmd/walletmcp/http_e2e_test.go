@@ -132,6 +132,21 @@ func TestServeHTTPWithTokensAndBridge(t *testing.T) {
 	if err != nil || !res.IsError || !strings.HasPrefix(res.Content[0].(*mcp.TextContent).Text, "insufficient_scope") {
 		t.Fatalf("a read token's transfer: %+v %v", res, err)
 	}
+	// The refused call is in the audit log like any other (written within
+	// the log's linger).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err := os.ReadFile(filepath.Join(home, "audit.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"code":"insufficient_scope"`) && strings.Contains(string(b), `"tool":"send_transfer"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call refused for its scope is not in the audit log")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	mustCLI(t, home, "token", "revoke", rwID)
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_accounts", Arguments: map[string]any{}}); err == nil {

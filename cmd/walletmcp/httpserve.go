@@ -42,6 +42,7 @@ func serveHTTP(ctx context.Context, ln *mcphttp.Listener, srv *mcpserver.Server,
 	opts := &mcphttp.Options{
 		Server: srv.MCP(), Tokens: st, ResourceURL: resource, Hosts: cfg.Hosts, AnyHost: ln.Unix,
 		SessionTimeout: timeout, RequestsPerMinute: cfg.RequestsPerMinute, Logger: logger,
+		Refused: srv.RecordRefused, // a call beyond the token's scopes is audited too
 	}
 	if cfg.OAuth.Issuer != "" {
 		opts.OAuth = &mcphttp.OAuthConfig{Issuer: cfg.OAuth.Issuer, JWKSURL: cfg.OAuth.JWKSURL, Audience: cfg.OAuth.Audience}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,8 +88,19 @@ func TestUnauthorizedPointsAtMetadata(t *testing.T) {
 	}
 }
 
+// TestScopes: a token's scopes filter tools/list and refuse the calls
+// beyond them, and each refused call is reported to Options.Refused (the
+// MCP server's audit), with its code; allowed calls are not.
 func TestScopes(t *testing.T) {
-	r := newRig(t, nil)
+	var mu sync.Mutex
+	var refused []string
+	r := newRig(t, func(o *Options) {
+		o.Refused = func(_ context.Context, req *mcp.CallToolRequest, code string) {
+			mu.Lock()
+			defer mu.Unlock()
+			refused = append(refused, req.Params.Name+" "+code)
+		}
+	})
 	ctx := context.Background()
 	for _, tt := range []struct {
 		scopes []string
@@ -126,6 +138,13 @@ func TestScopes(t *testing.T) {
 			}
 			if !allowed && !strings.HasPrefix(cr.Content[0].(*mcp.TextContent).Text, "insufficient_scope:") {
 				t.Errorf("refusal %q", cr.Content[0].(*mcp.TextContent).Text)
+			}
+			mu.Lock()
+			got := refused
+			refused = nil
+			mu.Unlock()
+			if want := []string{tool + " insufficient_scope"}; allowed && len(got) != 0 || !allowed && !slices.Equal(got, want) {
+				t.Errorf("scopes %v calling %s: reported refused %v", tt.scopes, tool, got)
 			}
 		}
 		cs.Close()

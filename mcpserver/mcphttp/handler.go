@@ -2,6 +2,7 @@ package mcphttp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational logs (never a token). Default discards.
 	Logger *slog.Logger
+	// Refused, when set, is told each tools/call the token's scopes refuse
+	// (code "insufficient_scope"): the scope check runs before the MCP
+	// server's own middleware, which audits and rate-limits every other
+	// call, so that a refused call is recorded too (mcpserver.Server's
+	// RecordRefused).
+	Refused func(ctx context.Context, req *mcp.CallToolRequest, code string)
 }
 
 // Handler is the HTTP face of the MCP server: /mcp behind bearer auth, and
@@ -132,7 +139,7 @@ func New(o *Options) (*Handler, error) {
 			return nil, err
 		}
 	}
-	opts.Server.AddReceivingMiddleware(ScopeMiddleware)
+	opts.Server.AddReceivingMiddleware(scopeMiddleware(opts.Refused))
 	h.mcp = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return opts.Server }, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      opts.SessionTimeout,
 		MaxRequestBodyBytes: opts.MaxBodyBytes,

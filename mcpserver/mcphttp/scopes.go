@@ -71,7 +71,20 @@ func allows(ti *auth.TokenInfo, tool string) bool {
 // and refuses a tools/call beyond them with a tool error
 // "insufficient_scope". A request without token information (not from the
 // authorized HTTP handler) is treated as a token with no scope.
-func ScopeMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+func ScopeMiddleware(next mcp.MethodHandler) mcp.MethodHandler { return scopeMiddleware(nil)(next) }
+
+// codeInsufficientScope is the code of a call the token's scopes refuse.
+const codeInsufficientScope = "insufficient_scope"
+
+// scopeMiddleware is ScopeMiddleware, telling refused (when not nil) each
+// call it refuses.
+func scopeMiddleware(refused func(context.Context, *mcp.CallToolRequest, string)) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return scopeCheck(next, refused)
+	}
+}
+
+func scopeCheck(next mcp.MethodHandler, refused func(context.Context, *mcp.CallToolRequest, string)) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		var ti *auth.TokenInfo
 		if ex := req.GetExtra(); ex != nil {
@@ -80,6 +93,9 @@ func ScopeMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 		switch method {
 		case "tools/call":
 			call, ok := req.(*mcp.CallToolRequest)
+			if ok && refused != nil && (call.Params == nil || !allows(ti, call.Params.Name)) {
+				refused(ctx, call, codeInsufficientScope)
+			}
 			if !ok || call.Params == nil {
 				// Not a call this check can read: refused, never passed on.
 				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "insufficient_scope: this token does not allow this tool"}}}, nil
