@@ -319,6 +319,70 @@ func TestRateLimitCountsBatch(t *testing.T) {
 	}
 }
 
+// TestSessionsBounded: one token holds at most SessionsPerToken live
+// sessions (one more closes its oldest, which then answers 404) and the
+// server MaxSessions (one more is 429, until a session is closed).
+func TestSessionsBounded(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.SessionsPerToken, o.MaxSessions = 3, 5 })
+	a := r.issue([]string{ScopeRead}, time.Time{})
+	b := r.issue([]string{ScopeRead}, time.Time{})
+	c := r.issue([]string{ScopeRead}, time.Time{})
+	open := func(token string) (int, string) {
+		t.Helper()
+		resp, _ := r.post(token, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"0"}}}`, nil)
+		return resp.StatusCode, resp.Header.Get("Mcp-Session-Id")
+	}
+	ping := func(token, sid string) int {
+		t.Helper()
+		resp, _ := r.post(token, sid, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, map[string]string{"Mcp-Protocol-Version": "2025-06-18"})
+		return resp.StatusCode
+	}
+	var sa []string
+	for i := range 4 {
+		code, sid := open(a.Token)
+		if code != http.StatusOK || sid == "" {
+			t.Fatalf("session %d of a: %d %q", i, code, sid)
+		}
+		sa = append(sa, sid)
+	}
+	if code := ping(a.Token, sa[0]); code != http.StatusNotFound {
+		t.Fatalf("a's oldest session, after a fourth: %d, want 404 (closed)", code)
+	}
+	for _, sid := range sa[1:] {
+		if code := ping(a.Token, sid); code != http.StatusOK {
+			t.Fatalf("a's session %s: %d", sid, code)
+		}
+	}
+	var sb []string
+	for i := range 2 {
+		code, sid := open(b.Token)
+		if code != http.StatusOK {
+			t.Fatalf("session %d of b: %d", i, code)
+		}
+		sb = append(sb, sid)
+	}
+	if code, _ := open(c.Token); code != http.StatusTooManyRequests {
+		t.Fatalf("the server's sixth session: %d, want 429", code)
+	}
+	req, err := http.NewRequest(http.MethodDelete, r.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+b.Token)
+	req.Header.Set("Mcp-Session-Id", sb[0])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	if code, _ := open(c.Token); code != http.StatusOK {
+		t.Fatalf("a session after one was closed: %d", code)
+	}
+}
+
 func TestParseScopes(t *testing.T) {
 	got, err := ParseScopes("transfer, read,read")
 	if err != nil || !slices.Equal(got, []string{ScopeRead, ScopeTransfer}) {

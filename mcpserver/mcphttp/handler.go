@@ -31,6 +31,8 @@ const (
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultSessionTimeout    = 30 * time.Minute
 	DefaultRequestsPerMinute = 600
+	DefaultSessionsPerToken  = 16
+	DefaultMaxSessions       = 256
 )
 
 // Options configures New. Server is required, and Tokens or OAuth (or both).
@@ -61,6 +63,10 @@ type Options struct {
 	// RequestsPerMinute limits requests per token identity (429 beyond).
 	// Default 600.
 	RequestsPerMinute int
+	// SessionsPerToken bounds the live sessions of one token identity (one
+	// more closes its oldest), and MaxSessions those of all (one more is
+	// 429). Defaults 16 and 256.
+	SessionsPerToken, MaxSessions int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs (never a token). Default discards.
@@ -76,14 +82,15 @@ type Options struct {
 // Handler is the HTTP face of the MCP server: /mcp behind bearer auth, and
 // the protected resource metadata.
 type Handler struct {
-	opts   Options
-	hosts  []string
-	origin []string
-	opaque *opaqueVerifier
-	oauth  *oauthVerifier
-	limits *rateLimits
-	mux    *http.ServeMux
-	mcp    *mcp.StreamableHTTPHandler
+	opts     Options
+	hosts    []string
+	origin   []string
+	opaque   *opaqueVerifier
+	oauth    *oauthVerifier
+	limits   *rateLimits
+	sessions *sessionLimits
+	mux      *http.ServeMux
+	mcp      *mcp.StreamableHTTPHandler
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -110,13 +117,20 @@ func New(o *Options) (*Handler, error) {
 	if opts.RequestsPerMinute <= 0 {
 		opts.RequestsPerMinute = DefaultRequestsPerMinute
 	}
+	if opts.SessionsPerToken <= 0 {
+		opts.SessionsPerToken = DefaultSessionsPerToken
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxSessions
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{opts: opts, limits: newRateLimits(opts.RequestsPerMinute, time.Minute, opts.Now)}
+	h := &Handler{opts: opts, limits: newRateLimits(opts.RequestsPerMinute, time.Minute, opts.Now),
+		sessions: newSessionLimits(opts.Server, opts.SessionsPerToken, opts.MaxSessions)}
 	h.hosts = append([]string{strings.ToLower(ru.Host)}, lower(opts.Hosts)...)
 	if isLoopbackHost(ru.Hostname()) {
 		port := ru.Port()
@@ -162,7 +176,7 @@ func New(o *Options) (*Handler, error) {
 	h.mux = http.NewServeMux()
 	h.mux.Handle(MetadataPath, auth.ProtectedResourceMetadataHandler(meta))
 	h.mux.Handle(MetadataPath+MCPPath, auth.ProtectedResourceMetadataHandler(meta))
-	h.mux.Handle(MCPPath, h.checkOrigin(bearer(h.rateLimit(h.mcp))))
+	h.mux.Handle(MCPPath, h.checkOrigin(bearer(h.rateLimit(h.limitSessions(h.mcp)))))
 	return h, nil
 }
 
