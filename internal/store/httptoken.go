@@ -21,7 +21,11 @@ const (
 // schemaV5HTTPTokens creates http_tokens: the bearer tokens of the HTTP
 // transport. Only a token's SHA-256 is kept; each row is MAC'd with the state
 // key (id, hash, label, scopes, creation, expiry and revocation), so a row
-// written or un-revoked without the home passphrase is refused.
+// written or changed without the home passphrase is refused. An older copy
+// of a row written back (its state before `token revoke`, saved by someone
+// who can read and write state.db) carries a valid MAC and is not detected:
+// where the agent can write the home, revocation is not a safeguard against
+// it; the privilege-separated daemon keeps the home out of its reach.
 const schemaV5HTTPTokens = `
 CREATE TABLE http_tokens (
 	id         TEXT    NOT NULL PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
