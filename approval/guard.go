@@ -398,6 +398,8 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 	}
 	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto})
 	switch {
+	case errors.Is(err, errKeyParked):
+		return g.replayDecided(ctx, args.IdempotencyKey, ah)
 	case err != nil:
 		return nil, err
 	case prev != nil:
@@ -413,10 +415,27 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 			g.auditVerdict("send", "", p)
 			return nil, &DenyError{Decision: p.decision}
 		}
-		return g.park(ctx, p, args.IdempotencyKey, ah)
+		out, err := g.park(ctx, p, args.IdempotencyKey, ah)
+		if errors.Is(err, store.ErrKeyIsTransfer) {
+			return g.replayDecided(ctx, args.IdempotencyKey, ah)
+		}
+		return out, err
 	}
 	g.auditVerdict("send", t.ID, p)
 	return g.executeReserved(ctx, t, p)
+}
+
+// errKeyParked is reserve's answer when an approval already holds the
+// transfer's idempotency key.
+var errKeyParked = errors.New("approval: the idempotency key is an approval's")
+
+// replayDecided answers a call whose idempotency key another call decided
+// while this one was being decided: with that call's outcome.
+func (g *Guard) replayDecided(ctx context.Context, key string, ah []byte) (*Outcome, error) {
+	if out, err, done := g.replayKey(ctx, key, ah); done {
+		return out, err
+	}
+	return nil, policy.Errorf(policy.CodeInternal, "reading the idempotency record failed")
 }
 
 // replayKey answers a request whose idempotency key was used before: the
@@ -474,6 +493,16 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 				return err
 			}
 		}
+		// One key is one outcome: a call with the same key that was parked
+		// for a human meanwhile (its facts differed: a balance, the window)
+		// is that approval, never also a transfer.
+		if want.Kind == store.KindAuto {
+			if parked, err := lt.ApprovalKeyUsed(want.IdempotencyKey); err != nil {
+				return err
+			} else if parked {
+				return errKeyParked
+			}
+		}
 		paid, err := lt.HasPaid(in.From, in.To)
 		if err != nil {
 			return err
@@ -502,6 +531,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, errKeyParked) {
+			return nil, nil, nil, err
+		}
 		g.tampered(err)
 		if errors.Is(err, store.ErrConflict) {
 			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
@@ -530,6 +562,9 @@ func (g *Guard) park(ctx context.Context, p *plan, key string, ah []byte) (*Outc
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
+		}
+		if errors.Is(err, store.ErrKeyIsTransfer) {
+			return nil, err
 		}
 		if errors.Is(err, pending.ErrTooManyPending) {
 			return nil, policy.Errorf(policy.CodeRateLimited, "approval.max_pending: this account already has as many transfers waiting for a human as allowed; wait until they are decided or expire")

@@ -79,6 +79,12 @@ var ErrExpired = errors.New("store: approval expired")
 // has as many pending approvals as allowed.
 var ErrTooManyPending = errors.New("store: too many pending approvals for this account")
 
+// ErrKeyIsTransfer is returned by CreateApproval when a transfer already
+// holds the approval's idempotency key (the same request, decided
+// meanwhile by another call, and executed at once): that transfer is the
+// key's outcome, and nothing is stored.
+var ErrKeyIsTransfer = errors.New("store: the idempotency key is already a transfer's")
+
 // ErrLocked is returned by AcceptTOTPStep while TOTP is locked out.
 var ErrLocked = errors.New("store: totp locked after too many wrong codes")
 
@@ -132,8 +138,11 @@ type Approval struct {
 // ArgsHash equals a's, and ErrConflict when it does not. Otherwise it returns
 // a and true. When maxPending > 0 and a.From already has maxPending
 // approvals that are pending and unexpired, it stores nothing and returns
-// ErrTooManyPending (an idempotent repeat is answered first). The checks and
-// the insert are one transaction, so the limit holds across processes.
+// ErrTooManyPending (an idempotent repeat is answered first). When a
+// transfer already holds a.IdempotencyKey, it stores nothing and returns
+// ErrKeyIsTransfer: one key is one outcome, a transfer or an approval, never
+// both. The checks and the insert are one transaction, so the limit and the
+// key hold across processes.
 func (s *Store) CreateApproval(ctx context.Context, a *Approval, maxPending int) (*Approval, bool, error) {
 	if a == nil {
 		return nil, false, errors.New("store: nil approval")
@@ -178,6 +187,13 @@ func (s *Store) CreateApproval(ctx context.Context, a *Approval, maxPending int)
 			}
 			if !errors.Is(err, ErrNotFound) {
 				return err
+			}
+			var held bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transfers WHERE idempotency_key = ?)`, a.IdempotencyKey).Scan(&held); err != nil {
+				return wrapDBErr("create approval", err)
+			}
+			if held {
+				return ErrKeyIsTransfer
 			}
 		}
 		if maxPending > 0 {

@@ -156,6 +156,40 @@ func TestCreateApprovalIdempotency(t *testing.T) {
 	}
 }
 
+// TestOneKeyTransferOrApproval: a key a transfer holds cannot be parked as
+// an approval (ErrKeyIsTransfer, nothing stored), and a ledger transaction
+// sees a key an approval holds (ApprovalKeyUsed).
+func TestOneKeyTransferOrApproval(t *testing.T) {
+	clk := newClock()
+	s, _ := openTest(t, &Options{Now: clk.Now})
+	ctx := context.Background()
+	if _, _, err := s.CreateTransfer(ctx, &Transfer{IdempotencyKey: "sent", ArgsHash: argsHash("args"), ChainID: 1337, From: alice, To: bob, Asset: AssetETH, Amount: big.NewInt(1), Kind: KindAuto}); err != nil {
+		t.Fatal(err)
+	}
+	a := testApproval(clk)
+	a.IdempotencyKey, a.ArgsHash = "sent", argsHash("args")
+	if _, _, err := s.CreateApproval(ctx, a, 0); !errors.Is(err, ErrKeyIsTransfer) {
+		t.Fatalf("parking a transfer's key: %v, want ErrKeyIsTransfer", err)
+	}
+	if all, _ := s.ListApprovals(ctx, ""); len(all) != 0 {
+		t.Fatalf("%d approvals stored", len(all))
+	}
+	b := testApproval(clk)
+	b.IdempotencyKey, b.ArgsHash = "parked", argsHash("args")
+	createApproval(t, s, b)
+	err := s.Ledger(ctx, func(lt *LedgerTx) error {
+		for key, want := range map[string]bool{"parked": true, "sent": false, "": false, "other": false} {
+			if got, err := lt.ApprovalKeyUsed(key); err != nil || got != want {
+				t.Errorf("ApprovalKeyUsed(%q) = %v, %v; want %v", key, got, err, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCreateApprovalConcurrentKey(t *testing.T) {
 	clk := newClock()
 	_, path := openTest(t, &Options{Now: clk.Now})

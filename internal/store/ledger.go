@@ -179,6 +179,19 @@ func (lt *LedgerTx) TransferByKey(key string) (*Transfer, error) {
 	return lt.get(qByKey, key)
 }
 
+// ApprovalKeyUsed reports whether an approval holds the agent's
+// idempotency key (see CreateApproval: one key is one outcome).
+func (lt *LedgerTx) ApprovalKeyUsed(key string) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	var used bool
+	if err := lt.s.queryRow(lt.ctx, lt.tx, `SELECT EXISTS (SELECT 1 FROM approvals WHERE idempotency_key = ?)`, key).Scan(&used); err != nil {
+		return false, wrapDBErr("read approvals", err)
+	}
+	return used, nil
+}
+
 // TransferByApproval returns the transfer that executes approval id, or
 // ErrNotFound.
 func (lt *LedgerTx) TransferByApproval(id string) (*Transfer, error) {
