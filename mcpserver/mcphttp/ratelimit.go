@@ -25,8 +25,6 @@ func newRateLimits(n int, per time.Duration, now func() time.Time) *rateLimits {
 		buckets: map[string]*rate.Limiter{}, swept: now()}
 }
 
-func (l *rateLimits) allow(key string) bool { return l.allowN(key, 1) }
-
 // allowN reports whether n more requests of key are within the limit now,
 // and counts them if so (all or none).
 func (l *rateLimits) allowN(key string, n int) bool {
