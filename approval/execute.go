@@ -124,6 +124,14 @@ func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, sign
 		// The node refused it: it did not take the bytes, so they did not
 		// leave through it.
 		if err := g.cfg.Store.MarkFailed(ctx, t.ID, "the node rejected the transaction: "+chainMsg(sendErr)); err != nil {
+			if errors.Is(err, store.ErrInvalidTransition) {
+				// The settling loop claimed the row and sent the same bytes
+				// again while this send was in flight: that send may be
+				// taken and mined, so the transfer stays counted and its
+				// outcome is the settling loop's to find.
+				_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": hash.Hex(), "rejected_then_rebroadcast": true})
+				return &Outcome{Status: OutcomeSubmitted, TxHash: hash, TransferID: t.ID, Summary: p.decision.Summary}, nil
+			}
 			return nil, policy.Errorf(policy.CodeInternal, "transaction %s was rejected by the node, and recording that failed", hash.Hex())
 		}
 		return nil, policy.Errorf(policy.CodeChainError, "the node rejected the transaction: %s", chainMsg(sendErr))
@@ -257,11 +265,20 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "nonce_used_elsewhere": true})
 		return
 	}
+	// A signed row is claimed (signed → submitted) before it is sent again:
+	// its first send may still be in flight, and a refusal of that send
+	// fails the row (signed → failed) only if the claim has not happened.
+	// Exactly one of the two wins, so that a transfer the node refused at
+	// first is never failed (un-counted) while this re-broadcast may be
+	// taken and mined.
+	if t.Status == store.StatusSigned {
+		if err := g.cfg.Store.MarkSubmitted(ctx, t.ID, next); err != nil {
+			return // failed, confirmed, or claimed by another pass meanwhile
+		}
+	}
 	sendErr := g.cfg.Chain.Send(ctx, tx)
 	_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": t.ID, "tx_hash": tx.Hash().Hex(), "ok": sendErr == nil, "rebroadcast": true, "error": chainMsg(sendErr)})
-	if t.Status == store.StatusSigned {
-		_ = g.cfg.Store.MarkSubmitted(ctx, t.ID, next)
-	} else {
+	if t.Status != store.StatusSigned {
 		_ = g.cfg.Store.ScheduleCheck(ctx, t.ID, next)
 	}
 }
