@@ -123,7 +123,7 @@ func (c *cli) approvalsList(ctx context.Context, args []string) error {
 
 func (c *cli) approve(ctx context.Context, args []string) error {
 	fs := c.flags("approve")
-	codeFlag := fs.String("code", "", "the TOTP code (asked for when absent)")
+	codeFlag := fs.String("code", "", "the TOTP code (asked for when absent; - reads it from standard input; a code given here is visible to other processes)")
 	id, err := c.parseID(fs, args)
 	if err != nil {
 		return err

@@ -320,8 +320,20 @@ func TestTOTPEnrolAndApprovalsCLI(t *testing.T) {
 		t.Error("ANSI escapes written to a pipe")
 	}
 
-	// A wrong code (here: the old secret's) changes nothing.
-	mustFail(keep(runCLI(t, home, nil, nil, "approve", a.ID, "--code", totpCode(t, secret1, clk.usableStep()+1)), true), "approve with a wrong code", "Wrong code")
+	// A wrong code (here: the old secret's) changes nothing. Given on the
+	// command line, it is warned about (other processes of the user can
+	// read it there); --code - reads it from standard input, unwarned.
+	r = keep(runCLI(t, home, nil, nil, "approve", a.ID, "--code", totpCode(t, secret1, clk.usableStep()+1)), true)
+	mustFail(r, "approve with a wrong code", "Wrong code")
+	if !strings.Contains(r.stderr, "warning: --code put the code on the command line") {
+		t.Fatalf("no warning for a code on the command line:\n%s", r.stderr)
+	}
+	r = keep(runCLI(t, home, input(totpCode(t, secret1, clk.usableStep()+1)+"\n"), nil, "approve", a.ID, "--code", "-"), true)
+	mustFail(r, "approve with a wrong code on standard input", "Wrong code")
+	if strings.Contains(r.stderr, "warning") {
+		t.Fatalf("--code - warned:\n%s", r.stderr)
+	}
+	mustFail(keep(runCLI(t, home, input(""), nil, "approve", a.ID, "--code", "-"), true), "approve with --code - and no input", "no code on standard input")
 	if got := approvalStatus(t, st, a.ID); got != approvalstate.Pending {
 		t.Fatalf("after a wrong code: %s", got)
 	}

@@ -73,7 +73,25 @@ const codeTries = 3
 // codes asked for with prompt, again after a wrong, malformed or used code,
 // up to codeTries. Its error is check's, as a person reads it.
 func (c *cli) askCode(given, prompt string, check func(code string) error) error {
-	if given != "" {
+	switch given {
+	case "":
+	case "-":
+		// One line of standard input: off the command line, for scripts.
+		line, err := readLine(c.stdin, maxCodeLine)
+		if err != nil {
+			return fmt.Errorf("--code -: reading the code from standard input: %w", err)
+		}
+		code := strings.ReplaceAll(strings.TrimSpace(line), " ", "")
+		if code == "" {
+			return errors.New("--code -: no code on standard input")
+		}
+		return codeError(check(code))
+	default:
+		// A code on the command line can be read by every process of this
+		// user (/proc/PID/cmdline) while this command runs, and a code is
+		// good for any pending approval: an agent with a shell could race
+		// the human to approve its own transfer with it.
+		fmt.Fprintln(c.stderr, "walletmcp: warning: --code put the code on the command line, where other processes of your user can read it; type it at the prompt instead, or pass --code - to read it from standard input")
 		return codeError(check(given))
 	}
 	var last error

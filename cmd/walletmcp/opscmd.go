@@ -24,7 +24,7 @@ import (
 // restores automatic approval for an account a severe anomaly froze.
 func (c *cli) unfreeze(ctx context.Context, args []string) error {
 	fs := c.flags("unfreeze")
-	codeFlag := fs.String("code", "", "the TOTP code (asked for when absent)")
+	codeFlag := fs.String("code", "", "the TOTP code (asked for when absent; - reads it from standard input; a code given here is visible to other processes)")
 	var pos []string
 	for { // flags may come before or after the address
 		if err := c.parseFlags(fs, args); err != nil {
