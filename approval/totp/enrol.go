@@ -19,6 +19,10 @@ const (
 	// EventReenrolInvalidState: a re-enrolment found a stored state that
 	// does not verify; the old code is checked against the sealed secret alone.
 	EventReenrolInvalidState = "totp_reenrol_invalid_state"
+	// EventReenrolSecretLost: a re-enrolment found the sealed secret itself
+	// unreadable (state.db changed outside walletmcp): no code of it can be
+	// checked, so the re-enrolment goes on on the home passphrase alone.
+	EventReenrolSecretLost = "totp_reenrol_secret_unreadable"
 )
 
 // Enrolment is the TOTP enrolment protocol, one step at a time so that a
@@ -30,6 +34,11 @@ const (
 //     does not verify cannot say which steps were used and only a
 //     re-enrolment repairs it: the old code is then checked against the
 //     sealed secret alone (its seal is authenticated), and this is audited.
+//     When the sealed secret itself does not open (someone who can write
+//     state.db but not read the passphrase broke it), no code can be
+//     checked: the re-enrolment, which the passphrase already unlocked,
+//     goes on without one, audited (SecretLost). Otherwise the human would
+//     be locked out of every approval for good.
 //  2. NewSecret makes the new secret (shown to the human once).
 //  3. Confirm checks a code of the new secret (a refused one is audited);
 //     Save then stores the secret sealed, with the step of that code spent.
@@ -43,6 +52,7 @@ type Enrolment struct {
 
 	reenrol      bool
 	stateInvalid bool
+	secretLost   bool
 	oldChecked   bool
 	enrolled     *store.TOTPState
 	newKey       *otp.Key
@@ -79,6 +89,17 @@ func BeginEnrolment(ctx context.Context, st Store, lg Auditor, sealKey *secret.B
 		if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": EventReenrolInvalidState}); err != nil {
 			return nil, err
 		}
+		old, err := Open(sealKey, enrolled.Sealed)
+		if errors.Is(err, ErrSealed) {
+			e.secretLost = true
+			if err := lg.Append(ctx, audit.TypeSecurity, map[string]any{"event": EventReenrolSecretLost}); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		} else {
+			old.Wipe()
+		}
 	case err != nil:
 		return nil, err
 	}
@@ -93,11 +114,19 @@ func (e *Enrolment) Reenrol() bool { return e.reenrol }
 // re-enrolment repairs it).
 func (e *Enrolment) StateInvalid() bool { return e.stateInvalid }
 
+// SecretLost reports whether the enrolled secret does not open: no old code
+// can be checked, and CheckOldCode is not needed.
+func (e *Enrolment) SecretLost() bool { return e.secretLost }
+
 // CheckOldCode verifies, and spends, a current code of the enrolled secret.
 // Its errors are the Verifier's (or Check's, when the state is invalid).
 func (e *Enrolment) CheckOldCode(ctx context.Context, code string) error {
 	if !e.reenrol {
 		return ErrNotEnrolled
+	}
+	if e.secretLost {
+		e.oldChecked = true // nothing can be checked: see SecretLost
+		return nil
 	}
 	if e.stateInvalid {
 		old, err := Open(e.sealKey, e.enrolled.Sealed)
@@ -123,7 +152,7 @@ func (e *Enrolment) CheckOldCode(ctx context.Context, code string) error {
 // returns its key (URI, QR). It refuses while a re-enrolment has not
 // checked an old code.
 func (e *Enrolment) NewSecret(account string) (*otp.Key, error) {
-	if e.reenrol && !e.oldChecked {
+	if e.reenrol && !e.oldChecked && !e.secretLost {
 		return nil, errors.New("totp: re-enrolling needs a current code of the enrolled secret first")
 	}
 	k, err := NewSecret(account, nil)

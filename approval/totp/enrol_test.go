@@ -85,3 +85,59 @@ func TestEnrolmentProtocol(t *testing.T) {
 		t.Fatalf("the new secret does not verify: %v", err)
 	}
 }
+
+// TestReenrolWhenTheSecretIsBroken: someone who can write state.db but not
+// read the passphrase overwrites the sealed secret. Every code is then
+// refused, and no code of the old secret can be checked: the re-enrolment
+// (whose caller unlocked the home with the passphrase) goes on without one,
+// audited, and the new secret verifies. A secret that still opens keeps
+// needing its code.
+func TestReenrolWhenTheSecretIsBroken(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.exec(t, `UPDATE totp SET sealed = x'01020304'`)
+	if _, err := f.v.Verify(ctx, code(t, testSecret, step0), cli); err == nil {
+		t.Fatal("a code verified against a broken secret")
+	}
+	en, err := BeginEnrolment(ctx, f.st, f.lg, testKey(), f.clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer en.Wipe()
+	if !en.Reenrol() || !en.StateInvalid() || !en.SecretLost() {
+		t.Fatalf("reenrol %v, state invalid %v, secret lost %v", en.Reenrol(), en.StateInvalid(), en.SecretLost())
+	}
+	if f.lg.count(EventReenrolSecretLost) != 1 {
+		t.Fatalf("not audited: %s", f.lg.text())
+	}
+	k, err := en.NewSecret("host")
+	if err != nil {
+		t.Fatalf("a new secret for a broken one: %v", err)
+	}
+	if err := en.Confirm(ctx, code(t, k.Secret(), step0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := en.Save(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v := f.verifier(f.st, nil)
+	defer v.Wipe()
+	if _, err := v.Verify(ctx, code(t, k.Secret(), step0+1), cli); err != nil {
+		t.Fatalf("the new secret does not verify: %v", err)
+	}
+
+	// Only the seal being broken lifts the old code: a state that does not
+	// verify, its secret intact, still needs one.
+	f.exec(t, `UPDATE totp SET last_step = -1`)
+	en2, err := BeginEnrolment(ctx, f.st, f.lg, testKey(), f.clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer en2.Wipe()
+	if !en2.StateInvalid() || en2.SecretLost() {
+		t.Fatalf("state invalid %v, secret lost %v", en2.StateInvalid(), en2.SecretLost())
+	}
+	if _, err := en2.NewSecret("host"); err == nil {
+		t.Fatal("a new secret without the old code, the old secret intact")
+	}
+}

@@ -52,6 +52,10 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 		if en.StateInvalid() {
 			fmt.Fprintln(c.stderr, "The stored TOTP state does not verify (changed outside walletmcp, or written by an older version): re-enrolling repairs it.")
 		}
+		if en.SecretLost() {
+			fmt.Fprintln(c.stderr, "The enrolled secret itself does not open (state.db was changed outside walletmcp): no code of it can be checked, so this re-enrolment goes on on the home passphrase alone (recorded in the audit log).")
+			break
+		}
 		const prompt = "TOTP is already enrolled. Current code of the enrolled authenticator: "
 		if err := c.askCode(*oldCode, prompt, func(code string) error { return en.CheckOldCode(ctx, code) }); err != nil {
 			return fmt.Errorf("re-enrolling needs a current code of the enrolled authenticator. %w", err)
