@@ -14,9 +14,16 @@ import (
 // csrfTTL is how long a rendered form stays usable.
 const csrfTTL = 10 * time.Minute
 
-// csrfMax bounds the number of outstanding CSRF tokens; when full, the
-// oldest is dropped.
-const csrfMax = 1024
+// csrfPerID bounds the outstanding CSRF tokens of one approval id: a page
+// loaded once more drops that id's oldest token, never another id's, so
+// that loading one link in a loop (the agent holds its own approvals'
+// links) cannot expire the form the human has open for another.
+const csrfPerID = 8
+
+// csrfMax bounds the number of outstanding CSRF tokens in all (a backstop
+// far above csrfPerID times the pending approvals a home allows); when
+// full, the oldest is dropped.
+const csrfMax = 16384
 
 // A CSRF token is "<handle>.<secret>": the handle (8 random bytes, hex) finds
 // the entry, the secret (32 random bytes, base64url) is compared in constant
@@ -63,7 +70,7 @@ func (c *csrfStore) issue(id string) (string, error) {
 	if _, dup := c.entries[handle]; dup {
 		return "", fmt.Errorf("web: csrf token: random source repeated itself")
 	}
-	c.pruneLocked(now)
+	c.pruneLocked(now, id)
 	c.seq++
 	c.entries[handle] = &csrfEntry{id: id, secret: secret, expires: now.Add(csrfTTL), seq: c.seq}
 	return handle + "." + base64.RawURLEncoding.EncodeToString(secret), nil
@@ -96,13 +103,24 @@ func (c *csrfStore) take(id, token string) bool {
 	return okSecret && okID && now.Before(e.expires)
 }
 
-// pruneLocked drops expired entries and, if the store is still full, the
-// oldest one.
-func (c *csrfStore) pruneLocked(now time.Time) {
+// pruneLocked drops expired entries, then the oldest of id's when id holds
+// csrfPerID, then, if the store is still full, the oldest one.
+func (c *csrfStore) pruneLocked(now time.Time, id string) {
+	mine, oldestMine := 0, ""
 	for h, e := range c.entries {
 		if !now.Before(e.expires) {
 			delete(c.entries, h)
+			continue
 		}
+		if e.id == id {
+			mine++
+			if oldestMine == "" || e.seq < c.entries[oldestMine].seq {
+				oldestMine = h
+			}
+		}
+	}
+	if mine >= csrfPerID {
+		delete(c.entries, oldestMine)
 	}
 	for len(c.entries) >= csrfMax {
 		var oldest string

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -57,9 +58,27 @@ func TestCSRFStore(t *testing.T) {
 		t.Fatal("expired token accepted")
 	}
 
+	// Loading one link again and again drops only that link's oldest
+	// tokens: the form open for another link stays usable.
+	human := issue("h")
+	first := issue("a")
+	var newestA string
+	for range 2000 {
+		newestA = issue("a")
+	}
+	if !c.take("h", human) {
+		t.Fatal("another link's loads expired the human's form")
+	}
+	if c.take("a", first) {
+		t.Fatalf("a link kept more than %d tokens", csrfPerID)
+	}
+	if !c.take("a", newestA) {
+		t.Fatal("the newest token of a link evicted")
+	}
+
 	// Expired tokens are pruned, and the store never grows past csrfMax.
-	for range csrfMax + 10 {
-		issue("a")
+	for i := range csrfMax + 10 {
+		issue(fmt.Sprint("id", i))
 	}
 	if n := c.len(); n > csrfMax {
 		t.Fatalf("store holds %d tokens, max %d", n, csrfMax)
