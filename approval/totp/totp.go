@@ -67,8 +67,11 @@
 // human re-enrols in a terminal (Enrol). A deleted counter row reads as a
 // zero counter, so deleting rows resets approvals' counters; the page budget
 // lives in the enrolment's own row, which cannot be deleted without
-// unenrolling. Rolling the whole database back to an older copy is not
-// detected here.
+// unenrolling. An older copy of that row written back passes its MAC: a
+// Verifier refuses a state that went back from what it saw itself (so
+// serve's, behind the page, refuses the page's budget restored; see
+// seenState), but a fresh process cannot tell, and rolling the whole
+// database back before serve starts is not detected here.
 //
 // Every failure and every success is audited ("totp_failed" with a reason,
 // "totp_accepted" with the step; both with the channel and the approval).

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
@@ -78,7 +79,95 @@ type Verifier struct {
 	macKey  *secret.Bytes // authenticates the stored state
 	now     func() time.Time
 	o       Options
+	seen    seenState
 }
+
+// seenState is the furthest enrolment state, and approval counters, a
+// Verifier has read or written. The MAC authenticates a row, not its age:
+// an older copy of the totp row written back (with the counters deleted)
+// passes it, and would give the page its budget of wrong codes again and
+// again. A long-lived Verifier (serve's, behind the approval page) refuses
+// a stored state that went back from what it saw (ErrStateInvalid,
+// audited). While no code is accepted (the same LastStep, the same
+// enrolment) the page's counts only move forward: more lockouts, a later
+// lock, a later window, more failures in it; an accepted code or a
+// re-enrolment, by any process, moves LastStep or EnrolledAt forward and
+// may reset them.
+type seenState struct {
+	mu       sync.Mutex
+	set      bool
+	state    store.TOTPState              // its counting fields only
+	counters map[string]store.TOTPCounter // by scope, for the state's LastStep
+}
+
+// stateBehind reports whether st went back from seen.
+func stateBehind(st, seen *store.TOTPState) bool {
+	switch {
+	case !st.EnrolledAt.Equal(seen.EnrolledAt):
+		return st.EnrolledAt.Before(seen.EnrolledAt)
+	case st.LastStep != seen.LastStep:
+		return st.LastStep < seen.LastStep
+	case st.LockedUntil.Before(seen.LockedUntil):
+		return true
+	case st.Lockouts != seen.Lockouts:
+		return st.Lockouts < seen.Lockouts
+	case !st.WindowStart.Equal(seen.WindowStart):
+		return st.WindowStart.Before(seen.WindowStart)
+	}
+	return st.Failures < seen.Failures
+}
+
+// counterBehind reports whether c went back from seen (same state step).
+func counterBehind(c, seen *store.TOTPCounter) bool {
+	if !c.LockedUntil.Equal(seen.LockedUntil) {
+		return c.LockedUntil.Before(seen.LockedUntil)
+	}
+	return c.Failures < seen.Failures
+}
+
+// behind reports whether st (and c, the counter of scope, when not nil)
+// went back from what this Verifier saw.
+func (s *seenState) behind(st *store.TOTPState, scope string, c *store.TOTPCounter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.set {
+		return false
+	}
+	if stateBehind(st, &s.state) {
+		return true
+	}
+	if c == nil || !st.EnrolledAt.Equal(s.state.EnrolledAt) || st.LastStep != s.state.LastStep {
+		return false
+	}
+	prev, ok := s.counters[scope]
+	return ok && counterBehind(c, &prev)
+}
+
+// record moves what this Verifier saw forward to st and c (of scope).
+func (s *seenState) record(st *store.TOTPState, scope string, c *store.TOTPCounter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set && stateBehind(st, &s.state) {
+		return
+	}
+	if !s.set || !st.EnrolledAt.Equal(s.state.EnrolledAt) || st.LastStep != s.state.LastStep {
+		s.counters = map[string]store.TOTPCounter{}
+	}
+	s.set = true
+	s.state = store.TOTPState{EnrolledAt: st.EnrolledAt, LastStep: st.LastStep, Failures: st.Failures,
+		WindowStart: st.WindowStart, LockedUntil: st.LockedUntil, Lockouts: st.Lockouts}
+	if c != nil && scope != "" {
+		if prev, ok := s.counters[scope]; !ok || !counterBehind(c, &prev) {
+			if len(s.counters) >= maxSeenCounters {
+				clear(s.counters) // bounded; forgetting only loosens the check
+			}
+			s.counters[scope] = store.TOTPCounter{Failures: c.Failures, LockedUntil: c.LockedUntil}
+		}
+	}
+}
+
+// maxSeenCounters bounds the approval counters a Verifier remembers.
+const maxSeenCounters = 4096
 
 // NewSealedVerifier returns a Verifier over the secret sealed in st with
 // sealKey (MasterKey.Derive("totp")), from which it also derives the key
@@ -201,8 +290,19 @@ func (v *Verifier) Verify(ctx context.Context, code string, sc Scope) (int64, er
 	}
 	now := v.now()
 	var out outcome
+	var after *store.TOTPState
+	var afterCounter *store.TOTPCounter
 	err = v.st.UpdateTOTP(ctx, counterScope, func(u *store.TOTPUpdate) error {
 		out = v.decide(u, code, sc, page, now)
+		after, afterCounter = nil, nil
+		if !out.invalid && u.State != nil {
+			s := *u.State
+			after = &s
+			if u.Counter != nil {
+				c := *u.Counter
+				afterCounter = &c
+			}
+		}
 		if out.err != nil && !page {
 			return errNoChange // the terminal counts nothing
 		}
@@ -213,6 +313,10 @@ func (v *Verifier) Verify(ctx context.Context, code string, sc Scope) (int64, er
 	})
 	if err != nil && !errors.Is(err, errNoChange) {
 		return -1, err
+	}
+	if after != nil {
+		// Written, or read unchanged: either way the store holds it now.
+		v.seen.record(after, counterScope, afterCounter)
 	}
 	return v.report(ctx, sc, now, &out)
 }
@@ -225,6 +329,14 @@ func (v *Verifier) decide(u *store.TOTPUpdate, code string, sc Scope, page bool,
 		return outcome{err: ErrNotEnrolled}
 	}
 	if !stateValid(v.macKey, st) || (page && !counterValid(v.macKey, u.Counter)) {
+		return outcome{err: ErrStateInvalid, invalid: true}
+	}
+	scope := ""
+	if page {
+		scope = counterPrefix + sc.ApprovalID
+	}
+	if v.seen.behind(st, scope, u.Counter) {
+		// An older copy written back (see seenState).
 		return outcome{err: ErrStateInvalid, invalid: true}
 	}
 	if page && now.Before(st.LockedUntil) {

@@ -726,3 +726,57 @@ func TestNoSecretInErrorsOrAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestRolledBackStateRefused: an older copy of the totp row written back,
+// with the approval counters deleted, passes the row's MAC, and would give
+// the page its budget of wrong codes again. The Verifier that saw the later
+// state (serve's, behind the page) refuses it as invalid (audited), while
+// a fresh one (the terminal's) still accepts the human's code.
+func TestRolledBackStateRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	// A first code on the page: the Verifier sees the state.
+	if _, err := f.v.Verify(ctx, code(t, testSecret, step0), web("A")); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var failures, windowStart, lockedUntil, lockouts int64
+	var mac []byte
+	snapshot := `SELECT failures, window_start, locked_until, lockouts, mac FROM totp`
+	if err := db.QueryRow(snapshot).Scan(&failures, &windowStart, &lockedUntil, &lockouts, &mac); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // wrong codes on the page
+		f.clk.Advance(time.Second)
+		if _, err := f.v.Verify(ctx, "000000", web("A")); !errors.Is(err, ErrWrongCode) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	// The older row back, the counters gone.
+	f.exec(t, `UPDATE totp SET failures = ?, window_start = ?, locked_until = ?, lockouts = ?, mac = ?`, failures, windowStart, lockedUntil, lockouts, mac)
+	f.exec(t, `DELETE FROM totp_counters`)
+	f.clk.Advance(time.Second)
+	if _, err := f.v.Verify(ctx, "000000", web("A")); !errors.Is(err, ErrStateInvalid) {
+		t.Fatalf("after the rollback: %v, want ErrStateInvalid", err)
+	}
+	if f.lg.count(EventStateInvalid) == 0 {
+		t.Fatalf("not audited: %s", f.lg.text())
+	}
+	// The terminal (another process, its own Verifier) still works.
+	other := f.verifier(f.st, nil)
+	defer other.Wipe()
+	f.clk.Advance(30 * time.Second)
+	if _, err := other.Verify(ctx, code(t, testSecret, step0+2), cli); err != nil {
+		t.Fatalf("the terminal after the rollback: %v", err)
+	}
+	// A code accepted elsewhere moves the state forward: the page's
+	// Verifier follows it.
+	f.clk.Advance(30 * time.Second)
+	if _, err := f.v.Verify(ctx, "000000", web("B")); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("the page after a code accepted in the terminal: %v, want ErrWrongCode", err)
+	}
+}
