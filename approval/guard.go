@@ -252,6 +252,31 @@ func (g *Guard) catchUp(ctx context.Context) error {
 	return nil
 }
 
+// ledgerTx runs fn in a ledger transaction of the store (Store.Ledger). When
+// it fails, the in-memory ledger is read again from the store: syncIn inside
+// it may have applied rows that other writes of the same group commit
+// inserted, and a group whose commit failed wrote none of them (left in
+// memory, they would count spends that never were, and put the ledger's
+// head ahead of the store's, where another process may commit other rows).
+func (g *Guard) ledgerTx(ctx context.Context, fn func(*store.LedgerTx) error) error {
+	err := g.cfg.Store.Ledger(ctx, fn)
+	if err != nil {
+		g.reloadLedger(ctx)
+	}
+	return err
+}
+
+// reloadLedger replaces the in-memory ledger with the store's.
+func (g *Guard) reloadLedger(ctx context.Context) {
+	now := g.now()
+	ts, head, err := g.cfg.Store.LoadLedger(context.WithoutCancel(ctx), now.Add(-g.ledger.Retention()))
+	if err != nil {
+		g.tampered(err)
+		return
+	}
+	_ = g.ledger.Reset(ts, head, now)
+}
+
 // syncIn brings the ledger up to date inside a ledger transaction.
 func (g *Guard) syncIn(lt *store.LedgerTx) error {
 	h := g.ledger.Head()
@@ -478,7 +503,7 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 // approval, the args hash and the kind. When the key (or approval) was used
 // before, prev is that transfer and nothing is decided.
 func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer) (p *plan, t, prev *store.Transfer, err error) {
-	err = g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+	err = g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
 		if err := g.syncIn(lt); err != nil {
 			return err
 		}

@@ -139,6 +139,19 @@ func (l *Ledger) Apply(ts []*store.Transfer, head store.LedgerHead, now time.Tim
 	return nil
 }
 
+// Reset replaces what the Ledger holds with ts at head (store.LoadLedger),
+// read at now.
+func (l *Ledger) Reset(ts []*store.Transfer, head store.LedgerHead, now time.Time) error {
+	fresh := NewLedger(l.retention)
+	if err := fresh.Apply(ts, head, now); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.head, l.series, l.byID = fresh.head, fresh.series, fresh.byID
+	return nil
+}
+
 // Sums returns the auto-approved and the total amount of from's spends in
 // asset at or after now − window (later spends included), before any
 // transfer being decided. A window longer than Retention cannot be answered

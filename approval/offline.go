@@ -114,7 +114,7 @@ func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*O
 	}
 	var p *plan
 	var nonce uint64
-	err = g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+	err = g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
 		if err := g.syncIn(lt); err != nil {
 			return err
 		}

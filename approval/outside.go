@@ -77,7 +77,7 @@ func (g *Guard) nonceUsedAtSubmit(ctx context.Context, r *store.OfflineRequest, 
 func (g *Guard) recordOutside(ctx context.Context, r *store.OfflineRequest, signed *types.Transaction, st chain.TxStatus, via string) (bool, error) {
 	ctx = context.WithoutCancel(ctx)
 	var rec *store.Transfer
-	err := g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+	err := g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
 		rec = nil
 		if err := g.syncIn(lt); err != nil {
 			return err

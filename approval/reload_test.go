@@ -1,0 +1,93 @@
+package approval_test
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
+)
+
+// failedGroupStore is the store whose next ledger transaction holds another
+// write's spend (inserted first, as an earlier member of a group commit
+// would) and then fails, so that none of it is written: what the Guard's
+// syncIn applied from it never was.
+type failedGroupStore struct {
+	*store.Store
+	fail     atomic.Bool
+	from, to common.Address
+}
+
+func (s *failedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) error) error {
+	if !s.fail.CompareAndSwap(true, false) {
+		return s.Store.Ledger(ctx, fn)
+	}
+	return s.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+		nonce, err := lt.AllocateNonce(1337, s.from, 0)
+		if err != nil {
+			return err
+		}
+		if _, _, err := lt.Insert(&store.Transfer{IdempotencyKey: "other-write", ArgsHash: make([]byte, 32), ChainID: 1337,
+			From: s.from, To: s.to, Asset: store.AssetETH, Amount: big.NewInt(1e18), Kind: store.KindAuto, Nonce: &nonce}); err != nil {
+			return err
+		}
+		if err := fn(lt); err != nil {
+			return err
+		}
+		return errors.New("the group's commit failed")
+	})
+}
+
+// TestLedgerReloadedAfterFailedTransaction: a ledger transaction that
+// failed after the Guard's syncIn applied another write's spend (never
+// committed) leaves no trace: the Guard reads its ledger again, the window
+// does not count that spend, and the next transfer goes through (before,
+// the in-memory head stayed ahead of the store's: every later transfer
+// failed as "went back").
+func TestLedgerReloadedAfterFailedTransaction(t *testing.T) {
+	w := rcNewWorld(t)
+	ctx := context.Background()
+	bob := common.HexToAddress("0x0000000000000000000000000000000000000B0B")
+	st, lg := w.process()
+	t.Cleanup(func() { lg.Close(); st.Close() })
+	fs := &failedGroupStore{Store: st, from: w.from, to: bob}
+	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: fs, Audit: lg, Keys: approval.KeyMap{w.from: w.signer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := approval.TransferArgs{From: w.from.Hex(), To: bob.Hex(), Amount: "0.01"}
+	fs.fail.Store(true)
+	if _, err := g.Send(ctx, args); err == nil {
+		t.Fatal("a transfer whose ledger transaction failed went through")
+	}
+	used := func() string {
+		t.Helper()
+		info, err := g.PolicyInfo(ctx, []common.Address{w.from})
+		if err != nil {
+			t.Fatalf("PolicyInfo after the failed transaction: %v", err)
+		}
+		for _, r := range info.Remaining {
+			if r.Asset == policy.NativeSymbol {
+				return r.TotalUsed
+			}
+		}
+		t.Fatal("no ETH window")
+		return ""
+	}
+	if got := used(); got != "0" {
+		t.Fatalf("window total %s after a failed transaction, want 0", got)
+	}
+	out, err := g.Send(ctx, args)
+	if err != nil || out.Status != approval.OutcomeSubmitted {
+		t.Fatalf("the next transfer: %+v, %v", out, err)
+	}
+	if got := used(); got != "0.01" {
+		t.Fatalf("window total %s, want 0.01", got)
+	}
+}
