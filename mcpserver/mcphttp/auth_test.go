@@ -383,6 +383,59 @@ func TestSessionsBounded(t *testing.T) {
 	}
 }
 
+// TestStreamEndsWhenTokenRevoked: an open event stream (GET /mcp) is
+// checked again every StreamRecheck: once its token is revoked the stream
+// ends; while the token is good it stays open.
+func TestStreamEndsWhenTokenRevoked(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.StreamRecheck = 20 * time.Millisecond })
+	tok := r.issue([]string{ScopeRead}, time.Time{})
+	v := map[string]string{"Mcp-Protocol-Version": "2025-06-18"}
+	resp, _ := r.post(tok.Token, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"0"}}}`, nil)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %d %q", resp.StatusCode, sid)
+	}
+	if resp, _ = r.post(tok.Token, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, v); resp.StatusCode >= 300 {
+		t.Fatalf("initialized: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream: %d", stream.StatusCode)
+	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		_, _ = io.Copy(io.Discard, stream.Body)
+	}()
+	select {
+	case <-ended:
+		t.Fatal("the stream ended while its token was good")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := r.st.RevokeHTTPToken(context.Background(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream of a revoked token is still open")
+	}
+}
+
 func TestParseScopes(t *testing.T) {
 	got, err := ParseScopes("transfer, read,read")
 	if err != nil || !slices.Equal(got, []string{ScopeRead, ScopeTransfer}) {

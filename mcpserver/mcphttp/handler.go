@@ -33,6 +33,7 @@ const (
 	DefaultRequestsPerMinute = 600
 	DefaultSessionsPerToken  = 16
 	DefaultMaxSessions       = 256
+	DefaultStreamRecheck     = 10 * time.Second
 )
 
 // Options configures New. Server is required, and Tokens or OAuth (or both).
@@ -67,6 +68,10 @@ type Options struct {
 	// more closes its oldest), and MaxSessions those of all (one more is
 	// 429). Defaults 16 and 256.
 	SessionsPerToken, MaxSessions int
+	// StreamRecheck is how often an open event stream (GET /mcp) checks
+	// its token again: one revoked or expired meanwhile ends the stream.
+	// Default 10s.
+	StreamRecheck time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs (never a token). Default discards.
@@ -123,6 +128,9 @@ func New(o *Options) (*Handler, error) {
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = DefaultMaxSessions
 	}
+	if opts.StreamRecheck <= 0 {
+		opts.StreamRecheck = DefaultStreamRecheck
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -176,7 +184,7 @@ func New(o *Options) (*Handler, error) {
 	h.mux = http.NewServeMux()
 	h.mux.Handle(MetadataPath, auth.ProtectedResourceMetadataHandler(meta))
 	h.mux.Handle(MetadataPath+MCPPath, auth.ProtectedResourceMetadataHandler(meta))
-	h.mux.Handle(MCPPath, h.checkOrigin(bearer(h.rateLimit(h.limitSessions(h.mcp)))))
+	h.mux.Handle(MCPPath, h.checkOrigin(bearer(h.rateLimit(h.limitSessions(h.recheckStreams(h.mcp))))))
 	return h, nil
 }
 
@@ -194,6 +202,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	h.mux.ServeHTTP(w, r)
+}
+
+// recheckStreams ends an open event stream (GET) whose token stops being
+// valid (revoked, expired): every other request is checked as it comes,
+// but a stream lasts until its session's idle timeout.
+func (h *Handler) recheckStreams(next http.Handler) http.Handler {
+	verify := h.verifier()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			t := time.NewTicker(h.opts.StreamRecheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if _, err := verify(ctx, token, r); err != nil && ctx.Err() == nil {
+						h.opts.Logger.Info("closing an event stream: its token is no longer valid")
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // checkOrigin refuses a request whose Origin (sent by browsers) is not this
