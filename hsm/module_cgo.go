@@ -11,14 +11,18 @@ import (
 )
 
 // LoadModule loads the PKCS#11 library at path (dlopen) and returns it as a
-// Module. It fails with ErrModule when the file is missing or is not a
-// PKCS#11 library. It does not call C_Initialize.
+// Module. It fails with ErrModule when the file is missing, is not a
+// PKCS#11 library, or could have been put in place by someone other than
+// root (trustModule). It does not call C_Initialize.
 func LoadModule(path string) (Module, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: no module path configured", ErrModule)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrModule, path, errors.Unwrap(err))
+	}
+	if err := trustModule(path); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v: the module is loaded into the process that holds the keys, so it and the directories above it must be owned by root and writable by no one else", ErrModule, path, err)
 	}
 	ctx := pkcs11.New(path)
 	if ctx == nil {

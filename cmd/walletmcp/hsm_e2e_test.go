@@ -261,6 +261,25 @@ func TestHSMServeRefusesToStart(t *testing.T) {
 		hh.setHSM(t, "/nonexistent/libnope.so", hh.tk.Label, hh.pinFile)
 		hh.serveFails(t, "cannot load the PKCS#11 module: /nonexistent/libnope.so")
 	})
+	t.Run("ModuleNotRoots", func(t *testing.T) {
+		// The agent, running as the wallet's user, points [hsm] module at a
+		// library of its own: serve must not load it.
+		own := filepath.Join(t.TempDir(), "libown.so")
+		lib, err := os.ReadFile(hh.tk.Module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(own, lib, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if os.Getuid() == 0 {
+			if err := os.Chown(own, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hh.setHSM(t, own, hh.tk.Label, hh.pinFile)
+		hh.serveFails(t, "must be owned by root and writable by no one else")
+	})
 	t.Run("MissingToken", func(t *testing.T) {
 		hh.setHSM(t, hh.tk.Module, "not-plugged-in", hh.pinFile)
 		hh.serveFails(t, `token not found: no token labelled "not-plugged-in"`)
