@@ -224,13 +224,25 @@ func freezeMAC(key []byte, f *Freeze) []byte {
 	return newMAC("walletmcp/state/freeze/v1").addr(f.Account).i64(fr).str(f.Rule).i64(f.Version).time(f.ChangedAt).sum(key)
 }
 
-func opsHeadMAC(key []byte, rows, version int64) []byte {
-	return newMAC("walletmcp/state/ops-head/v1").i64(rows).i64(version).sum(key)
+// opsHeadMAC authenticates the ops head: the freezes' row count and the sum
+// of their versions. Each change bumps one row's version by one, so the sum
+// only grows: any row put back to an older copy lowers it (with the highest
+// version, as v1 kept, a row could go back while another held the highest).
+func opsHeadMAC(key []byte, rows, sum int64) []byte {
+	return newMAC("walletmcp/state/ops-head/v2").i64(rows).i64(sum).sum(key)
+}
+
+// opsHeadMACv1 is the head's MAC before v2: the row count and the highest
+// version. A keyed open upgrades a head that verifies with it (ensureOpsHead).
+func opsHeadMACv1(key []byte, rows, maxVersion int64) []byte {
+	return newMAC("walletmcp/state/ops-head/v1").i64(rows).i64(maxVersion).sum(key)
 }
 
 // checkOpsHead verifies ops_head against the freezes table: a removed row,
-// or one added or changed without the key, is a *TamperError. A missing head
-// with no rows is a new database (rows, version 0).
+// or one added, changed or put back to an older copy without the key, is a
+// *TamperError. It returns the row count and the sum of the versions. A
+// missing head with no rows is a new database only without the key: a keyed
+// open makes the head (ensureOpsHead), so a keyed store without one lost it.
 func (s *Store) checkOpsHead(ctx context.Context, q querier) (rows, version int64, err error) {
 	var mac []byte
 	err = s.queryRow(ctx, q, `SELECT rows, version, mac FROM ops_head WHERE id = 1`).Scan(&rows, &version, &mac)
@@ -239,35 +251,59 @@ func (s *Store) checkOpsHead(ctx context.Context, q querier) (rows, version int6
 		return 0, 0, wrapDBErr("read ops head", err)
 	}
 	var n, maxV int64
-	if err := s.queryRow(ctx, q, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM freezes`).Scan(&n, &maxV); err != nil {
+	if err := s.queryRow(ctx, q, `SELECT COUNT(*), COALESCE(SUM(version), 0) FROM freezes`).Scan(&n, &maxV); err != nil {
 		return 0, 0, wrapDBErr("read freezes", err)
 	}
-	if err := s.verifyOpsHead(found, rows, version, mac, n, maxV); err != nil {
+	if err := s.verifyOpsHead(found, rows, version, mac, n, maxV, isDB(q)); err != nil {
 		return 0, 0, err
 	}
 	return rows, version, nil
 }
 
+// isDB reports whether q reads committed data (the database, not a
+// transaction that may still roll back, with a group commit's other writes).
+func isDB(q querier) bool {
+	_, ok := q.(*sql.DB)
+	return ok
+}
+
 // verifyOpsHead checks the ops head read (found, rows, version, mac)
-// against the freezes table's row count n and last version maxV.
-func (s *Store) verifyOpsHead(found bool, rows, version int64, mac []byte, n, maxV int64) error {
+// against the freezes table's row count n and version sum maxV, and, with
+// the key, against the furthest head this Store saw (opsSeen), which a
+// committed read (committed) moves forward.
+func (s *Store) verifyOpsHead(found bool, rows, version int64, mac []byte, n, maxV int64, committed bool) error {
 	if found && s.key != nil && !macEqual(mac, opsHeadMAC(s.key, rows, version)) {
 		return &TamperError{Table: "ops_head", What: "MAC does not verify"}
 	}
 	switch {
-	case !found && n > 0:
-		return &TamperError{Table: "ops_head", What: "missing, though freezes hold rows"}
+	case !found && (n > 0 || s.key != nil):
+		return &TamperError{Table: "ops_head", What: "missing (removed without the state key)"}
 	case n != rows || maxV != version:
-		return &TamperError{Table: "freezes", What: "rows were removed, added or changed without the state key"}
+		return &TamperError{Table: "freezes", What: "rows were removed, added, changed or rolled back without the state key"}
+	case s.key != nil && version < s.opsSeen.Load():
+		return &TamperError{Table: "freezes", What: "went back to an older copy"}
+	}
+	if s.key != nil && committed {
+		s.seeOps(version)
 	}
 	return nil
+}
+
+// seeOps moves opsSeen forward to sum.
+func (s *Store) seeOps(sum int64) {
+	for {
+		cur := s.opsSeen.Load()
+		if sum <= cur || s.opsSeen.CompareAndSwap(cur, sum) {
+			return
+		}
+	}
 }
 
 // qFrozen reads in one statement what frozen checks (a reservation asks it
 // every time): the ops head, the freezes' row count and last version, and
 // the account's freeze row, NULL where there is no head or no row.
 const qFrozen = `SELECT h.rows, h.version, h.mac, c.n, c.v, f.frozen, f.rule, f.version, f.changed_at, f.mac
-	FROM (SELECT COUNT(*) AS n, COALESCE(MAX(version), 0) AS v FROM freezes) AS c
+	FROM (SELECT COUNT(*) AS n, COALESCE(SUM(version), 0) AS v FROM freezes) AS c
 	LEFT JOIN ops_head AS h ON h.id = 1
 	LEFT JOIN freezes AS f ON f.account = ?`
 
@@ -285,7 +321,7 @@ func (s *Store) frozen(ctx context.Context, q querier, account common.Address) (
 	if err != nil {
 		return nil, wrapDBErr("read freeze", err)
 	}
-	if err := s.verifyOpsHead(hRows.Valid, hRows.Int64, hVersion.Int64, hMAC, n, maxV); err != nil {
+	if err := s.verifyOpsHead(hRows.Valid, hRows.Int64, hVersion.Int64, hMAC, n, maxV, isDB(q)); err != nil {
 		return nil, err
 	}
 	f := &Freeze{Account: account}
@@ -386,8 +422,8 @@ func (s *Store) setFrozen(ctx context.Context, tx *sql.Tx, account common.Addres
 	if cur.Version == 0 {
 		rows++
 	}
-	version++
-	f := &Freeze{Account: account, Frozen: frozen, Rule: rule, Version: version, ChangedAt: now}
+	version++ // the sum: this row's version goes up by one
+	f := &Freeze{Account: account, Frozen: frozen, Rule: rule, Version: cur.Version + 1, ChangedAt: now}
 	fr := 0
 	if frozen {
 		fr = 1
@@ -395,7 +431,7 @@ func (s *Store) setFrozen(ctx context.Context, tx *sql.Tx, account common.Addres
 	if _, err := tx.ExecContext(ctx, `INSERT INTO freezes (account, frozen, rule, version, changed_at, mac) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account) DO UPDATE SET frozen = excluded.frozen, rule = excluded.rule, version = excluded.version,
 		changed_at = excluded.changed_at, mac = excluded.mac`,
-		encodeAddr(account), fr, rule, version, unixNano(now), freezeMAC(s.key, f)); err != nil {
+		encodeAddr(account), fr, rule, f.Version, unixNano(now), freezeMAC(s.key, f)); err != nil {
 		return false, wrapDBErr("set freeze", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO ops_head (id, rows, version, mac) VALUES (1, ?, ?, ?)
@@ -407,7 +443,8 @@ func (s *Store) setFrozen(ctx context.Context, tx *sql.Tx, account common.Addres
 }
 
 // ensureOpsHead gives a keyed store its ops head, as ensureHead does the
-// ledger's.
+// ledger's, and upgrades a head of v1 (the highest version) that verifies to
+// v2 (the sum of the versions).
 func (s *Store) ensureOpsHead(ctx context.Context) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -415,10 +452,29 @@ func (s *Store) ensureOpsHead(ctx context.Context) error {
 			return wrapDBErr("read ops head", err)
 		}
 		if n > 0 {
-			return nil
+			var rows, version, count, maxV, sum int64
+			var mac []byte
+			if err := tx.QueryRowContext(ctx, `SELECT rows, version, mac FROM ops_head WHERE id = 1`).Scan(&rows, &version, &mac); err != nil {
+				return wrapDBErr("read ops head", err)
+			}
+			if macEqual(mac, opsHeadMAC(s.key, rows, version)) {
+				return nil
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(version), 0), COALESCE(SUM(version), 0) FROM freezes`).Scan(&count, &maxV, &sum); err != nil {
+				return wrapDBErr("read freezes", err)
+			}
+			if rows != count || version != maxV || !macEqual(mac, opsHeadMACv1(s.key, rows, version)) {
+				return nil // not a v1 head either: every read refuses it
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE ops_head SET version = ?, mac = ? WHERE id = 1`, sum, opsHeadMAC(s.key, rows, sum))
+			return wrapErr("upgrade ops head", err)
 		}
-		if _, _, err := s.checkOpsHead(ctx, tx); err != nil {
-			return err
+		var rows int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM freezes`).Scan(&rows); err != nil {
+			return wrapDBErr("read freezes", err)
+		}
+		if rows > 0 {
+			return &TamperError{Table: "ops_head", What: "missing, though freezes hold rows"}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO ops_head (id, rows, version, mac) VALUES (1, 0, 0, ?)`, opsHeadMAC(s.key, 0, 0))
 		return wrapErr("write ops head", err)

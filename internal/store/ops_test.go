@@ -129,6 +129,135 @@ func TestFreezeSharedAndAuthenticated(t *testing.T) {
 	}
 }
 
+// TestFreezeCannotGoBack: someone who can write state.db but lacks the key
+// tries to lift a freeze with rows the store wrote itself, from before the
+// freeze: one row put back to its older copy (while another account holds
+// the highest version), every row and the head deleted, or every row and
+// the head put back together. Each is a TamperError to a running store.
+func TestFreezeCannotGoBack(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t, nil)
+	a := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	b := common.HexToAddress("0x00000000000000000000000000000000000000bb")
+	shell := openShell(t, path)
+	type row struct {
+		frozen, version, changed int64
+		rule                     string
+		mac                      []byte
+	}
+	read := func(acct common.Address) row {
+		t.Helper()
+		var r row
+		if err := shell.QueryRow(`SELECT frozen, rule, version, changed_at, mac FROM freezes WHERE account = ?`, encodeAddr(acct)).
+			Scan(&r.frozen, &r.rule, &r.version, &r.changed, &r.mac); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	var headRows, headSum int64
+	var headMAC []byte
+	set := func(acct common.Address, frozen bool) {
+		t.Helper()
+		if _, err := s.SetFrozen(ctx, acct, frozen, "denials_per_minute"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(a, true)
+	set(a, false)
+	thawed := read(a) // a's unfrozen row, saved
+	if err := shell.QueryRow(`SELECT rows, version, mac FROM ops_head`).Scan(&headRows, &headSum, &headMAC); err != nil {
+		t.Fatal(err)
+	}
+	set(a, true)
+	set(b, true)
+	set(b, false)
+	set(b, true) // b holds the highest version
+	wantTamper := func(what string) {
+		t.Helper()
+		if f, err := s.Frozen(ctx, a); !errors.Is(err, ErrTampered) {
+			t.Fatalf("%s: Frozen = %+v, %v; want ErrTampered", what, f, err)
+		}
+		err := s.Ledger(ctx, func(lt *LedgerTx) error { _, err := lt.Frozen(a); return err })
+		if !errors.Is(err, ErrTampered) {
+			t.Fatalf("%s: LedgerTx.Frozen: %v, want ErrTampered", what, err)
+		}
+	}
+	if f, err := s.Frozen(ctx, a); err != nil || !f.Frozen {
+		t.Fatalf("a: %+v, %v", f, err)
+	}
+
+	// One row back to its older copy.
+	now := read(a)
+	if _, err := shell.Exec(`UPDATE freezes SET frozen = ?, rule = ?, version = ?, changed_at = ?, mac = ? WHERE account = ?`,
+		thawed.frozen, thawed.rule, thawed.version, thawed.changed, thawed.mac, encodeAddr(a)); err != nil {
+		t.Fatal(err)
+	}
+	wantTamper("a's row put back")
+	if _, err := shell.Exec(`UPDATE freezes SET frozen = ?, rule = ?, version = ?, changed_at = ?, mac = ? WHERE account = ?`,
+		now.frozen, now.rule, now.version, now.changed, now.mac, encodeAddr(a)); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Frozen(ctx, a); err != nil || !f.Frozen {
+		t.Fatalf("a restored: %+v, %v", f, err)
+	}
+
+	// Every row and the head put back together (the head as it was when a
+	// was thawed, b's rows removed): consistent, but older than seen.
+	if _, err := shell.Exec(`DELETE FROM freezes WHERE account = ?`, encodeAddr(b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shell.Exec(`UPDATE freezes SET frozen = ?, rule = ?, version = ?, changed_at = ?, mac = ? WHERE account = ?`,
+		thawed.frozen, thawed.rule, thawed.version, thawed.changed, thawed.mac, encodeAddr(a)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shell.Exec(`UPDATE ops_head SET rows = ?, version = ?, mac = ?`, headRows, headSum, headMAC); err != nil {
+		t.Fatal(err)
+	}
+	wantTamper("the freezes and their head put back together")
+
+	// Every row and the head deleted.
+	if _, err := shell.Exec(`DELETE FROM freezes; DELETE FROM ops_head`); err != nil {
+		t.Fatal(err)
+	}
+	wantTamper("freezes and head deleted")
+}
+
+// TestOpsHeadUpgrade: a head of v1 (the highest version), from before v2,
+// is upgraded by a keyed open, and the freezes read as before.
+func TestOpsHeadUpgrade(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTest(t, nil)
+	a := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	b := common.HexToAddress("0x00000000000000000000000000000000000000bb")
+	for _, acct := range []common.Address{a, b, a} {
+		f, _ := s.Frozen(ctx, acct)
+		if _, err := s.SetFrozen(ctx, acct, !f.Frozen, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	shell := openShell(t, path)
+	var rows, maxV int64
+	if err := shell.QueryRow(`SELECT COUNT(*), MAX(version) FROM freezes`).Scan(&rows, &maxV); err != nil {
+		t.Fatal(err)
+	}
+	key := withKey(nil).Key
+	if _, err := shell.Exec(`UPDATE ops_head SET version = ?, mac = ?`, maxV, opsHeadMACv1(key, rows, maxV)); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, path, withKey(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if f, err := s2.Frozen(ctx, a); err != nil || f.Frozen {
+		t.Fatalf("a after the upgrade: %+v, %v (want thawed)", f, err)
+	}
+	if f, err := s2.Frozen(ctx, b); err != nil || !f.Frozen {
+		t.Fatalf("b after the upgrade: %+v, %v (want frozen)", f, err)
+	}
+}
+
 func TestMarks(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t, nil)

@@ -94,6 +94,10 @@ type Store struct {
 	// writes and commits count the writes that committed and the COMMITs
 	// (WAL fsyncs) that made them durable (Stats).
 	writes, commits atomic.Uint64
+	// opsSeen is the furthest ops head (the sum of the freezes' versions)
+	// this Store verified or wrote: one behind it is an older copy of the
+	// freezes and their head written back (ops.go).
+	opsSeen atomic.Int64
 	// groupHead is the ledger head as the group commit under way has left
 	// it, once a Ledger write of the group has verified it (checkHead) and
 	// only Ledger writes have run since; nil otherwise. Only the committer
