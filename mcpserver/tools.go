@@ -30,6 +30,12 @@ const (
 	ToolSubmitOfflineSignature = "submit_offline_signature"
 )
 
+// ToolNames returns every tool's name, sorted.
+func ToolNames() []string {
+	return []string{ToolCreateOfflineRequest, ToolGetApproval, ToolGetBalance, ToolGetPolicy, ToolGetTransaction,
+		ToolListAccounts, ToolPrepareTransfer, ToolSendTransfer, ToolSubmitOfflineSignature}
+}
+
 type emptyIn struct{}
 
 type accountOut struct {

@@ -46,8 +46,8 @@ func TestToolsListGolden(t *testing.T) {
 		}
 	}
 	want := []string{"create_offline_request", "get_approval", "get_balance", "get_policy", "get_transaction", "list_accounts", "prepare_transfer", "send_transfer", "submit_offline_signature"}
-	if strings.Join(names, ",") != strings.Join(want, ",") {
-		t.Fatalf("tools = %v, want %v", names, want)
+	if strings.Join(names, ",") != strings.Join(want, ",") || strings.Join(mcpserver.ToolNames(), ",") != strings.Join(want, ",") {
+		t.Fatalf("tools = %v, ToolNames() = %v, want %v", names, mcpserver.ToolNames(), want)
 	}
 	for _, banned := range []string{"approve", "reject", "totp", "export", "mnemonic", "seed", "passphrase", "attest", "private"} {
 		for _, n := range names {

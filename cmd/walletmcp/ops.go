@@ -18,6 +18,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/ops"
 	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/mcpserver"
 	"github.com/walletmcp/walletmcp/policy"
 	"github.com/walletmcp/walletmcp/signer"
 )
@@ -99,7 +100,7 @@ func startOps(ctx context.Context, d opsDeps) (*opsRuntime, error) {
 		backends[a.Address.Hex()] = a.Backend
 	}
 	m := ops.NewMetrics(&ops.MetricsConfig{
-		Accounts: labels, Alerts: alerts, AuditStats: d.lg.Stats,
+		Accounts: labels, Alerts: alerts, AuditStats: d.lg.Stats, Tools: mcpserver.ToolNames(),
 		PendingApprovals: func() float64 {
 			l, err := d.st.ListApprovals(context.Background(), approvalstate.Pending)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -22,6 +23,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		Accounts:         map[string]string{"0x00000000000000000000000000000000000000AA": "agent"},
 		PendingApprovals: func() float64 { return 2 },
 		FrozenAccounts:   func() float64 { return 1 },
+		Tools:            []string{"send_transfer", "get_balance"},
 	})
 	h, err := NewHealth(&HealthConfig{Addr: "127.0.0.1:0", Metrics: m, Checks: map[string]Check{
 		"chain": func(ctx context.Context) error {
@@ -99,6 +101,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 	tee := &Tee{Log: nopLog{}, Observe: m.Observe}
 	ctx := context.Background()
 	tee.Enqueue("tool_call", map[string]any{"tool": "send_transfer", "outcome": "error", "code": "policy_denied"})
+	for i := range 50 { // names the agent made up: one "other" series, not fifty
+		tee.Enqueue("tool_call", map[string]any{"tool": fmt.Sprint("made_up_", i), "outcome": "error", "code": "rate_limited"})
+	}
 	tee.Enqueue("verdict", map[string]any{"op": "send", "verdict": "deny", "reasons": []policy.Reason{{Rule: "per_tx_max", Verdict: "deny"}}})
 	tee.Append(ctx, "signature", map[string]any{"from": "0x00000000000000000000000000000000000000aa", "asset": "ETH", "amount_base_units": "1000"})
 	tee.Append(ctx, "signature", map[string]any{"from": "0x00000000000000000000000000000000001234bb", "asset": "ETH", "amount_base_units": "5"})
@@ -109,6 +114,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	after := scrape()
 	for key, want := range map[string]float64{
 		"walletmcp_tool_calls_total,code=policy_denied,tool=send_transfer":    1,
+		"walletmcp_tool_calls_total,code=rate_limited,tool=other":             50,
 		"walletmcp_verdicts_total,op=send,rule=per_tx_max,verdict=deny":       1,
 		"walletmcp_transfers_signed_total,account=agent,asset=ETH":            1,
 		"walletmcp_transfer_amount_base_units_total,account=agent,asset=ETH":  1000,
@@ -121,6 +127,11 @@ func TestHealthReadyMetrics(t *testing.T) {
 	} {
 		if got := after[key] - before[key]; got != want {
 			t.Errorf("%s moved by %v, want %v", key, got, want)
+		}
+	}
+	for key := range after {
+		if strings.Contains(key, "made_up_") {
+			t.Errorf("a made-up tool name became a series: %s", key)
 		}
 	}
 	if after["walletmcp_pending_approvals"] != 2 || after["walletmcp_frozen_accounts"] != 1 {

@@ -22,6 +22,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	toolCalls    *prometheus.CounterVec
+	tools        map[string]bool // the names toolCalls counts by name (MetricsConfig.Tools)
 	verdicts     *prometheus.CounterVec
 	transfers    *prometheus.CounterVec
 	amounts      *prometheus.CounterVec
@@ -54,6 +55,11 @@ type MetricsConfig struct {
 	AuditStats func() (records, syncs uint64)
 	// Alerts reports alert delivery.
 	Alerts *Alerter
+	// Tools are the tool names tool_calls_total counts by name; a call to
+	// any other name (the agent chooses it; refused calls are counted too)
+	// is counted as "other", so that made-up names cannot grow the series
+	// without bound. Empty: every well-formed name.
+	Tools []string
 }
 
 // NewMetrics registers the metrics.
@@ -62,7 +68,10 @@ func NewMetrics(cfg *MetricsConfig) *Metrics {
 		cfg = &MetricsConfig{}
 	}
 	r := prometheus.NewRegistry()
-	m := &Metrics{Registry: r, labels: map[string]string{}}
+	m := &Metrics{Registry: r, labels: map[string]string{}, tools: map[string]bool{}}
+	for _, t := range cfg.Tools {
+		m.tools[t] = true
+	}
 	for a, l := range cfg.Accounts {
 		m.labels[strings.ToLower(a)] = l
 	}
@@ -190,7 +199,11 @@ func (m *Metrics) Observe(typ string, f map[string]any) {
 		if code == "" {
 			code = "ok"
 		}
-		m.toolCalls.WithLabelValues(label(str("tool")), label(code)).Inc()
+		tool := label(str("tool"))
+		if len(m.tools) > 0 && !m.tools[tool] {
+			tool = "other"
+		}
+		m.toolCalls.WithLabelValues(tool, label(code)).Inc()
 	case "verdict":
 		if ev := str("event"); ev != "" { // the approval service's records
 			m.approvals.WithLabelValues(label(strings.TrimPrefix(ev, "approval_"))).Inc()
