@@ -256,6 +256,10 @@ func TestHSMServeRefusesToStart(t *testing.T) {
 	t.Run("WrongPIN", func(t *testing.T) {
 		hh.setHSM(t, hh.tk.Module, hh.tk.Label, wrong)
 		hh.serveFails(t, "the token refused the PIN (not retried")
+		// Its own exit status, which the systemd unit does not restart on.
+		if r := walletmcp(t, hh.home, "serve", "--dev"); r.code != 3 {
+			t.Fatalf("serve with a wrong PIN: exit %d, want 3", r.code)
+		}
 	})
 	t.Run("MissingModule", func(t *testing.T) {
 		hh.setHSM(t, "/nonexistent/libnope.so", hh.tk.Label, hh.pinFile)

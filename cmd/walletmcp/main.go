@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	_ "time/tzdata" // quiet_hours time zones load the same on every machine
+
+	"github.com/walletmcp/walletmcp/hsm"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -71,6 +73,12 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+// exitPINRefused is the exit status of a command that stopped because the
+// token refused its PIN, or the PIN is locked: the shipped systemd unit
+// does not restart serve on it (RestartPreventExitStatus), since each start
+// would try the wrong PIN once more and a token locks after a few.
+const exitPINRefused = 3
+
 // errHelpShown ends a command whose help was printed: exit status 0.
 var errHelpShown = errors.New("help shown")
 
@@ -81,8 +89,11 @@ func main() {
 	if err != nil {
 		code := 1
 		var ee *exitError
-		if errors.As(err, &ee) {
+		switch {
+		case errors.As(err, &ee):
 			code = ee.code
+		case errors.Is(err, hsm.ErrPINIncorrect), errors.Is(err, hsm.ErrPINLocked):
+			code = exitPINRefused
 		}
 		fmt.Fprintln(os.Stderr, forPeople(err))
 		os.Exit(code)
