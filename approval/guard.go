@@ -253,14 +253,23 @@ func (g *Guard) catchUp(ctx context.Context) error {
 }
 
 // ledgerTx runs fn in a ledger transaction of the store (Store.Ledger). When
-// it fails, the in-memory ledger is read again from the store: syncIn inside
-// it may have applied rows that other writes of the same group commit
-// inserted, and a group whose commit failed wrote none of them (left in
-// memory, they would count spends that never were, and put the ledger's
-// head ahead of the store's, where another process may commit other rows).
+// fn succeeded but the transaction still failed (its group's commit), the
+// in-memory ledger is read again from the store: syncIn inside it may have
+// applied rows that other writes of the same group inserted, and a group
+// whose commit failed wrote none of them (left in memory, they would count
+// spends that never were, and put the ledger's head ahead of the store's,
+// where another process may commit other rows). An error of fn itself (a
+// refusal, a reused key) rolls back fn's own writes only and needs no
+// reload: the group's other writes still commit, or fail, and their callers
+// reload.
 func (g *Guard) ledgerTx(ctx context.Context, fn func(*store.LedgerTx) error) error {
-	err := g.cfg.Store.Ledger(ctx, fn)
-	if err != nil {
+	fnOK := false
+	err := g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+		ferr := fn(lt)
+		fnOK = ferr == nil
+		return ferr
+	})
+	if err != nil && fnOK {
 		g.reloadLedger(ctx)
 	}
 	return err
