@@ -89,7 +89,7 @@ bench: build
 	$(GO) test -run '^$$' -bench StartHistory -benchtime 5x -timeout 60m ./cmd/walletmcp/
 	$(GO) test -run '^$$' -bench SessionRSS -benchtime 3x ./cmd/walletmcp/
 	$(GO) test -run '^$$' -bench GetBalanceInProcess -benchtime 3000x ./mcpserver/
-	$(GO) test -run '^$$' -bench SendTransfer -benchtime 300x -count 2 ./mcpserver/
+	$(GO) test -run '^$$' -bench 'SendTransfer|SendFloor' -benchtime 300x -count 2 ./mcpserver/
 	$(GO) test -run '^$$' -bench DevSend -benchtime 3000x ./internal/chain/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count 3 ./signer/keystore/
 	$(GO) test -run '^$$' -bench 'Sign|Overhead' -benchtime 2s -count 3 ./signer/pkcs11/
