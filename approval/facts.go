@@ -114,9 +114,14 @@ func (f *chainFacts) maxFee() *big.Int {
 // for a verdict that reserves nothing), so the window sums include every
 // spend reserved by any process before it. paid says whether the sender
 // paid the recipient before; frozen that a severe anomaly froze the
-// sender's automatic approval.
-func (g *Guard) decide(in *policy.Intent, lim *policy.Limits, cf *chainFacts, paid, frozen bool, now time.Time) *plan {
+// sender's automatic approval. outstanding (nil: none) is what offline
+// requests the wallet does not count yet may still spend in the asset
+// (offlineExposure): it counts in the window's total.
+func (g *Guard) decide(in *policy.Intent, lim *policy.Limits, cf *chainFacts, paid, frozen bool, now time.Time, outstanding *big.Int) *plan {
 	auto, total := g.ledger.Sums(in.From, in.Asset, lim.Window, now)
+	if total != nil && outstanding != nil {
+		total = new(big.Int).Add(total, outstanding)
+	}
 	f := &policy.Facts{
 		Now: now, NativeBalance: cf.nativeBalance, AssetBalance: cf.assetBalance,
 		MaxFeePerGas: cf.feeCap, MaxFee: cf.maxFee(), TransfersLastHour: g.ledger.CountSince(now.Add(-time.Hour)),

@@ -344,7 +344,7 @@ func (g *Guard) Prepare(ctx context.Context, args TransferArgs) (*policy.Decisio
 		g.tampered(err)
 		return nil, policy.Errorf(policy.CodeInternal, "reading the account's freeze state failed")
 	}
-	p := g.decide(in, lim, cf, paid, fz.Frozen, g.now())
+	p := g.decide(in, lim, cf, paid, fz.Frozen, g.now(), nil)
 	if p.decision.Verdict == policy.ApprovalRequired && g.cfg.Approvals == nil {
 		denyNoApproval(&p.decision)
 	}
@@ -547,7 +547,18 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		if err != nil {
 			return err
 		}
-		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now())
+		// An offline request's submission counts the account's other
+		// requests that may still be spent (CreateOfflineRequest does the
+		// same when it hands one out).
+		var outstanding *big.Int
+		if id, ok := strings.CutPrefix(want.ApprovalID, store.OfflineApprovalID("")); ok && cf.exactNonce != nil {
+			list, err := lt.OfflineOutstanding(in.ChainID, in.From)
+			if err != nil {
+				return err
+			}
+			outstanding = offlineExposure(list, in.Asset, *cf.exactNonce, in.Amount, id)
+		}
+		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now(), outstanding)
 		if p.decision.Verdict != policy.Allow && !(want.Kind == store.KindApproved && p.decision.Verdict == policy.ApprovalRequired) {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -91,13 +92,14 @@ type OfflineRequest struct {
 // CreateOfflineRequest evaluates a transfer from an offline account like
 // Send does and, unless the policy denies it, returns the unsigned EIP-1559
 // transaction (nonce and fees fixed) as an eth-sign-request, stored for
-// SubmitOfflineSignature. Nothing is reserved: the nonce is the account's
+// SubmitOfflineSignature. No nonce is reserved: the nonce is the account's
 // next free one now, and the limits are counted again at submission, where
-// a nonce used meanwhile is a conflict.
+// a nonce used meanwhile is a conflict. The window counts the account's
+// earlier requests the wallet does not count yet (offlineExposure): the
+// agent may hold them signed, and broadcast them itself.
 func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*OfflineRequest, error) {
 	args.IdempotencyKey = ""
-	ost, err := g.offlineStore()
-	if err != nil {
+	if _, err := g.offlineStore(); err != nil {
 		return nil, err
 	}
 	in, lim, err := g.resolveFor(ctx, args, offlineAccount)
@@ -112,9 +114,28 @@ func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*O
 	if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
 		return nil, policy.Errorf(policy.CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
 	}
-	var p *plan
-	var nonce uint64
+	u, err := uuid.NewRandomFromReader(g.cfg.Rand)
+	if err != nil {
+		return nil, policy.Errorf(policy.CodeInternal, "making a request id failed")
+	}
+	raw, id := [16]byte(u), u.String()
+	chainID := new(big.Int).SetUint64(in.ChainID)
+	txTo, value := in.To, in.Amount
+	if tok := in.TokenAddress(); tok != nil {
+		txTo, value = *tok, new(big.Int)
+	}
+	var (
+		p      *plan
+		nonce  uint64
+		parts  []string
+		stored *store.OfflineRequest
+	)
+	// The decision and the stored request are one ledger transaction: a
+	// request decided by this process or another after it counts it
+	// (OfflineOutstanding), as this one counts every earlier request the
+	// agent may hold signed.
 	err = g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
+		parts = nil
 		if err := g.syncIn(lt); err != nil {
 			return err
 		}
@@ -126,72 +147,63 @@ func (g *Guard) CreateOfflineRequest(ctx context.Context, args TransferArgs) (*O
 		if err != nil {
 			return err
 		}
-		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now())
+		if nonce, err = lt.AllocateNonce(in.ChainID, in.From, cf.nonceFloor); err != nil {
+			return err
+		}
+		list, err := lt.OfflineOutstanding(in.ChainID, in.From)
+		if err != nil {
+			return err
+		}
+		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now(), offlineExposure(list, in.Asset, nonce, in.Amount, ""))
 		if p.decision.Verdict == policy.Deny {
 			return nil
 		}
-		nonce, err = lt.AllocateNonce(in.ChainID, in.From, cf.nonceFloor)
-		return err
+		tx := types.NewTx(&types.DynamicFeeTx{
+			ChainID: chainID, Nonce: nonce, GasTipCap: p.tipCap, GasFeeCap: p.feeCap, Gas: p.gas,
+			To: &txTo, Value: value, Data: in.Calldata,
+		})
+		if err := checkTxMatches(tx, in); err != nil {
+			return err
+		}
+		req, err := offline.NewTxSignRequest(tx, in.From, chainID, path, raw)
+		if err != nil {
+			return fmt.Errorf("building the sign request: %w", err)
+		}
+		payload, err := req.MarshalCBOR()
+		if err != nil {
+			return fmt.Errorf("encoding the sign request: %w", err)
+		}
+		if parts, err = req.UR(offline.DefaultMaxFragmentLen); err != nil {
+			return fmt.Errorf("encoding the sign request: %w", err)
+		}
+		sum, err := json.Marshal(p.decision.Summary)
+		if err != nil {
+			return fmt.Errorf("encoding the summary: %w", err)
+		}
+		stored = &store.OfflineRequest{
+			ID: id, ChainID: in.ChainID, From: in.From, To: in.To, Asset: in.Asset, Amount: in.Amount, Nonce: nonce,
+			Request: payload, Summary: sum, ExpiresAt: g.now().Add(g.cfg.OfflineTTL).UTC().Truncate(time.Second),
+		}
+		return lt.CreateOfflineRequest(stored, g.cfg.OfflineMaxOpen)
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrTooManyOffline):
+		return nil, policy.Errorf(policy.CodeRateLimited, "approval.max_pending: this account already has as many unexpired offline requests as allowed; submit or let them expire")
+	case err != nil:
 		g.tampered(err)
-		return nil, policy.Errorf(policy.CodeInternal, "reading the spend ledger failed")
+		return nil, policy.Errorf(policy.CodeInternal, "recording the offline request failed")
 	}
 	if p.decision.Verdict == policy.Deny {
 		g.auditVerdict("offline_request", "", p)
 		return nil, &DenyError{Decision: p.decision}
 	}
-	u, err := uuid.NewRandomFromReader(g.cfg.Rand)
-	if err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "making a request id failed")
-	}
-	raw, id := [16]byte(u), u.String()
-	chainID := new(big.Int).SetUint64(in.ChainID)
-	txTo, value := in.To, in.Amount
-	if tok := in.TokenAddress(); tok != nil {
-		txTo, value = *tok, new(big.Int)
-	}
-	tx := types.NewTx(&types.DynamicFeeTx{
-		ChainID: chainID, Nonce: nonce, GasTipCap: p.tipCap, GasFeeCap: p.feeCap, Gas: p.gas,
-		To: &txTo, Value: value, Data: in.Calldata,
-	})
-	if err := checkTxMatches(tx, in); err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "%s", err.Error())
-	}
-	req, err := offline.NewTxSignRequest(tx, in.From, chainID, path, raw)
-	if err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "building the sign request failed")
-	}
-	payload, err := req.MarshalCBOR()
-	if err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "encoding the sign request failed")
-	}
-	parts, err := req.UR(offline.DefaultMaxFragmentLen)
-	if err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "encoding the sign request failed")
-	}
-	out := &OfflineRequest{ID: id, UR: parts, Summary: p.decision.Summary, Verdict: p.decision.Verdict, Nonce: nonce,
-		ExpiresAt: g.now().Add(g.cfg.OfflineTTL).UTC().Truncate(time.Second)}
+	out := &OfflineRequest{ID: id, UR: parts, Summary: p.decision.Summary, Verdict: p.decision.Verdict, Nonce: nonce, ExpiresAt: stored.ExpiresAt}
 	for _, part := range parts {
 		png, err := offline.QRPNG(part, 0)
 		if err != nil {
 			return nil, policy.Errorf(policy.CodeInternal, "drawing the QR code failed")
 		}
 		out.QR = append(out.QR, png)
-	}
-	sum, err := json.Marshal(p.decision.Summary)
-	if err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "encoding the summary failed")
-	}
-	err = ost.CreateOfflineRequest(ctx, &store.OfflineRequest{
-		ID: id, ChainID: in.ChainID, From: in.From, To: in.To, Asset: in.Asset, Amount: in.Amount, Nonce: nonce,
-		Request: payload, Summary: sum, ExpiresAt: out.ExpiresAt,
-	}, g.cfg.OfflineMaxOpen)
-	if errors.Is(err, store.ErrTooManyOffline) {
-		return nil, policy.Errorf(policy.CodeRateLimited, "approval.max_pending: this account already has as many unexpired offline requests as allowed; submit or let them expire")
-	}
-	if err != nil {
-		return nil, policy.Errorf(policy.CodeInternal, "recording the offline request failed")
 	}
 	g.auditVerdict("offline_request", id, p)
 	_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, map[string]any{
@@ -325,6 +337,31 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 		return nil, policy.Errorf(code, "%s", reason)
 	}
 	return g.sendSigned(ctx, t, p, signed, fail, true)
+}
+
+// offlineExposure is the most that offline requests in list (OfflineOutstanding),
+// other than request exclude, may still spend in asset, beside a transfer
+// of amount at nonce: each request at another nonce in full (any of them
+// may be signed and mined; the offline sweep counts each), and, of those at
+// the same nonce, which compete with the transfer (one transaction per
+// nonce), what the largest adds to amount.
+func offlineExposure(list []*store.OfflineRequest, asset string, nonce uint64, amount *big.Int, exclude string) *big.Int {
+	total, rival := new(big.Int), new(big.Int)
+	for _, r := range list {
+		if r.ID == exclude || r.Asset != asset {
+			continue
+		}
+		switch {
+		case r.Nonce != nonce:
+			total.Add(total, r.Amount)
+		case r.Amount.Cmp(rival) > 0:
+			rival.Set(r.Amount)
+		}
+	}
+	if rival.Cmp(amount) > 0 {
+		total.Add(total, rival.Sub(rival, amount))
+	}
+	return total
 }
 
 // usedConflict is the error of a request that was submitted before.

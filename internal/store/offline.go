@@ -79,6 +79,28 @@ func offlineMAC(key []byte, r *OfflineRequest) []byte {
 // (maxOpen ≤ 0: no bound), and removes requests that expired more than a day
 // ago and are settled (qForgettable). It needs the state key.
 func (s *Store) CreateOfflineRequest(ctx context.Context, r *OfflineRequest, maxOpen int) error {
+	if err := s.checkOfflineRequest(r); err != nil {
+		return err
+	}
+	now, err := s.timestamp()
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx) error { return s.insertOfflineRequest(ctx, tx, r, maxOpen, now) })
+}
+
+// CreateOfflineRequest is Store.CreateOfflineRequest inside the ledger
+// transaction: the request is stored with the decision that allowed it, so
+// that no other reservation or request, of this process or another, is
+// decided between the two without seeing it (OfflineOutstanding).
+func (lt *LedgerTx) CreateOfflineRequest(r *OfflineRequest, maxOpen int) error {
+	if err := lt.s.checkOfflineRequest(r); err != nil {
+		return err
+	}
+	return lt.s.insertOfflineRequest(lt.ctx, lt.tx, r, maxOpen, lt.now)
+}
+
+func (s *Store) checkOfflineRequest(r *OfflineRequest) error {
 	if s.key == nil {
 		return ErrNoKey
 	}
@@ -94,36 +116,34 @@ func (s *Store) CreateOfflineRequest(ctx context.Context, r *OfflineRequest, max
 	case len(r.Request) == 0:
 		return errors.New("store: offline request without a request")
 	}
-	now, err := s.timestamp()
-	if err != nil {
-		return err
+	return nil
+}
+
+func (s *Store) insertOfflineRequest(ctx context.Context, tx *sql.Tx, r *OfflineRequest, maxOpen int, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM offline_requests AS r WHERE r.expires_at < ? AND `+qForgettable, unixNano(now.Add(-offlineRetention))); err != nil {
+		return wrapDBErr("create offline request", err)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM offline_requests AS r WHERE r.expires_at < ? AND `+qForgettable, unixNano(now.Add(-offlineRetention))); err != nil {
+	if maxOpen > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offline_requests WHERE from_addr = ? AND expires_at > ?`,
+			encodeAddr(r.From), unixNano(now)).Scan(&n); err != nil {
 			return wrapDBErr("create offline request", err)
 		}
-		if maxOpen > 0 {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offline_requests WHERE from_addr = ? AND expires_at > ?`,
-				encodeAddr(r.From), unixNano(now)).Scan(&n); err != nil {
-				return wrapDBErr("create offline request", err)
-			}
-			if n >= maxOpen {
-				return ErrTooManyOffline
-			}
+		if n >= maxOpen {
+			return ErrTooManyOffline
 		}
-		r.CreatedAt = now
-		r.ExpiresAt = time.Unix(0, unixNano(r.ExpiresAt)).UTC()
-		_, err := tx.ExecContext(ctx, `INSERT INTO offline_requests
-			(id, chain_id, from_addr, to_addr, asset, amount, nonce, request, summary, created_at, expires_at, mac)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, int64(r.ChainID), encodeAddr(r.From), encodeAddr(r.To), r.Asset, r.Amount.String(), int64(r.Nonce),
-			r.Request, r.Summary, unixNano(r.CreatedAt), unixNano(r.ExpiresAt), offlineMAC(s.key, r))
-		if err != nil {
-			return wrapDBErr("create offline request", err)
-		}
-		return nil
-	})
+	}
+	r.CreatedAt = now
+	r.ExpiresAt = time.Unix(0, unixNano(r.ExpiresAt)).UTC()
+	_, err := tx.ExecContext(ctx, `INSERT INTO offline_requests
+		(id, chain_id, from_addr, to_addr, asset, amount, nonce, request, summary, created_at, expires_at, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, int64(r.ChainID), encodeAddr(r.From), encodeAddr(r.To), r.Asset, r.Amount.String(), int64(r.Nonce),
+		r.Request, r.Summary, unixNano(r.CreatedAt), unixNano(r.ExpiresAt), offlineMAC(s.key, r))
+	if err != nil {
+		return wrapDBErr("create offline request", err)
+	}
+	return nil
 }
 
 // OfflineRequestByID returns the offline request id, or ErrNotFound. Its MAC
@@ -133,15 +153,25 @@ func (s *Store) OfflineRequestByID(ctx context.Context, id string) (*OfflineRequ
 	if s.key == nil {
 		return nil, ErrNoKey
 	}
+	r, err := s.scanOffline(s.db.QueryRowContext(ctx, `SELECT `+offlineColumns+` FROM offline_requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return r, err
+}
+
+const offlineColumns = `id, chain_id, from_addr, to_addr, asset, amount, nonce, request, summary, created_at, expires_at, mac`
+
+// scanOffline reads one offline request (offlineColumns) and verifies its
+// MAC: a *TamperError if it does not verify.
+func (s *Store) scanOffline(row interface{ Scan(...any) error }) (*OfflineRequest, error) {
 	var r OfflineRequest
 	var chainID, nonce, created, expires int64
 	var from, to, amount string
 	var mac []byte
-	err := s.db.QueryRowContext(ctx, `SELECT id, chain_id, from_addr, to_addr, asset, amount, nonce, request, summary,
-		created_at, expires_at, mac FROM offline_requests WHERE id = ?`, id).
-		Scan(&r.ID, &chainID, &from, &to, &r.Asset, &amount, &nonce, &r.Request, &r.Summary, &created, &expires, &mac)
+	err := row.Scan(&r.ID, &chainID, &from, &to, &r.Asset, &amount, &nonce, &r.Request, &r.Summary, &created, &expires, &mac)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, err
 	}
 	if err != nil {
 		return nil, wrapDBErr("read offline request", err)
@@ -165,6 +195,39 @@ func (s *Store) OfflineRequestByID(ctx context.Context, id string) (*OfflineRequ
 		return nil, bad
 	}
 	return &r, nil
+}
+
+// OfflineOutstanding returns, verified, the offline requests of from on
+// chainID that may still become a spend the wallet does not count: never
+// submitted (or whose submission failed: qNotSent), not recorded as spent
+// outside, and whose nonce no confirmed transfer the wallet knows of used
+// (not qForgettable), however long ago they expired: the human may have
+// signed them, and a signed transaction does not expire. Lowest nonce first.
+func (lt *LedgerTx) OfflineOutstanding(chainID uint64, from common.Address) ([]*OfflineRequest, error) {
+	if lt.s.key == nil {
+		return nil, ErrNoKey
+	}
+	if chainID > math.MaxInt64 {
+		return nil, nil
+	}
+	rows, err := lt.s.queryRows(lt.ctx, lt.tx, `SELECT `+offlineColumns+` FROM offline_requests AS r
+		WHERE r.from_addr = ? AND r.chain_id = ? AND NOT `+qForgettable+` ORDER BY r.nonce, r.id`, encodeAddr(from), int64(chainID))
+	if err != nil {
+		return nil, wrapDBErr("list offline requests", err)
+	}
+	defer rows.Close()
+	var out []*OfflineRequest
+	for rows.Next() {
+		r, err := lt.s.scanOffline(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapDBErr("list offline requests", err)
+	}
+	return out, nil
 }
 
 // offlineOutsidePrefix namespaces the idempotency key of a spend recorded
