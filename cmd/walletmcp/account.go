@@ -24,7 +24,7 @@ func (c *cli) accountNew(ctx context.Context, args []string) error {
 	if err := config.ValidateLabel(*label); err != nil {
 		return err
 	}
-	ks, err := c.openKeystore()
+	ks, err := c.openKeystore(false)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (c *cli) accountImport(ctx context.Context, args []string) error {
 	if err := config.ValidateLabel(*label); err != nil {
 		return err
 	}
-	ks, err := c.openKeystore()
+	ks, err := c.openKeystore(true)
 	if err != nil {
 		return err
 	}
@@ -103,11 +103,17 @@ type keystoreSession struct {
 	lg   *audit.Log
 }
 
-func (c *cli) openKeystore() (*keystoreSession, error) {
+// openKeystore opens the keystore session of a command that adds key
+// material; imports (an existing key or mnemonic) refuse a dev home.
+func (c *cli) openKeystore(imports bool) (*keystoreSession, error) {
 	h, cfg, err := c.homeConfig()
 	if err != nil {
 		return nil, err
 	}
+	if imports && h.IsDev() {
+		return nil, fmt.Errorf("%s is a dev home: its passphrase is kept in a file, so a key imported into it is no secret from anything running as your user; import keys into a home made with walletmcp init", h.Dir)
+	}
+	c.keyMaterial = true
 	pass, mk, lg, err := c.unlockAudit(h)
 	if err != nil {
 		return nil, err

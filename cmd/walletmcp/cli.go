@@ -22,6 +22,10 @@ type cli struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// keyMaterial is set by the commands that add keys or accounts
+	// (account new/import, hd new/restore/derive): they never take a dev
+	// home's dev-password file on their own (see passphrase).
+	keyMaterial bool
 }
 
 // flags returns a FlagSet for a command, with the global flags registered.
@@ -107,15 +111,25 @@ func (c *cli) openHome() (*config.Home, error) {
 }
 
 // passphrase reads the home passphrase from --password-file or the
-// environment, else from a dev home's own dev-password file, else from the
-// terminal (never from a flag value or standard input). h may be nil (a
-// home being created).
+// environment, else from a dev home's own dev-password file (saying so on
+// stderr), else from the terminal (never from a flag value or standard
+// input). h may be nil (a home being created).
+//
+// A command that adds key material never takes the dev-password file on
+// its own: anything running as the user can write one into a home (with a
+// home of its own making beside it), and a key added with a passphrase it
+// chose is a key it can read.
 func (c *cli) passphrase(h *config.Home, prompt string, confirm bool) (*secret.Bytes, error) {
 	if c.g.passwordFile != "" || os.Getenv("WALLETMCP_PASSWORD_FILE") != "" {
 		return config.ReadPassphrase(c.g.passwordFile)
 	}
 	if h != nil && h.IsDev() {
-		return secret.ReadFile(h.Path(config.DevPasswordFile))
+		dp := h.Path(config.DevPasswordFile)
+		if c.keyMaterial {
+			return nil, fmt.Errorf("%s is a dev home (it has a %s file), whose passphrase is not secret: to add a throwaway key to it, give --password-file %s", h.Dir, config.DevPasswordFile, dp)
+		}
+		fmt.Fprintf(c.stderr, "walletmcp: %s is a dev home: using its passphrase file %s\n", h.Dir, dp)
+		return secret.ReadFile(dp)
 	}
 	return promptSecret(c.stderr, prompt, confirm)
 }

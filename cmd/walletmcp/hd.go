@@ -29,8 +29,8 @@ type hdSession struct {
 	vault *wallet.HDVault
 }
 
-func (c *cli) openHD() (*hdSession, error) {
-	ks, err := c.openKeystore()
+func (c *cli) openHD(imports bool) (*hdSession, error) {
+	ks, err := c.openKeystore(imports)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (c *cli) hdNew(ctx context.Context, args []string) error {
 	if *words != 12 && *words != 24 {
 		return &exitError{code: 2, err: errors.New("hd new: --words must be 12 or 24")}
 	}
-	s, err := c.openHD()
+	s, err := c.openHD(false)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (c *cli) hdRestore(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := c.openHD()
+	s, err := c.openHD(true)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (c *cli) hdDerive(ctx context.Context, args []string) error {
 	if *index < -1 || *index > hd.MaxIndex {
 		return &exitError{code: 2, err: errors.New("hd derive: --index must be from 0 to 2147483647")}
 	}
-	s, err := c.openHD()
+	s, err := c.openHD(false)
 	if err != nil {
 		return err
 	}
