@@ -47,7 +47,7 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		ctx, note := withCallNote(ctx)
 		if !s.limiter.Allow() {
 			r := toolError(ctx, policy.Errorf(policy.CodeRateLimited, "at most %d tool calls per minute (policy rate.tool_calls_per_minute); retry later", s.opts.ToolCallsPerMinute))
-			s.auditCall(ctx, name, call.Params.Arguments, note.codeOf(r), start)
+			s.auditOverLimit(name, call.Params.Arguments, policy.CodeRateLimited)
 			return r, nil
 		}
 		res, err = next(ctx, method, req)
@@ -68,13 +68,84 @@ func (s *Server) RecordRefused(ctx context.Context, req *mcp.CallToolRequest, co
 	if req == nil {
 		return
 	}
-	_ = s.limiter.Allow()
+	allowed := s.limiter.Allow()
 	var name string
 	var args json.RawMessage
 	if req.Params != nil {
 		name, args = req.Params.Name, req.Params.Arguments
 	}
+	if !allowed {
+		s.auditOverLimit(name, args, policy.Code(code))
+		return
+	}
 	s.auditCall(ctx, name, args, policy.Code(code), time.Now())
+}
+
+// overLimitEvery is how often at most a call refused over the tool-call
+// rate limit is audited on its own; the others in between are counted.
+const overLimitEvery = time.Second
+
+// overLimit counts the calls refused over the rate limit since the last
+// record of them.
+type overLimit struct {
+	mu      sync.Mutex
+	last    time.Time   // of the last record
+	pending int         // refusals not yet recorded
+	name    string      // the tool of the latest of them
+	timer   *time.Timer // records them once overLimitEvery has passed
+}
+
+// auditOverLimit records a call refused while over the tool-call rate
+// limit: a refusal after a quiet second at once, without the call's
+// arguments (their size only), and the refusals that follow within the
+// second together, in one record a second that counts them ("refusals").
+// A client that ignores the limit cannot grow the audit log faster than
+// that: a record of each call, with its arguments, let one client add 5 MB
+// a second to a log the user cannot trim. The calls the limit lets through
+// stay bounded by it.
+func (s *Server) auditOverLimit(name string, args json.RawMessage, code policy.Code) {
+	now := time.Now()
+	o := &s.over
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.last.IsZero() || now.Sub(o.last) >= overLimitEvery {
+		o.last = now
+		rec := map[string]any{"tool": name, "outcome": "error", "code": string(code), "ms": 0, "refusals": 1}
+		if len(args) > 0 {
+			rec["args_bytes"] = len(args)
+		}
+		s.queueRecord(audit.TypeToolCall, rec)
+		return
+	}
+	o.pending++
+	o.name = name
+	if o.timer == nil {
+		o.timer = time.AfterFunc(o.last.Add(overLimitEvery).Sub(now), func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.timer = nil
+			if o.pending == 0 {
+				return
+			}
+			o.last = time.Now()
+			s.queueRecord(audit.TypeToolCall, map[string]any{"tool": o.name, "outcome": "error", "code": string(code), "ms": 0, "refusals": o.pending})
+			o.pending = 0
+		})
+	}
+}
+
+// queueRecord queues a record in the audit log (appends it where the log
+// cannot queue).
+func (s *Server) queueRecord(typ string, rec map[string]any) {
+	if a, ok := s.opts.Audit.(AsyncAuditor); ok {
+		if err := a.Enqueue(typ, rec); err != nil {
+			s.opts.Logger.Error("audit enqueue failed", "error", err)
+		}
+		return
+	}
+	if err := s.opts.Audit.Append(context.Background(), typ, rec); err != nil {
+		s.opts.Logger.Error("audit append failed", "error", err)
+	}
 }
 
 // auditCall records a tool call with its arguments and outcome.

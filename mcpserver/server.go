@@ -97,6 +97,7 @@ type Server struct {
 	mcp      *mcp.Server
 	opts     Options
 	limiter  CallLimiter
+	over     overLimit
 	drain    *drainGroup
 	stateKey []byte // signs elicitation request state; random per process
 }

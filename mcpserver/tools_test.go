@@ -2,6 +2,7 @@ package mcpserver_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"math/big"
@@ -427,6 +428,53 @@ func TestRateLimited(t *testing.T) {
 	}
 	e.fail("list_accounts", map[string]any{}, "rate_limited")
 	e.fail("send_transfer", map[string]any{"from": e.accounts[0].Hex(), "to": recipient.Hex(), "amount": "0.01"}, "rate_limited")
+
+	// A client that ignores the limit cannot grow the audit log with it:
+	// refusals over the limit are recorded at most once a second, without
+	// their arguments, counting the ones in between (a record each, with
+	// up to 4 KiB of arguments, let one client add 5 MB a second).
+	junk := strings.Repeat("x", 3000)
+	start := time.Now()
+	const flood = 200
+	for range flood {
+		e.fail("prepare_transfer", map[string]any{"from": e.accounts[0].Hex(), "to": recipient.Hex(), "amount": junk}, "rate_limited")
+	}
+	elapsed := time.Since(start)
+	time.Sleep(1500 * time.Millisecond) // the last second's refusals are recorded together
+	// A durable record writes every record queued before it.
+	if err := e.audit.Append(context.Background(), "test", map[string]any{"flush": true}); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join(e.dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, counted := 0, 0
+	for _, line := range strings.Split(string(log), "\n") {
+		if !strings.Contains(line, `"code":"rate_limited"`) {
+			continue
+		}
+		if strings.Contains(line, junk[:100]) {
+			t.Fatalf("a refusal over the limit was recorded with its arguments: %.200s", line)
+		}
+		records++
+		var rec struct {
+			Data struct {
+				Refusals int `json:"refusals"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		counted += rec.Data.Refusals
+	}
+	if max := 3 + int(elapsed/time.Second); records > max {
+		t.Fatalf("%d records of refusals in %v, want at most %d", records, elapsed, max)
+	}
+	// Every refusal is counted.
+	if counted != 2+flood {
+		t.Fatalf("the records count %d refusals of %d", counted, 2+flood)
+	}
 }
 
 func TestTransfersPerHourIsRateLimited(t *testing.T) {

@@ -203,7 +203,13 @@ func (m *Metrics) Observe(typ string, f map[string]any) {
 		if len(m.tools) > 0 && !m.tools[tool] {
 			tool = "other"
 		}
-		m.toolCalls.WithLabelValues(tool, label(code)).Inc()
+		// A record of calls refused over the rate limit may stand for
+		// several (mcpserver.auditOverLimit).
+		n := 1.0
+		if k, ok := f["refusals"].(int); ok && k > 1 {
+			n = float64(k)
+		}
+		m.toolCalls.WithLabelValues(tool, label(code)).Add(n)
 	case "verdict":
 		if ev := str("event"); ev != "" { // the approval service's records
 			m.approvals.WithLabelValues(label(strings.TrimPrefix(ev, "approval_"))).Inc()
