@@ -191,21 +191,39 @@ func newLimiter(n int, per time.Duration, now func() time.Time) *limiter {
 
 func (l *limiter) Allow() bool { return l.l.AllowN(l.now(), 1) }
 
-// drainGroup counts calls read from the client and not yet answered.
+// drainGroup counts the tool calls read from the client and not yet
+// answered, and the responses being written.
 type drainGroup struct {
 	mu      sync.Mutex
-	pending int
-	idle    chan struct{} // closed when pending drops to zero while someone waits
-	eof     chan struct{} // closed when the client's input ended
+	calls   map[any]struct{} // ids of tools/call requests not yet answered
+	idle    chan struct{}    // closed when calls drops to none while someone waits
+	eof     chan struct{}    // closed when the client's input ended
+	writing int              // messages being written (or waiting to be)
+	read    int              // messages read since a write last ended
+	room    chan struct{}    // closed when a write ends while reading waits
+	failed  chan struct{}    // closed once a write failed: nothing more is answered
+}
+
+// maxReadWhileWriting is how many messages are read from the client while
+// a write to it has not ended; then reading waits for the write. A client
+// that sends messages and never reads the answers blocks the first answer's
+// write, and with it the go-sdk's handling of every later message, which
+// it queues without bound: 1 MB requests took the server past 2 GB.
+const maxReadWhileWriting = 32
+
+func (d *drainGroup) init() {
+	if d.calls == nil {
+		d.calls = map[any]struct{}{}
+		d.eof = make(chan struct{})
+		d.failed = make(chan struct{})
+	}
 }
 
 // closing returns a channel closed once the client's input has ended.
 func (d *drainGroup) closing() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.eof == nil {
-		d.eof = make(chan struct{})
-	}
+	d.init()
 	return d.eof
 }
 
@@ -213,9 +231,7 @@ func (d *drainGroup) closing() <-chan struct{} {
 func (d *drainGroup) markEOF() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.eof == nil {
-		d.eof = make(chan struct{})
-	}
+	d.init()
 	select {
 	case <-d.eof:
 	default:
@@ -223,50 +239,109 @@ func (d *drainGroup) markEOF() {
 	}
 }
 
-func (d *drainGroup) add() {
+func (d *drainGroup) add(id any) {
 	d.mu.Lock()
-	d.pending++
+	d.init()
+	d.calls[id] = struct{}{}
 	d.mu.Unlock()
 }
 
-func (d *drainGroup) done() {
+func (d *drainGroup) done(id any) {
 	d.mu.Lock()
-	if d.pending > 0 {
-		d.pending--
-	}
-	if d.pending == 0 && d.idle != nil {
+	d.init()
+	delete(d.calls, id)
+	if len(d.calls) == 0 && d.idle != nil {
 		close(d.idle)
 		d.idle = nil
 	}
 	d.mu.Unlock()
 }
 
+// beginWrite and endWrite bracket a write to the client; a failed one ends
+// every wait (the go-sdk writes nothing after a failed write).
+func (d *drainGroup) beginWrite() {
+	d.mu.Lock()
+	d.writing++
+	d.mu.Unlock()
+}
+
+func (d *drainGroup) endWrite(err error) {
+	d.mu.Lock()
+	d.init()
+	d.writing--
+	d.read = 0
+	if d.room != nil {
+		close(d.room)
+		d.room = nil
+	}
+	if err != nil {
+		select {
+		case <-d.failed:
+		default:
+			close(d.failed)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// admit returns at once unless a write is under way and
+// maxReadWhileWriting messages were read since a write last ended; then once
+// a write ends, a write failed, or ctx is done. It counts the message about
+// to be read.
+func (d *drainGroup) admit(ctx context.Context) {
+	for {
+		d.mu.Lock()
+		d.init()
+		if d.writing == 0 || d.read < maxReadWhileWriting {
+			d.read++
+			d.mu.Unlock()
+			return
+		}
+		if d.room == nil {
+			d.room = make(chan struct{})
+		}
+		room, failed := d.room, d.failed
+		d.mu.Unlock()
+		select {
+		case <-room:
+		case <-failed:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // drainTimeout bounds how long a closed input waits for calls in flight.
 const drainTimeout = 60 * time.Second
 
-// wait blocks until every call read so far has been answered, or the timeout.
+// wait blocks until every tool call read so far has been answered, a write
+// to the client failed (nothing more can be answered), or the timeout.
 func (d *drainGroup) wait() {
 	d.mu.Lock()
-	if d.pending == 0 {
+	d.init()
+	if len(d.calls) == 0 {
 		d.mu.Unlock()
 		return
 	}
 	if d.idle == nil {
 		d.idle = make(chan struct{})
 	}
-	ch := d.idle
+	ch, failed := d.idle, d.failed
 	d.mu.Unlock()
 	t := time.NewTimer(drainTimeout)
 	defer t.Stop()
 	select {
 	case <-ch:
+	case <-failed:
 	case <-t.C:
 	}
 }
 
-// drainTransport delays the end of input until every call already read has
-// been answered: the go-sdk closes the session on EOF and would otherwise drop
-// a response still being computed (go-sdk issue #1061).
+// drainTransport delays the end of input until every tool call already read
+// has been answered: the go-sdk closes the session on EOF and would
+// otherwise drop a response still being computed (go-sdk issue #1061). It
+// also stops reading while answers pile up unwritten (admit).
 type drainTransport struct {
 	inner mcp.Transport
 	drain *drainGroup
@@ -285,22 +360,29 @@ type drainConn struct {
 	drain *drainGroup
 }
 
+// Read waits while the client is not reading what it was sent, and counts
+// the tool calls it reads. Only tool calls are waited for at the end of
+// input: other requests (a subscription kept open, say) end with the
+// session.
 func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	c.drain.admit(ctx)
 	m, err := c.Connection.Read(ctx)
 	if err == io.EOF {
 		c.drain.markEOF()
 		c.drain.wait()
 	}
-	if r, ok := m.(*jsonrpc.Request); ok && err == nil && r.IsCall() {
-		c.drain.add()
+	if r, ok := m.(*jsonrpc.Request); ok && err == nil && r.IsCall() && r.Method == "tools/call" {
+		c.drain.add(r.ID.Raw())
 	}
 	return m, err
 }
 
 func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
+	c.drain.beginWrite()
 	err := c.Connection.Write(ctx, m)
-	if _, ok := m.(*jsonrpc.Response); ok {
-		c.drain.done()
+	c.drain.endWrite(err)
+	if r, ok := m.(*jsonrpc.Response); ok {
+		c.drain.done(r.ID.Raw())
 	}
 	return err
 }

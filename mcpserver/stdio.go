@@ -13,9 +13,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// MaxStdioLine bounds one line of input on the stdio transport (the go-sdk's
-// own default bound).
-const MaxStdioLine = mcp.DefaultMaxLineLength
+// MaxStdioLine bounds one line of input on the stdio transport. A tool's
+// arguments are at most 16 KiB (MaxArgumentsBytes), and no message a client
+// sends needs more than a fraction of this; the go-sdk's own bound (16 MiB)
+// let each call a client left unanswered hold that much.
+const MaxStdioLine = 1 << 20
 
 // StdioTransport is MCP over newline-delimited JSON-RPC on a reader and a
 // writer (serve's stdin and stdout) that survives bad input: a line that is

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -36,6 +38,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
+	// A client that closes its end of stdout makes the next answer fail
+	// with EPIPE rather than kill serve with SIGPIPE (which lost the
+	// records of calls already answered, and the stop record): the session
+	// then ends, and serve stops cleanly.
+	signal.Ignore(syscall.SIGPIPE)
 	if hf.addr == "" && (hf.tlsCert != "" || hf.tlsKey != "") {
 		return &exitError{code: 2, err: errors.New("serve: --tls-cert and --tls-key need --http")}
 	}
@@ -306,7 +313,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if kerr := keyStart.failed(); kerr != nil {
 		return kerr
 	}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+	// A client that closed its end of stdout ended the session: it left, as
+	// if it had closed stdin.
+	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, syscall.EPIPE) {
 		return runErr
 	}
 	if ctx.Err() == nil {
