@@ -114,9 +114,18 @@ func checkMessage(line []byte, tooLong bool) (int64, string) {
 		if err := json.Unmarshal(trimmed, &batch); err != nil || len(batch) == 0 {
 			return jsonrpc.CodeInvalidRequest, "invalid request: an empty or malformed batch"
 		}
+		ids := map[any]bool{}
 		for _, m := range batch {
-			if _, err := jsonrpc.DecodeMessage(m); err != nil {
+			msg, err := jsonrpc.DecodeMessage(m)
+			if err != nil {
 				return jsonrpc.CodeInvalidRequest, "invalid request: a batch element is not a JSON-RPC message"
+			}
+			// The go-sdk ends the session on a batch that repeats an id.
+			if r, ok := msg.(*jsonrpc.Request); ok && r.IsCall() {
+				if ids[r.ID.Raw()] {
+					return jsonrpc.CodeInvalidRequest, "invalid request: a batch repeats a request id"
+				}
+				ids[r.ID.Raw()] = true
 			}
 		}
 		return 0, ""

@@ -108,6 +108,15 @@ func TestStdioAnswersGarbageAndGoesOn(t *testing.T) {
 	if r := nextReply(t, sc); r.Error != nil || string(r.ID) != "2" {
 		t.Fatalf("ping after garbage: %+v", r)
 	}
+	// A batch that repeats an id ended the session (the go-sdk's read fails).
+	write(`[{"jsonrpc":"2.0","id":30,"method":"ping"},{"jsonrpc":"2.0","id":30,"method":"ping"}]`)
+	if r := nextReply(t, sc); r.Error == nil || r.Error.Code != -32600 || string(r.ID) != "null" {
+		t.Fatalf("batch repeating an id: %+v", r)
+	}
+	write(`{"jsonrpc":"2.0","id":31,"method":"ping"}`)
+	if r := nextReply(t, sc); r.Error != nil || string(r.ID) != "31" {
+		t.Fatalf("ping after the batch: %+v", r)
+	}
 	in.Close()
 	waitRun(t, done)
 }
