@@ -134,6 +134,12 @@ func decodeArgs[In any](spec argSpec, raw json.RawMessage) (In, error) {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return in, policy.Errorf(policy.CodeInvalidArgument, "arguments: must be a JSON object")
 		}
+		// A key given twice: the last one would be the one decided and
+		// signed, while the audit log keeps the arguments as sent, where a
+		// reader that takes the first one sees another transfer.
+		if k, ok := repeatedKey(raw); ok {
+			return in, policy.Errorf(policy.CodeInvalidArgument, "%s: given twice", fieldName(k))
+		}
 	}
 	v := reflect.ValueOf(&in).Elem()
 	seen := make([]bool, len(spec.fields))
@@ -166,6 +172,32 @@ func decodeArgs[In any](spec argSpec, raw json.RawMessage) (In, error) {
 		}
 	}
 	return in, nil
+}
+
+// repeatedKey returns a key that the JSON object raw (valid) has twice,
+// compared after unescaping.
+func repeatedKey(raw json.RawMessage) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 func (s argSpec) allowed() string {

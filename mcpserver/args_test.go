@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -159,5 +160,28 @@ func TestToolErrorNotesTypedCode(t *testing.T) {
 	}
 	if got := note.codeOf(&mcp.CallToolResult{}); got != "" {
 		t.Errorf("a success has code %q", got)
+	}
+}
+
+// TestRepeatedKeyRefused: a key given twice was decided and signed as its
+// last value while the audit log kept both, so a reader of the log that
+// takes the first saw another recipient. It is refused, escapes undone.
+func TestRepeatedKeyRefused(t *testing.T) {
+	spec, err := specFor[sendIn]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{
+		`{"from":"0x01","to":"0x1111111111111111111111111111111111111111","amount":"1","to":"0x2222222222222222222222222222222222222222"}`,
+		`{"from":"0x01","to":"0x11","amount":"1","\u0074o":"0x22"}`,
+	} {
+		_, err := decodeArgs[sendIn](spec, json.RawMessage(raw))
+		var pe *policy.Error
+		if !errors.As(err, &pe) || pe.Code != policy.CodeInvalidArgument || pe.Msg != `"to": given twice` {
+			t.Fatalf("%s: %v", raw, err)
+		}
+	}
+	if _, err := decodeArgs[sendIn](spec, json.RawMessage(`{"from":"0x01","to":"0x02","amount":"1","asset":"ETH"}`)); err != nil {
+		t.Fatal(err)
 	}
 }
