@@ -109,12 +109,22 @@ func printPolicy(w interface{ Write([]byte) (int, error) }, p *policy.Policy) {
 	}
 	if p.UnknownTokens.Allow {
 		l := &p.UnknownTokens.Limits
-		fmt.Fprintf(w, "unknown_tokens: allowed, in each token's units (scaled from %d decimals): auto_approve_max %s, per_tx_max %s\n",
-			policy.UnknownTokenScale, policy.FormatAmount(l.AutoApproveMax, policy.UnknownTokenScale), policy.FormatAmount(l.PerTxMax, policy.UnknownTokenScale))
+		fmt.Fprintf(w, "unknown_tokens: allowed, in each token's units (scaled from %d decimals): auto_approve_max %s, per_tx_max %s, balance_fraction_approval %s, window %s (auto %s, total %s)\n",
+			policy.UnknownTokenScale, policy.FormatAmount(l.AutoApproveMax, policy.UnknownTokenScale), policy.FormatAmount(l.PerTxMax, policy.UnknownTokenScale),
+			l.BalanceFractionApproval.FloatString(3), l.Window,
+			policy.FormatAmount(l.WindowAutoMax, policy.UnknownTokenScale), policy.FormatAmount(l.WindowMax, policy.UnknownTokenScale))
 	} else {
 		fmt.Fprintln(w, "unknown_tokens: refused")
 	}
 	fmt.Fprintf(w, "rate: tool_calls_per_minute %d, transfers_per_hour %d\n", p.ToolCallsPerMinute, p.TransfersPerHour)
+	a := &p.Anomaly
+	freeze := "none"
+	if len(a.FreezeOn) > 0 {
+		freeze = strings.Join(a.FreezeOn, ", ")
+	}
+	fmt.Fprintf(w, "anomaly: denials_per_minute %d, transfers_per_hour_factor %d (min_transfers_per_hour %d, baseline_hours %d), new_recipients_per_hour %d, quiet_hours_activity %v, near_limit_repeats %d at %d%%; freeze_on: %s\n",
+		a.DenialsPerMinute, a.TransfersPerHourFactor, a.MinTransfersPerHour, a.BaselineHours, a.NewRecipientsPerHour,
+		a.QuietHoursActivity, a.NearLimitRepeats, a.NearLimitPercent, freeze)
 }
 
 func joinAddrs(set map[common.Address]bool) string {
