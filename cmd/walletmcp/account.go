@@ -180,7 +180,7 @@ func (c *cli) accountList(_ context.Context, args []string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tBACKEND\tLABEL")
 	for _, a := range accts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address.Hex(), a.Backend, a.Label)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address.Hex(), printable(a.Backend), printable(a.Label))
 	}
 	return tw.Flush()
 }

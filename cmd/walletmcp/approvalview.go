@@ -24,7 +24,10 @@ import (
 func (c *cli) printApproval(a *store.Approval, now time.Time) {
 	w := c.stdout
 	v, verr := approval.VerifyStored(a)
-	fmt.Fprintf(w, "approval %s  %s", a.ID, a.Status)
+	// Every string from state.db is shown through printable: the listing
+	// reads rows without the state key, and anything that can write the
+	// file could put terminal control sequences in them.
+	fmt.Fprintf(w, "approval %s  %s", printable(a.ID), printable(string(a.Status)))
 	switch a.Status {
 	case approvalstate.Pending:
 		fmt.Fprintf(w, ", expires %s (in %s)\n", a.ExpiresAt.Format(time.RFC3339), a.ExpiresAt.Sub(now).Round(time.Second))
@@ -39,7 +42,7 @@ func (c *cli) printApproval(a *store.Approval, now time.Time) {
 		fmt.Fprintf(w, "  amount    %s %s (%s base units)\n", printable(s.Amount), printable(s.Asset), a.Amount)
 		fmt.Fprintf(w, "  max fee   %s ETH\n", printable(s.MaxFee))
 	} else {
-		fmt.Fprintf(w, "  amount    %s base units of %s\n", a.Amount, a.Asset)
+		fmt.Fprintf(w, "  amount    %s base units of %s\n", a.Amount, printable(a.Asset))
 	}
 	if a.Asset != store.AssetETH {
 		fmt.Fprintf(w, "  contract  %s\n", common.HexToAddress(a.Asset).Hex())

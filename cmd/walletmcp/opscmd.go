@@ -185,9 +185,9 @@ func (c *cli) status(ctx context.Context, args []string) error {
 	for _, a := range v.Accounts {
 		state := "active"
 		if a.Frozen {
-			state = "frozen (" + a.Rule + ")"
+			state = "frozen (" + printable(a.Rule) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Address, a.Label, a.Backend, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(a.Address), printable(a.Label), printable(a.Backend), state)
 	}
 	tw.Flush()
 	fmt.Fprintf(c.stdout, "pending approvals: %d\n", v.PendingApprovals)
