@@ -206,10 +206,24 @@ func (c *cli) useDevPassword(h *config.Home) {
 // keystore opens the home's keystore with the configured scrypt strength.
 func keystoreOf(h *config.Home, cfg *config.Config) *wallet.Keystore {
 	var opts *wallet.KeystoreOptions
-	if cfg.Keystore.Scrypt == "light" {
+	if lightKeys(h, cfg) {
 		opts = wallet.LightKeystoreOptions()
 	}
 	return wallet.NewKeystore(h.Path(config.KeystoreDir), opts)
+}
+
+// lightKeys reports whether new key files get the light scrypt parameters:
+// only when config.toml asks for them and the home itself was made with
+// them (init --light-kdf, dev homes). config.toml is not attested, so a
+// line in it must not weaken the keys of a standard home: a key file
+// anything running as the user can read would then be brute-forced at a
+// 64th of the cost.
+func lightKeys(h *config.Home, cfg *config.Config) bool {
+	if cfg.Keystore.Scrypt != "light" {
+		return false
+	}
+	light, err := h.LightKDF()
+	return err == nil && light
 }
 
 // openState opens the home's state database with the state key derived

@@ -16,7 +16,7 @@ import (
 // hdVaultOf opens the home's seed vault with the configured scrypt strength.
 func hdVaultOf(h *config.Home, cfg *config.Config) *wallet.HDVault {
 	var opts *wallet.KeystoreOptions
-	if cfg.Keystore.Scrypt == "light" {
+	if lightKeys(h, cfg) {
 		opts = wallet.LightKeystoreOptions()
 	}
 	return wallet.NewHDVault(h.Path(config.HDDir), opts)

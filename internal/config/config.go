@@ -285,7 +285,8 @@ const DefaultConfigText = `# walletmcp configuration (not policy: limits live in
 rpc_url = ""
 
 [keystore]
-# "standard" (geth's N=2^18) for real keys; "light" only for tests and dev homes.
+# "standard" (geth's N=2^18) for real keys; "light" only for tests and dev homes
+# (a home made without --light-kdf keeps standard keys whatever this says).
 scrypt = "standard"
 
 [approval]
