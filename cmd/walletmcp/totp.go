@@ -18,16 +18,16 @@ import (
 
 func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	fs := c.flags("totp enroll")
-	pngFile := fs.String("png", "", "also write the QR code to this new PNG file (it holds the secret: delete it once scanned)")
+	pngFile := fs.String("png", "", "refused: a file holding the secret is readable by anything running as you")
 	oldCode := fs.String("code", "", "re-enrolling: a current code of the enrolled authenticator (asked for when absent)")
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *pngFile != "" {
-		// Refuse before any code is asked for (and spent).
-		if _, err := os.Lstat(*pngFile); err == nil {
-			return fmt.Errorf("--png: %s exists; give a new file name", *pngFile)
-		}
+		// A file holding the secret is readable by anything running as the
+		// user for as long as it exists: an agent with a shell would
+		// compute codes from it and approve its own transfers.
+		return &exitError{code: 2, err: errors.New("totp enroll: --png is refused: a file holding the secret can be read by anything running as your user, which could then approve transfers; scan the QR code on the terminal, or type the URI into your authenticator")}
 	}
 	h, err := c.home()
 	if err != nil {
@@ -75,12 +75,6 @@ func (c *cli) totpEnroll(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "Add this account to your authenticator app: scan the QR code, or enter the URI.\n"+
 		"Keep it private: whoever has it can approve transfers.\n\n%s\n\n%s\n", uri, qr.ToSmallString(false))
-	if *pngFile != "" {
-		if err := writeNewFile(*pngFile, qr, 256); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "QR code written to %s: delete it once scanned.\n", *pngFile)
-	}
 	// A mistyped code asks again, with the same secret: nothing to rescan.
 	err = c.askCode("", "Code from your authenticator: ", func(code string) error { return en.Confirm(ctx, code) })
 	if err != nil {
@@ -112,28 +106,6 @@ func accountName() string {
 	return host
 }
 
-// writeNewFile writes the QR code as a PNG to a file that must not exist yet,
-// with mode 0600.
-func writeNewFile(path string, qr *qrcode.QRCode, size int) error {
-	png, err := qr.PNG(size)
-	if err != nil {
-		return fmt.Errorf("--png: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("--png: %w", err)
-	}
-	if _, err := f.Write(png); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("--png: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("--png: %w", err)
-	}
-	return nil
-}
 
 // requireTOTP verifies a TOTP code (code, or asked for with prompt) once TOTP
 // is enrolled; without an enrolment it does nothing. The code is spent.
