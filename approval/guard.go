@@ -253,15 +253,16 @@ func (g *Guard) catchUp(ctx context.Context) error {
 }
 
 // ledgerTx runs fn in a ledger transaction of the store (Store.Ledger). When
-// fn succeeded but the transaction still failed (its group's commit), the
-// in-memory ledger is read again from the store: syncIn inside it may have
-// applied rows that other writes of the same group inserted, and a group
-// whose commit failed wrote none of them (left in memory, they would count
-// spends that never were, and put the ledger's head ahead of the store's,
-// where another process may commit other rows). An error of fn itself (a
-// refusal, a reused key) rolls back fn's own writes only and needs no
-// reload: the group's other writes still commit, or fail, and their callers
-// reload.
+// the transaction's group did not commit (store.ErrNotCommitted), whether fn
+// succeeded or failed, the in-memory ledger is read again from the store:
+// syncIn inside fn may have applied rows or changes that other writes of the
+// same group made (a reservation's, or a plain transition's, which no
+// ledgerTx of this Guard reloads for), and a group that did not commit
+// wrote none of them (left in memory, they would count spends that never
+// were, or un-count ones that are, and put the ledger's head ahead of the
+// store's, where another process may commit other rows). An error of fn
+// itself in a group that committed (a refusal, a reused key) needs no
+// reload: what syncIn applied was written.
 func (g *Guard) ledgerTx(ctx context.Context, fn func(*store.LedgerTx) error) error {
 	fnOK := false
 	err := g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
@@ -269,7 +270,7 @@ func (g *Guard) ledgerTx(ctx context.Context, fn func(*store.LedgerTx) error) er
 		fnOK = ferr == nil
 		return ferr
 	})
-	if err != nil && fnOK {
+	if err != nil && (fnOK || errors.Is(err, store.ErrNotCommitted)) {
 		g.reloadLedger(ctx)
 	}
 	return err

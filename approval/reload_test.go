@@ -12,6 +12,7 @@ import (
 	"github.com/walletmcp/walletmcp/approval"
 	"github.com/walletmcp/walletmcp/internal/store"
 	"github.com/walletmcp/walletmcp/policy"
+	"github.com/walletmcp/walletmcp/signer/offline"
 )
 
 // failedGroupStore is the store whose next ledger transaction holds another
@@ -89,5 +90,97 @@ func TestLedgerReloadedAfterFailedTransaction(t *testing.T) {
 	}
 	if got := used(); got != "0.01" {
 		t.Fatalf("window total %s, want 0.01", got)
+	}
+}
+
+// notCommitted is the error the store gives every write of a group that
+// did not commit, whatever its fn returned (store.ErrNotCommitted).
+type notCommitted struct{ error }
+
+func (e notCommitted) Unwrap() error        { return e.error }
+func (e notCommitted) Is(target error) bool { return target == store.ErrNotCommitted }
+
+// refusedInFailedGroupStore: the next ledger transaction holds another
+// write's spend at the account's next nonce (made first, as an earlier
+// member of a group would), then the Guard's fn, which refuses (the
+// offline submission's nonce is taken), and the group does not commit.
+type refusedInFailedGroupStore struct {
+	*store.Store
+	fail     atomic.Bool
+	from, to common.Address
+}
+
+func (s *refusedInFailedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) error) error {
+	if !s.fail.CompareAndSwap(true, false) {
+		return s.Store.Ledger(ctx, fn)
+	}
+	var ferr error
+	err := s.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+		nonce, err := lt.AllocateNonce(1337, s.from, 0)
+		if err != nil {
+			return err
+		}
+		if _, _, err := lt.Insert(&store.Transfer{IdempotencyKey: "other-write", ArgsHash: make([]byte, 32), ChainID: 1337,
+			From: s.from, To: s.to, Asset: store.AssetETH, Amount: big.NewInt(1e18), Kind: store.KindAuto, Nonce: &nonce}); err != nil {
+			return err
+		}
+		ferr = fn(lt)
+		return ferr
+	})
+	if ferr == nil {
+		return errors.Join(err, errors.New("want the Guard's fn to refuse"))
+	}
+	return notCommitted{ferr}
+}
+
+// TestLedgerReloadedAfterRefusalInFailedGroup: a ledger transaction whose
+// fn refused (after its syncIn applied another write's change) in a group
+// that did not commit left that change in memory, since only a failure
+// after fn succeeded reloaded: the window counted a spend that never was,
+// and the in-memory head stood ahead of the store's.
+func TestLedgerReloadedAfterRefusalInFailedGroup(t *testing.T) {
+	w := rcNewWorld(t)
+	ctx := context.Background()
+	bob := common.HexToAddress("0x0000000000000000000000000000000000000B0B")
+	st, lg := w.process()
+	t.Cleanup(func() { lg.Close(); st.Close() })
+	fs := &refusedInFailedGroupStore{Store: st, from: w.from, to: bob}
+	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: fs, Audit: lg, Keys: approval.KeyMap{},
+		Offline: map[common.Address]offline.KeyPath{w.from: offline.DefaultPath()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := g.CreateOfflineRequest(ctx, approval.TransferArgs{From: w.from.Hex(), To: bob.Hex(), Amount: "0.01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := offline.ParseSignRequestUR(r.UR, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := offline.Sign(ctx, w.signer, req, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ur, err := sig.UR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.fail.Store(true)
+	if _, err := g.SubmitOfflineSignature(ctx, r.ID, ur); err == nil {
+		t.Fatal("a submission whose nonce was taken went through")
+	}
+	info, err := g.PolicyInfo(ctx, []common.Address{w.from})
+	if err != nil {
+		t.Fatalf("PolicyInfo after the group that did not commit: %v", err)
+	}
+	for _, rem := range info.Remaining {
+		if rem.Asset == policy.NativeSymbol && rem.TotalUsed != "0" {
+			t.Fatalf("window total %s after a group that did not commit, want 0", rem.TotalUsed)
+		}
+	}
+	out, err := g.SubmitOfflineSignature(ctx, r.ID, ur)
+	if err != nil || out.Status != approval.OutcomeSubmitted {
+		t.Fatalf("the submission again: %+v, %v", out, err)
 	}
 }

@@ -343,8 +343,15 @@ func (s *Store) commitGroup(group []*writeReq) {
 	}
 	finish := func(rs []*writeReq, err error) {
 		for _, r := range rs {
-			if r.err == nil {
-				r.err = err
+			switch {
+			case err == nil:
+			case r.err == nil:
+				r.err = notCommitted{err}
+			default:
+				// fn's own error, which a caller may act on, and the
+				// group's: what fn read of the group's other writes
+				// (Ledger's syncIn) was never written either.
+				r.err = notCommitted{r.err}
 			}
 			close(r.done)
 		}
@@ -422,6 +429,16 @@ func (s *Store) commitGroup(group []*writeReq) {
 	s.writes.Add(uint64(len(ok)))
 	finish(live, nil)
 }
+
+// ErrNotCommitted is matched (errors.Is) by the error of a write whose
+// group commit did not commit: nothing of the group was written, whether the
+// write's own fn succeeded or failed (its error is kept, and matched too).
+var ErrNotCommitted = errors.New("store: the write's group did not commit")
+
+type notCommitted struct{ error }
+
+func (e notCommitted) Unwrap() error        { return e.error }
+func (e notCommitted) Is(target error) bool { return target == ErrNotCommitted }
 
 // wrapDBErr prefixes a driver error with the package and the operation.
 func wrapDBErr(op string, err error) error {
