@@ -106,7 +106,6 @@ func accountName() string {
 	return host
 }
 
-
 // requireTOTP verifies a TOTP code (code, or asked for with prompt) once TOTP
 // is enrolled; without an enrolment it does nothing. The code is spent.
 func (c *cli) requireTOTP(ctx context.Context, h *config.Home, lg *audit.Log, mk *config.MasterKey, code, prompt string) error {

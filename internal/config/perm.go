@@ -15,10 +15,17 @@ type PermissionError struct {
 	What string
 	// Path is its path.
 	Path string
+	// Owner, when set, is the uid that owns the path: neither this user's
+	// nor root's (the mode may be right).
+	Owner *uint32
 }
 
-// Error implements error; it names the chmod that fixes it.
+// Error implements error; it names the chmod (or chown) that fixes it.
 func (e *PermissionError) Error() string {
+	if e.Owner != nil {
+		return fmt.Sprintf("config: %s %s belongs to uid %d, not to you (uid %d) or root: whoever owns it can change it; run chown %d %s if it is yours to trust",
+			e.What, e.Path, *e.Owner, os.Geteuid(), os.Geteuid(), secret.ShellQuote(e.Path))
+	}
 	return fmt.Sprintf("config: %s %s is writable by group or others: run chmod go-w %s", e.What, e.Path, secret.ShellQuote(e.Path))
 }
 
@@ -43,8 +50,8 @@ var homeParts = []struct{ name, what string }{
 	{HDDir, "hd wallet directory"},
 }
 
-// CheckPermissions refuses a home that group or others can write, or whose
-// state, keys or settings they can: the home directory itself, every file
+// CheckPermissions refuses a home that group or others can write, or another
+// user (not root) owns, or whose state, keys or settings they can, or own: the home directory itself, every file
 // of it listed above, the keystore directory and every file in it. The
 // error (a *PermissionError) names the path and the chmod to run. Symbolic
 // links are followed: what counts is the file they lead to. A home that does
@@ -97,9 +104,16 @@ func (h *Home) CheckPermissions() error {
 	return nil
 }
 
+// writableCheck refuses a part that group or others can write, or that
+// another user owns: its owner can change it whatever its mode (a daemon's
+// home holding a file of the agent's user, moved in or linked to, let that
+// user rewrite config.toml's alert command and run it as the wallet).
 func writableCheck(what, path string, fi os.FileInfo) error {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return &PermissionError{What: what, Path: path}
+	}
+	if uid, ok := foreignOwner(fi); ok {
+		return &PermissionError{What: what, Path: path, Owner: &uid}
 	}
 	return nil
 }

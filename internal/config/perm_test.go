@@ -130,3 +130,54 @@ func TestRequireSaysHowToCreateAHome(t *testing.T) {
 		t.Fatalf("Require: %v", err)
 	}
 }
+
+// TestCheckPermissionsRefusesForeignOwners: a part of the home that another
+// user owns (moved in, or reached through a link) can be changed by that
+// user whatever its mode: in a daemon's home, the agent's user rewrote
+// config.toml's alert command through a link it kept, and the wallet ran
+// it. Only this user and root may own the parts.
+func TestCheckPermissionsRefusesForeignOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	h, _ := newHome(t)
+	for _, f := range []string{ConfigFile, AccountsFile} {
+		if err := os.WriteFile(h.Path(f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(h.Path(KeystoreDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const other = 12345
+	for _, name := range []string{ConfigFile, KeystoreDir} {
+		target := h.Path(name)
+		if err := os.Chown(target, other, other); err != nil {
+			t.Fatal(err)
+		}
+		var pe *PermissionError
+		err := h.CheckPermissions()
+		if !errors.As(err, &pe) || pe.Path != target || pe.Owner == nil || *pe.Owner != other || !strings.Contains(err.Error(), "belongs to uid 12345") {
+			t.Fatalf("%s owned by uid %d: %v", name, other, err)
+		}
+		if err := os.Chown(target, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Through a link, the file it leads to counts.
+	outside := filepath.Join(t.TempDir(), "accounts.json")
+	if err := os.WriteFile(outside, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(outside, other, other); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(h.Path(AccountsFile))
+	if err := os.Symlink(outside, h.Path(AccountsFile)); err != nil {
+		t.Fatal(err)
+	}
+	var pe *PermissionError
+	if err := h.CheckPermissions(); !errors.As(err, &pe) || pe.Owner == nil {
+		t.Fatalf("a registry linked to another user's file: %v", err)
+	}
+}
