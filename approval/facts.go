@@ -130,7 +130,7 @@ func (g *Guard) decide(in *policy.Intent, lim *policy.Limits, cf *chainFacts, pa
 	}
 	d := policy.Evaluate(g.cfg.Policy, in, lim, f)
 	d.Summary = policy.NewSummary(in, f.MaxFee)
-	return &plan{intent: in, decision: d, gas: cf.gas, tipCap: cf.tipCap, feeCap: cf.feeCap}
+	return &plan{intent: in, decision: d, gas: cf.gas, tipCap: cf.tipCap, feeCap: cf.feeCap, autoMax: lim.AutoApproveMax}
 }
 
 // maxFee is the most the plan's transaction can pay in fees (wei).

@@ -226,6 +226,8 @@ type plan struct {
 	gas      uint64
 	tipCap   *big.Int
 	feeCap   *big.Int
+	// autoMax is the auto_approve_max the decision applied (base units).
+	autoMax *big.Int
 }
 
 // catchUp brings the ledger up to date with every process's spends, for a
@@ -363,11 +365,18 @@ func denyNoApproval(d *policy.Decision) {
 // durable record, at the latest the signature's, which is written before any
 // transaction leaves the process.
 func (g *Guard) auditVerdict(op, id string, p *plan) {
-	_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, map[string]any{
+	fields := map[string]any{
 		"op": op, "id": id, "verdict": p.decision.Verdict.String(), "reasons": p.decision.Reasons,
 		"chain_id": p.intent.ChainID, "from": p.intent.From.Hex(), "to": p.intent.To.Hex(), "asset": p.intent.Asset,
 		"amount_base_units": p.intent.Amount.String(), "policy_sha256": g.cfg.Policy.SHA256,
-	})
+	}
+	// The limit applied, for the anomaly watcher's near-limit rule: an
+	// unknown token's comes from [unknown_tokens], scaled to its decimals,
+	// which the watcher cannot look up by the asset alone.
+	if p.autoMax != nil {
+		fields["auto_approve_max_base_units"] = p.autoMax.String()
+	}
+	_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, fields)
 }
 
 // argsHash binds an idempotency key to the exact request.

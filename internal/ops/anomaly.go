@@ -82,7 +82,14 @@ func (w *Watcher) Observe(typ string, fields map[string]any) {
 			act.Amount = v
 		}
 	}
-	if asset, _ := fields["asset"].(string); w.Policy != nil {
+	// The limit the decision applied, as the verdict records it; else the
+	// configured asset's.
+	if lim, ok := fields["auto_approve_max_base_units"].(string); ok {
+		if v, ok := new(big.Int).SetString(lim, 10); ok && v.Sign() >= 0 {
+			act.AutoApproveMax = v
+		}
+	}
+	if asset, _ := fields["asset"].(string); act.AutoApproveMax == nil && w.Policy != nil {
 		act.AutoApproveMax = w.autoMax(asset)
 	}
 	w.ObserveActivity(context.Background(), act)

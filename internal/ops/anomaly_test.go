@@ -199,3 +199,26 @@ func TestWatcherObserveVerdict(t *testing.T) {
 		t.Fatalf("anomalies %v", an)
 	}
 }
+
+// TestWatcherNearLimitUnknownToken: the near-limit rule took
+// auto_approve_max from the configured assets only, so transfers of an
+// unknown token (allowed by [unknown_tokens]) at 99 % of the limit applied
+// to them never counted, and the freeze it exists for never came. The
+// verdict records the limit it applied, and the watcher uses it.
+func TestWatcherNearLimitUnknownToken(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	defer st.Close()
+	lg := &recLog{}
+	p := watchPolicy()
+	p.Anomaly.NearLimitRepeats = 3
+	w := &Watcher{Policy: p, Store: st, Audit: lg}
+	token := "0x00000000000000000000000000000000000000cc"
+	for range 3 {
+		w.Observe("verdict", map[string]any{"op": "send", "from": watchAcct.Hex(), "verdict": "allow", "asset": token,
+			"amount_base_units": "99000000000000000000", "auto_approve_max_base_units": "100000000000000000000"})
+	}
+	an := lg.events("anomaly")
+	if len(an) != 1 || an[0]["rule"] != policy.AnomalyNearLimit {
+		t.Fatalf("anomalies %v, want one %s", an, policy.AnomalyNearLimit)
+	}
+}
