@@ -1012,3 +1012,31 @@ func TestElicitRequestStateExpires(t *testing.T) {
 	e.elWantStatus(p.ElicitationID, "pending")
 	e.elNothingSent(before)
 }
+
+// TestEOFDuringElicitationEndsSession: at the older protocol versions the
+// go-sdk asks the client (an elicitation) while send_transfer waits for the
+// human. A client that goes away then can never answer, yet the end of its
+// input waited the drain's minute for that call: serve (and a dev chain's
+// lock) outlived the client by a minute.
+func TestEOFDuringElicitationEndsSession(t *testing.T) {
+	asked := make(chan struct{}, 1)
+	block := make(chan struct{})
+	defer close(block)
+	handler := func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		asked <- struct{}{}
+		<-block // the human never answers in the client's window
+		return &mcp.ElicitResult{Action: "cancel"}, nil
+	}
+	e := newEnv(t, envOpts{policy: policy.PolicyTemplate(1337), protocol: "2025-06-18", pipes: true,
+		client: &mcp.ClientOptions{Capabilities: elURLCaps(), ElicitationHandler: handler}})
+	go func() {
+		_, _ = e.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "send_transfer", Arguments: elArgs(e, elTo, elAmount)})
+	}()
+	<-asked
+	e.cutClient()
+	select {
+	case <-e.serverStopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server still runs 10 s after its client's input ended")
+	}
+}

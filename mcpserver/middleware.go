@@ -196,7 +196,8 @@ func (l *limiter) Allow() bool { return l.l.AllowN(l.now(), 1) }
 type drainGroup struct {
 	mu      sync.Mutex
 	calls   map[any]struct{} // ids of tools/call requests not yet answered
-	idle    chan struct{}    // closed when calls drops to none while someone waits
+	asked   map[any]struct{} // ids of the server's own requests the client has not answered
+	idle    chan struct{}    // closed when a call is answered while someone waits
 	eof     chan struct{}    // closed when the client's input ended
 	writing int              // messages being written (or waiting to be)
 	read    int              // messages read since a write last ended
@@ -214,6 +215,7 @@ const maxReadWhileWriting = 32
 func (d *drainGroup) init() {
 	if d.calls == nil {
 		d.calls = map[any]struct{}{}
+		d.asked = map[any]struct{}{}
 		d.eof = make(chan struct{})
 		d.failed = make(chan struct{})
 	}
@@ -250,10 +252,27 @@ func (d *drainGroup) done(id any) {
 	d.mu.Lock()
 	d.init()
 	delete(d.calls, id)
-	if len(d.calls) == 0 && d.idle != nil {
+	if d.idle != nil {
 		close(d.idle)
 		d.idle = nil
 	}
+	d.mu.Unlock()
+}
+
+// ask and answered track the server's own requests to the client (an
+// elicitation the go-sdk sends for a tool call, at older protocol
+// versions): once the input ended, none of them will be answered.
+func (d *drainGroup) ask(id any) {
+	d.mu.Lock()
+	d.init()
+	d.asked[id] = struct{}{}
+	d.mu.Unlock()
+}
+
+func (d *drainGroup) answered(id any) {
+	d.mu.Lock()
+	d.init()
+	delete(d.asked, id)
 	d.mu.Unlock()
 }
 
@@ -316,25 +335,33 @@ func (d *drainGroup) admit(ctx context.Context) {
 const drainTimeout = 60 * time.Second
 
 // wait blocks until every tool call read so far has been answered, a write
-// to the client failed (nothing more can be answered), or the timeout.
+// to the client failed (nothing more can be answered), or the timeout; or
+// until no more calls are open than requests the server sent the client
+// and it did not answer, which the ended input can no longer answer: each
+// open call may be one waiting for such an answer (an elicitation), and
+// would hold the end of the session for the whole timeout.
 func (d *drainGroup) wait() {
-	d.mu.Lock()
-	d.init()
-	if len(d.calls) == 0 {
-		d.mu.Unlock()
-		return
-	}
-	if d.idle == nil {
-		d.idle = make(chan struct{})
-	}
-	ch, failed := d.idle, d.failed
-	d.mu.Unlock()
 	t := time.NewTimer(drainTimeout)
 	defer t.Stop()
-	select {
-	case <-ch:
-	case <-failed:
-	case <-t.C:
+	for {
+		d.mu.Lock()
+		d.init()
+		if len(d.calls) <= len(d.asked) {
+			d.mu.Unlock()
+			return
+		}
+		if d.idle == nil {
+			d.idle = make(chan struct{})
+		}
+		ch, failed := d.idle, d.failed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-failed:
+			return
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -371,13 +398,23 @@ func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		c.drain.markEOF()
 		c.drain.wait()
 	}
-	if r, ok := m.(*jsonrpc.Request); ok && err == nil && r.IsCall() && r.Method == "tools/call" {
-		c.drain.add(r.ID.Raw())
+	if err == nil {
+		switch r := m.(type) {
+		case *jsonrpc.Request:
+			if r.IsCall() && r.Method == "tools/call" {
+				c.drain.add(r.ID.Raw())
+			}
+		case *jsonrpc.Response:
+			c.drain.answered(r.ID.Raw())
+		}
 	}
 	return m, err
 }
 
 func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
+	if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
+		c.drain.ask(r.ID.Raw())
+	}
 	c.drain.beginWrite()
 	err := c.Connection.Write(ctx, m)
 	c.drain.endWrite(err)
