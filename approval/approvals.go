@@ -79,12 +79,3 @@ func (g *Guard) approvalOutcome(ctx context.Context, id, url string) (*Outcome, 
 	}
 	return a.Outcome(url)
 }
-
-// RejectApproval rejects a pending approval on the human's behalf (an
-// elicitation the human declined). Rejecting never moves funds.
-func (g *Guard) RejectApproval(ctx context.Context, id, channel string) error {
-	if g.cfg.Approvals == nil {
-		return policy.Errorf(policy.CodeNotFound, "approval_id: no such approval")
-	}
-	return g.cfg.Approvals.Reject(ctx, id, channel)
-}

@@ -103,7 +103,10 @@ func (s *Server) askHuman(req *mcp.CallToolRequest, in sendIn, o *approval.Outco
 // "accept" only means the human saw the page: the transfer moves only if the
 // approval was made there (or in the CLI) with a valid code. The call waits,
 // with progress notifications, until the human decides or the approval
-// expires. "decline" rejects the approval; "cancel" leaves it pending.
+// expires. "decline" and "cancel" leave it pending: rejecting an approval
+// is never exposed over MCP (the answer comes from the client, which the
+// agent may drive); the human rejects with `walletmcp reject` or on the
+// page.
 func (s *Server) resumeApproval(ctx context.Context, req *mcp.CallToolRequest, in sendIn) (sendOut, string, error) {
 	st, err := s.openState(req.Params.RequestState, in)
 	if err != nil {
@@ -117,13 +120,6 @@ func (s *Server) resumeApproval(ctx context.Context, req *mcp.CallToolRequest, i
 	switch action {
 	case "accept":
 		return s.waitForHuman(ctx, req, st)
-	case "decline":
-		if err := s.opts.Guard.RejectApproval(ctx, st.ApprovalID, "elicitation"); err != nil {
-			// Not rejected (already decided elsewhere, or the call ended):
-			// report what the approval is.
-			return s.currentOutcome(ctx, st)
-		}
-		return sendOut{}, "", policy.Errorf(policy.CodePolicyDenied, "the human declined; approval %s is rejected and nothing was sent", st.ApprovalID)
 	default:
 		return s.currentOutcome(ctx, st)
 	}

@@ -407,7 +407,7 @@ func TestElicitSendTransfer(t *testing.T) {
 		{"accept alone never approves", elAcceptOnly},
 		{"accept then the human rejects on the page", elAcceptRejected},
 		{"accept then the approval expires", elAcceptExpires},
-		{"decline rejects", elDecline},
+		{"decline leaves it pending", elDecline},
 		{"cancel leaves it pending", elCancel},
 		{"form content with a valid code approves nothing", elFormContent},
 		{"no elicitation handler", func(t *testing.T, proto string) {
@@ -566,7 +566,9 @@ func elAcceptExpires(t *testing.T, proto string) {
 	e.elNothingSent(before)
 }
 
-// elDecline: the human declines in the client; the approval is rejected.
+// elDecline: a "decline" in the client leaves the approval pending, like
+// "cancel": rejecting is never exposed over MCP (CONTRACT), and the answer
+// comes from the client, which the agent may drive.
 func elDecline(t *testing.T, proto string) {
 	ask := &elAsk{answer: elAnswer("decline")}
 	e := elEnv(t, proto, &mcp.ClientOptions{Capabilities: elURLCaps(), ElicitationHandler: ask.handle})
@@ -575,19 +577,12 @@ func elDecline(t *testing.T, proto string) {
 	if err != nil {
 		t.Fatalf("send_transfer: %v", err)
 	}
-	msg := e.elToolError(res, "policy_denied")
+	out := e.elDecode(res)
 	id := elCheckAsked(t, ask.asked(), elTo)
-	if !strings.Contains(msg, "declined") || !strings.Contains(msg, id) {
-		t.Fatalf("message %q does not say that the human declined approval %s", msg, id)
+	if out.Status != "approval_required" || out.ApprovalID != id {
+		t.Fatalf("got %+v, want approval_required for %s", out, id)
 	}
-	e.elWantStatus(id, "rejected")
-	a, err := e.approvals.Get(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Channel != store.ChannelElicitation {
-		t.Fatalf("rejected through channel %q, want %q", a.Channel, store.ChannelElicitation)
-	}
+	e.elWantStatus(id, "pending")
 	e.elNothingSent(before)
 }
 
@@ -822,14 +817,19 @@ func TestElicitRequestState(t *testing.T) {
 		e.elWantStatus(id1, "pending")
 		e.elNothingSent(before)
 	})
-	t.Run("decline then accept sees rejected", func(t *testing.T) {
+	t.Run("decline leaves it pending, accept after a rejection sees it", func(t *testing.T) {
 		e := e.with(t)
-		msg := e.elToolError(e.elRetry(args1, state1, mcp.InputResponseMap{"approval": &mcp.ElicitResult{Action: "decline"}}), "policy_denied")
-		if !strings.Contains(msg, "declined") {
-			t.Fatalf("message %q", msg)
+		out := e.elDecode(e.elRetry(args1, state1, mcp.InputResponseMap{"approval": &mcp.ElicitResult{Action: "decline"}}))
+		if out.Status != "approval_required" || out.ApprovalID != id1 {
+			t.Fatalf("decline: got %+v", out)
+		}
+		e.elWantStatus(id1, "pending")
+		// The human rejects in the terminal.
+		if err := e.approvals.Reject(context.Background(), id1, store.ChannelCLI); err != nil {
+			t.Fatal(err)
 		}
 		e.elWantStatus(id1, "rejected")
-		msg = e.elToolError(e.elRetry(args1, state1, accept), "policy_denied")
+		msg := e.elToolError(e.elRetry(args1, state1, accept), "policy_denied")
 		if !strings.Contains(msg, "rejected") || !strings.Contains(msg, id1) {
 			t.Fatalf("message %q does not say that %s was rejected", msg, id1)
 		}
@@ -899,8 +899,8 @@ func TestElicitRequestState(t *testing.T) {
 	if refused != len(tampered) {
 		t.Fatalf("audit log has %d send_transfer calls refused with invalid_argument, want %d", refused, len(tampered))
 	}
-	if rejected[id1] != store.ChannelElicitation {
-		t.Fatalf("audit log: rejection of %s through %q, want %q", id1, rejected[id1], store.ChannelElicitation)
+	if rejected[id1] != store.ChannelCLI {
+		t.Fatalf("audit log: rejection of %s through %q, want %q", id1, rejected[id1], store.ChannelCLI)
 	}
 }
 
@@ -1008,7 +1008,7 @@ func TestElicitRequestStateExpires(t *testing.T) {
 			t.Fatalf("%s after expiry: message %q", action, msg)
 		}
 	}
-	// Nothing was decided through the expired state (decline would reject).
+	// Nothing was decided through the expired state.
 	e.elWantStatus(p.ElicitationID, "pending")
 	e.elNothingSent(before)
 }

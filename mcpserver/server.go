@@ -27,7 +27,6 @@ type Guard interface {
 	PolicyInfo(ctx context.Context, addrs []common.Address) (*approval.PolicyInfo, error)
 	Balance(ctx context.Context, address, asset string) (*approval.BalanceInfo, error)
 	Approval(ctx context.Context, id string) (*approval.ApprovalInfo, error)
-	RejectApproval(ctx context.Context, id, channel string) error
 	TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error)
 	CreateOfflineRequest(ctx context.Context, args approval.TransferArgs) (*approval.OfflineRequest, error)
 	SubmitOfflineSignature(ctx context.Context, requestID, signature string) (*approval.Outcome, error)

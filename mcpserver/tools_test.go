@@ -507,7 +507,6 @@ func (panicGuard) Balance(context.Context, string, string) (*approval.BalanceInf
 func (panicGuard) Approval(context.Context, string) (*approval.ApprovalInfo, error) {
 	panic("boom")
 }
-func (panicGuard) RejectApproval(context.Context, string, string) error { panic("boom") }
 func (panicGuard) TxStatus(context.Context, common.Hash) (chain.TxStatus, error) {
 	panic("boom")
 }

@@ -183,14 +183,6 @@ func (g *startGate) Approval(ctx context.Context, id string) (*approval.Approval
 	return g.guard.Approval(ctx, id)
 }
 
-// RejectApproval waits for the gate, then asks the Guard.
-func (g *startGate) RejectApproval(ctx context.Context, id, channel string) error {
-	if err := g.wait(ctx); err != nil {
-		return err
-	}
-	return g.guard.RejectApproval(ctx, id, channel)
-}
-
 // TxStatus waits for the gate, then asks the Guard.
 func (g *startGate) TxStatus(ctx context.Context, hash common.Hash) (chain.TxStatus, error) {
 	if err := g.wait(ctx); err != nil {
