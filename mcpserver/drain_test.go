@@ -156,3 +156,86 @@ func TestDeadClientEndsDrain(t *testing.T) {
 		t.Fatal("Run still running 10 s after the calls ended")
 	}
 }
+
+const initElicit = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"elicitation":{}},"clientInfo":{"name":"c","version":"1"}}}`
+
+// drainAfter runs tool x (which does what a test needs), then a get_balance
+// that is in flight when the input ends: its answer must still be written
+// before the session ends.
+func drainAfter(t *testing.T, tool func(ctx context.Context, req *mcp.CallToolRequest, in emptyIn) (*mcp.CallToolResult, any, error)) {
+	t.Helper()
+	g := stubGuard{entered: make(chan struct{}, 3), release: make(chan struct{})}
+	s := stubServer(t, g)
+	mcp.AddTool(s.mcp, &mcp.Tool{Name: "x"}, tool)
+	c2sR, c2sW := io.Pipe()
+	s2cR, s2cW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), &StdioTransport{In: c2sR, Out: s2cW}) }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(s2cR)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	_, _ = io.WriteString(c2sW, initElicit+"\n")
+	<-lines
+	_, _ = io.WriteString(c2sW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n")
+	_, _ = io.WriteString(c2sW, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":{}}}`+"\n")
+	for l := range lines {
+		if strings.Contains(l, `"id":2`) {
+			break
+		}
+	}
+	_, _ = io.WriteString(c2sW, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_balance","arguments":{"address":"0x000000000000000000000000000000000000dEaD"}}}`+"\n")
+	<-g.entered
+	c2sW.Close()
+	select {
+	case <-done:
+		t.Fatal("the session ended before the call in flight was answered")
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(g.release)
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the call in flight was never answered")
+			}
+			if strings.Contains(l, `"id":7`) {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the call in flight was never answered")
+		}
+	}
+}
+
+// TestDrainAfterCancelledWrite: a write refused only because its own
+// context ended (a cancelled call's progress notification) was taken for a
+// dead connection: the end of input then dropped the answers in flight, and
+// reading was no longer bounded.
+func TestDrainAfterCancelledWrite(t *testing.T) {
+	drainAfter(t, func(ctx context.Context, req *mcp.CallToolRequest, in emptyIn) (*mcp.CallToolResult, any, error) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_ = req.Session.NotifyProgress(cctx, &mcp.ProgressNotificationParams{ProgressToken: "t", Progress: 1})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+	})
+}
+
+// TestDrainAfterAbandonedElicitation: a request the server sent the client
+// and then gave up (its call's context ended; the go-sdk sends
+// notifications/cancelled, and the client need not answer) stayed counted
+// as unanswered, and the end of input then dropped an answer in flight.
+func TestDrainAfterAbandonedElicitation(t *testing.T) {
+	drainAfter(t, func(ctx context.Context, req *mcp.CallToolRequest, in emptyIn) (*mcp.CallToolResult, any, error) {
+		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, _ = req.Session.Elicit(cctx, &mcp.ElicitParams{Message: "hi", RequestedSchema: map[string]any{"type": "object"}})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,20 +90,21 @@ const overLimitEvery = time.Second
 // record of them.
 type overLimit struct {
 	mu      sync.Mutex
-	last    time.Time   // of the last record
-	pending int         // refusals not yet recorded
-	name    string      // the tool of the latest of them
-	timer   *time.Timer // records them once overLimitEvery has passed
+	last    time.Time      // of the last record
+	pending map[string]int // refusals not yet recorded, by code
+	name    string         // the tool of the latest of them
+	timer   *time.Timer    // records them once overLimitEvery has passed
 }
 
 // auditOverLimit records a call refused while over the tool-call rate
 // limit: a refusal after a quiet second at once, without the call's
 // arguments (their size only), and the refusals that follow within the
-// second together, in one record a second that counts them ("refusals").
-// A client that ignores the limit cannot grow the audit log faster than
-// that: a record of each call, with its arguments, let one client add 5 MB
-// a second to a log the user cannot trim. The calls the limit lets through
-// stay bounded by it.
+// second together, in one record a second for each code that counts them
+// ("refusals"; "tool" is the latest one's). A client that ignores the limit
+// cannot grow the audit log faster than that: a record of each call, with
+// its arguments, let one client add 5 MB a second to a log the user cannot
+// trim. The calls the limit lets through stay bounded by it. flushOverLimit
+// records what is still counted when the session ends.
 func (s *Server) auditOverLimit(name string, args json.RawMessage, code policy.Code) {
 	now := time.Now()
 	o := &s.over
@@ -117,21 +119,51 @@ func (s *Server) auditOverLimit(name string, args json.RawMessage, code policy.C
 		s.queueRecord(audit.TypeToolCall, rec)
 		return
 	}
-	o.pending++
+	if o.pending == nil {
+		o.pending = map[string]int{}
+	}
+	o.pending[string(code)]++
 	o.name = name
 	if o.timer == nil {
 		o.timer = time.AfterFunc(o.last.Add(overLimitEvery).Sub(now), func() {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			o.timer = nil
-			if o.pending == 0 {
-				return
-			}
-			o.last = time.Now()
-			s.queueRecord(audit.TypeToolCall, map[string]any{"tool": o.name, "outcome": "error", "code": string(code), "ms": 0, "refusals": o.pending})
-			o.pending = 0
+			s.recordOverLimitLocked()
 		})
 	}
+}
+
+// recordOverLimitLocked records the counted refusals, one record per code;
+// s.over.mu is held.
+func (s *Server) recordOverLimitLocked() {
+	o := &s.over
+	if len(o.pending) == 0 {
+		return
+	}
+	o.last = time.Now()
+	codes := make([]string, 0, len(o.pending))
+	for c := range o.pending {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		s.queueRecord(audit.TypeToolCall, map[string]any{"tool": o.name, "outcome": "error", "code": c, "ms": 0, "refusals": o.pending[c]})
+	}
+	clear(o.pending)
+}
+
+// flushOverLimit records the refusals still counted (the session ended
+// before their record was due); see FlushRefusals.
+func (s *Server) flushOverLimit() {
+	o := &s.over
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	s.recordOverLimitLocked()
 }
 
 // queueRecord queues a record in the audit log (appends it where the log
@@ -412,14 +444,39 @@ func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 }
 
 func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
-	if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
-		c.drain.ask(r.ID.Raw())
+	req, isReq := m.(*jsonrpc.Request)
+	if isReq && req.IsCall() {
+		c.drain.ask(req.ID.Raw())
 	}
 	c.drain.beginWrite()
 	err := c.Connection.Write(ctx, m)
-	c.drain.endWrite(err)
-	if r, ok := m.(*jsonrpc.Response); ok {
-		c.drain.done(r.ID.Raw())
+	// A write refused because its own context ended (a cancelled call's
+	// progress notification) says nothing of the connection: as the go-sdk
+	// does, only another failure counts as a broken writer.
+	broken := err != nil && ctx.Err() == nil
+	if broken {
+		c.drain.endWrite(err)
+	} else {
+		c.drain.endWrite(nil)
+	}
+	switch {
+	case !isReq:
+		if r, ok := m.(*jsonrpc.Response); ok {
+			c.drain.done(r.ID.Raw())
+		}
+	case req.IsCall() && err != nil:
+		// Never sent: no answer will come.
+		c.drain.answered(req.ID.Raw())
+	case req.Method == "notifications/cancelled":
+		// The server gave up its own request: the client need not answer.
+		var p struct {
+			RequestID any `json:"requestId"`
+		}
+		if json.Unmarshal(req.Params, &p) == nil {
+			if id, err := jsonrpc.MakeID(p.RequestID); err == nil && id.IsValid() {
+				c.drain.answered(id.Raw())
+			}
+		}
 	}
 	return err
 }

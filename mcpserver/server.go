@@ -153,8 +153,15 @@ func (s *Server) MCP() *mcp.Server { return s.mcp }
 // When the client closes its side, calls still in flight are finished and
 // their responses written before Run returns.
 func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
+	defer s.FlushRefusals()
 	return s.mcp.Run(ctx, &drainTransport{inner: t, drain: s.drain})
 }
+
+// FlushRefusals queues the record of the calls refused over the tool-call
+// rate limit that are counted and not yet recorded (auditOverLimit). Run
+// does it when the session ends; a server run by another transport calls
+// it before the audit log closes.
+func (s *Server) FlushRefusals() { s.flushOverLimit() }
 
 func boolPtr(b bool) *bool { return &b }
 

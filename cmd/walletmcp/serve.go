@@ -301,6 +301,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}()
 	if ln != nil {
 		err = serveHTTP(stop, ln, srv, st, &cfg.HTTP, logger)
+		srv.FlushRefusals()
 		_ = lg.Append(context.WithoutCancel(ctx), audit.TypeStart, map[string]any{"event": "serve_stopped"})
 		if kerr := keyStart.failed(); kerr != nil {
 			return kerr
