@@ -101,6 +101,8 @@ type keystoreSession struct {
 	ks   *wallet.Keystore
 	pass *secret.Bytes
 	lg   *audit.Log
+	// light: new key files get the light scrypt parameters (lightKeys).
+	light bool
 }
 
 // openKeystore opens the keystore session of a command that adds key
@@ -118,8 +120,9 @@ func (c *cli) openKeystore(imports bool) (*keystoreSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	light := lightKeys(cfg, mk)
 	mk.Wipe()
-	return &keystoreSession{h: h, ks: keystoreOf(h, cfg), pass: pass, lg: lg}, nil
+	return &keystoreSession{h: h, ks: keystoreOf(h, light), light: light, pass: pass, lg: lg}, nil
 }
 
 func (k *keystoreSession) close() {

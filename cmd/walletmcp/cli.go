@@ -203,10 +203,12 @@ func (c *cli) useDevPassword(h *config.Home) {
 	}
 }
 
-// keystore opens the home's keystore with the configured scrypt strength.
-func keystoreOf(h *config.Home, cfg *config.Config) *wallet.Keystore {
+// keystoreOf opens the home's keystore; new key files get the light scrypt
+// parameters when light (lightKeys), else the standard ones. Reading keys
+// takes the parameters from each file.
+func keystoreOf(h *config.Home, light bool) *wallet.Keystore {
 	var opts *wallet.KeystoreOptions
-	if lightKeys(h, cfg) {
+	if light {
 		opts = wallet.LightKeystoreOptions()
 	}
 	return wallet.NewKeystore(h.Path(config.KeystoreDir), opts)
@@ -214,16 +216,13 @@ func keystoreOf(h *config.Home, cfg *config.Config) *wallet.Keystore {
 
 // lightKeys reports whether new key files get the light scrypt parameters:
 // only when config.toml asks for them and the home itself was made with
-// them (init --light-kdf, dev homes). config.toml is not attested, so a
-// line in it must not weaken the keys of a standard home: a key file
-// anything running as the user can read would then be brute-forced at a
-// 64th of the cost.
-func lightKeys(h *config.Home, cfg *config.Config) bool {
-	if cfg.Keystore.Scrypt != "light" {
-		return false
-	}
-	light, err := h.LightKDF()
-	return err == nil && light
+// them (init --light-kdf, dev homes), as the home.json that mk's passphrase
+// was checked against says (never the file read again, which could be
+// swapped meanwhile). config.toml is not attested, so a line in it must not
+// weaken the keys of a standard home: a key file anything running as the
+// user can read would then be brute-forced at a 64th of the cost.
+func lightKeys(cfg *config.Config, mk *config.MasterKey) bool {
+	return cfg.Keystore.Scrypt == "light" && mk.Light()
 }
 
 // openState opens the home's state database with the state key derived

@@ -49,7 +49,7 @@ func devInit(ctx context.Context, h *config.Home, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	addr, err := keystoreOf(h, cfg).New(pass)
+	addr, err := keystoreOf(h, lightKeys(cfg, mk)).New(pass)
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,11 @@ import (
 	"github.com/walletmcp/walletmcp/wallet/hd"
 )
 
-// hdVaultOf opens the home's seed vault with the configured scrypt strength.
-func hdVaultOf(h *config.Home, cfg *config.Config) *wallet.HDVault {
+// hdVaultOf opens the home's seed vault; new seed files get the light
+// scrypt parameters when light (lightKeys).
+func hdVaultOf(h *config.Home, light bool) *wallet.HDVault {
 	var opts *wallet.KeystoreOptions
-	if lightKeys(h, cfg) {
+	if light {
 		opts = wallet.LightKeystoreOptions()
 	}
 	return wallet.NewHDVault(h.Path(config.HDDir), opts)
@@ -34,12 +35,7 @@ func (c *cli) openHD(imports bool) (*hdSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := ks.h.LoadConfig()
-	if err != nil {
-		ks.close()
-		return nil, err
-	}
-	return &hdSession{keystoreSession: ks, vault: hdVaultOf(ks.h, cfg)}, nil
+	return &hdSession{keystoreSession: ks, vault: hdVaultOf(ks.h, ks.light)}, nil
 }
 
 func (c *cli) hdNew(ctx context.Context, args []string) error {
@@ -248,11 +244,11 @@ func (c *cli) hdList(_ context.Context, args []string) error {
 	if err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	h, cfg, err := c.homeConfig()
+	h, _, err := c.homeConfig()
 	if err != nil {
 		return err
 	}
-	ws, err := hdVaultOf(h, cfg).Wallets()
+	ws, err := hdVaultOf(h, false).Wallets()
 	if err != nil {
 		return err
 	}

@@ -224,7 +224,7 @@ func deriveHD(h *config.Home, cfg *config.Config, accts []config.Account, pass *
 		}
 		return nil, err
 	}
-	vault := hdVaultOf(h, cfg)
+	vault := hdVaultOf(h, false) // reads only
 	for _, label := range order {
 		w, err := vault.Find(label)
 		if err != nil {

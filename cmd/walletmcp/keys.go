@@ -74,7 +74,7 @@ func (c *cli) startKeys(ctx context.Context, h *config.Home, cfg *config.Config,
 		defer scrubHeap()
 		defer pass.Wipe()
 		var users sync.WaitGroup
-		users.Go(func() { unlockKeystore(ctx, keystoreOf(h, cfg), ksKeys, pass, fail) })
+		users.Go(func() { unlockKeystore(ctx, keystoreOf(h, false), ksKeys, pass, fail) })
 		users.Go(func() {
 			got := approval.KeyMap{}
 			err := unlockHD(ctx, h, accts, pass, got)

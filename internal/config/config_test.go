@@ -152,3 +152,32 @@ func TestAccounts(t *testing.T) {
 		t.Fatalf("accounts %+v, %v", got, err)
 	}
 }
+
+// TestMasterKeyLight: whether a home is light comes from the home.json its
+// passphrase was checked against. (Read from the file again, a home.json
+// swapped in after the check, one that does not even verify, made a
+// standard home's next key file light.)
+func TestMasterKeyLight(t *testing.T) {
+	for _, light := range []bool{true, false} {
+		h, err := Open(filepath.Join(t.TempDir(), "home"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mk, err := h.Init(secret.CopyBytes([]byte(pass)), light)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mk.Light() != light {
+			t.Fatalf("Init(light %v): Light() = %v", light, mk.Light())
+		}
+		mk.Wipe()
+		mk, err = h.Unlock(secret.CopyBytes([]byte(pass)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mk.Light() != light {
+			t.Fatalf("Unlock of a home made with light %v: Light() = %v", light, mk.Light())
+		}
+		mk.Wipe()
+	}
+}

@@ -56,7 +56,15 @@ func CheckNewPassphrase(pass *secret.Bytes) error {
 // memory and is wiped by Wipe.
 type MasterKey struct {
 	k *secret.Bytes
+	// light: the verified home.json it was derived from has the light
+	// scrypt parameters.
+	light bool
 }
+
+// Light reports whether the home this key unlocked uses the light scrypt
+// parameters (init --light-kdf): read from the home.json the passphrase was
+// checked against, not from the file again.
+func (m *MasterKey) Light() bool { return m != nil && m.light }
 
 // Wipe zeroes the key.
 func (m *MasterKey) Wipe() {
@@ -159,21 +167,12 @@ func (h *Home) Unlock(pass *secret.Bytes) (*MasterKey, error) {
 	return mk, nil
 }
 
-// LightKDF reports whether the home uses the light scrypt parameters.
-func (h *Home) LightKDF() (bool, error) {
-	var f homeFile
-	if err := h.readJSON(HomeFile, &f); err != nil {
-		return false, err
-	}
-	return f.N <= lightN, nil
-}
-
 func deriveMaster(pass *secret.Bytes, salt []byte, n, r, p int) (*MasterKey, error) {
 	k, err := scrypt.Key(pass.Reveal(), salt, n, r, p, keyLen)
 	if err != nil {
 		return nil, fmt.Errorf("config: scrypt: %w", err)
 	}
-	return &MasterKey{k: secret.NewBytes(k)}, nil
+	return &MasterKey{k: secret.NewBytes(k), light: n <= lightN}, nil
 }
 
 // ReadPassphrase returns the passphrase from file if set, else from

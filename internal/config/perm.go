@@ -23,8 +23,14 @@ type PermissionError struct {
 // Error implements error; it names the chmod (or chown) that fixes it.
 func (e *PermissionError) Error() string {
 	if e.Owner != nil {
-		return fmt.Sprintf("config: %s %s belongs to uid %d, not to you (uid %d) or root: whoever owns it can change it; run chown %d %s if it is yours to trust",
-			e.What, e.Path, *e.Owner, os.Geteuid(), os.Geteuid(), secret.ShellQuote(e.Path))
+		if os.Geteuid() == 0 {
+			// A daemon's home, run as root: root would act on files that
+			// user can change. Its owner runs walletmcp on it.
+			return fmt.Sprintf("config: %s %s belongs to uid %d, and root does not act on a home another user can change: run walletmcp as that user (sudo -u '#%d' walletmcp …)",
+				e.What, e.Path, *e.Owner, *e.Owner)
+		}
+		return fmt.Sprintf("config: %s %s belongs to uid %d, not to you (uid %d) or root: whoever owns it can change what walletmcp reads; have root give it to you (chown) only if it is yours to trust",
+			e.What, e.Path, *e.Owner, os.Geteuid())
 	}
 	return fmt.Sprintf("config: %s %s is writable by group or others: run chmod go-w %s", e.What, e.Path, secret.ShellQuote(e.Path))
 }

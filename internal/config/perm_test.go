@@ -157,7 +157,10 @@ func TestCheckPermissionsRefusesForeignOwners(t *testing.T) {
 		}
 		var pe *PermissionError
 		err := h.CheckPermissions()
-		if !errors.As(err, &pe) || pe.Path != target || pe.Owner == nil || *pe.Owner != other || !strings.Contains(err.Error(), "belongs to uid 12345") {
+		// Root is told to run walletmcp as the owner, never to take the
+		// file (which would lock a daemon out of its own home).
+		if !errors.As(err, &pe) || pe.Path != target || pe.Owner == nil || *pe.Owner != other ||
+			!strings.Contains(err.Error(), "belongs to uid 12345") || !strings.Contains(err.Error(), "sudo -u '#12345'") || strings.Contains(err.Error(), "chown") {
 			t.Fatalf("%s owned by uid %d: %v", name, other, err)
 		}
 		if err := os.Chown(target, 0, 0); err != nil {
