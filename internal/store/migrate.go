@@ -21,6 +21,7 @@ var migrations = []string{
 	schemaV7Ops,
 	schemaV8Anomaly,
 	schemaV9TransferIndexes,
+	schemaV10OfflineHead,
 }
 
 // schemaV1Transfers creates the transfers table: one row per transfer intent,

@@ -120,7 +120,16 @@ func (s *Store) checkOfflineRequest(r *OfflineRequest) error {
 }
 
 func (s *Store) insertOfflineRequest(ctx context.Context, tx *sql.Tx, r *OfflineRequest, maxOpen int, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM offline_requests AS r WHERE r.expires_at < ? AND `+qForgettable, unixNano(now.Add(-offlineRetention))); err != nil {
+	inserted, deleted, err := s.offlineHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM offline_requests AS r WHERE r.expires_at < ? AND `+qForgettable, unixNano(now.Add(-offlineRetention)))
+	if err != nil {
+		return wrapDBErr("create offline request", err)
+	}
+	removed, err := res.RowsAffected()
+	if err != nil {
 		return wrapDBErr("create offline request", err)
 	}
 	if maxOpen > 0 {
@@ -135,7 +144,7 @@ func (s *Store) insertOfflineRequest(ctx context.Context, tx *sql.Tx, r *Offline
 	}
 	r.CreatedAt = now
 	r.ExpiresAt = time.Unix(0, unixNano(r.ExpiresAt)).UTC()
-	_, err := tx.ExecContext(ctx, `INSERT INTO offline_requests
+	_, err = tx.ExecContext(ctx, `INSERT INTO offline_requests
 		(id, chain_id, from_addr, to_addr, asset, amount, nonce, request, summary, created_at, expires_at, mac)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, int64(r.ChainID), encodeAddr(r.From), encodeAddr(r.To), r.Asset, r.Amount.String(), int64(r.Nonce),
@@ -143,7 +152,7 @@ func (s *Store) insertOfflineRequest(ctx context.Context, tx *sql.Tx, r *Offline
 	if err != nil {
 		return wrapDBErr("create offline request", err)
 	}
-	return nil
+	return s.writeOfflineHead(ctx, tx, inserted+1, deleted+removed)
 }
 
 // OfflineRequestByID returns the offline request id, or ErrNotFound. Its MAC
@@ -197,8 +206,9 @@ func (s *Store) scanOffline(row interface{ Scan(...any) error }) (*OfflineReques
 	return &r, nil
 }
 
-// OfflineOutstanding returns, verified, the offline requests of from on
-// chainID that may still become a spend the wallet does not count: never
+// OfflineOutstanding returns, verified (the rows and their count:
+// offlineHead), the offline requests of from on chainID that may still
+// become a spend the wallet does not count: never
 // submitted (or whose submission failed: qNotSent), not recorded as spent
 // outside, and whose nonce no confirmed transfer the wallet knows of used
 // (not qForgettable), however long ago they expired: the human may have
@@ -209,6 +219,11 @@ func (lt *LedgerTx) OfflineOutstanding(chainID uint64, from common.Address) ([]*
 	}
 	if chainID > math.MaxInt64 {
 		return nil, nil
+	}
+	// A request removed without the key would be one the window no longer
+	// counts: the table must hold what its head counts.
+	if _, _, err := lt.s.offlineHead(lt.ctx, lt.tx); err != nil {
+		return nil, err
 	}
 	rows, err := lt.s.queryRows(lt.ctx, lt.tx, `SELECT `+offlineColumns+` FROM offline_requests AS r
 		WHERE r.from_addr = ? AND r.chain_id = ? AND NOT `+qForgettable+` ORDER BY r.nonce, r.id`, encodeAddr(from), int64(chainID))

@@ -338,3 +338,94 @@ func TestOutsideCandidatesPlan(t *testing.T) {
 		t.Errorf("plan %q walks a table", plan)
 	}
 }
+
+// TestOfflineRowsCounted: each request row is MAC'd, but nothing counted
+// them, so a row deleted without the key went unnoticed, and with it a
+// request the agent may hold signed (the window counts the requests that
+// may still be spent). The rows are counted by a MAC'd head: a row removed,
+// or added, without the key is refused where requests are counted, and
+// where one is stored; the store's own retention keeps the head right.
+func TestOfflineRowsCounted(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	from := common.HexToAddress("0x00000000000000000000000000000000000a11ce")
+	outstanding := func(s *Store) error {
+		return s.Ledger(ctx, func(lt *LedgerTx) error {
+			_, err := lt.OfflineOutstanding(1337, from)
+			return err
+		})
+	}
+	t.Run("RowDeleted", func(t *testing.T) {
+		s, _ := openTest(t, &Options{Now: func() time.Time { return now }})
+		for _, id := range []string{"a", "b"} {
+			if err := s.CreateOfflineRequest(ctx, offlineReq(id, from, now.Add(time.Minute)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := outstanding(s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.Exec(`DELETE FROM offline_requests WHERE id = 'a'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := outstanding(s); !errors.Is(err, ErrTampered) {
+			t.Fatalf("a request row deleted: %v, want a tamper error", err)
+		}
+		if err := s.CreateOfflineRequest(ctx, offlineReq("c", from, now.Add(time.Minute)), 0); !errors.Is(err, ErrTampered) {
+			t.Fatalf("storing after a row was deleted: %v, want a tamper error", err)
+		}
+		if _, err := s.db.Exec(`DELETE FROM offline_head`); err != nil {
+			t.Fatal(err)
+		}
+		if err := outstanding(s); !errors.Is(err, ErrTampered) {
+			t.Fatalf("the head deleted: %v, want a tamper error", err)
+		}
+	})
+	t.Run("RetentionKeepsTheCount", func(t *testing.T) {
+		clock := now
+		s, _ := openTest(t, &Options{Now: func() time.Time { return clock }})
+		r := offlineReq("old", from, clock.Add(time.Minute))
+		if err := s.CreateOfflineRequest(ctx, r, 0); err != nil {
+			t.Fatal(err)
+		}
+		// Counted by the wallet (a transfer submits it), and expired long
+		// ago: the next insert removes it.
+		nonce := uint64(7)
+		if _, _, err := s.CreateTransfer(ctx, &Transfer{ApprovalID: OfflineApprovalID("old"), ArgsHash: make([]byte, 32), ChainID: 1337,
+			From: from, To: r.To, Asset: AssetETH, Amount: r.Amount, Kind: KindApproved, Nonce: &nonce}); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(48 * time.Hour)
+		if err := s.CreateOfflineRequest(ctx, offlineReq("new", from, clock.Add(time.Minute)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.OfflineRequestByID(ctx, "old"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the settled expired request: %v, want it removed", err)
+		}
+		if err := outstanding(s); err != nil {
+			t.Fatalf("after the store's own removal: %v", err)
+		}
+	})
+	t.Run("UpgradeSeals", func(t *testing.T) {
+		// A home from before the head: its requests are counted as the
+		// first keyed open finds them.
+		s, path := openTest(t, &Options{Now: func() time.Time { return now }})
+		if err := s.CreateOfflineRequest(ctx, offlineReq("a", from, now.Add(time.Minute)), 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{`DROP TABLE offline_head`, `DELETE FROM schema_migrations WHERE version = 10`} {
+			if _, err := s.db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		s2, err := Open(ctx, path, withKey(nil))
+		if err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		defer s2.Close()
+		if err := outstanding(s2); err != nil {
+			t.Fatalf("after the upgrade: %v", err)
+		}
+	})
+}

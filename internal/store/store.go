@@ -179,6 +179,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 			db.Close()
 			return nil, err
 		}
+		if err := s.ensureOfflineHead(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
