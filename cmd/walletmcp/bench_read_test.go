@@ -399,12 +399,14 @@ func BenchmarkSessionRSS(b *testing.B) {
 			reportMem(b, ms)
 		})
 	}
-	for _, mode := range []string{"dev", "rpc"} {
+	// rpc-nodev is the build without the embedded dev chain (make
+	// build-rpc) on the same node.
+	for _, mode := range []string{"dev", "rpc", "rpc-nodev"} {
 		b.Run(mode, func(b *testing.B) {
 			home, addr := newHome(b, 1337)
 			raiseRateLimit(b, home)
 			args := []string{"--dev"}
-			if mode == "rpc" {
+			if mode != "dev" {
 				node := gethtest.Start(b)
 				if err := node.Fund(context.Background(), addr, new(big.Int).Lsh(big.NewInt(1), 64)); err != nil {
 					b.Fatal(err)
@@ -414,6 +416,9 @@ func BenchmarkSessionRSS(b *testing.B) {
 			bin := binPath
 			if v := os.Getenv(envBenchBin); v != "" {
 				bin = v
+			}
+			if mode == "rpc-nodev" {
+				bin = buildNoDev(b)
 			}
 			logPath := filepath.Join(home, "audit.log")
 			var ms []procMem

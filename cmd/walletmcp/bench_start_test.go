@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/chain/gethtest"
 	"github.com/walletmcp/walletmcp/internal/config"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/internal/store"
@@ -163,6 +164,23 @@ func BenchmarkStartHistory(b *testing.B) {
 	// them is what linking those dependencies costs a process's start (their
 	// package initialisation, their code's page faults); walletmcp's own
 	// start-up is what serve takes beyond the dependency floor.
+	// With a node (geth --dev, chain id 1337 like the home's policy):
+	// serve --rpc as built by make build (with the embedded dev chain
+	// linked, unused) and by make build-rpc (without it), alternating op
+	// by op.
+	b.Run("rpc-builds", func(b *testing.B) {
+		node := gethtest.Start(b)
+		nodev := buildNoDev(b)
+		rpcArgs := []string{"serve", "--rpc", node.WSURL, "--home", home, "--password-file", passFile(b, home)}
+		var tDev, tNoDev time.Duration
+		for i := 0; i < b.N; i++ {
+			tDev += start(binPath, rpcArgs...)
+			tNoDev += start(nodev, rpcArgs...)
+		}
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) / 1e3 }
+		b.ReportMetric(ms(tDev), "rpc-ms")
+		b.ReportMetric(ms(tNoDev), "rpc-nodev-ms")
+	})
 	b.Run("floors", func(b *testing.B) {
 		floor, deps := floorBin(b), depsFloorBin(b)
 		var tServe, tDeps, tFloor time.Duration

@@ -63,10 +63,22 @@ func walletmcp(t testing.TB, home string, args ...string) cliResult {
 // walletmcpWith runs the binary with the given home and password file.
 func walletmcpWith(t testing.TB, home, pass string, args ...string) cliResult {
 	t.Helper()
+	return walletmcpBinWith(t, binPath, home, pass, args...)
+}
+
+// walletmcpBin runs another build of the binary with the given home and
+// its password file.
+func walletmcpBin(t testing.TB, bin, home string, args ...string) cliResult {
+	t.Helper()
+	return walletmcpBinWith(t, bin, home, passFile(t, home), args...)
+}
+
+func walletmcpBinWith(t testing.TB, bin, home, pass string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	full := append([]string{"--home", home, "--password-file", pass}, args...)
-	cmd := exec.CommandContext(ctx, binPath, full...)
+	cmd := exec.CommandContext(ctx, bin, full...)
 	cmd.Env = append(os.Environ(), "WALLETMCP_PASSWORD_FILE=")
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
@@ -144,8 +156,14 @@ type server struct {
 
 func startServe(t testing.TB, home string, args ...string) *server {
 	t.Helper()
+	return startServeBin(t, binPath, home, args...)
+}
+
+// startServeBin is startServe with another build of the binary.
+func startServeBin(t testing.TB, bin, home string, args ...string) *server {
+	t.Helper()
 	full := append([]string{"serve", "--home", home, "--password-file", passFile(t, home)}, args...)
-	cmd := exec.Command(binPath, full...)
+	cmd := exec.Command(bin, full...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
