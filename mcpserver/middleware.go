@@ -227,14 +227,14 @@ func (l *limiter) Allow() bool { return l.l.AllowN(l.now(), 1) }
 // answered, and the responses being written.
 type drainGroup struct {
 	mu      sync.Mutex
-	calls   map[any]struct{} // ids of tools/call requests not yet answered
-	asked   map[any]struct{} // ids of the server's own requests the client has not answered
-	idle    chan struct{}    // closed when a call is answered while someone waits
-	eof     chan struct{}    // closed when the client's input ended
-	writing int              // messages being written (or waiting to be)
-	read    int              // messages read since a write last ended
-	room    chan struct{}    // closed when a write ends while reading waits
-	failed  chan struct{}    // closed once a write failed: nothing more is answered
+	calls   map[any]struct{}   // ids of tools/call requests not yet answered
+	asked   map[any]jsonrpc.ID // the server's own requests the client has not answered
+	idle    chan struct{}      // closed when a call is answered while someone waits
+	eof     chan struct{}      // closed when the client's input ended
+	writing int                // messages being written (or waiting to be)
+	read    int                // messages read since a write last ended
+	room    chan struct{}      // closed when a write ends while reading waits
+	failed  chan struct{}      // closed once a write failed: nothing more is answered
 }
 
 // maxReadWhileWriting is how many messages are read from the client while
@@ -247,7 +247,7 @@ const maxReadWhileWriting = 32
 func (d *drainGroup) init() {
 	if d.calls == nil {
 		d.calls = map[any]struct{}{}
-		d.asked = map[any]struct{}{}
+		d.asked = map[any]jsonrpc.ID{}
 		d.eof = make(chan struct{})
 		d.failed = make(chan struct{})
 	}
@@ -293,11 +293,13 @@ func (d *drainGroup) done(id any) {
 
 // ask and answered track the server's own requests to the client (an
 // elicitation the go-sdk sends for a tool call, at older protocol
-// versions): once the input ended, none of them will be answered.
-func (d *drainGroup) ask(id any) {
+// versions): once the input ended, none of them will be answered, and
+// drainConn.Read answers each with an error, so that the tool calls
+// waiting on them end instead of holding the end of the session.
+func (d *drainGroup) ask(id jsonrpc.ID) {
 	d.mu.Lock()
 	d.init()
-	d.asked[id] = struct{}{}
+	d.asked[id.Raw()] = id
 	d.mu.Unlock()
 }
 
@@ -306,6 +308,18 @@ func (d *drainGroup) answered(id any) {
 	d.init()
 	delete(d.asked, id)
 	d.mu.Unlock()
+}
+
+// unanswered takes one of the server's requests still unanswered.
+func (d *drainGroup) unanswered() (jsonrpc.ID, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.init()
+	for k, id := range d.asked {
+		delete(d.asked, k)
+		return id, true
+	}
+	return jsonrpc.ID{}, false
 }
 
 // beginWrite and endWrite bracket a write to the client; a failed one ends
@@ -367,18 +381,14 @@ func (d *drainGroup) admit(ctx context.Context) {
 const drainTimeout = 60 * time.Second
 
 // wait blocks until every tool call read so far has been answered, a write
-// to the client failed (nothing more can be answered), or the timeout; or
-// until no more calls are open than requests the server sent the client
-// and it did not answer, which the ended input can no longer answer: each
-// open call may be one waiting for such an answer (an elicitation), and
-// would hold the end of the session for the whole timeout.
+// to the client failed (nothing more can be answered), or the timeout.
 func (d *drainGroup) wait() {
 	t := time.NewTimer(drainTimeout)
 	defer t.Stop()
 	for {
 		d.mu.Lock()
 		d.init()
-		if len(d.calls) <= len(d.asked) {
+		if len(d.calls) == 0 {
 			d.mu.Unlock()
 			return
 		}
@@ -417,18 +427,34 @@ func (t *drainTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 type drainConn struct {
 	mcp.Connection
 	drain *drainGroup
+	ended bool // the client's input ended (Read only)
 }
+
+// errInputEnded answers the server's own requests to a client whose input
+// ended.
+var errInputEnded = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the client's input ended before it answered"}
 
 // Read waits while the client is not reading what it was sent, and counts
 // the tool calls it reads. Only tool calls are waited for at the end of
 // input: other requests (a subscription kept open, say) end with the
 // session.
 func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	if c.ended {
+		// Each request the server sent and the client never answered gets
+		// an error, which ends the tool call waiting on it; then the end
+		// of input waits for the tool calls.
+		if id, ok := c.drain.unanswered(); ok {
+			return &jsonrpc.Response{ID: id, Error: errInputEnded}, nil
+		}
+		c.drain.wait()
+		return nil, io.EOF
+	}
 	c.drain.admit(ctx)
 	m, err := c.Connection.Read(ctx)
 	if err == io.EOF {
 		c.drain.markEOF()
-		c.drain.wait()
+		c.ended = true
+		return c.Read(ctx)
 	}
 	if err == nil {
 		switch r := m.(type) {
@@ -446,7 +472,7 @@ func (c *drainConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
 	req, isReq := m.(*jsonrpc.Request)
 	if isReq && req.IsCall() {
-		c.drain.ask(req.ID.Raw())
+		c.drain.ask(req.ID)
 	}
 	c.drain.beginWrite()
 	err := c.Connection.Write(ctx, m)
