@@ -50,10 +50,6 @@ type devSpec struct {
 	FaucetKey string        `json:"faucet_key"` // hex private key of a throwaway dev account
 }
 
-// ErrDevChainInUse is returned by NewDev when another process has the
-// persistent dev chain in DevOptions.DataDir open.
-var ErrDevChainInUse = errors.New("chain: dev: the dev chain is in use by another process")
-
 // devFaucetBalance is the faucet's genesis balance (wei): enough for any
 // number of dev accounts.
 var devFaucetBalance = new(big.Int).Lsh(big.NewInt(1), 120)
