@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -308,19 +309,71 @@ const (
 )
 
 var (
-	symbolRE   = regexp.MustCompile(`^[A-Za-z0-9]{1,11}$`)
-	fractionRE = regexp.MustCompile(`^(0|1)(\.[0-9]{1,6})?$`)
-	clockRE    = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])$`)
 	// typeErrRE's bounds are checked after a match (typeErrMatch): bounded
 	// repeats such as {1,200} compile to a copy per repeat, milliseconds
 	// that every process start paid.
-	typeErrRE = regexp.MustCompile(`^toml: line ([0-9]+) \(last key "([A-Za-z0-9_.]+)"\): (incompatible types: [ -~]+)$`)
+	// Compiled on first use (a policy with a type error), not at start.
+	typeErrRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^toml: line ([0-9]+) \(last key "([A-Za-z0-9_.]+)"\): (incompatible types: [ -~]+)$`)
+	})
 )
+
+// The shapes below are checked by hand rather than by regexps: a bounded
+// repeat ({1,11}) compiles to a copy per repeat, which every process start
+// paid at init.
+
+// isSymbol reports whether s is 1 to 11 ASCII letters or digits.
+func isSymbol(s string) bool {
+	if len(s) < 1 || len(s) > 11 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) && !('A' <= s[i] && s[i] <= 'Z' || 'a' <= s[i] && s[i] <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// isFraction reports whether s is 0 or 1 with at most six decimals ("0.2",
+// "1", "0.000001").
+func isFraction(s string) bool {
+	if len(s) == 0 || (s[0] != '0' && s[0] != '1') {
+		return false
+	}
+	if len(s) == 1 {
+		return true
+	}
+	if s[1] != '.' || len(s) < 3 || len(s) > 8 {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// clockMinutes parses a time of day "HH:MM" from 00:00 to 23:59 into minutes
+// after midnight.
+func clockMinutes(s string) (int, bool) {
+	if len(s) != 5 || s[2] != ':' || !isDigit(s[0]) || !isDigit(s[1]) || !isDigit(s[3]) || !isDigit(s[4]) {
+		return 0, false
+	}
+	h, m := int(s[0]-'0')*10+int(s[1]-'0'), int(s[3]-'0')*10+int(s[4]-'0')
+	if h > 23 || m > 59 {
+		return 0, false
+	}
+	return h*60 + m, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // typeErrMatch matches a decoder's type error: a line of at most 9 digits,
 // a key of at most 100 characters and at most 200 characters of detail.
 func typeErrMatch(s string) []string {
-	m := typeErrRE.FindStringSubmatch(s)
+	m := typeErrRE().FindStringSubmatch(s)
 	if m == nil || len(m[1]) > 9 || len(m[2]) > 100 || len(m[3]) > len("incompatible types: ")+200 {
 		return nil
 	}
@@ -378,7 +431,7 @@ func ParsePolicy(data []byte, sha256hex string) (*Policy, error) {
 	seenAddr := map[common.Address]bool{}
 	for i, rt := range raw.Tokens {
 		tbl := fmt.Sprintf("tokens[%d]", i)
-		if rt.Symbol == nil || !symbolRE.MatchString(*rt.Symbol) {
+		if rt.Symbol == nil || !isSymbol(*rt.Symbol) {
 			return nil, errAt("tokens", i, "symbol", "required: 1 to 11 letters or digits")
 		}
 		sym := strings.ToUpper(*rt.Symbol)
@@ -502,12 +555,11 @@ func parseQuietHours(start, end, zone *string, errAt errAtFunc) (QuietHours, err
 		if v == nil {
 			return 0, errAt("quiet_hours", 0, key, "required: a time of day like \"22:00\"")
 		}
-		m := clockRE.FindStringSubmatch(*v)
-		if m == nil {
+		m, ok := clockMinutes(*v)
+		if !ok {
 			return 0, errAt("quiet_hours", 0, key, "must be a time of day from \"00:00\" to \"23:59\"")
 		}
-		h, mm := int(m[1][0]-'0')*10+int(m[1][1]-'0'), int(m[2][0]-'0')*10+int(m[2][1]-'0')
-		return h*60 + mm, nil
+		return m, nil
 	}
 	var err error
 	if q.Start, err = clock("start", start); err != nil {
@@ -579,7 +631,7 @@ func parseLimits(r rawLimits, decimals int, table string, idx int, errAt errAtFu
 	if r.BalanceFractionApproval != nil {
 		frac = *r.BalanceFractionApproval
 	}
-	if !fractionRE.MatchString(frac) {
+	if !isFraction(frac) {
 		return l, errAt(table, idx, "balance_fraction_approval", "must be a decimal from 0 to 1 like \"0.2\"")
 	}
 	l.BalanceFractionApproval, _ = new(big.Rat).SetString(frac)

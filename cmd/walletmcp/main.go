@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	_ "time/tzdata" // quiet_hours time zones load the same on every machine
 
@@ -102,7 +103,10 @@ func main() {
 
 // internalPrefix matches the package prefix of an error ("config: ") at the
 // start of the text or of a wrapped part.
-var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|mcphttp|keystore|erc20|hsm|pkcs11): `)
+// Compiled on first use, not at every start.
+var internalPrefix = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|dev|pending|totp|approval|wallet|web|mcpserver|mcphttp|keystore|erc20|hsm|pkcs11): `)
+})
 
 // forPeople renders err for a person: without the package prefixes that
 // errors carry for programs ("config: wrong home passphrase" reads "wrong
@@ -110,7 +114,7 @@ var internalPrefix = regexp.MustCompile(`(^|: )(config|secret|store|audit|chain|
 func forPeople(err error) string {
 	s := err.Error()
 	for {
-		t := internalPrefix.ReplaceAllString(s, "$1")
+		t := internalPrefix().ReplaceAllString(s, "$1")
 		if t == s {
 			return s
 		}

@@ -6,15 +6,19 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
 
+// Compiled on first use (the commands that edit), not at every start.
 var (
 	// tableLine matches a standard table header ("[approval]  # comment").
-	tableLine = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*\]\s*(?:#.*)?$`)
+	tableLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*\]\s*(?:#.*)?$`)
+	})
 	// keyName is a bare TOML key.
-	keyName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	keyName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 )
 
 // SetString returns the TOML document text with the string value of key set
@@ -30,7 +34,7 @@ func SetString(text, key, value string) (string, error) {
 	if i := strings.LastIndexByte(key, '.'); i >= 0 {
 		table, name = key[:i], key[i+1:]
 	}
-	if !keyName.MatchString(name) || (table != "" && !keyName.MatchString(table)) {
+	if !keyName().MatchString(name) || (table != "" && !keyName().MatchString(table)) {
 		return "", fmt.Errorf("config: edit: unsupported key %q", key)
 	}
 	before := map[string]any{}
@@ -47,7 +51,7 @@ func SetString(text, key, value string) (string, error) {
 	lines := strings.SplitAfter(text, "\n")
 	cur, found, insertAt := "", false, -1
 	for i, l := range lines {
-		if m := tableLine.FindStringSubmatch(strings.TrimRight(l, "\r\n")); m != nil {
+		if m := tableLine().FindStringSubmatch(strings.TrimRight(l, "\r\n")); m != nil {
 			if table == "" && insertAt < 0 {
 				insertAt = i // a top-level key goes before the first table
 			}
@@ -101,7 +105,7 @@ func SetString(text, key, value string) (string, error) {
 // tableIs reports whether lines hold the header of table.
 func tableIs(lines []string, table string) bool {
 	for _, l := range lines {
-		if m := tableLine.FindStringSubmatch(strings.TrimRight(l, "\r\n")); m != nil && strings.Join(strings.Fields(strings.ReplaceAll(m[1], ".", " . ")), "") == table {
+		if m := tableLine().FindStringSubmatch(strings.TrimRight(l, "\r\n")); m != nil && strings.Join(strings.Fields(strings.ReplaceAll(m[1], ".", " . ")), "") == table {
 			return true
 		}
 	}

@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,10 +80,33 @@ type Event struct {
 	Message string
 }
 
-var (
-	addrShape = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	ruleShape = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
-)
+// isAddrShape reports whether s is 0x and 40 hex digits.
+func isAddrShape(s string) bool {
+	if len(s) != 42 || s[0] != '0' || s[1] != 'x' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// isRuleShape reports whether s is 1 to 64 of [a-z0-9_]. (Hand-written
+// rather than regexps: a bounded repeat compiles to a copy per repeat, which
+// every process start paid at init.)
+func isRuleShape(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // wireAlert is an alert's JSON.
 type wireAlert struct {
@@ -102,17 +124,17 @@ type wireAlert struct {
 
 // Encode renders ev as the alert JSON, stamped with id and t.
 func Encode(ev Event, id string, t time.Time) ([]byte, error) {
-	if !ruleShape.MatchString(ev.Kind) {
+	if !isRuleShape(ev.Kind) {
 		return nil, errors.New("ops: alert kind must be [a-z0-9_]{1,64}")
 	}
 	w := wireAlert{Source: "walletmcp", Version: 1, ID: id, Time: t.UTC().Format(time.RFC3339Nano), Kind: ev.Kind, Severity: SeverityWarning, Count: ev.Count}
 	if ev.Severity == SeverityCritical {
 		w.Severity = SeverityCritical
 	}
-	if addrShape.MatchString(ev.Account) {
+	if isAddrShape(ev.Account) {
 		w.Account = ev.Account
 	}
-	if ruleShape.MatchString(ev.Rule) {
+	if isRuleShape(ev.Rule) {
 		w.Rule = ev.Rule
 	}
 	if len(ev.Message) <= 200 && strings.IndexFunc(ev.Message, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
