@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -155,6 +156,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The home KDF's buffers (megabytes) are garbage now: collected before
+	// the keys' KDFs allocate theirs, the heap reuses them rather than
+	// growing by both (the session's peak RSS).
+	runtime.GC()
 	passOwned := true // until the background unlock takes it over
 	defer func() {
 		if passOwned {
