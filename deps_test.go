@@ -43,6 +43,7 @@ var allowed = map[string][]string{
 	"hsm/hsmtest":              {"hsm"},
 	"signer/pkcs11":            {"signer", "hsm"},
 	"signer/offline":           {"signer", "internal/erc20"},
+	"signer/offline/qrscan":    {}, // tests and cmd/airsign: never linked into walletmcp (TestWalletmcpLinksNoQRDecoder)
 	"internal/erc20":           {},
 	"internal/erc20/erc20test": {"internal/chain", "internal/erc20"},
 	"approval/totp":            {"internal/audit", "internal/secret", "internal/store"},
@@ -53,7 +54,7 @@ var allowed = map[string][]string{
 	"mcpserver":                {"approval", "policy", "internal/chain", "internal/audit", "internal/approvalstate"},
 	"mcpserver/mcphttp":        {"mcpserver", "internal/store"},
 	"cmd/walletmcp":            {"*"},
-	"cmd/airsign":              {"signer/offline", "signer/keystore", "wallet", "internal/secret", "policy"},
+	"cmd/airsign":              {"signer/offline", "signer/offline/qrscan", "signer/keystore", "wallet", "internal/secret", "policy"},
 	"examples/demo":            {"*"},
 	"interop":                  {}, // tests only: real MCP clients against the binary
 }
@@ -209,6 +210,24 @@ func TestDepsMCPSideHoldsNoKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWalletmcpLinksNoQRDecoder: walletmcp draws QR codes and never reads
+// them, so it does not link the decoder (gozxing and the character-set
+// tables it pulls in cost about a millisecond of every process start).
+func TestWalletmcpLinksNoQRDecoder(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if name, own := rel(p.ImportPath); !own || name != "cmd/walletmcp" {
+			continue
+		}
+		for _, d := range p.Deps {
+			if strings.HasPrefix(d, "github.com/makiuchi-d/gozxing") || d == module+"/signer/offline/qrscan" {
+				t.Errorf("cmd/walletmcp depends on %s", d)
+			}
+		}
+		return
+	}
+	t.Fatal("cmd/walletmcp not found by go list")
 }
 
 // TestDepsPolicyNoIO: policy depends, even transitively, on none of the

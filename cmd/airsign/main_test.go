@@ -15,6 +15,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/signer/offline"
+	"github.com/walletmcp/walletmcp/signer/offline/qrscan"
 	"github.com/walletmcp/walletmcp/wallet"
 )
 
@@ -169,7 +170,7 @@ func TestSignImagesAndConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	text, err := offline.DecodeQRPNG(f)
+	text, err := qrscan.Decode(f)
 	if err != nil || text != strings.ToUpper(strings.TrimSpace(res.stdout)) {
 		t.Fatalf("--png holds %q, %v", text, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/signer/keystore"
 	"github.com/walletmcp/walletmcp/signer/offline"
+	"github.com/walletmcp/walletmcp/signer/offline/qrscan"
 	"github.com/walletmcp/walletmcp/wallet"
 )
 
@@ -84,7 +85,7 @@ func readRequest(o *options) (*offline.SignRequest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("airsign: %w", err)
 		}
-		text, err := offline.DecodeQRPNG(f)
+		text, err := qrscan.Decode(f)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("airsign: %s: %w", name, err)

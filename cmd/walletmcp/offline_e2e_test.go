@@ -20,6 +20,7 @@ import (
 
 	"github.com/walletmcp/walletmcp/internal/secret"
 	"github.com/walletmcp/walletmcp/signer/offline"
+	"github.com/walletmcp/walletmcp/signer/offline/qrscan"
 	"github.com/walletmcp/walletmcp/wallet"
 )
 
@@ -84,7 +85,7 @@ func (s *server) createOffline(t *testing.T, from, amount string) (offlineReqOut
 		if !ok || img.MIMEType != "image/png" {
 			t.Fatalf("content %T is not a PNG image", c)
 		}
-		text, err := offline.DecodeQRPNG(bytes.NewReader(img.Data))
+		text, err := qrscan.Decode(bytes.NewReader(img.Data))
 		if err != nil || !strings.EqualFold(text, out.UR[len(pngs)]) {
 			t.Fatalf("QR %d reads %q, %v; want part %q", len(pngs), text, err, out.UR[len(pngs)])
 		}

@@ -38,8 +38,8 @@
 //     request id and R‖S‖V with v 0/1.
 //
 // QR: QRPNG(text, size) (go-qrcode, level Medium, URs uppercased so the
-// code is alphanumeric), QRTerminal(text), DecodeQRPNG(r) (gozxing, with
-// the PURE_BARCODE hint first).
+// code is alphanumeric), QRTerminal(text). Reading a QR code back from an
+// image is package qrscan's (gozxing), which walletmcp does not link.
 //
 // # Security model
 //
@@ -50,9 +50,8 @@
 // received (Limits.MaxParts) and the mixed parts held while decoding
 // (Limits.MaxMixedParts); CBOR is decoded with definite lengths only, no
 // duplicate keys, at most 8 levels of nesting, small arrays and maps and
-// unknown keys refused; images are at most MaxPNGBytes and 8192 pixels a
-// side. Each multi-part message is checked against its CRC-32 and each
-// part's bytewords against theirs.
+// unknown keys refused (images: see qrscan). Each multi-part message is
+// checked against its CRC-32 and each part's bytewords against theirs.
 //
 // A sign request says nothing about whether it should be signed: airsign
 // shows what Tx decodes, and the server accepts a signature only through

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/walletmcp/walletmcp/signer/offline/qrscan"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -317,7 +319,7 @@ func TestQRPNGRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := DecodeQRPNG(bytes.NewReader(png))
+		got, err := qrscan.Decode(bytes.NewReader(png))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +327,7 @@ func TestQRPNGRoundTrip(t *testing.T) {
 			t.Fatalf("decoded %.40s…, want %.40s…", got, strings.ToUpper(p))
 		}
 	}
-	if _, err := DecodeQRPNG(strings.NewReader("not a png")); err == nil {
+	if _, err := qrscan.Decode(strings.NewReader("not a png")); err == nil {
 		t.Fatal("garbage decoded")
 	}
 	if _, err := QRPNG(strings.Repeat("A", MaxQRText+1), 0); err == nil {
