@@ -146,6 +146,51 @@ func New(o *Options) (*Server, error) {
 	return s, nil
 }
 
+// toolSchemas are what a tool's types give: the argument spec and the
+// input and output schemas. They are computed once per process (schemaCache)
+// and shared by every Server; nothing changes them once made (the go-sdk
+// only reads a tool's schemas).
+type toolSchemas struct {
+	spec    argSpec
+	in, out *jsonschema.Schema
+}
+
+// schemaCache maps a tool's [2]reflect.Type{In, Out} to its *toolSchemas.
+var schemaCache sync.Map
+
+// schemasFor returns the schemas of a tool with input In and output Out.
+func schemasFor[In, Out any]() (*toolSchemas, error) {
+	key := [2]reflect.Type{reflect.TypeFor[In](), reflect.TypeFor[Out]()}
+	if ts, ok := schemaCache.Load(key); ok {
+		return ts.(*toolSchemas), nil
+	}
+	spec, err := specFor[In]()
+	if err != nil {
+		return nil, err
+	}
+	in, err := spec.schema(key[0])
+	if err != nil {
+		return nil, err
+	}
+	out, err := jsonschema.For[Out](nil)
+	if err != nil {
+		return nil, errors.New("mcpserver: output schema: " + err.Error())
+	}
+	plainArrays(out)
+	ts, _ := schemaCache.LoadOrStore(key, &toolSchemas{spec: spec, in: in, out: out})
+	return ts.(*toolSchemas), nil
+}
+
+// Prepare computes the tools' schemas (inferred from their Go types by
+// reflection: a few milliseconds in a fresh process) ahead of New, which
+// then takes them as made. serve runs it in a goroutine while it reads the
+// home, on the core that would otherwise wait, so that the handshake is
+// answered sooner. Calling it is never needed; it is safe at any time.
+func Prepare() {
+	s := &Server{mcp: mcp.NewServer(&mcp.Implementation{Name: "walletmcp"}, &mcp.ServerOptions{Logger: slog.New(slog.DiscardHandler)})}
+	_ = s.addTools()
+}
+
 // MCP returns the underlying go-sdk server.
 func (s *Server) MCP() *mcp.Server { return s.mcp }
 
@@ -178,19 +223,12 @@ type handlerFunc[In, Out any] func(ctx context.Context, req *mcp.CallToolRequest
 // An input or output type the decoder or the schema inference cannot handle
 // is an error here, when the server is built, never a panic at a call.
 func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) error {
-	spec, err := specFor[In]()
+	ts, err := schemasFor[In, Out]()
 	if err != nil {
 		return err
 	}
-	if t.InputSchema, err = spec.schema(reflect.TypeFor[In]()); err != nil {
-		return err
-	}
-	out, err := jsonschema.For[Out](nil)
-	if err != nil {
-		return errors.New("mcpserver: output schema: " + err.Error())
-	}
-	plainArrays(out)
-	t.OutputSchema = out
+	spec := ts.spec
+	t.InputSchema, t.OutputSchema = ts.in, ts.out
 	s.mcp.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		in, err := decodeArgs[In](spec, req.Params.Arguments)
 		if err != nil {

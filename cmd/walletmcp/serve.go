@@ -44,6 +44,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	// records of calls already answered, and the stop record): the session
 	// then ends, and serve stops cleanly.
 	signal.Ignore(syscall.SIGPIPE)
+	// The tools' schemas are computed on the other core while the home is
+	// read (mcpserver.New then takes them as made).
+	go mcpserver.Prepare()
 	if hf.addr == "" && (hf.tlsCert != "" || hf.tlsKey != "") {
 		return &exitError{code: 2, err: errors.New("serve: --tls-cert and --tls-key need --http")}
 	}
