@@ -172,14 +172,23 @@ func BenchmarkStartHistory(b *testing.B) {
 		node := gethtest.Start(b)
 		nodev := buildNoDev(b)
 		rpcArgs := []string{"serve", "--rpc", node.WSURL, "--home", home, "--password-file", passFile(b, home)}
-		var tDev, tNoDev time.Duration
+		// The binary in envBenchBin (an older build, either kind), when
+		// set, is alternated with the two, op by op, as "other".
+		other := os.Getenv(envBenchBin)
+		var tDev, tNoDev, tOther time.Duration
 		for i := 0; i < b.N; i++ {
 			tDev += start(binPath, rpcArgs...)
 			tNoDev += start(nodev, rpcArgs...)
+			if other != "" {
+				tOther += start(other, rpcArgs...)
+			}
 		}
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) / 1e3 }
 		b.ReportMetric(ms(tDev), "rpc-ms")
 		b.ReportMetric(ms(tNoDev), "rpc-nodev-ms")
+		if other != "" {
+			b.ReportMetric(ms(tOther), "rpc-other-ms")
+		}
 	})
 	b.Run("floors", func(b *testing.B) {
 		floor, deps := floorBin(b), depsFloorBin(b)
