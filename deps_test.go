@@ -214,7 +214,7 @@ func TestDepsMCPSideHoldsNoKeys(t *testing.T) {
 
 // TestWalletmcpLinksNoQRDecoder: walletmcp draws QR codes and never reads
 // them, so it does not link the decoder (gozxing and the character-set
-// tables it pulls in cost about a millisecond of every process start).
+// tables it pulls in cost about 8 ms of every process start).
 func TestWalletmcpLinksNoQRDecoder(t *testing.T) {
 	for _, p := range listPackages(t) {
 		if name, own := rel(p.ImportPath); !own || name != "cmd/walletmcp" {
@@ -228,6 +228,33 @@ func TestWalletmcpLinksNoQRDecoder(t *testing.T) {
 		return
 	}
 	t.Fatal("cmd/walletmcp not found by go list")
+}
+
+// TestDepsFloorLinksOnlyWhatWalletmcpLinks: the dependency floor that the
+// start-up and memory benchmarks measure walletmcp against
+// (cmd/walletmcp/testdata/depsfloor) links no package that walletmcp does
+// not: one it kept after walletmcp dropped it (the QR decoder) charged the
+// floor with its init, and made walletmcp's own cost look smaller.
+func TestDepsFloorLinksOnlyWhatWalletmcpLinks(t *testing.T) {
+	deps := func(pkg string) map[string]bool {
+		t.Helper()
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		m := map[string]bool{}
+		for _, l := range strings.Fields(string(out)) {
+			m[l] = true
+		}
+		return m
+	}
+	walletmcp := deps("./cmd/walletmcp")
+	floor := module + "/cmd/walletmcp/testdata/depsfloor"
+	for d := range deps("./cmd/walletmcp/testdata/depsfloor") {
+		if !walletmcp[d] && d != floor {
+			t.Errorf("the dependency floor links %s, which walletmcp does not", d)
+		}
+	}
 }
 
 // TestDepsPolicyNoIO: policy depends, even transitively, on none of the

@@ -30,7 +30,6 @@ import (
 	_ "github.com/fxamacker/cbor/v2"
 	_ "github.com/lestrrat-go/jwx/v3/jwk"
 	_ "github.com/lestrrat-go/jwx/v3/jwt"
-	_ "github.com/makiuchi-d/gozxing/qrcode"
 	_ "github.com/miekg/pkcs11"
 	_ "github.com/modelcontextprotocol/go-sdk/auth"
 	_ "github.com/pquerna/otp/totp"
