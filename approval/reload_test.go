@@ -17,19 +17,23 @@ import (
 
 // failedGroupStore is the store whose next ledger transaction holds another
 // write's spend (inserted first, as an earlier member of a group commit
-// would) and then fails, so that none of it is written: what the Guard's
-// syncIn applied from it never was.
+// would), then the Guard's fn, and does not commit, so that none of it is
+// written: what the Guard's syncIn applied from it never was. As the store
+// does, every write of such a group fails with store.ErrNotCommitted,
+// wrapping fn's own error when fn refused. With wantRefusal, fn must refuse.
 type failedGroupStore struct {
 	*store.Store
-	fail     atomic.Bool
-	from, to common.Address
+	fail        atomic.Bool
+	wantRefusal bool
+	from, to    common.Address
 }
 
 func (s *failedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) error) error {
 	if !s.fail.CompareAndSwap(true, false) {
 		return s.Store.Ledger(ctx, fn)
 	}
-	return s.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
+	var ferr error
+	err := s.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
 		nonce, err := lt.AllocateNonce(1337, s.from, 0)
 		if err != nil {
 			return err
@@ -38,12 +42,26 @@ func (s *failedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) 
 			From: s.from, To: s.to, Asset: store.AssetETH, Amount: big.NewInt(1e18), Kind: store.KindAuto, Nonce: &nonce}); err != nil {
 			return err
 		}
-		if err := fn(lt); err != nil {
-			return err
+		if ferr = fn(lt); ferr != nil {
+			return ferr
 		}
 		return errors.New("the group's commit failed")
 	})
+	switch {
+	case ferr != nil:
+		return notCommitted{ferr}
+	case s.wantRefusal:
+		return errors.Join(err, errors.New("want the Guard's fn to refuse"))
+	}
+	return notCommitted{err}
 }
+
+// notCommitted is the error the store gives every write of a group that
+// did not commit, whatever its fn returned (store.ErrNotCommitted).
+type notCommitted struct{ error }
+
+func (e notCommitted) Unwrap() error        { return e.error }
+func (e notCommitted) Is(target error) bool { return target == store.ErrNotCommitted }
 
 // TestLedgerReloadedAfterFailedTransaction: a ledger transaction that
 // failed after the Guard's syncIn applied another write's spend (never
@@ -93,46 +111,6 @@ func TestLedgerReloadedAfterFailedTransaction(t *testing.T) {
 	}
 }
 
-// notCommitted is the error the store gives every write of a group that
-// did not commit, whatever its fn returned (store.ErrNotCommitted).
-type notCommitted struct{ error }
-
-func (e notCommitted) Unwrap() error        { return e.error }
-func (e notCommitted) Is(target error) bool { return target == store.ErrNotCommitted }
-
-// refusedInFailedGroupStore: the next ledger transaction holds another
-// write's spend at the account's next nonce (made first, as an earlier
-// member of a group would), then the Guard's fn, which refuses (the
-// offline submission's nonce is taken), and the group does not commit.
-type refusedInFailedGroupStore struct {
-	*store.Store
-	fail     atomic.Bool
-	from, to common.Address
-}
-
-func (s *refusedInFailedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) error) error {
-	if !s.fail.CompareAndSwap(true, false) {
-		return s.Store.Ledger(ctx, fn)
-	}
-	var ferr error
-	err := s.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
-		nonce, err := lt.AllocateNonce(1337, s.from, 0)
-		if err != nil {
-			return err
-		}
-		if _, _, err := lt.Insert(&store.Transfer{IdempotencyKey: "other-write", ArgsHash: make([]byte, 32), ChainID: 1337,
-			From: s.from, To: s.to, Asset: store.AssetETH, Amount: big.NewInt(1e18), Kind: store.KindAuto, Nonce: &nonce}); err != nil {
-			return err
-		}
-		ferr = fn(lt)
-		return ferr
-	})
-	if ferr == nil {
-		return errors.Join(err, errors.New("want the Guard's fn to refuse"))
-	}
-	return notCommitted{ferr}
-}
-
 // TestLedgerReloadedAfterRefusalInFailedGroup: a ledger transaction whose
 // fn refused (after its syncIn applied another write's change) in a group
 // that did not commit left that change in memory, since only a failure
@@ -144,7 +122,7 @@ func TestLedgerReloadedAfterRefusalInFailedGroup(t *testing.T) {
 	bob := common.HexToAddress("0x0000000000000000000000000000000000000B0B")
 	st, lg := w.process()
 	t.Cleanup(func() { lg.Close(); st.Close() })
-	fs := &refusedInFailedGroupStore{Store: st, from: w.from, to: bob}
+	fs := &failedGroupStore{Store: st, wantRefusal: true, from: w.from, to: bob}
 	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: fs, Audit: lg, Keys: approval.KeyMap{},
 		Offline: map[common.Address]offline.KeyPath{w.from: offline.DefaultPath()}})
 	if err != nil {

@@ -27,26 +27,10 @@ import (
 func TestApproveRefusesAlteredSummary(t *testing.T) {
 	home, addr := newHome(t, 1337)
 	st := openState(t, home)
-	in := &policy.Intent{
-		ChainID: 1337, From: addr, To: common.HexToAddress(recipient), Asset: policy.NativeSymbol,
-		Amount: big.NewInt(1e18), Decimals: policy.NativeDecimals, Symbol: policy.NativeSymbol,
-	}
-	sum := policy.NewSummary(in, big.NewInt(21000*2e9))
-	shown := common.HexToAddress("0x9999999999999999999999999999999999999999").Hex()
-	sum.To, sum.ToTail = shown, shown[len(shown)-6:]
-	js, err := json.Marshal(sum)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := in.Digest()
-	link := sha256.Sum256([]byte("link"))
-	a, _, err := st.CreateApproval(context.Background(), &store.Approval{
-		LinkTokenHash: link[:], Digest: d[:], ChainID: in.ChainID, From: in.From, To: in.To,
-		Asset: store.AssetETH, Amount: in.Amount, Summary: js, ExpiresAt: time.Now().Add(10 * time.Minute),
-	}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := pendingApproval(t, st, addr, func(sum *policy.Summary) {
+		shown := common.HexToAddress("0x9999999999999999999999999999999999999999").Hex()
+		sum.To, sum.ToTail = shown, shown[len(shown)-6:]
+	})
 
 	r := runCLI(t, home, nil, nil, "approvals")
 	if r.code != 0 || !strings.Contains(r.stdout, "WARNING") || !strings.Contains(r.stdout, "does not match") {
@@ -69,23 +53,7 @@ func TestApproveRefusesAlteredSummary(t *testing.T) {
 func TestListingsStripControlSequences(t *testing.T) {
 	home, addr := newHome(t, 1337)
 	st := openState(t, home)
-	in := &policy.Intent{
-		ChainID: 1337, From: addr, To: common.HexToAddress(recipient), Asset: policy.NativeSymbol,
-		Amount: big.NewInt(1e18), Decimals: policy.NativeDecimals, Symbol: policy.NativeSymbol,
-	}
-	js, err := json.Marshal(policy.NewSummary(in, big.NewInt(21000*2e9)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := in.Digest()
-	link := sha256.Sum256([]byte("link"))
-	a, _, err := st.CreateApproval(context.Background(), &store.Approval{
-		LinkTokenHash: link[:], Digest: d[:], ChainID: in.ChainID, From: in.From, To: in.To,
-		Asset: store.AssetETH, Amount: in.Amount, Summary: js, ExpiresAt: time.Now().Add(10 * time.Minute),
-	}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := pendingApproval(t, st, addr, nil)
 	const esc = "\x1b]52;c;ZWNobyBwd25lZAo=\a\x1b[2J\x1b[H"
 	db, err := sql.Open("sqlite", filepath.Join(home, "state.db"))
 	if err != nil {
@@ -111,4 +79,32 @@ func TestListingsStripControlSequences(t *testing.T) {
 			t.Fatalf("%v printed a control sequence:\n%q\n%q", args, r.stdout, r.stderr)
 		}
 	}
+}
+
+// pendingApproval stores a pending approval of 1 ETH from addr to
+// recipient, its summary changed by mut (nil: as made).
+func pendingApproval(t *testing.T, st *store.Store, addr common.Address, mut func(*policy.Summary)) *store.Approval {
+	t.Helper()
+	in := &policy.Intent{
+		ChainID: 1337, From: addr, To: common.HexToAddress(recipient), Asset: policy.NativeSymbol,
+		Amount: big.NewInt(1e18), Decimals: policy.NativeDecimals, Symbol: policy.NativeSymbol,
+	}
+	sum := policy.NewSummary(in, big.NewInt(21000*2e9))
+	if mut != nil {
+		mut(&sum)
+	}
+	js, err := json.Marshal(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := in.Digest()
+	link := sha256.Sum256([]byte("link"))
+	a, _, err := st.CreateApproval(context.Background(), &store.Approval{
+		LinkTokenHash: link[:], Digest: d[:], ChainID: in.ChainID, From: in.From, To: in.To,
+		Asset: store.AssetETH, Amount: in.Amount, Summary: js, ExpiresAt: time.Now().Add(10 * time.Minute),
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
