@@ -244,28 +244,17 @@ type drainGroup struct {
 // it queues without bound: 1 MB requests took the server past 2 GB.
 const maxReadWhileWriting = 32
 
-func (d *drainGroup) init() {
-	if d.calls == nil {
-		d.calls = map[any]struct{}{}
-		d.asked = map[any]jsonrpc.ID{}
-		d.eof = make(chan struct{})
-		d.failed = make(chan struct{})
-	}
+func newDrainGroup() *drainGroup {
+	return &drainGroup{calls: map[any]struct{}{}, asked: map[any]jsonrpc.ID{}, eof: make(chan struct{}), failed: make(chan struct{})}
 }
 
 // closing returns a channel closed once the client's input has ended.
-func (d *drainGroup) closing() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.init()
-	return d.eof
-}
+func (d *drainGroup) closing() <-chan struct{} { return d.eof }
 
 // markEOF records that the client's input ended.
 func (d *drainGroup) markEOF() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.init()
 	select {
 	case <-d.eof:
 	default:
@@ -275,14 +264,12 @@ func (d *drainGroup) markEOF() {
 
 func (d *drainGroup) add(id any) {
 	d.mu.Lock()
-	d.init()
 	d.calls[id] = struct{}{}
 	d.mu.Unlock()
 }
 
 func (d *drainGroup) done(id any) {
 	d.mu.Lock()
-	d.init()
 	delete(d.calls, id)
 	if d.idle != nil {
 		close(d.idle)
@@ -298,14 +285,12 @@ func (d *drainGroup) done(id any) {
 // waiting on them end instead of holding the end of the session.
 func (d *drainGroup) ask(id jsonrpc.ID) {
 	d.mu.Lock()
-	d.init()
 	d.asked[id.Raw()] = id
 	d.mu.Unlock()
 }
 
 func (d *drainGroup) answered(id any) {
 	d.mu.Lock()
-	d.init()
 	delete(d.asked, id)
 	d.mu.Unlock()
 }
@@ -314,7 +299,6 @@ func (d *drainGroup) answered(id any) {
 func (d *drainGroup) unanswered() (jsonrpc.ID, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.init()
 	for k, id := range d.asked {
 		delete(d.asked, k)
 		return id, true
@@ -330,16 +314,15 @@ func (d *drainGroup) beginWrite() {
 	d.mu.Unlock()
 }
 
-func (d *drainGroup) endWrite(err error) {
+func (d *drainGroup) endWrite(failed bool) {
 	d.mu.Lock()
-	d.init()
 	d.writing--
 	d.read = 0
 	if d.room != nil {
 		close(d.room)
 		d.room = nil
 	}
-	if err != nil {
+	if failed {
 		select {
 		case <-d.failed:
 		default:
@@ -356,7 +339,6 @@ func (d *drainGroup) endWrite(err error) {
 func (d *drainGroup) admit(ctx context.Context) {
 	for {
 		d.mu.Lock()
-		d.init()
 		if d.writing == 0 || d.read < maxReadWhileWriting {
 			d.read++
 			d.mu.Unlock()
@@ -387,7 +369,6 @@ func (d *drainGroup) wait() {
 	defer t.Stop()
 	for {
 		d.mu.Lock()
-		d.init()
 		if len(d.calls) == 0 {
 			d.mu.Unlock()
 			return
@@ -479,12 +460,7 @@ func (c *drainConn) Write(ctx context.Context, m jsonrpc.Message) error {
 	// A write refused because its own context ended (a cancelled call's
 	// progress notification) says nothing of the connection: as the go-sdk
 	// does, only another failure counts as a broken writer.
-	broken := err != nil && ctx.Err() == nil
-	if broken {
-		c.drain.endWrite(err)
-	} else {
-		c.drain.endWrite(nil)
-	}
+	c.drain.endWrite(err != nil && ctx.Err() == nil)
 	switch {
 	case !isReq:
 		if r, ok := m.(*jsonrpc.Response); ok {

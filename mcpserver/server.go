@@ -125,7 +125,7 @@ func New(o *Options) (*Server, error) {
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 2 * time.Second
 	}
-	s := &Server{opts: opts, limiter: opts.CallLimit, drain: &drainGroup{}, stateKey: make([]byte, 32)}
+	s := &Server{opts: opts, limiter: opts.CallLimit, drain: newDrainGroup(), stateKey: make([]byte, 32)}
 	if s.limiter == nil {
 		s.limiter = newLimiter(opts.ToolCallsPerMinute, time.Minute, opts.Now)
 	}
