@@ -198,6 +198,11 @@ func (s *Store) migrate(ctx context.Context, steps []string) error {
 					return fmt.Errorf("store: migration to version %d: %w", v+1, err)
 				}
 			}
+			if v+1 == offlineHeadVersion {
+				if err := s.sealOfflineHead(ctx, tx); err != nil {
+					return fmt.Errorf("store: migration to version %d: %w", v+1, err)
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 				v+1, s.now().UnixNano()); err != nil {
 				return fmt.Errorf("store: migration to version %d: %w", v+1, err)
@@ -225,10 +230,13 @@ func (s *Store) needKeyToSeal(ctx context.Context, tx *sql.Tx) error {
 		return wrapDBErr("migrate", err)
 	}
 	if rows {
-		return errors.New("store: the state database needs an upgrade, which needs the home passphrase: run `walletmcp serve` or `walletmcp approve` once")
+		return errNeedKey
 	}
 	return nil
 }
+
+// errNeedKey refuses a keyless upgrade that would have to seal rows.
+var errNeedKey = errors.New("store: the state database needs an upgrade, which needs the home passphrase: run `walletmcp serve` or `walletmcp approve` once")
 
 // schemaVersion is the highest applied migration, 0 for a new database.
 func schemaVersion(ctx context.Context, q interface {

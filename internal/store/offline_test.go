@@ -428,4 +428,57 @@ func TestOfflineRowsCounted(t *testing.T) {
 			t.Fatalf("after the upgrade: %v", err)
 		}
 	})
+	t.Run("KeylessUpgradeRefused", func(t *testing.T) {
+		// Without the key, requests stored by an earlier version cannot be
+		// counted under a sealed head: the upgrade waits for the key.
+		s, path := openTest(t, &Options{Now: func() time.Time { return now }})
+		if err := s.CreateOfflineRequest(ctx, offlineReq("a", from, now.Add(time.Minute)), 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{`DROP TABLE offline_head`, `DELETE FROM schema_migrations WHERE version = 10`} {
+			if _, err := s.db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		if s2, err := Open(ctx, path, nil); err == nil || !strings.Contains(err.Error(), "home passphrase") {
+			if s2 != nil {
+				s2.Close()
+			}
+			t.Fatalf("keyless upgrade of a database with requests: %v, want it refused", err)
+		}
+		s3, err := Open(ctx, path, withKey(nil))
+		if err != nil {
+			t.Fatalf("keyed upgrade after the refusal: %v", err)
+		}
+		defer s3.Close()
+		if err := outstanding(s3); err != nil {
+			t.Fatalf("after the keyed upgrade: %v", err)
+		}
+	})
+	t.Run("ForgedUnsealedHeadNotTrusted", func(t *testing.T) {
+		// A head without a MAC is never sealed as found: that would let
+		// anything that can write the file delete a request and have the
+		// next keyed open count what is left.
+		s, path := openTest(t, &Options{Now: func() time.Time { return now }})
+		for _, id := range []string{"a", "b"} {
+			if err := s.CreateOfflineRequest(ctx, offlineReq(id, from, now.Add(time.Minute)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, q := range []string{`DELETE FROM offline_requests WHERE id = 'a'`, `UPDATE offline_head SET inserted = 1, deleted = 0, mac = X''`} {
+			if _, err := s.db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		s2, err := Open(ctx, path, withKey(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s2.Close()
+		if err := outstanding(s2); !errors.Is(err, ErrTampered) {
+			t.Fatalf("a deleted request under a forged unsealed head: %v, want a tamper error", err)
+		}
+	})
 }

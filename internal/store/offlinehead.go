@@ -13,8 +13,9 @@ import (
 // sweep records one spent once its nonce is used). offline_head holds how
 // many requests were ever stored and how many the store itself removed
 // (qForgettable), MAC'd; the table must hold exactly the difference. The
-// migration writes the head unsealed (no MAC: it may run without the key),
-// and the first keyed open seals it (ensureOfflineHead).
+// requests an earlier version stored are counted, and the head sealed, in
+// the migration's own transaction (sealOfflineHead), as the ledger's rows
+// are (sealLegacy): no state ever holds a head that is not sealed.
 const schemaV10OfflineHead = `
 CREATE TABLE offline_head (
 	id       INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
@@ -22,38 +23,56 @@ CREATE TABLE offline_head (
 	deleted  INTEGER NOT NULL CHECK (deleted >= 0),
 	mac      BLOB    NOT NULL
 ) STRICT;
-INSERT INTO offline_head (id, inserted, deleted, mac) SELECT 1, COUNT(*), 0, X'' FROM offline_requests;
 `
+
+// offlineHeadVersion is the schema version that counts the offline
+// requests (schemaV10OfflineHead).
+const offlineHeadVersion = 10
 
 func offlineHeadMAC(key []byte, inserted, deleted int64) []byte {
 	return newMAC("walletmcp/state/offline-head/v1").i64(inserted).i64(deleted).sum(key)
 }
 
-// ensureOfflineHead seals a head the migration wrote (with the rows as the
-// first keyed open finds them). A head missing while requests are stored is
-// tampering; with none stored it is made.
+// sealOfflineHead counts, in the transaction of the migration that adds the
+// head, the requests an earlier version stored, and seals the head. Without
+// the key, a database that holds requests is not upgraded (errNeedKey); one
+// that holds none gets its head at the first keyed open (ensureOfflineHead).
+func (s *Store) sealOfflineHead(ctx context.Context, tx *sql.Tx) error {
+	var rows int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offline_requests`).Scan(&rows); err != nil {
+		return wrapDBErr("read offline requests", err)
+	}
+	if s.key == nil {
+		if rows > 0 {
+			return errNeedKey
+		}
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO offline_head (id, inserted, deleted, mac) VALUES (1, ?, 0, ?)`, rows, offlineHeadMAC(s.key, rows, 0))
+	return wrapErr("seal offline head", err)
+}
+
+// ensureOfflineHead gives a keyed store without a head one, if it holds no
+// request (a database upgraded or created without the key); a head missing
+// while requests are stored is tampering. A head that is there is verified
+// where it is read (offlineHead).
 func (s *Store) ensureOfflineHead(ctx context.Context) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		var inserted, deleted, rows int64
-		var mac []byte
-		err := tx.QueryRowContext(ctx, `SELECT inserted, deleted, mac FROM offline_head WHERE id = 1`).Scan(&inserted, &deleted, &mac)
+		var heads, rows int64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offline_head`).Scan(&heads); err != nil {
+			return wrapDBErr("read offline head", err)
+		}
+		if heads > 0 {
+			return nil
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offline_requests`).Scan(&rows); err != nil {
 			return wrapDBErr("read offline requests", err)
 		}
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if rows > 0 {
-				return &TamperError{Table: "offline_head", What: "missing, though offline requests are stored"}
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO offline_head (id, inserted, deleted, mac) VALUES (1, 0, 0, ?)`, offlineHeadMAC(s.key, 0, 0))
-			return wrapErr("write offline head", err)
-		case err != nil:
-			return wrapDBErr("read offline head", err)
-		case len(mac) == 0:
-			_, err := tx.ExecContext(ctx, `UPDATE offline_head SET inserted = ?, deleted = 0, mac = ? WHERE id = 1`, rows, offlineHeadMAC(s.key, rows, 0))
-			return wrapErr("seal offline head", err)
+		if rows > 0 {
+			return &TamperError{Table: "offline_head", What: "missing, though offline requests are stored"}
 		}
-		return nil
+		_, err := tx.ExecContext(ctx, `INSERT INTO offline_head (id, inserted, deleted, mac) VALUES (1, 0, 0, ?)`, offlineHeadMAC(s.key, 0, 0))
+		return wrapErr("write offline head", err)
 	})
 }
 
