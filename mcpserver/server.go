@@ -187,8 +187,8 @@ func schemasFor[In, Out any]() (*toolSchemas, error) {
 // home, on the core that would otherwise wait, so that the handshake is
 // answered sooner. Calling it is never needed; it is safe at any time.
 func Prepare() {
-	s := &Server{mcp: mcp.NewServer(&mcp.Implementation{Name: "walletmcp"}, &mcp.ServerOptions{Logger: slog.New(slog.DiscardHandler)})}
-	_ = s.addTools()
+	// A server without a go-sdk server only computes the schemas (addTool).
+	_ = (&Server{}).addTools()
 }
 
 // MCP returns the underlying go-sdk server.
@@ -226,6 +226,9 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, h handlerFunc[In, Out]) error 
 	ts, err := schemasFor[In, Out]()
 	if err != nil {
 		return err
+	}
+	if s.mcp == nil { // Prepare: the schemas only
+		return nil
 	}
 	spec := ts.spec
 	t.InputSchema, t.OutputSchema = ts.in, ts.out
