@@ -3,6 +3,7 @@ package approval_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync/atomic"
 	"testing"
@@ -49,19 +50,12 @@ func (s *failedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) 
 	})
 	switch {
 	case ferr != nil:
-		return notCommitted{ferr}
+		return fmt.Errorf("%w: %w", store.ErrNotCommitted, ferr)
 	case s.wantRefusal:
 		return errors.Join(err, errors.New("want the Guard's fn to refuse"))
 	}
-	return notCommitted{err}
+	return fmt.Errorf("%w: %w", store.ErrNotCommitted, err)
 }
-
-// notCommitted is the error the store gives every write of a group that
-// did not commit, whatever its fn returned (store.ErrNotCommitted).
-type notCommitted struct{ error }
-
-func (e notCommitted) Unwrap() error        { return e.error }
-func (e notCommitted) Is(target error) bool { return target == store.ErrNotCommitted }
 
 // TestLedgerReloadedAfterFailedTransaction: a ledger transaction that
 // failed after the Guard's syncIn applied another write's spend (never
