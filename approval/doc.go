@@ -20,10 +20,17 @@
 // from, to, amount, asset and an idempotency key. It can never pass calldata,
 // gas, fees or a nonce. Verdicts fail closed: the zero Verdict is Deny, and any
 // error while gathering facts (balance, fees, the store) denies. The spend is
-// reserved in the store under a per-account lock before signing, so limits
-// hold under concurrency. Every verdict, signature and broadcast is written to
-// the audit log, and a signature's record is on disk before the signed
-// transaction leaves the process. A signed transaction is stored before it is
-// broadcast, so a crash never leads to a second, different transaction for the
-// same request: recovery re-broadcasts the stored one.
+// reserved in the store, in the transaction that checks the limits (no other
+// reservation, in any process, comes between), before anything is signed or
+// with the signature: a key held in memory signs inside that transaction,
+// once the verdict allows it and the nonce is taken, so that the reservation
+// and the signed bytes are one durable write; a slower key (an HSM, a key
+// still being unlocked) signs after it is committed. Every verdict, signature
+// and broadcast is written to the audit log, and a signature's record is on
+// disk before the signed transaction leaves the process; a settling pass
+// that re-broadcasts stored bytes records their signature again first, since
+// a crash may have come between storing them and recording it. A signed
+// transaction is stored before it is broadcast, so a crash never leads to a
+// second, different transaction for the same request: recovery re-broadcasts
+// the stored one.
 package approval

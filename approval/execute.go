@@ -35,7 +35,9 @@ func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan)
 }
 
 // execute builds, signs, records and broadcasts the transaction of a
-// reserved transfer, with the nonce the reservation holds.
+// reserved transfer, with the nonce the reservation holds; a transfer that
+// reserve already signed and stored (p.signed) is audited and broadcast
+// (sendStored).
 //
 // Until the signed bytes are stored, a failure fails the transfer (nothing
 // left the process; its amount and nonce are freed). From then on, only the
@@ -47,6 +49,9 @@ func (g *Guard) executeReserved(ctx context.Context, t *store.Transfer, p *plan)
 func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	// Finish the bookkeeping even if the agent goes away mid-way.
 	ctx = context.WithoutCancel(ctx)
+	if p.signed != nil {
+		return g.sendStored(ctx, t, p)
+	}
 	fail := func(code policy.Code, reason string) (*Outcome, error) {
 		_ = g.cfg.Store.MarkFailed(ctx, t.ID, reason)
 		return nil, policy.Errorf(code, "%s", reason)
@@ -58,23 +63,81 @@ func (g *Guard) execute(ctx context.Context, t *store.Transfer, p *plan) (*Outco
 	if t.Nonce == nil {
 		return fail(policy.CodeInternal, "the reservation holds no nonce")
 	}
+	signed, err := signTransfer(ctx, s, p, *t.Nonce)
+	if err != nil {
+		if !errors.Is(err, errSigning) {
+			return fail(policy.CodeInternal, err.Error())
+		}
+		return fail(policy.CodeInternal, "signing failed")
+	}
+	return g.sendSigned(ctx, t, p, signed, fail, false)
+}
+
+// errSigning is signTransfer's error when the key did not sign.
+var errSigning = errors.New("approval: signing failed")
+
+// signTransfer builds the transaction of plan p with nonce, checks it
+// against the intent and signs it with s (signer.SignTx, which checks the
+// signature recovers to the account). A key that does not sign is
+// errSigning; a transaction that does not match the intent is another error.
+func signTransfer(ctx context.Context, s signer.Signer, p *plan, nonce uint64) (*types.Transaction, error) {
 	chainID := new(big.Int).SetUint64(p.intent.ChainID)
 	txTo, value := p.intent.To, p.intent.Amount
 	if tok := p.intent.TokenAddress(); tok != nil {
 		txTo, value = *tok, new(big.Int)
 	}
 	tx := types.NewTx(&types.DynamicFeeTx{
-		ChainID: chainID, Nonce: *t.Nonce, GasTipCap: p.tipCap, GasFeeCap: p.feeCap, Gas: p.gas,
+		ChainID: chainID, Nonce: nonce, GasTipCap: p.tipCap, GasFeeCap: p.feeCap, Gas: p.gas,
 		To: &txTo, Value: value, Data: p.intent.Calldata,
 	})
 	if err := checkTxMatches(tx, p.intent); err != nil {
-		return fail(policy.CodeInternal, err.Error())
+		return nil, err
 	}
 	signed, err := signer.SignTx(ctx, s, tx, chainID)
 	if err != nil {
-		return fail(policy.CodeInternal, "signing failed")
+		return nil, errSigning
 	}
-	return g.sendSigned(ctx, t, p, signed, fail, false)
+	return signed, nil
+}
+
+// auditSignature records, durably, the signature of transfer t's
+// transaction signed: what was signed (the transaction's own recipient,
+// value, nonce and fees) and what it pays (the transfer's). recovered marks
+// the record a settling pass writes before it first re-broadcasts a stored
+// signed transaction, whose first record a crash may have lost.
+func (g *Guard) auditSignature(ctx context.Context, t *store.Transfer, signed *types.Transaction, recovered bool) error {
+	txTo := ""
+	if to := signed.To(); to != nil {
+		txTo = to.Hex()
+	}
+	fields := map[string]any{
+		"transfer_id": t.ID, "kind": t.Kind, "tx_hash": signed.Hash().Hex(), "nonce": signed.Nonce(), "chain_id": t.ChainID,
+		"from": t.From.Hex(), "to": t.To.Hex(), "asset": t.Asset, "amount_base_units": t.Amount.String(),
+		"tx_to": txTo, "value_wei": signed.Value().String(),
+		"gas": signed.Gas(), "max_fee_per_gas": signed.GasFeeCap().String(), "max_priority_fee_per_gas": signed.GasTipCap().String(),
+	}
+	if recovered {
+		fields["recovered"] = true
+	}
+	return g.cfg.Audit.Append(ctx, audit.TypeSignature, fields)
+}
+
+// sendStored audits and broadcasts the transaction that reserve signed and
+// stored with the row (p.signed). The signed bytes are on disk; the
+// signature record is made durable before the bytes leave. If it cannot be,
+// nothing is sent and the transfer is failed; should a settling pass have
+// claimed the row meanwhile (it writes its own signature record before it
+// re-broadcasts), the transfer stays counted and the error says so.
+func (g *Guard) sendStored(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
+	ctx = context.WithoutCancel(ctx)
+	signed := p.signed
+	if err := g.auditSignature(ctx, t, signed, false); err != nil {
+		if ferr := g.cfg.Store.MarkFailed(ctx, t.ID, "audit log unavailable; nothing was sent"); ferr != nil {
+			return nil, policy.Errorf(policy.CodeInternal, "audit log unavailable; transaction %s was not sent by this call, but it is stored signed and stays counted: recovery may still broadcast it", signed.Hash().Hex())
+		}
+		return nil, policy.Errorf(policy.CodeInternal, "audit log unavailable; nothing was sent")
+	}
+	return g.broadcast(ctx, t, p, signed, false)
 }
 
 // sendSigned audits, records and broadcasts the signed transaction of a
@@ -89,14 +152,8 @@ func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, sign
 	if signed.To() == nil {
 		return fail(policy.CodeInternal, "the signed transaction has no recipient")
 	}
-	txTo, value := *signed.To(), signed.Value()
 	hash := signed.Hash()
-	if err := g.cfg.Audit.Append(ctx, audit.TypeSignature, map[string]any{
-		"transfer_id": t.ID, "kind": t.Kind, "tx_hash": hash.Hex(), "nonce": signed.Nonce(), "chain_id": p.intent.ChainID,
-		"from": p.intent.From.Hex(), "to": p.intent.To.Hex(), "asset": p.intent.Asset, "amount_base_units": p.intent.Amount.String(),
-		"tx_to": txTo.Hex(), "value_wei": value.String(),
-		"gas": p.gas, "max_fee_per_gas": p.feeCap.String(), "max_priority_fee_per_gas": p.tipCap.String(),
-	}); err != nil {
+	if err := g.auditSignature(ctx, t, signed, false); err != nil {
 		// The signature is dropped: it never leaves the process unrecorded.
 		return fail(policy.CodeInternal, "audit log unavailable; nothing was sent")
 	}
@@ -110,6 +167,14 @@ func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, sign
 		_ = g.cfg.Store.MarkFailed(ctx, t.ID, "recording the signed transaction failed; nothing was sent")
 		return nil, policy.Errorf(policy.CodeInternal, "recording the signed transaction failed; nothing was sent")
 	}
+	return g.broadcast(ctx, t, p, signed, keepRefused)
+}
+
+// broadcast sends the signed transaction of transfer t, whose signed bytes
+// and signature record are on disk, and answers with its outcome (see
+// execute and sendSigned).
+func (g *Guard) broadcast(ctx context.Context, t *store.Transfer, p *plan, signed *types.Transaction, keepRefused bool) (*Outcome, error) {
+	hash := signed.Hash()
 	sendErr := g.cfg.Chain.Send(ctx, signed)
 	var rej *chain.RejectedError
 	if errors.As(sendErr, &rej) && g.unknownToNode(ctx, hash) {
@@ -272,6 +337,13 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 	// first is never failed (un-counted) while this re-broadcast may be
 	// taken and mined.
 	if t.Status == store.StatusSigned {
+		// The bytes were stored before their signature record was made
+		// durable (reserve signs an immediate key's transfer in the
+		// transaction that stores it): a crash in between loses the record.
+		// Record the signature again before the bytes leave from here.
+		if err := g.auditSignature(ctx, t, tx, true); err != nil {
+			return
+		}
 		if err := g.cfg.Store.MarkSubmitted(ctx, t.ID, next); err != nil {
 			return // failed, confirmed, or claimed by another pass meanwhile
 		}

@@ -158,7 +158,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		return
 	}
 	ah := argsHash(in)
-	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: a.ID, ArgsHash: ah, Kind: store.KindApproved})
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: a.ID, ArgsHash: ah, Kind: store.KindApproved}, true)
 	switch {
 	case err != nil:
 		// Left approved for the next round, until the approval expires.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/walletmcp/walletmcp/approval/pending"
 	"github.com/walletmcp/walletmcp/internal/audit"
@@ -228,6 +229,9 @@ type plan struct {
 	feeCap   *big.Int
 	// autoMax is the auto_approve_max the decision applied (base units).
 	autoMax *big.Int
+	// signed is the transaction signed inside the reservation (an
+	// immediate key, see reserve); its bytes are stored with the row.
+	signed *types.Transaction
 }
 
 // catchUp brings the ledger up to date with every process's spends, for a
@@ -440,7 +444,7 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 	if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
 		return nil, policy.Errorf(policy.CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
 	}
-	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto})
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto}, true)
 	switch {
 	case errors.Is(err, errKeyParked):
 		return g.replayDecided(ctx, args.IdempotencyKey, ah)
@@ -521,7 +525,22 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 // come between the check and the record. want carries the idempotency key or
 // approval, the args hash and the kind. When the key (or approval) was used
 // before, prev is that transfer and nothing is decided.
-func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer) (p *plan, t, prev *store.Transfer, err error) {
+//
+// With signNow, when the sender's key is immediate (signer.SignsNow: a key
+// unlocked in memory), an allowed transfer's transaction is signed in the
+// same store transaction, once the verdict and the nonce are in it, and
+// stored signed (p.signed): the reservation and the signed bytes are one
+// durable write, not two. A signature that fails, or whose write does not
+// commit, stores nothing and never leaves the process. Any other key (an
+// HSM, a key still being unlocked) signs after the commit (execute), so
+// that no slow signature holds the store's write lock.
+func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer, signNow bool) (p *plan, t, prev *store.Transfer, err error) {
+	var key signer.Signer
+	if signNow {
+		if s, ok := g.cfg.Keys.Signer(in.From); ok && signer.SignsNow(s) {
+			key = s
+		}
+	}
 	err = g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
 		if err := g.syncIn(lt); err != nil {
 			return err
@@ -582,8 +601,23 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		n := *want
 		n.ChainID, n.From, n.To, n.Asset, n.Amount = in.ChainID, in.From, in.To, in.Asset, in.Amount
 		n.Nonce, n.LeaseUntil = &nonce, lt.Now().Add(reservationLease)
-		t, _, err = lt.Insert(&n)
-		return err
+		if key == nil {
+			t, _, err = lt.Insert(&n)
+			return err
+		}
+		signed, err := signTransfer(ctx, key, p, nonce)
+		if err != nil {
+			return err
+		}
+		raw, err := signed.MarshalBinary()
+		if err != nil {
+			return errSigning
+		}
+		if t, _, err = lt.InsertSigned(&n, signed.Hash(), raw); err != nil {
+			return err
+		}
+		p.signed = signed
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, errKeyParked) {
@@ -592,6 +626,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		g.tampered(err)
 		if errors.Is(err, store.ErrConflict) {
 			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "idempotency_key: already used with different arguments")
+		}
+		if errors.Is(err, errSigning) {
+			return nil, nil, nil, policy.Errorf(policy.CodeInternal, "signing failed; nothing was recorded or sent")
 		}
 		if errors.Is(err, errNonceTaken) {
 			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "request_id: the nonce this request fixes was used meanwhile, or is no longer the account's next one; create a new request")

@@ -72,3 +72,15 @@ func (d *Deferred) SignDigest(ctx context.Context, digest []byte) ([]byte, error
 	}
 	return d.s.SignDigest(ctx, digest)
 }
+
+// SignsNow reports whether the key is ready and the signer it resolved to
+// signs now (signer.Immediate): false while the key is being unlocked and
+// after it failed to.
+func (d *Deferred) SignsNow() bool {
+	select {
+	case <-d.ready:
+		return d.err == nil && SignsNow(d.s)
+	default:
+		return false
+	}
+}

@@ -60,3 +60,37 @@ func TestDeferred(t *testing.T) {
 		}
 	})
 }
+
+// nowSigner is a zeroSigner that says whether it signs now.
+type nowSigner struct {
+	zeroSigner
+	now bool
+}
+
+func (n nowSigner) SignsNow() bool { return n.now }
+
+// TestDeferredSignsNow: a Deferred signs now only once its key is ready and
+// that key signs now; not while it is being unlocked, not after it failed.
+func TestDeferredSignsNow(t *testing.T) {
+	addr := common.HexToAddress("0xa11ce")
+	for _, c := range []struct {
+		name    string
+		resolve func(*signer.Deferred)
+		want    bool
+	}{
+		{"not ready", func(*signer.Deferred) {}, false},
+		{"ready, immediate", func(d *signer.Deferred) { d.Resolve(nowSigner{zeroSigner{addr}, true}, nil) }, true},
+		{"ready, not immediate", func(d *signer.Deferred) { d.Resolve(nowSigner{zeroSigner{addr}, false}, nil) }, false},
+		{"ready, no SignsNow", func(d *signer.Deferred) { d.Resolve(zeroSigner{addr}, nil) }, false},
+		{"failed", func(d *signer.Deferred) { d.Resolve(nil, errors.New("wrong passphrase")) }, false},
+		{"another account's key", func(d *signer.Deferred) {
+			d.Resolve(nowSigner{zeroSigner{common.HexToAddress("0xb0b")}, true}, nil)
+		}, false},
+	} {
+		d := signer.NewDeferred(addr)
+		c.resolve(d)
+		if got := signer.SignsNow(d); got != c.want {
+			t.Errorf("%s: SignsNow %v, want %v", c.name, got, c.want)
+		}
+	}
+}

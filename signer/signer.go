@@ -66,6 +66,27 @@ type Signer interface {
 	SignDigest(ctx context.Context, digest []byte) ([]byte, error)
 }
 
+// Immediate is implemented by a Signer that can tell whether SignDigest
+// would sign at once, in this process, without waiting for anything: a key
+// held unlocked in memory (keystore, HD). A key still being unlocked, one
+// whose self-check has not run or failed, and an HSM (a device round trip,
+// under the token's session lock) are not immediate. approval.Guard signs
+// the transaction of an immediate key inside the store transaction that
+// reserves it, so that the reservation and the signed bytes are one
+// durable write; any other key signs after the reservation is committed.
+type Immediate interface {
+	Signer
+	// SignsNow reports whether SignDigest, called now, would sign without
+	// waiting for a key, a check or a device.
+	SignsNow() bool
+}
+
+// SignsNow reports whether s is Immediate and would sign now.
+func SignsNow(s Signer) bool {
+	i, ok := s.(Immediate)
+	return ok && i.SignsNow()
+}
+
 var (
 	secp256k1N     = crypto.S256().Params().N
 	secp256k1HalfN = new(big.Int).Rsh(secp256k1N, 1)

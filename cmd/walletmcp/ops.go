@@ -59,6 +59,17 @@ func (a *afterSelfCheck) SignDigest(ctx context.Context, digest []byte) ([]byte,
 	return a.Signer.SignDigest(ctx, digest)
 }
 
+// SignsNow reports whether the start self-check has run and the wrapped
+// signer signs now (signer.Immediate).
+func (a *afterSelfCheck) SignsNow() bool {
+	select {
+	case <-a.checked:
+		return signer.SignsNow(a.Signer)
+	default:
+		return false
+	}
+}
+
 // opsDeps is what startOps wires.
 type opsDeps struct {
 	h      *config.Home

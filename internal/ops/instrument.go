@@ -147,3 +147,6 @@ func (t *timedSigner) SignDigest(ctx context.Context, digest []byte) ([]byte, er
 	t.m.ObserveSign(t.backend, time.Since(start))
 	return sig, err
 }
+
+// SignsNow is the wrapped signer's (signer.Immediate).
+func (t *timedSigner) SignsNow() bool { return signer.SignsNow(t.Signer) }

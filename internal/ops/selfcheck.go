@@ -40,6 +40,10 @@ func (c *Checked) SignDigest(ctx context.Context, digest []byte) ([]byte, error)
 	return c.Signer.SignDigest(ctx, digest)
 }
 
+// SignsNow reports whether the key is enabled and the wrapped signer signs
+// now (signer.Immediate).
+func (c *Checked) SignsNow() bool { return !c.disabled.Load() && signer.SignsNow(c.Signer) }
+
 // Disabled reports whether a self-check disabled the key.
 func (c *Checked) Disabled() bool { return c.disabled.Load() }
 

@@ -8,6 +8,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/walletmcp/walletmcp/signer"
+	kssigner "github.com/walletmcp/walletmcp/signer/keystore"
+	"github.com/walletmcp/walletmcp/wallet"
 )
 
 // rawSigner signs with key but claims addr (a key swapped under the server
@@ -91,3 +95,39 @@ func TestPeriodicCheckFailsClosed(t *testing.T) {
 		t.Fatalf("marks %v", st.marks)
 	}
 }
+
+// TestCheckedSignsNow: a checked key (and its timed wrapper) signs now while
+// it is enabled and its key does; a key the self-check disabled does not.
+func TestCheckedSignsNow(t *testing.T) {
+	a, _ := crypto.GenerateKey()
+	b, _ := crypto.GenerateKey()
+	sealed, err := wallet.SealKey(crypto.FromECDSA(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sealed.Destroy()
+	m := NewMetrics(nil)
+	good := &Checked{Signer: m.TimeSigner(kssigner.New(sealed), "keystore"), Backend: "keystore"}
+	if !signer.SignsNow(good) {
+		t.Fatal("an enabled keystore key does not sign now")
+	}
+	if signer.SignsNow(&Checked{Signer: m.TimeSigner(&rawSigner{key: crypto.FromECDSA(a), addr: crypto.PubkeyToAddress(a.PublicKey)}, "hsm")}) {
+		t.Fatal("a key without SignsNow signs now")
+	}
+	swapped := &Checked{Signer: &swappedNow{Signer: kssigner.New(sealed), addr: crypto.PubkeyToAddress(b.PublicKey)}, Backend: "keystore"}
+	if _, err := SelfCheck(context.Background(), []*Checked{swapped}, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	if !swapped.Disabled() || signer.SignsNow(swapped) {
+		t.Fatalf("a key the self-check disabled: disabled %v, signs now %v", swapped.Disabled(), signer.SignsNow(swapped))
+	}
+}
+
+// swappedNow is an immediate key that claims another address.
+type swappedNow struct {
+	signer.Signer
+	addr common.Address
+}
+
+func (s *swappedNow) Address() common.Address { return s.addr }
+func (s *swappedNow) SignsNow() bool          { return true }

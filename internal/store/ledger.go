@@ -360,6 +360,39 @@ func (lt *LedgerTx) AllocateNonce(chainID uint64, from common.Address, floor uin
 // fields it sets and the idempotency rules), with the next sequence and
 // version and its MAC.
 func (lt *LedgerTx) Insert(t *Transfer) (*Transfer, bool, error) {
+	return lt.insert(t, nil)
+}
+
+// InsertSigned records t as a new transfer already signed: a reservation
+// and its signed transaction in one change, as Insert followed by MarkSigned
+// would leave it (status "signed", due for settling SignedGrace later). t
+// must hold the nonce the transaction was signed with (AllocateNonce's).
+// With the idempotency key or approval used before, it answers as Insert
+// does and writes nothing.
+func (lt *LedgerTx) InsertSigned(t *Transfer, hash common.Hash, raw []byte) (*Transfer, bool, error) {
+	if t == nil {
+		return nil, false, errors.New("store: nil transfer")
+	}
+	switch {
+	case t.Nonce == nil:
+		return nil, false, errors.New("store: a signed transfer needs its nonce")
+	case *t.Nonce > math.MaxInt64:
+		return nil, false, errors.New("store: nonce out of range")
+	case hash == (common.Hash{}):
+		return nil, false, errors.New("store: zero transaction hash")
+	case len(raw) == 0:
+		return nil, false, errors.New("store: empty signed transaction")
+	}
+	return lt.insert(t, &signedTx{hash: hash, raw: raw})
+}
+
+// signedTx is what InsertSigned stores with the row.
+type signedTx struct {
+	hash common.Hash
+	raw  []byte
+}
+
+func (lt *LedgerTx) insert(t *Transfer, signed *signedTx) (*Transfer, bool, error) {
 	if t == nil {
 		return nil, false, errors.New("store: nil transfer")
 	}
@@ -396,13 +429,20 @@ func (lt *LedgerTx) Insert(t *Transfer) (*Transfer, bool, error) {
 		n.Nonce = &v
 		nonce = sql.NullInt64{Int64: int64(v), Valid: true}
 	}
+	var hash sql.NullString
+	if signed != nil {
+		h := signed.hash
+		n.Status, n.TxHash, n.RawTx = StatusSigned, &h, append([]byte(nil), signed.raw...)
+		n.NextCheck = lt.now.Add(SignedGrace)
+		hash = sql.NullString{String: encodeHash(h), Valid: true}
+	}
 	_, err := lt.s.exec(lt.ctx, lt.tx, `INSERT INTO transfers
 		(id, seq, version, approval_id, idempotency_key, args_hash, chain_id, from_addr, to_addr, asset, amount, kind,
-		 status, nonce, lease_until, created_at, updated_at, mac)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 status, nonce, tx_hash, raw_tx, next_check, lease_until, created_at, updated_at, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.ID, n.Seq, n.Version, nullString(n.ApprovalID), nullString(n.IdempotencyKey), n.ArgsHash, int64(n.ChainID),
 		encodeAddr(n.From), encodeAddr(n.To), n.Asset, n.Amount.String(), n.Kind, n.Status, nonce,
-		optTime(n.LeaseUntil), unixNano(n.CreatedAt), unixNano(n.UpdatedAt), transferMAC(lt.s.key, &n))
+		hash, n.RawTx, optTime(n.NextCheck), optTime(n.LeaseUntil), unixNano(n.CreatedAt), unixNano(n.UpdatedAt), transferMAC(lt.s.key, &n))
 	if err != nil {
 		return nil, false, wrapDBErr("create transfer", err)
 	}

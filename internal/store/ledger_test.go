@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -580,5 +581,80 @@ func TestLedgerGroupHead(t *testing.T) {
 	// The next transaction verifies the head afresh and finds it intact.
 	if err := insert(false)(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInsertSigned: a transfer inserted signed is the row Insert then
+// MarkSigned would leave (signed, its hash and bytes, due for settling
+// SignedGrace later, authenticated), seen by another handle, settled and
+// never abandoned; bad input is refused and writes nothing; a used key
+// answers with its transfer and writes nothing.
+func TestInsertSigned(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	s1, s2 := openPair(t, &Options{Now: clk.Now})
+	now := clk.Now()
+	hash, raw := common.HexToHash("0x1234"), []byte{0x02, 0xf8, 0x01}
+	insert := func(tr *Transfer, hash common.Hash, raw []byte) (*Transfer, bool, error) {
+		var got *Transfer
+		var created bool
+		err := s1.Ledger(ctx, func(lt *LedgerTx) error {
+			var err error
+			got, created, err = lt.InsertSigned(tr, hash, raw)
+			return err
+		})
+		return got, created, err
+	}
+	nonce := func(n uint64) *uint64 { return &n }
+	w0, _ := s1.Stats()
+	for _, c := range []struct {
+		name  string
+		nonce *uint64
+		hash  common.Hash
+		raw   []byte
+		want  string
+	}{
+		{"no nonce", nil, hash, raw, "needs its nonce"},
+		{"nonce out of range", nonce(1 << 63), hash, raw, "nonce out of range"},
+		{"zero hash", nonce(0), common.Hash{}, raw, "zero transaction hash"},
+		{"no bytes", nonce(0), hash, nil, "empty signed transaction"},
+	} {
+		tr := testTransfer()
+		tr.Nonce = c.nonce
+		if _, _, err := insert(tr, c.hash, c.raw); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	if w, _ := s1.Stats(); w != w0 {
+		t.Fatalf("%d writes committed by refused inserts", w-w0)
+	}
+
+	tr := testTransfer()
+	tr.IdempotencyKey, tr.ArgsHash, tr.Nonce = "k1", make([]byte, 32), nonce(7)
+	got, created, err := insert(tr, hash, raw)
+	if err != nil || !created {
+		t.Fatalf("InsertSigned: %v, %v", created, err)
+	}
+	raw[0] = 0xff // the store keeps its own copy
+	for _, s := range []*Store{s1, s2} {
+		r, err := s.Transfer(ctx, got.ID)
+		if err != nil || !r.Verified || r.Status != StatusSigned || r.TxHash == nil || *r.TxHash != hash ||
+			string(r.RawTx) != "\x02\xf8\x01" || r.Nonce == nil || *r.Nonce != 7 || !r.NextCheck.Equal(now.Add(SignedGrace)) {
+			t.Fatalf("read back: %+v, %v", r, err)
+		}
+	}
+	if due, err := s2.Unsettled(ctx, now.Add(SignedGrace), 10); err != nil || !slices.Equal(ids(due), []string{got.ID}) {
+		t.Fatalf("unsettled after the grace: %v, %v", ids(due), err)
+	}
+	if ab, err := s2.Abandoned(ctx, now.Add(time.Hour), 10); err != nil || len(ab) != 0 {
+		t.Fatalf("a signed insert was abandoned: %v, %v", ids(ab), err)
+	}
+	again := testTransfer()
+	again.IdempotencyKey, again.ArgsHash, again.Nonce = "k1", make([]byte, 32), nonce(8)
+	if e, created, err := insert(again, common.HexToHash("0x99"), raw); err != nil || created || e.ID != got.ID {
+		t.Fatalf("the same key again: %+v, %v, %v", e, created, err)
+	}
+	if all, h, err := s1.LoadLedger(ctx, time.Time{}); err != nil || len(all) != 1 || h != (LedgerHead{1, 1}) {
+		t.Fatalf("after the used key: %d rows, head %+v, %v", len(all), h, err)
 	}
 }

@@ -11,8 +11,9 @@
 // # Security model
 //
 // The server never sends the same transfer twice, also across a crash, because
-// a transfer is recorded here before it is signed and its signed bytes are
-// recorded before they are broadcast: after a restart Unfinished lists what may
+// a transfer is recorded here before it is signed (or in the same transaction
+// as its signature, LedgerTx.InsertSigned) and its signed bytes are recorded
+// before they are broadcast: after a restart Unfinished lists what may
 // have been interrupted, and a signed transaction is re-broadcast from RawTx,
 // never re-signed. For that, a committed transaction must reach the disk before
 // the commit returns (synchronous=FULL).

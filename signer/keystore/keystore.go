@@ -85,6 +85,10 @@ func (s *Signer) SignDigest(ctx context.Context, digest []byte) ([]byte, error) 
 	return sig, nil
 }
 
+// SignsNow reports true (signer.Immediate): the key is in memory, and a
+// signature is one in-process ECDSA operation.
+func (s *Signer) SignsNow() bool { return s.key != nil }
+
 // String describes the signer by its address.
 func (s *Signer) String() string { return "keystore.Signer(" + s.Address().Hex() + ")" }
 

@@ -1,0 +1,277 @@
+package approval_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/walletmcp/walletmcp/approval"
+	"github.com/walletmcp/walletmcp/internal/audit"
+	"github.com/walletmcp/walletmcp/internal/store"
+	"github.com/walletmcp/walletmcp/policy"
+	"github.com/walletmcp/walletmcp/signer"
+)
+
+// notImmediate hides the key's signer.Immediate: it stands for an HSM, or
+// a key still being unlocked.
+type notImmediate struct{ s signer.Signer }
+
+func (n notImmediate) Address() common.Address { return n.s.Address() }
+func (n notImmediate) SignDigest(ctx context.Context, d []byte) ([]byte, error) {
+	return n.s.SignDigest(ctx, d)
+}
+
+// brokenKey says it signs now, then fails to.
+type brokenKey struct{ s signer.Signer }
+
+func (b brokenKey) Address() common.Address { return b.s.Address() }
+func (b brokenKey) SignsNow() bool          { return true }
+func (b brokenKey) SignDigest(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("the device is gone")
+}
+
+// noSignatureRecords is an audit log that cannot record a signature.
+type noSignatureRecords struct{ *audit.Log }
+
+func (l noSignatureRecords) Append(ctx context.Context, typ string, fields any) error {
+	if typ == audit.TypeSignature {
+		return errors.New("audit: disk full")
+	}
+	return l.Log.Append(ctx, typ, fields)
+}
+
+// auditRecord is one line of the audit log, as the tests read it.
+type auditRecord struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+}
+
+func readAudit(t *testing.T, path string) []auditRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []auditRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r auditRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// typesOf lists the types of the records about transfer id (a verdict
+// names it "id"), in order.
+func typesOf(recs []auditRecord, id string) []string {
+	var out []string
+	for _, r := range recs {
+		if r.Data["transfer_id"] == id || r.Type == "verdict" && r.Data["id"] == id {
+			out = append(out, r.Type)
+		}
+	}
+	return out
+}
+
+// TestImmediateKeySignsInItsReservation: a transfer from a key held in
+// memory is reserved and stored signed in one store write, and its
+// signature record is on disk before the broadcast; a key that is not
+// immediate takes the two writes (reserve, then the signed bytes). Both
+// send exactly one transaction, and the audit reads verdict, signature,
+// broadcast for each.
+func TestImmediateKeySignsInItsReservation(t *testing.T) {
+	ctx := context.Background()
+	alice := common.HexToAddress("0x00000000000000000000000000000000000A11CE")
+	for _, c := range []struct {
+		name   string
+		key    func(signer.Signer) signer.Signer
+		writes uint64
+	}{
+		{"immediate", func(s signer.Signer) signer.Signer { return s }, 1},
+		{"not-immediate", func(s signer.Signer) signer.Signer { return notImmediate{s} }, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := rcNewWorld(t)
+			w.signer = c.key(w.signer)
+			st, lg := w.process()
+			defer st.Close()
+			defer lg.Close()
+			g := w.guard(st, lg)
+			w0, _ := st.Stats()
+			out, err := g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: alice.Hex(), Amount: "0.001", IdempotencyKey: "k1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w1, _ := st.Stats(); w1-w0 != c.writes {
+				t.Fatalf("%d store writes for one transfer, want %d", w1-w0, c.writes)
+			}
+			tr, err := st.TransferByKey(ctx, "k1")
+			if err != nil || tr.Status != store.StatusSigned || tr.TxHash == nil || *tr.TxHash != out.TxHash || len(tr.RawTx) == 0 {
+				t.Fatalf("stored transfer %+v, %v; want signed with the sent hash and its bytes", tr, err)
+			}
+			var stored types.Transaction
+			if err := stored.UnmarshalBinary(tr.RawTx); err != nil || stored.Hash() != out.TxHash || stored.Nonce() != 0 {
+				t.Fatalf("stored bytes: %v, %v", stored.Hash(), err)
+			}
+			w.waitMined(out.TxHash)
+			if got := w.balance(alice); got.Cmp(big.NewInt(1e15)) != 0 {
+				t.Fatalf("alice got %s, want one transfer of 0.001 ETH", got)
+			}
+			lg.Close()
+			if got := typesOf(readAudit(t, filepath.Join(w.dir, "audit.log")), tr.ID); !slices.Equal(got, []string{"verdict", "signature", "broadcast"}) {
+				t.Fatalf("audit records of the transfer: %v", got)
+			}
+		})
+	}
+}
+
+// TestSignatureThatFailsInItsReservationStoresNothing: a key that says it
+// signs now and then fails leaves no row, no nonce and no spend: the
+// reservation's write rolls back with it, the key can be used again, and
+// nothing reached the node.
+func TestSignatureThatFailsInItsReservationStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	w := rcNewWorld(t)
+	good := w.signer
+	w.signer = brokenKey{good}
+	st, lg := w.process()
+	defer st.Close()
+	defer lg.Close()
+	g := w.guard(st, lg)
+	w0, _ := st.Stats()
+	args := approval.TransferArgs{From: w.from.Hex(), To: common.HexToAddress("0xa11ce").Hex(), Amount: "0.001", IdempotencyKey: "k1"}
+	_, err := g.Send(ctx, args)
+	if policy.CodeOf(err) != policy.CodeInternal || !strings.Contains(err.Error(), "signing failed; nothing was recorded or sent") {
+		t.Fatalf("send with a key that fails: %v", err)
+	}
+	if w1, _ := st.Stats(); w1 != w0 {
+		t.Fatalf("%d store writes committed for a signature that failed", w1-w0)
+	}
+	if tr, err := st.TransferByKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a transfer whose signature failed was stored: %+v, %v", tr, err)
+	}
+	if n, err := w.dev.PendingNonce(ctx, w.from); err != nil || n != 0 {
+		t.Fatalf("nonce %d, %v: something was sent", n, err)
+	}
+
+	// The same key, from a process whose key signs: nonce 0, one transfer.
+	lg.Close()
+	st.Close()
+	w.signer = good
+	st, lg = w.process()
+	defer st.Close()
+	defer lg.Close()
+	out, err := w.guard(st, lg).Send(ctx, args)
+	if err != nil || out.Replayed {
+		t.Fatalf("the retry: %+v, %v", out, err)
+	}
+	w.waitMined(out.TxHash)
+	if n, _ := w.dev.PendingNonce(ctx, w.from); n != 1 {
+		t.Fatalf("nonce %d, want 1", n)
+	}
+}
+
+// TestStoredSignatureNotAuditedIsNotSent: when the signature record of a
+// transfer stored signed cannot be written, nothing is broadcast and the
+// transfer fails (un-counted), saying so.
+func TestStoredSignatureNotAuditedIsNotSent(t *testing.T) {
+	ctx := context.Background()
+	w := rcNewWorld(t)
+	st, lg := w.process()
+	defer st.Close()
+	defer lg.Close()
+	g, err := approval.NewGuard(ctx, &approval.Config{
+		Policy: w.policy, Chain: w.dev, Store: st, Audit: noSignatureRecords{lg}, Keys: approval.KeyMap{w.from: w.signer},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: common.HexToAddress("0xa11ce").Hex(), Amount: "0.001", IdempotencyKey: "k1"})
+	if err == nil || !strings.Contains(err.Error(), "audit log unavailable; nothing was sent") {
+		t.Fatalf("send without a signature record: %v", err)
+	}
+	tr, err := st.TransferByKey(ctx, "k1")
+	if err != nil || tr.Status != store.StatusFailed {
+		t.Fatalf("the transfer: %+v, %v; want failed", tr, err)
+	}
+	if n, err := w.dev.PendingNonce(ctx, w.from); err != nil || n != 0 {
+		t.Fatalf("nonce %d, %v: the transaction was sent", n, err)
+	}
+}
+
+// TestRecoveryRecordsTheSignatureBeforeResending: a process that died after
+// storing a transfer signed (in its reservation) and before its signature
+// record reached the disk leaves signed bytes the audit log does not know.
+// The next process's settling pass records the signature (marked recovered)
+// before it broadcasts them, once.
+func TestRecoveryRecordsTheSignatureBeforeResending(t *testing.T) {
+	ctx := context.Background()
+	w := rcNewWorld(t)
+	alice := common.HexToAddress("0x00000000000000000000000000000000000A11CE")
+	st, lg := w.process()
+	fees, err := w.dev.SuggestFees(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := types.NewTx(&types.DynamicFeeTx{ChainID: big.NewInt(1337), Nonce: 0, GasTipCap: fees.TipCap, GasFeeCap: fees.FeeCap, Gas: 21000, To: &alice, Value: big.NewInt(1e15)})
+	signed, err := signer.SignTx(ctx, w.signer, tx, big.NewInt(1337))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := signed.MarshalBinary()
+	var id string
+	if err := st.Ledger(ctx, func(lt *store.LedgerTx) error {
+		nonce, err := lt.AllocateNonce(1337, w.from, 0)
+		if err != nil {
+			return err
+		}
+		tr, _, err := lt.InsertSigned(&store.Transfer{IdempotencyKey: "k1", ArgsHash: make([]byte, 32), ChainID: 1337, From: w.from, To: alice,
+			Asset: store.AssetETH, Amount: big.NewInt(1e15), Kind: store.KindAuto, Nonce: &nonce}, signed.Hash(), raw)
+		if tr != nil {
+			id = tr.ID
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lg.Close()
+	st.Close()
+
+	st, lg = w.process()
+	defer st.Close()
+	defer lg.Close()
+	w.guard(st, lg) // its start-up settles what is due soon
+	w.waitMined(signed.Hash())
+	lg.Close()
+	recs := readAudit(t, filepath.Join(w.dir, "audit.log"))
+	if got := typesOf(recs, id); len(got) < 2 || got[0] != "signature" || got[1] != "broadcast" {
+		t.Fatalf("audit records of the recovered transfer: %v; want its signature first, then the broadcast", got)
+	}
+	for _, r := range recs {
+		if r.Data["transfer_id"] != id || r.Type != "signature" {
+			continue
+		}
+		if r.Data["recovered"] != true || r.Data["tx_hash"] != signed.Hash().Hex() || r.Data["nonce"] != float64(0) ||
+			r.Data["from"] != w.from.Hex() || r.Data["tx_to"] != alice.Hex() || r.Data["value_wei"] != "1000000000000000" {
+			t.Fatalf("recovered signature record: %v", r.Data)
+		}
+	}
+	if got := w.balance(alice); got.Cmp(big.NewInt(1e15)) != 0 {
+		t.Fatalf("alice got %s, want exactly one transfer", got)
+	}
+}
