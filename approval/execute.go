@@ -106,6 +106,12 @@ func signTransfer(ctx context.Context, s signer.Signer, p *plan, nonce uint64) (
 // the record a settling pass writes before it first re-broadcasts a stored
 // signed transaction, whose first record a crash may have lost.
 func (g *Guard) auditSignature(ctx context.Context, t *store.Transfer, signed *types.Transaction, recovered bool) error {
+	return g.cfg.Audit.Append(ctx, audit.TypeSignature, signatureFields(t, signed, recovered))
+}
+
+// signatureFields is the signature record of transfer t's transaction
+// signed (see auditSignature).
+func signatureFields(t *store.Transfer, signed *types.Transaction, recovered bool) map[string]any {
 	txTo := ""
 	if to := signed.To(); to != nil {
 		txTo = to.Hex()
@@ -119,19 +125,21 @@ func (g *Guard) auditSignature(ctx context.Context, t *store.Transfer, signed *t
 	if recovered {
 		fields["recovered"] = true
 	}
-	return g.cfg.Audit.Append(ctx, audit.TypeSignature, fields)
+	return fields
 }
 
-// sendStored audits and broadcasts the transaction that reserve signed and
-// stored with the row (p.signed). The signed bytes are on disk; the
-// signature record is made durable before the bytes leave. If it cannot be,
+// sendStored broadcasts the transaction that reserve signed and stored with
+// the row (p.signed), once the verdict and signature records queued with it
+// are on disk. The signed bytes are on disk; the signature record is made
+// durable before the bytes leave. If it cannot be,
 // nothing is sent and the transfer is failed; should a settling pass have
 // claimed the row meanwhile (it writes its own signature record before it
 // re-broadcasts), the transfer stays counted and the error says so.
 func (g *Guard) sendStored(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	ctx = context.WithoutCancel(ctx)
 	signed := p.signed
-	if err := g.auditSignature(ctx, t, signed, false); err != nil {
+	_ = p.verdictWait(ctx)
+	if err := p.signatureWait(ctx); err != nil {
 		if ferr := g.cfg.Store.MarkFailed(ctx, t.ID, "audit log unavailable; nothing was sent"); ferr != nil {
 			return nil, policy.Errorf(policy.CodeInternal, "audit log unavailable; transaction %s was not sent by this call, but it is stored signed and stays counted: recovery may still broadcast it", signed.Hash().Hex())
 		}

@@ -158,7 +158,7 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		return
 	}
 	ah := argsHash(in)
-	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: a.ID, ArgsHash: ah, Kind: store.KindApproved}, true)
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: a.ID, ArgsHash: ah, Kind: store.KindApproved}, "execute_approval")
 	switch {
 	case err != nil:
 		// Left approved for the next round, until the approval expires.
@@ -174,7 +174,9 @@ func (g *Guard) ExecuteApproval(ctx context.Context, a *store.Approval) {
 		failApproval((&DenyError{Decision: p.decision}).Error())
 		return
 	}
-	g.auditVerdict("execute_approval", a.ID, p)
+	if p.signed == nil { // else queued in the reservation
+		g.auditVerdict("execute_approval", a.ID, p)
+	}
 	out, err := g.executeReserved(ctx, t, p)
 	g.finishApproval(ctx, a.ID, out, err)
 }

@@ -74,6 +74,10 @@ type eventLog struct {
 func (l *eventLog) Append(_ context.Context, typ string, fields any) error {
 	return l.Enqueue(typ, fields)
 }
+func (l *eventLog) Start(typ string, fields any) func(context.Context) error {
+	err := l.Enqueue(typ, fields)
+	return func(context.Context) error { return err }
+}
 func (l *eventLog) Enqueue(typ string, fields any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

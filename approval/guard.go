@@ -38,6 +38,14 @@ type Auditor interface {
 	// Enqueue records an event without waiting for the disk; a later Append
 	// makes it durable (records are written in order).
 	Enqueue(typ string, fields any) error
+	// Start queues an event as Append does and returns at once, with a
+	// function that waits until it is on disk and returns Append's outcome.
+	// The Guard calls Start inside a store transaction (the reservation an
+	// immediate key signs in), so that the record's fsync overlaps the
+	// store's commit: Start must neither wait for the state store nor call
+	// anything that does; whatever else an Auditor does with a record
+	// (alerts, observers) belongs in the wait.
+	Start(typ string, fields any) func(context.Context) error
 }
 
 // Config wires a Guard. Policy, Chain, Store, Audit and Keys are required.
@@ -231,7 +239,11 @@ type plan struct {
 	autoMax *big.Int
 	// signed is the transaction signed inside the reservation (an
 	// immediate key, see reserve); its bytes are stored with the row.
-	signed *types.Transaction
+	// verdictWait and signatureWait wait for its verdict and signature
+	// records, queued in the reservation's transaction.
+	signed                     *types.Transaction
+	transferID                 string
+	verdictWait, signatureWait func(context.Context) error
 }
 
 // catchUp brings the ledger up to date with every process's spends, for a
@@ -369,6 +381,12 @@ func denyNoApproval(d *policy.Decision) {
 // durable record, at the latest the signature's, which is written before any
 // transaction leaves the process.
 func (g *Guard) auditVerdict(op, id string, p *plan) {
+	_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, g.verdictFields(op, id, p))
+}
+
+// verdictFields is the verdict record of plan p for operation op on
+// transfer or approval id.
+func (g *Guard) verdictFields(op, id string, p *plan) map[string]any {
 	fields := map[string]any{
 		"op": op, "id": id, "verdict": p.decision.Verdict.String(), "reasons": p.decision.Reasons,
 		"chain_id": p.intent.ChainID, "from": p.intent.From.Hex(), "to": p.intent.To.Hex(), "asset": p.intent.Asset,
@@ -380,7 +398,7 @@ func (g *Guard) auditVerdict(op, id string, p *plan) {
 	if p.autoMax != nil {
 		fields["auto_approve_max_base_units"] = p.autoMax.String()
 	}
-	_ = g.cfg.Audit.Enqueue(audit.TypeVerdict, fields)
+	return fields
 }
 
 // argsHash binds an idempotency key to the exact request.
@@ -444,7 +462,7 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 	if cf.nonceFloor, err = g.cfg.Chain.PendingNonce(ctx, in.From); err != nil {
 		return nil, policy.Errorf(policy.CodeChainError, "reading the account nonce failed: %s", chainMsg(err))
 	}
-	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto}, true)
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{IdempotencyKey: args.IdempotencyKey, ArgsHash: ah, Kind: store.KindAuto}, "send")
 	switch {
 	case errors.Is(err, errKeyParked):
 		return g.replayDecided(ctx, args.IdempotencyKey, ah)
@@ -469,7 +487,9 @@ func (g *Guard) Send(ctx context.Context, args TransferArgs) (*Outcome, error) {
 		}
 		return out, err
 	}
-	g.auditVerdict("send", t.ID, p)
+	if p.signed == nil { // else queued in the reservation
+		g.auditVerdict("send", t.ID, p)
+	}
 	return g.executeReserved(ctx, t, p)
 }
 
@@ -526,21 +546,35 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 // approval, the args hash and the kind. When the key (or approval) was used
 // before, prev is that transfer and nothing is decided.
 //
-// With signNow, when the sender's key is immediate (signer.SignsNow: a key
-// unlocked in memory), an allowed transfer's transaction is signed in the
-// same store transaction, once the verdict and the nonce are in it, and
-// stored signed (p.signed): the reservation and the signed bytes are one
-// durable write, not two. A signature that fails, or whose write does not
-// commit, stores nothing and never leaves the process. Any other key (an
-// HSM, a key still being unlocked) signs after the commit (execute), so
-// that no slow signature holds the store's write lock.
-func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer, signNow bool) (p *plan, t, prev *store.Transfer, err error) {
+// With a verdictOp (the operation a verdict record names), when the
+// sender's key is immediate (signer.SignsNow: a key unlocked in memory), an
+// allowed transfer's transaction is signed in the same store transaction,
+// once the verdict and the nonce are in it, and stored signed (p.signed):
+// the reservation and the signed bytes are one durable write, not two. Its
+// verdict and signature records are queued (Auditor.Start) in that
+// transaction, in that order, so that their fsync overlaps the commit; the
+// caller waits for them (sendStored) before anything is sent, and audits no
+// verdict of its own. A signature that fails stores nothing; a write that
+// does not commit leaves records of a signature that was never stored, and
+// a broadcast record saying it was not sent. Neither leaves the process.
+// Any other key (an HSM, a key still being unlocked) signs after the
+// commit (execute), so that no slow signature holds the store's write lock.
+func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer, verdictOp string) (p *plan, t, prev *store.Transfer, err error) {
 	var key signer.Signer
-	if signNow {
+	if verdictOp != "" {
 		if s, ok := g.cfg.Keys.Signer(in.From); ok && signer.SignsNow(s) {
 			key = s
 		}
 	}
+	var audited *plan // a plan whose records were queued in the transaction
+	defer func() {
+		if err != nil && audited != nil {
+			// Not stored: the signature never leaves the process.
+			_ = audited.verdictWait(ctx)
+			_ = audited.signatureWait(ctx)
+			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": audited.transferID, "tx_hash": audited.signed.Hash().Hex(), "ok": false, "not_sent": true, "error": "recording the transfer failed"})
+		}
+	}()
 	err = g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
 		if err := g.syncIn(lt); err != nil {
 			return err
@@ -616,7 +650,10 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		if t, _, err = lt.InsertSigned(&n, signed.Hash(), raw); err != nil {
 			return err
 		}
-		p.signed = signed
+		p.signed, p.transferID = signed, t.ID
+		p.verdictWait = g.cfg.Audit.Start(audit.TypeVerdict, g.verdictFields(verdictOp, t.ID, p))
+		p.signatureWait = g.cfg.Audit.Start(audit.TypeSignature, signatureFields(t, signed, false))
+		audited = p
 		return nil
 	})
 	if err != nil {

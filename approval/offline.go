@@ -311,7 +311,7 @@ func (g *Guard) SubmitOfflineSignature(ctx context.Context, requestID, signature
 		return nil, g.nonceUsedAtSubmit(ctx, r, signed)
 	}
 	cf.exactNonce = &nonce
-	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: store.OfflineApprovalID(id), ArgsHash: argsHash(in), Kind: store.KindApproved}, false)
+	p, t, prev, err := g.reserve(ctx, in, lim, cf, &store.Transfer{ApprovalID: store.OfflineApprovalID(id), ArgsHash: argsHash(in), Kind: store.KindApproved}, "")
 	switch {
 	case err != nil:
 		return nil, err

@@ -27,6 +27,7 @@ type failedGroupStore struct {
 	fail        atomic.Bool
 	wantRefusal bool
 	from, to    common.Address
+	amount      *big.Int // of the other write; nil: 1 ETH
 }
 
 func (s *failedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) error) error {
@@ -39,8 +40,12 @@ func (s *failedGroupStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) 
 		if err != nil {
 			return err
 		}
+		amount := s.amount
+		if amount == nil {
+			amount = big.NewInt(1e18)
+		}
 		if _, _, err := lt.Insert(&store.Transfer{IdempotencyKey: "other-write", ArgsHash: make([]byte, 32), ChainID: 1337,
-			From: s.from, To: s.to, Asset: store.AssetETH, Amount: big.NewInt(1e18), Kind: store.KindAuto, Nonce: &nonce}); err != nil {
+			From: s.from, To: s.to, Asset: store.AssetETH, Amount: amount, Kind: store.KindAuto, Nonce: &nonce}); err != nil {
 			return err
 		}
 		if ferr = fn(lt); ferr != nil {

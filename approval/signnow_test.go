@@ -50,6 +50,14 @@ func (l noSignatureRecords) Append(ctx context.Context, typ string, fields any) 
 	return l.Log.Append(ctx, typ, fields)
 }
 
+// Start fails the wait of a signature record, as Append does.
+func (l noSignatureRecords) Start(typ string, fields any) func(context.Context) error {
+	if typ == audit.TypeSignature {
+		return func(context.Context) error { return errors.New("audit: disk full") }
+	}
+	return l.Log.Start(typ, fields)
+}
+
 // auditRecord is one line of the audit log, as the tests read it.
 type auditRecord struct {
 	Type string         `json:"type"`
@@ -273,5 +281,47 @@ func TestRecoveryRecordsTheSignatureBeforeResending(t *testing.T) {
 	}
 	if got := w.balance(alice); got.Cmp(big.NewInt(1e15)) != 0 {
 		t.Fatalf("alice got %s, want exactly one transfer", got)
+	}
+}
+
+// TestSignedReservationNotCommittedIsNotSent: when the store transaction an
+// immediate key signed in does not commit, nothing is stored or sent, and
+// the audit log, which got the verdict and the signature while the
+// transaction ran, says the transaction was not sent.
+func TestSignedReservationNotCommittedIsNotSent(t *testing.T) {
+	ctx := context.Background()
+	w := rcNewWorld(t)
+	bob := common.HexToAddress("0x0000000000000000000000000000000000000B0B")
+	st, lg := w.process()
+	defer st.Close()
+	defer lg.Close()
+	// The group's other write is small: the transfer is allowed, signed,
+	// and its group does not commit.
+	fs := &failedGroupStore{Store: st, from: w.from, to: bob, amount: big.NewInt(1e15)}
+	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: fs, Audit: lg, Keys: approval.KeyMap{w.from: w.signer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.fail.Store(true)
+	if _, err := g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: bob.Hex(), Amount: "0.01"}); err == nil {
+		t.Fatal("a transfer whose reservation did not commit went through")
+	}
+	if n, err := w.dev.PendingNonce(ctx, w.from); err != nil || n != 0 {
+		t.Fatalf("nonce %d, %v: something was sent", n, err)
+	}
+	lg.Close()
+	recs := readAudit(t, filepath.Join(w.dir, "audit.log"))
+	var id, hash string
+	for _, r := range recs {
+		if r.Type == "broadcast" && r.Data["not_sent"] == true {
+			id, _ = r.Data["transfer_id"].(string)
+			hash, _ = r.Data["tx_hash"].(string)
+		}
+	}
+	if got := typesOf(recs, id); id == "" || !slices.Equal(got, []string{"verdict", "signature", "broadcast"}) {
+		t.Fatalf("records of the transfer that was not stored (%q): %v", id, got)
+	}
+	if tr, err := st.TransferByHash(ctx, common.HexToHash(hash)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the signed transaction was stored: %+v, %v", tr, err)
 	}
 }

@@ -540,6 +540,33 @@ func (l *Log) Append(ctx context.Context, typ string, fields any) error {
 	}
 }
 
+// Start validates and queues one event exactly like Append but returns at
+// once, with a function that waits for the record's commit and returns
+// Append's outcome (nil once the record is written and fsynced, with the
+// head file updated to cover it). It never waits for the disk itself, so a
+// caller can overlap the record's fsync with other work, such as a store
+// commit, and wait before it acts on the record being durable. An event
+// that cannot be queued (invalid, or the log is closed or stopped) is
+// reported by the wait.
+func (l *Log) Start(typ string, fields any) func(context.Context) error {
+	data, err := prepare(typ, fields)
+	if err != nil {
+		return func(context.Context) error { return err }
+	}
+	b, _, err := l.queue(typ, data, true)
+	if err != nil {
+		return func(context.Context) error { return err }
+	}
+	return func(ctx context.Context) error {
+		select {
+		case <-b.done:
+			return b.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Enqueue validates and queues one event exactly like Append but returns
 // without waiting for the disk: the record is written with the next group
 // commit, and Close writes any still waiting. It is meant for events that

@@ -559,3 +559,38 @@ func TestEnqueueBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStart: Start queues at once and its wait returns when the record is
+// durable (Append's outcome): not while the commit is held before its
+// fsync; a record that cannot be queued or committed is the wait's error.
+func TestStart(t *testing.T) {
+	path := newPath(t)
+	l := mustOpen(t, path)
+	release := make(chan struct{})
+	l.beforeSync = func(int) { <-release }
+	wait := l.Start(TypeSignature, map[string]int{"i": 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait before the fsync = %v, want the context's error", err)
+	}
+	close(release)
+	if err := wait(context.Background()); err != nil {
+		t.Fatalf("wait = %v", err)
+	}
+	l.beforeSync = nil
+	if err := l.Start("a b", nil)(context.Background()); !errors.Is(err, ErrInvalidType) {
+		t.Fatalf("an invalid type: %v", err)
+	}
+	l.f.Close() // every commit from now on fails
+	if err := l.Start(TypeSignature, nil)(context.Background()); err == nil {
+		t.Fatal("the wait of a failed commit returned nil")
+	}
+	l.Close()
+	if err := l.Start(TypeSignature, nil)(context.Background()); err == nil {
+		t.Fatal("Start after Close: the wait returned nil")
+	}
+	if sum, err := Verify(path); err != nil || sum.Records != 1 {
+		t.Fatalf("Verify = %+v, %v; want the one record", sum, err)
+	}
+}

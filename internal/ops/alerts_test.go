@@ -116,7 +116,10 @@ func TestWebhookEveryKindSignedNoSecret(t *testing.T) {
 type nopLog struct{}
 
 func (nopLog) Append(context.Context, string, any) error { return nil }
-func (nopLog) Enqueue(string, any) error                 { return nil }
+func (nopLog) Start(string, any) func(context.Context) error {
+	return func(context.Context) error { return nil }
+}
+func (nopLog) Enqueue(string, any) error { return nil }
 
 // TestUnreachableWebhookRetriedAcrossRestart: the webhook is down, the
 // alert stays queued through a restart, and is delivered once it is up.
@@ -199,5 +202,20 @@ func TestCommandTarget(t *testing.T) {
 	slow.Deliver(ctx)
 	if s := slow.Stats(); s.Failed != 1 || s.Delivered != 0 {
 		t.Fatalf("stats after a timeout: %+v", s)
+	}
+}
+
+// TestTeeStartObservesInTheWait: Start only queues; the observers (the
+// anomaly watcher writes the state store) and OnAppend run in the wait,
+// which the Guard calls after its store transaction, never inside it.
+func TestTeeStartObservesInTheWait(t *testing.T) {
+	var seen, appended int
+	tee := &Tee{Log: nopLog{}, Observe: func(string, map[string]any) { seen++ }, OnAppend: func(time.Duration) { appended++ }}
+	wait := tee.Start("verdict", map[string]any{"op": "send"})
+	if seen != 0 || appended != 0 {
+		t.Fatalf("Start observed the record (%d, %d) before its wait", seen, appended)
+	}
+	if err := wait(context.Background()); err != nil || seen != 1 || appended != 1 {
+		t.Fatalf("after the wait: %v, observed %d, appends %d; want once each", err, seen, appended)
 	}
 }

@@ -9,6 +9,7 @@ import (
 type Auditor interface {
 	Append(ctx context.Context, typ string, fields any) error
 	Enqueue(typ string, fields any) error
+	Start(typ string, fields any) func(context.Context) error
 }
 
 // Tee is an audit log that also turns every security event into an alert
@@ -37,6 +38,23 @@ func (t *Tee) Append(ctx context.Context, typ string, fields any) error {
 	}
 	t.see(typ, fields)
 	return err
+}
+
+// Start queues fields in the log at once and returns the wait for their
+// commit; the alert and the observers (which may write the state store) run
+// in the wait, not in Start, which a caller may call inside a store
+// transaction (approval.Auditor).
+func (t *Tee) Start(typ string, fields any) func(context.Context) error {
+	start := time.Now()
+	wait := t.Log.Start(typ, fields)
+	return func(ctx context.Context) error {
+		err := wait(ctx)
+		if t.OnAppend != nil {
+			t.OnAppend(time.Since(start))
+		}
+		t.see(typ, fields)
+		return err
+	}
 }
 
 // Enqueue queues fields in the log, then raises the alert it stands for.
