@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/walletmcp/walletmcp/internal/erc20"
 	"github.com/walletmcp/walletmcp/policy"
@@ -67,10 +68,17 @@ func (g *Guard) readChain(ctx context.Context, in *policy.Intent) (*chainFacts, 
 		msg = ethereum.CallMsg{From: in.From, To: tok, Value: new(big.Int), Data: in.Calldata}
 		f.gas = gasLimitToken
 	}
-	if est, err := g.cfg.Chain.EstimateGas(ctx, msg); err == nil && est > 0 {
-		if tok != nil || est > f.gas {
-			// A margin for state that changes between estimate and inclusion.
-			f.gas = est + est/5
+	// Ether to an account without code runs no code: the transaction takes
+	// exactly its intrinsic gas, and the estimate (a node round trip) is
+	// skipped. Precompiles and chains' system addresses have no code either
+	// but run some: the low addresses are always estimated.
+	plain := tok == nil && !f.hasCode && !lowAddress(in.To)
+	if !plain {
+		if est, err := g.cfg.Chain.EstimateGas(ctx, msg); err == nil && est > 0 {
+			if tok != nil || est > f.gas {
+				// A margin for state that changes between estimate and inclusion.
+				f.gas = est + est/5
+			}
 		}
 	}
 	f.tipCap = new(big.Int).Set(fees.TipCap)
@@ -87,6 +95,17 @@ func (g *Guard) readChain(ctx context.Context, in *policy.Intent) (*chainFacts, 
 		f.tipCap.Set(f.feeCap)
 	}
 	return f, nil
+}
+
+// lowAddress reports whether a is at most 0xffff, where precompiles and
+// chains' system contracts (some of them without code) live.
+func lowAddress(a common.Address) bool {
+	for _, b := range a[:common.AddressLength-2] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // capFee lowers the fee terms so that gas × max fee per gas is at most
