@@ -635,9 +635,14 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		n := *want
 		n.ChainID, n.From, n.To, n.Asset, n.Amount = in.ChainID, in.From, in.To, in.Asset, in.Amount
 		n.Nonce, n.LeaseUntil = &nonce, lt.Now().Add(reservationLease)
+		// The new row goes into the in-memory ledger now, as the next
+		// syncIn would read it back (ledgerTx reloads the ledger if the
+		// transaction does not commit).
 		if key == nil {
-			t, _, err = lt.Insert(&n)
-			return err
+			if t, _, err = lt.Insert(&n); err != nil {
+				return err
+			}
+			return g.ledger.Apply([]*store.Transfer{t}, lt.Head(), lt.Now())
 		}
 		signed, err := signTransfer(ctx, key, p, nonce)
 		if err != nil {
@@ -648,6 +653,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 			return errSigning
 		}
 		if t, _, err = lt.InsertSigned(&n, signed.Hash(), raw); err != nil {
+			return err
+		}
+		if err := g.ledger.Apply([]*store.Transfer{t}, lt.Head(), lt.Now()); err != nil {
 			return err
 		}
 		p.signed, p.transferID = signed, t.ID
