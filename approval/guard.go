@@ -282,6 +282,14 @@ func (g *Guard) catchUp(ctx context.Context) error {
 // itself in a group that committed (a refusal, a reused key) needs no
 // reload: what syncIn applied was written.
 func (g *Guard) ledgerTx(ctx context.Context, fn func(*store.LedgerTx) error) error {
+	defer func() {
+		// fn panicked (the store raises it here, after rolling fn's
+		// writes back): what it applied to the ledger may not be written.
+		if p := recover(); p != nil {
+			g.reloadLedger(ctx)
+			panic(p)
+		}
+	}()
 	fnOK := false
 	err := g.cfg.Store.Ledger(ctx, func(lt *store.LedgerTx) error {
 		ferr := fn(lt)

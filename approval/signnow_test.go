@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -323,5 +324,59 @@ func TestSignedReservationNotCommittedIsNotSent(t *testing.T) {
 	}
 	if tr, err := st.TransferByHash(ctx, common.HexToHash(hash)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the signed transaction was stored: %+v, %v", tr, err)
+	}
+}
+
+// panickingKey says it signs now, then panics.
+type panickingKey struct{ s signer.Signer }
+
+func (p panickingKey) Address() common.Address { return p.s.Address() }
+func (p panickingKey) SignsNow() bool          { return true }
+func (p panickingKey) SignDigest(context.Context, []byte) ([]byte, error) {
+	panic("the key's library crashed")
+}
+
+// TestKeyPanicInItsReservation: a key that panics while it signs inside
+// the reservation raises the panic in the caller (whose MCP handler reports
+// it), stores and sends nothing, and leaves the store and the Guard
+// working: the next transfer takes nonce 0.
+func TestKeyPanicInItsReservation(t *testing.T) {
+	ctx := context.Background()
+	w := rcNewWorld(t)
+	st, lg := w.process()
+	defer st.Close()
+	defer lg.Close()
+	keys := approval.KeyMap{w.from: panickingKey{w.signer}}
+	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: st, Audit: lg, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := approval.TransferArgs{From: w.from.Hex(), To: common.HexToAddress("0xa11ce").Hex(), Amount: "0.001", IdempotencyKey: "k1"}
+	func() {
+		defer func() {
+			if p := recover(); p != "the key's library crashed" {
+				t.Fatalf("recovered %v, want the key's panic", p)
+			}
+		}()
+		_, _ = g.Send(ctx, args)
+	}()
+	if tr, err := st.TransferByKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the transfer whose key panicked was stored: %+v, %v", tr, err)
+	}
+	keys[w.from] = w.signer
+	done := make(chan struct{})
+	var out *approval.Outcome
+	go func() { defer close(done); out, err = g.Send(ctx, args) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the next transfer never returned: the store's write lock was left held")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.waitMined(out.TxHash)
+	if n, _ := w.dev.PendingNonce(ctx, w.from); n != 1 {
+		t.Fatalf("nonce %d, want 1", n)
 	}
 }

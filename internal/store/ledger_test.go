@@ -658,3 +658,82 @@ func TestInsertSigned(t *testing.T) {
 		t.Fatalf("after the used key: %d rows, head %+v, %v", len(all), h, err)
 	}
 }
+
+// TestWritePanicRaisedInItsCaller: a write whose fn panics is rolled back
+// alone, the rest of its group commits, the panic reaches that write's
+// caller (not the goroutine leading the group), and the store takes writes
+// afterwards (the group's leader released the write lock).
+func TestWritePanicRaisedInItsCaller(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	insert := func(key string, boom bool) func() error {
+		return func() error {
+			return s.Ledger(ctx, func(lt *LedgerTx) error {
+				tr := testTransfer()
+				tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
+				if _, _, err := lt.Insert(tr); err != nil {
+					return err
+				}
+				if boom {
+					panic("boom")
+				}
+				return nil
+			})
+		}
+	}
+	type outcome struct {
+		err      error
+		panicked any
+	}
+	run := func(f func() error) chan outcome {
+		c := make(chan outcome, 1)
+		go func() {
+			var o outcome
+			defer func() { o.panicked = recover(); c <- o }()
+			o.err = f()
+		}()
+		return c
+	}
+	// Hold the write lock so that both writes queue into one group.
+	s.wlock <- struct{}{}
+	bad, good := run(insert("k-bad", true)), run(insert("k-good", false))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.gmu.Lock()
+		n := len(s.queue)
+		s.gmu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-s.wlock
+	wait := func(c chan outcome) outcome {
+		select {
+		case o := <-c:
+			return o
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write never returned")
+			return outcome{}
+		}
+	}
+	if o := wait(bad); o.panicked != "boom" {
+		t.Fatalf("the panicking write's caller got %+v, want the panic", o)
+	}
+	if o := wait(good); o.panicked != nil || o.err != nil {
+		t.Fatalf("the other write of the group: %+v", o)
+	}
+	if o := wait(run(insert("k-after", false))); o.panicked != nil || o.err != nil {
+		t.Fatalf("a write after the panic: %+v", o)
+	}
+	for key, want := range map[string]bool{"k-bad": false, "k-good": true, "k-after": true} {
+		if _, err := s.TransferByKey(ctx, key); (err == nil) != want {
+			t.Errorf("%s stored: %v, want %v", key, err == nil, want)
+		}
+	}
+	if all, h, err := s.LoadLedger(ctx, time.Time{}); err != nil || len(all) != 2 || h != (LedgerHead{2, 2}) {
+		t.Fatalf("ledger: %d rows, head %+v, %v", len(all), h, err)
+	}
+}

@@ -287,6 +287,9 @@ func (s *Store) enqueue(ctx context.Context, fn func(tx *sql.Tx) error, ledger b
 	for {
 		select {
 		case <-req.done:
+			if req.panicked != nil {
+				panic(req.panicked)
+			}
 			return req.err
 		case s.wlock <- struct{}{}:
 			// This caller commits the group queued so far (its own write
@@ -295,8 +298,7 @@ func (s *Store) enqueue(ctx context.Context, fn func(tx *sql.Tx) error, ledger b
 			group := s.queue
 			s.queue = nil
 			s.gmu.Unlock()
-			s.commitGroup(group)
-			<-s.wlock
+			s.commitLeading(group)
 		case <-ctx.Done():
 			s.gmu.Lock()
 			if !req.taken {
@@ -306,6 +308,9 @@ func (s *Store) enqueue(ctx context.Context, fn func(tx *sql.Tx) error, ledger b
 			}
 			s.gmu.Unlock()
 			<-req.done // under way: its outcome is the commit's
+			if req.panicked != nil {
+				panic(req.panicked)
+			}
 			return req.err
 		}
 	}
@@ -319,11 +324,40 @@ type writeReq struct {
 	err  error
 	// ledger marks a Ledger write (see Store.groupHead).
 	ledger bool
+	// panicked is what fn panicked with, raised again by enqueue.
+	panicked any
 	// taken and cancelled are guarded by Store.gmu: a request is either
 	// taken by a group before its caller gives up, or cancelled and never
 	// run.
 	taken, cancelled bool
 }
+
+// commitLeading commits group as the holder of wlock, and releases it
+// however commitGroup ends: a write's fn that panics (it runs on this
+// goroutine) must not leave every later write waiting for the lock.
+func (s *Store) commitLeading(group []*writeReq) {
+	defer func() { <-s.wlock }()
+	s.commitGroup(group)
+}
+
+// runFn runs r's fn in the group's transaction. A fn that panics is
+// treated as one that failed (its savepoint is rolled back; the group goes
+// on): the panic is kept in r and raised again in r's caller, on its own
+// goroutine, once the group is done (enqueue), rather than on the goroutine
+// that leads the group, which may be another caller's.
+func runFn(r *writeReq, tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked = p
+			err = errWritePanicked
+		}
+	}()
+	return r.fn(tx)
+}
+
+// errWritePanicked is the error of a write whose fn panicked (its caller
+// gets the panic itself).
+var errWritePanicked = errors.New("store: write: the write panicked; it was rolled back")
 
 // errGroupAborted is the error of the writes of a group that could not run
 // because the transaction ended early (an earlier write's interruption
@@ -394,7 +428,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 			return
 		}
 		before, beforeDirty := s.groupHead, s.headDirty
-		if ferr := r.fn(tx); ferr != nil {
+		if ferr := runFn(r, tx); ferr != nil {
 			// Rolled back to the savepoint: the head is as it was.
 			s.groupHead, s.headDirty = before, beforeDirty
 			r.err = ferr
