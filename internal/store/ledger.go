@@ -33,6 +33,22 @@ type LedgerTx struct {
 	// deferHead marks a LedgerTx of a group commit (Ledger): its head
 	// moves in memory only, and the group writes it once (Store.headDirty).
 	deferHead, moved bool
+	// conds are the commit conditions set by CommitAfter.
+	conds []func(context.Context) error
+}
+
+// CommitAfter makes the transaction's commit wait for cond: once every
+// write of the group has run, and before the COMMIT, cond is called (with a
+// context bounded by BusyTimeout, holding the database's write lock); if it
+// fails, nothing of the group is written and every write of it fails with
+// ErrCommitCondition (and ErrNotCommitted). A condition set by an fn that
+// fails is dropped with its writes. cond runs on the goroutine committing
+// the group, inside its transaction: it must not use the store. It is
+// meant for a record that must be durable elsewhere before what this
+// transaction writes can be read (the audit log's signature record before
+// the signed bytes it describes).
+func (lt *LedgerTx) CommitAfter(cond func(context.Context) error) {
+	lt.conds = append(lt.conds, cond)
 }
 
 // Ledger runs fn in one write transaction on the ledger and commits when fn
@@ -67,6 +83,7 @@ func (s *Store) Ledger(ctx context.Context, fn func(*LedgerTx) error) error {
 		if err := fn(lt); err != nil {
 			return err
 		}
+		s.groupConds = append(s.groupConds, lt.conds...)
 		h := lt.head
 		s.groupHead = &h
 		if lt.moved {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -735,5 +736,72 @@ func TestWritePanicRaisedInItsCaller(t *testing.T) {
 	}
 	if all, h, err := s.LoadLedger(ctx, time.Time{}); err != nil || len(all) != 2 || h != (LedgerHead{2, 2}) {
 		t.Fatalf("ledger: %d rows, head %+v, %v", len(all), h, err)
+	}
+}
+
+// TestCommitAfter: a group commits only once its writes' commit conditions
+// hold; one that fails leaves nothing of the group written, each write
+// failing with ErrCommitCondition; the condition of a write whose fn failed
+// is dropped with it.
+func TestCommitAfter(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	insert := func(key string, cond func(context.Context) error, fnErr error) func() error {
+		return func() error {
+			return s.Ledger(ctx, func(lt *LedgerTx) error {
+				tr := testTransfer()
+				tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
+				if _, _, err := lt.Insert(tr); err != nil {
+					return err
+				}
+				if cond != nil {
+					lt.CommitAfter(cond)
+				}
+				return fnErr
+			})
+		}
+	}
+	// Both writes queue into one group behind the held write lock.
+	group := func(fs ...func() error) []error {
+		s.wlock <- struct{}{}
+		errs := make([]chan error, len(fs))
+		for i, f := range fs {
+			errs[i] = make(chan error, 1)
+			go func() { errs[i] <- f() }()
+		}
+		for {
+			s.gmu.Lock()
+			n := len(s.queue)
+			s.gmu.Unlock()
+			if n == len(fs) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		<-s.wlock
+		out := make([]error, len(fs))
+		for i := range fs {
+			out[i] = <-errs[i]
+		}
+		return out
+	}
+	disk := errors.New("audit: disk full")
+	var held atomic.Bool
+	errs := group(insert("k1", func(context.Context) error { return disk }, nil), insert("k2", nil, nil))
+	for i, err := range errs {
+		if !errors.Is(err, ErrCommitCondition) || !errors.Is(err, ErrNotCommitted) || !errors.Is(err, disk) {
+			t.Errorf("write %d of the group whose condition failed: %v", i+1, err)
+		}
+	}
+	refused := errors.New("refused")
+	errs = group(insert("k3", func(context.Context) error { return disk }, refused),
+		insert("k4", func(context.Context) error { held.Store(true); return nil }, nil))
+	if !errors.Is(errs[0], refused) || errs[1] != nil || !held.Load() {
+		t.Fatalf("a failed write's condition: %v, %v (condition ran: %v)", errs[0], errs[1], held.Load())
+	}
+	for key, want := range map[string]bool{"k1": false, "k2": false, "k3": false, "k4": true} {
+		if _, err := s.TransferByKey(ctx, key); (err == nil) != want {
+			t.Errorf("%s stored: %v, want %v", key, err == nil, want)
+		}
 	}
 }

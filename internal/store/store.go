@@ -110,6 +110,9 @@ type Store struct {
 	// the ledger_head row does not hold it yet: the group writes the head
 	// once (flushHead), not once per change. Only the committer uses it.
 	headDirty bool
+	// groupConds are the commit conditions the group's writes set
+	// (LedgerTx.CommitAfter). Only the committer uses it.
+	groupConds []func(context.Context) error
 	// smu guards stmts, the prepared statements of the hot paths (stmt.go).
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -402,8 +405,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, wrapDBErr("begin", err))
 		return
 	}
-	s.groupHead, s.headDirty = nil, false
-	defer func() { s.groupHead, s.headDirty = nil, false }()
+	s.groupHead, s.headDirty, s.groupConds = nil, false, nil
+	defer func() { s.groupHead, s.headDirty, s.groupConds = nil, false, nil }()
 	abort := func() {
 		// The transaction is gone (an interrupted statement rolls it
 		// back) or unusable: nothing of the group is written.
@@ -460,6 +463,11 @@ func (s *Store) commitGroup(group []*writeReq) {
 		abort()
 		return
 	}
+	if err := awaitConds(s.groupConds); err != nil {
+		tx.Rollback()
+		finish(live, err)
+		return
+	}
 	if err := tx.Commit(); err != nil {
 		finish(live, wrapDBErr("commit", err))
 		return
@@ -467,6 +475,31 @@ func (s *Store) commitGroup(group []*writeReq) {
 	s.commits.Add(1)
 	s.writes.Add(uint64(len(ok)))
 	finish(live, nil)
+}
+
+// ErrCommitCondition is matched (errors.Is) by the error of the writes of
+// a group that did not commit because a commit condition failed
+// (LedgerTx.CommitAfter); the condition's error is matched too.
+var ErrCommitCondition = errors.New("store: a commit condition of the group failed")
+
+// condTimeout bounds how long a group waits for its commit conditions,
+// holding the database's write lock.
+const condTimeout = BusyTimeout
+
+// awaitConds waits for every commit condition, in order, and returns the
+// first that fails (or does not return within condTimeout), wrapped.
+func awaitConds(conds []func(context.Context) error) error {
+	if len(conds) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), condTimeout)
+	defer cancel()
+	for _, c := range conds {
+		if err := c(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrCommitCondition, err)
+		}
+	}
+	return nil
 }
 
 // ErrNotCommitted is matched (errors.Is) by the error of a write whose
