@@ -68,11 +68,12 @@ func (g *Guard) readChain(ctx context.Context, in *policy.Intent) (*chainFacts, 
 		msg = ethereum.CallMsg{From: in.From, To: tok, Value: new(big.Int), Data: in.Calldata}
 		f.gas = gasLimitToken
 	}
-	// Ether to an account without code runs no code: the transaction takes
-	// exactly its intrinsic gas, and the estimate (a node round trip) is
-	// skipped. Precompiles and chains' system addresses have no code either
-	// but run some: the low addresses are always estimated.
-	plain := tok == nil && !f.hasCode && !lowAddress(in.To)
+	// Ether to an account without code runs no code: on Ethereum the
+	// transaction takes exactly its intrinsic gas, and the estimate (a node
+	// round trip) is skipped. Precompiles and system addresses have no code
+	// either but run some: the low addresses are always estimated, as is
+	// every chain not known to charge that way.
+	plain := tok == nil && !f.hasCode && !lowAddress(in.To) && intrinsicOnlyChains[in.ChainID]
 	if !plain {
 		if est, err := g.cfg.Chain.EstimateGas(ctx, msg); err == nil && est > 0 {
 			if tok != nil || est > f.gas {
@@ -96,6 +97,14 @@ func (g *Guard) readChain(ctx context.Context, in *policy.Intent) (*chainFacts, 
 	}
 	return f, nil
 }
+
+// intrinsicOnlyChains are the chains on which ether sent to an account
+// without code takes exactly 21,000 gas: Ethereum, its public testnets
+// (Sepolia, Holesky, Hoodi) and local development chains (geth --dev and the
+// embedded chain 1337, Anvil and Hardhat 31337). A layer-2 chain may charge
+// its L1 costs in gas units (Arbitrum does: a plain transfer needs more),
+// so any other chain is estimated.
+var intrinsicOnlyChains = map[uint64]bool{1: true, 11155111: true, 17000: true, 560048: true, 1337: true, 31337: true}
 
 // lowAddress reports whether a is at most 0xffff, where precompiles and
 // chains' system contracts (some of them without code) live.
