@@ -27,9 +27,9 @@
 // and the signed bytes are one durable write; a slower key (an HSM, a key
 // still being unlocked) signs after it is committed. Every verdict, signature
 // and broadcast is written to the audit log, and a signature's record is on
-// disk before the signed transaction leaves the process; a settling pass
-// that re-broadcasts stored bytes records their signature again first, since
-// a crash may have come between storing them and recording it. A signed
+// disk before the signed transaction is stored (where anyone who can read the
+// home could take it) and before it leaves the process: the reservation an
+// immediate key signs in commits only once the record is durable. A signed
 // transaction is stored before it is broadcast, so a crash never leads to a
 // second, different transaction for the same request: recovery re-broadcasts
 // the stored one.

@@ -102,16 +102,14 @@ func signTransfer(ctx context.Context, s signer.Signer, p *plan, nonce uint64) (
 
 // auditSignature records, durably, the signature of transfer t's
 // transaction signed: what was signed (the transaction's own recipient,
-// value, nonce and fees) and what it pays (the transfer's). recovered marks
-// the record a settling pass writes before it first re-broadcasts a stored
-// signed transaction, whose first record a crash may have lost.
-func (g *Guard) auditSignature(ctx context.Context, t *store.Transfer, signed *types.Transaction, recovered bool) error {
-	return g.cfg.Audit.Append(ctx, audit.TypeSignature, signatureFields(t, signed, recovered))
+// value, nonce and fees) and what it pays (the transfer's).
+func (g *Guard) auditSignature(ctx context.Context, t *store.Transfer, signed *types.Transaction) error {
+	return g.cfg.Audit.Append(ctx, audit.TypeSignature, signatureFields(t, signed))
 }
 
 // signatureFields is the signature record of transfer t's transaction
 // signed (see auditSignature).
-func signatureFields(t *store.Transfer, signed *types.Transaction, recovered bool) map[string]any {
+func signatureFields(t *store.Transfer, signed *types.Transaction) map[string]any {
 	txTo := ""
 	if to := signed.To(); to != nil {
 		txTo = to.Hex()
@@ -122,30 +120,18 @@ func signatureFields(t *store.Transfer, signed *types.Transaction, recovered boo
 		"tx_to": txTo, "value_wei": signed.Value().String(),
 		"gas": signed.Gas(), "max_fee_per_gas": signed.GasFeeCap().String(), "max_priority_fee_per_gas": signed.GasTipCap().String(),
 	}
-	if recovered {
-		fields["recovered"] = true
-	}
 	return fields
 }
 
 // sendStored broadcasts the transaction that reserve signed and stored with
-// the row (p.signed), once the verdict and signature records queued with it
-// are on disk. The signed bytes are on disk; the signature record is made
-// durable before the bytes leave. If it cannot be,
-// nothing is sent and the transfer is failed; should a settling pass have
-// claimed the row meanwhile (it writes its own signature record before it
-// re-broadcasts), the transfer stays counted and the error says so.
+// the row (p.signed). Its verdict and signature records were on disk before
+// the row committed; their audit is finished first (p.seen).
 func (g *Guard) sendStored(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	ctx = context.WithoutCancel(ctx)
-	signed := p.signed
-	_ = p.verdictWait(ctx)
-	if err := p.signatureWait(ctx); err != nil {
-		if ferr := g.cfg.Store.MarkFailed(ctx, t.ID, "audit log unavailable; nothing was sent"); ferr != nil {
-			return nil, policy.Errorf(policy.CodeInternal, "audit log unavailable; transaction %s was not sent by this call, but it is stored signed and stays counted: recovery may still broadcast it", signed.Hash().Hex())
-		}
-		return nil, policy.Errorf(policy.CodeInternal, "audit log unavailable; nothing was sent")
+	for _, seen := range p.seen {
+		seen()
 	}
-	return g.broadcast(ctx, t, p, signed, false)
+	return g.broadcast(ctx, t, p, p.signed, false)
 }
 
 // sendSigned audits, records and broadcasts the signed transaction of a
@@ -161,7 +147,7 @@ func (g *Guard) sendSigned(ctx context.Context, t *store.Transfer, p *plan, sign
 		return fail(policy.CodeInternal, "the signed transaction has no recipient")
 	}
 	hash := signed.Hash()
-	if err := g.auditSignature(ctx, t, signed, false); err != nil {
+	if err := g.auditSignature(ctx, t, signed); err != nil {
 		// The signature is dropped: it never leaves the process unrecorded.
 		return fail(policy.CodeInternal, "audit log unavailable; nothing was sent")
 	}
@@ -345,13 +331,6 @@ func (g *Guard) settleOne(ctx context.Context, t *store.Transfer, now time.Time,
 	// first is never failed (un-counted) while this re-broadcast may be
 	// taken and mined.
 	if t.Status == store.StatusSigned {
-		// The bytes were stored before their signature record was made
-		// durable (reserve signs an immediate key's transfer in the
-		// transaction that stores it): a crash in between loses the record.
-		// Record the signature again before the bytes leave from here.
-		if err := g.auditSignature(ctx, t, tx, true); err != nil {
-			return
-		}
 		if err := g.cfg.Store.MarkSubmitted(ctx, t.ID, next); err != nil {
 			return // failed, confirmed, or claimed by another pass meanwhile
 		}

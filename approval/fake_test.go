@@ -74,9 +74,9 @@ type eventLog struct {
 func (l *eventLog) Append(_ context.Context, typ string, fields any) error {
 	return l.Enqueue(typ, fields)
 }
-func (l *eventLog) Start(typ string, fields any) func(context.Context) error {
+func (l *eventLog) Start(typ string, fields any) (func(context.Context) error, func()) {
 	err := l.Enqueue(typ, fields)
-	return func(context.Context) error { return err }
+	return func(context.Context) error { return err }, func() {}
 }
 func (l *eventLog) Enqueue(typ string, fields any) error {
 	l.mu.Lock()

@@ -38,14 +38,14 @@ type Auditor interface {
 	// Enqueue records an event without waiting for the disk; a later Append
 	// makes it durable (records are written in order).
 	Enqueue(typ string, fields any) error
-	// Start queues an event as Append does and returns at once, with a
-	// function that waits until it is on disk and returns Append's outcome.
-	// The Guard calls Start inside a store transaction (the reservation an
-	// immediate key signs in), so that the record's fsync overlaps the
-	// store's commit: Start must neither wait for the state store nor call
-	// anything that does; whatever else an Auditor does with a record
-	// (alerts, observers) belongs in the wait.
-	Start(typ string, fields any) func(context.Context) error
+	// Start queues an event as Append does and returns at once, with wait,
+	// which waits until it is on disk and returns Append's outcome, and
+	// seen, for whatever else the Auditor does with a record (alerts,
+	// observers). The Guard calls Start inside a store transaction (the
+	// reservation an immediate key signs in) and makes the transaction's
+	// commit wait for wait; it calls seen after the transaction. Start and
+	// wait must neither use the state store nor call anything that does.
+	Start(typ string, fields any) (wait func(context.Context) error, seen func())
 }
 
 // Config wires a Guard. Policy, Chain, Store, Audit and Keys are required.
@@ -239,11 +239,12 @@ type plan struct {
 	autoMax *big.Int
 	// signed is the transaction signed inside the reservation (an
 	// immediate key, see reserve); its bytes are stored with the row.
-	// verdictWait and signatureWait wait for its verdict and signature
-	// records, queued in the reservation's transaction.
-	signed                     *types.Transaction
-	transferID                 string
-	verdictWait, signatureWait func(context.Context) error
+	// seen finishes the audit of its verdict and signature records, which
+	// were queued in the reservation's transaction and made durable before
+	// it committed (Auditor.Start).
+	signed     *types.Transaction
+	transferID string
+	seen       []func()
 }
 
 // catchUp brings the ledger up to date with every process's spends, for a
@@ -559,14 +560,17 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 // allowed transfer's transaction is signed in the same store transaction,
 // once the verdict and the nonce are in it, and stored signed (p.signed):
 // the reservation and the signed bytes are one durable write, not two. Its
-// verdict and signature records are queued (Auditor.Start) in that
-// transaction, in that order, so that their fsync overlaps the commit; the
-// caller waits for them (sendStored) before anything is sent, and audits no
-// verdict of its own. A signature that fails stores nothing; a write that
-// does not commit leaves records of a signature that was never stored, and
-// a broadcast record saying it was not sent. Neither leaves the process.
-// Any other key (an HSM, a key still being unlocked) signs after the
-// commit (execute), so that no slow signature holds the store's write lock.
+// verdict and signature records are queued in that transaction
+// (Auditor.Start), in that order, and the transaction commits only once
+// they are on disk (LedgerTx.CommitAfter): the signed bytes, readable in the
+// store by anyone who can read the home, never exist there without their
+// signature record. The caller audits no verdict of its own; sendStored
+// finishes the records' audit (p.seen). A signature that fails, or whose
+// records cannot be made durable, stores nothing; a transaction that does
+// not commit leaves records of a signature that was never stored, and a
+// broadcast record saying it was not sent. Neither leaves the process. Any
+// other key (an HSM, a key still being unlocked) signs after the commit
+// (execute), so that no slow signature holds the store's write lock.
 func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer, verdictOp string) (p *plan, t, prev *store.Transfer, err error) {
 	var key signer.Signer
 	if verdictOp != "" {
@@ -578,8 +582,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 	defer func() {
 		if err != nil && audited != nil {
 			// Not stored: the signature never leaves the process.
-			_ = audited.verdictWait(ctx)
-			_ = audited.signatureWait(ctx)
+			for _, seen := range audited.seen {
+				seen()
+			}
 			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": audited.transferID, "tx_hash": audited.signed.Hash().Hex(), "ok": false, "not_sent": true, "error": "recording the transfer failed"})
 		}
 	}()
@@ -630,6 +635,19 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 			outstanding = offlineExposure(list, in.Asset, *cf.exactNonce, in.Amount, id)
 		}
 		p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now(), outstanding)
+		for tries := 0; g.ledger.Head() != lt.Head(); tries++ {
+			// A reload of the ledger (another transaction of this
+			// process did not commit) put it behind this transaction
+			// while it decided, without the rows this transaction sees:
+			// catch up again and decide again.
+			if tries == 3 {
+				return errors.New("approval: the in-memory ledger kept moving back")
+			}
+			if err := g.syncIn(lt); err != nil {
+				return err
+			}
+			p = g.decide(in, lim, cf, paid, fz.Frozen, lt.Now(), outstanding)
+		}
 		if p.decision.Verdict != policy.Allow && !(want.Kind == store.KindApproved && p.decision.Verdict == policy.ApprovalRequired) {
 			return nil
 		}
@@ -645,12 +663,14 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		n.Nonce, n.LeaseUntil = &nonce, lt.Now().Add(reservationLease)
 		// The new row goes into the in-memory ledger now, as the next
 		// syncIn would read it back (ledgerTx reloads the ledger if the
-		// transaction does not commit).
+		// transaction does not commit); if a reload moved the ledger
+		// meanwhile, the next syncIn reads it.
+		before := lt.Head()
 		if key == nil {
 			if t, _, err = lt.Insert(&n); err != nil {
 				return err
 			}
-			return g.ledger.Apply([]*store.Transfer{t}, lt.Head(), lt.Now())
+			return g.ledger.ApplyAt(before, []*store.Transfer{t}, lt.Head(), lt.Now())
 		}
 		signed, err := signTransfer(ctx, key, p, nonce)
 		if err != nil {
@@ -663,12 +683,16 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		if t, _, err = lt.InsertSigned(&n, signed.Hash(), raw); err != nil {
 			return err
 		}
-		if err := g.ledger.Apply([]*store.Transfer{t}, lt.Head(), lt.Now()); err != nil {
+		if err := g.ledger.ApplyAt(before, []*store.Transfer{t}, lt.Head(), lt.Now()); err != nil {
 			return err
 		}
 		p.signed, p.transferID = signed, t.ID
-		p.verdictWait = g.cfg.Audit.Start(audit.TypeVerdict, g.verdictFields(verdictOp, t.ID, p))
-		p.signatureWait = g.cfg.Audit.Start(audit.TypeSignature, signatureFields(t, signed, false))
+		// Records are committed in order: the signature's being on disk
+		// means the verdict's is.
+		_, verdictSeen := g.cfg.Audit.Start(audit.TypeVerdict, g.verdictFields(verdictOp, t.ID, p))
+		signatureDurable, signatureSeen := g.cfg.Audit.Start(audit.TypeSignature, signatureFields(t, signed))
+		p.seen = []func(){verdictSeen, signatureSeen}
+		lt.CommitAfter(signatureDurable)
 		audited = p
 		return nil
 	})
@@ -682,6 +706,9 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		}
 		if errors.Is(err, errSigning) {
 			return nil, nil, nil, policy.Errorf(policy.CodeInternal, "signing failed; nothing was recorded or sent")
+		}
+		if errors.Is(err, store.ErrCommitCondition) {
+			return nil, nil, nil, policy.Errorf(policy.CodeInternal, "audit log unavailable; nothing was recorded or sent")
 		}
 		if errors.Is(err, errNonceTaken) {
 			return nil, nil, nil, policy.Errorf(policy.CodeConflict, "request_id: the nonce this request fixes was used meanwhile, or is no longer the account's next one; create a new request")

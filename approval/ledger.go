@@ -111,13 +111,19 @@ func (l *Ledger) Apply(ts []*store.Transfer, head store.LedgerHead, now time.Tim
 			return err
 		}
 	}
-	cut := now.Add(-l.retention)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.applyLocked(ts, head, now)
+	return nil
+}
+
+// applyLocked is Apply's change, with l.mu held and ts checked.
+func (l *Ledger) applyLocked(ts []*store.Transfer, head store.LedgerHead, now time.Time) {
+	cut := now.Add(-l.retention)
 	if head.Seq <= l.head.Seq && head.Version <= l.head.Version {
 		// Everything up to head is applied already; these rows may be
 		// older than what was applied since.
-		return nil
+		return
 	}
 	for _, t := range ts {
 		_, known := l.byID[t.ID]
@@ -135,6 +141,23 @@ func (l *Ledger) Apply(ts []*store.Transfer, head store.LedgerHead, now time.Tim
 	}
 	if head.Version > l.head.Version {
 		l.head.Version = head.Version
+	}
+}
+
+// ApplyAt applies ts and head as Apply does, only if the Ledger is at prev:
+// for rows a transaction wrote itself after bringing the Ledger to prev.
+// When a reload moved the Ledger meanwhile, it does nothing (the next
+// catch-up reads the rows).
+func (l *Ledger) ApplyAt(prev store.LedgerHead, ts []*store.Transfer, head store.LedgerHead, now time.Time) error {
+	for _, t := range ts {
+		if err := checkSpend(t); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.head == prev {
+		l.applyLocked(ts, head, now)
 	}
 	return nil
 }

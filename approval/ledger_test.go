@@ -483,3 +483,42 @@ func TestLedgerMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerApplyAt: a transaction's own row is applied only when the
+// Ledger is still where the transaction brought it; after a reset to an
+// older head it is not (the rows between would be skipped for good: the
+// next catch-up reads from the Ledger's head, after them), and a catch-up
+// from the reset head counts every row.
+func TestLedgerApplyAt(t *testing.T) {
+	b := lgNew(48 * time.Hour)
+	if _, err := b.Add(lgSpend{0, 10, store.KindAuto}.spend()); err != nil {
+		t.Fatal(err)
+	}
+	at := b.Head() // {1, 1}
+	own := lgSpend{time.Minute, 5, store.KindAuto}.spend()
+	own.ID, own.Seq, own.Version = "own", 2, 2
+	if err := b.ApplyAt(at, []*store.Transfer{own}, store.LedgerHead{Seq: 2, Version: 2}, lgT0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	lgSums(t, b, lgAlice, policy.NativeSymbol, 24*time.Hour, lgT0.Add(time.Minute), 15, 15)
+
+	// A reload put the Ledger back to {0, 0} (row 1 not committed yet, as
+	// another process sees it): row 3 is not applied over the gap.
+	if err := b.Reset(nil, store.LedgerHead{}, lgT0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	third := lgSpend{2 * time.Minute, 7, store.KindAuto}.spend()
+	third.ID, third.Seq, third.Version = "third", 3, 3
+	if err := b.ApplyAt(store.LedgerHead{Seq: 2, Version: 2}, []*store.Transfer{third}, store.LedgerHead{Seq: 3, Version: 3}, lgT0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if h := b.Head(); h != (store.LedgerHead{}) {
+		t.Fatalf("head %+v after an ApplyAt from another head, want it unmoved", h)
+	}
+	first := lgSpend{0, 10, store.KindAuto}.spend()
+	first.ID, first.Seq, first.Version = "t1", 1, 1
+	if err := b.Apply([]*store.Transfer{first, own, third}, store.LedgerHead{Seq: 3, Version: 3}, lgT0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	lgSums(t, b, lgAlice, policy.NativeSymbol, 24*time.Hour, lgT0.Add(2*time.Minute), 22, 22)
+}

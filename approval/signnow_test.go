@@ -52,11 +52,36 @@ func (l noSignatureRecords) Append(ctx context.Context, typ string, fields any) 
 }
 
 // Start fails the wait of a signature record, as Append does.
-func (l noSignatureRecords) Start(typ string, fields any) func(context.Context) error {
+func (l noSignatureRecords) Start(typ string, fields any) (func(context.Context) error, func()) {
 	if typ == audit.TypeSignature {
-		return func(context.Context) error { return errors.New("audit: disk full") }
+		return func(context.Context) error { return errors.New("audit: disk full") }, func() {}
 	}
 	return l.Log.Start(typ, fields)
+}
+
+// heldSignatureRecords is an audit log whose signature records are not on
+// disk until release is closed (a slow disk, or an agent holding the log's
+// lock); started gets a value when one is queued.
+type heldSignatureRecords struct {
+	*audit.Log
+	started chan struct{}
+	release chan struct{}
+}
+
+func (l heldSignatureRecords) Start(typ string, fields any) (func(context.Context) error, func()) {
+	wait, seen := l.Log.Start(typ, fields)
+	if typ != audit.TypeSignature {
+		return wait, seen
+	}
+	l.started <- struct{}{}
+	return func(ctx context.Context) error {
+		select {
+		case <-l.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return wait(ctx)
+	}, seen
 }
 
 // auditRecord is one line of the audit log, as the tests read it.
@@ -195,10 +220,11 @@ func TestSignatureThatFailsInItsReservationStoresNothing(t *testing.T) {
 	}
 }
 
-// TestStoredSignatureNotAuditedIsNotSent: when the signature record of a
-// transfer stored signed cannot be written, nothing is broadcast and the
-// transfer fails (un-counted), saying so.
-func TestStoredSignatureNotAuditedIsNotSent(t *testing.T) {
+// TestSignatureNotAuditedIsNeitherStoredNorSent: when the signature record
+// of a transfer signed in its reservation cannot be made durable, the
+// reservation does not commit: no row, no signed bytes in the store (where
+// anyone who reads the home could take them), no spend, nothing sent.
+func TestSignatureNotAuditedIsNeitherStoredNorSent(t *testing.T) {
 	ctx := context.Background()
 	w := rcNewWorld(t)
 	st, lg := w.process()
@@ -211,78 +237,61 @@ func TestStoredSignatureNotAuditedIsNotSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: common.HexToAddress("0xa11ce").Hex(), Amount: "0.001", IdempotencyKey: "k1"})
-	if err == nil || !strings.Contains(err.Error(), "audit log unavailable; nothing was sent") {
+	if err == nil || !strings.Contains(err.Error(), "audit log unavailable; nothing was recorded or sent") {
 		t.Fatalf("send without a signature record: %v", err)
 	}
-	tr, err := st.TransferByKey(ctx, "k1")
-	if err != nil || tr.Status != store.StatusFailed {
-		t.Fatalf("the transfer: %+v, %v; want failed", tr, err)
+	if tr, err := st.TransferByKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the transfer was stored: %+v, %v", tr, err)
 	}
 	if n, err := w.dev.PendingNonce(ctx, w.from); err != nil || n != 0 {
 		t.Fatalf("nonce %d, %v: the transaction was sent", n, err)
 	}
 }
 
-// TestRecoveryRecordsTheSignatureBeforeResending: a process that died after
-// storing a transfer signed (in its reservation) and before its signature
-// record reached the disk leaves signed bytes the audit log does not know.
-// The next process's settling pass records the signature (marked recovered)
-// before it broadcasts them, once.
-func TestRecoveryRecordsTheSignatureBeforeResending(t *testing.T) {
+// TestSignedBytesNotStoredBeforeTheirRecord: while the signature record of
+// a transfer signed in its reservation is not on disk, the reservation is
+// not committed (another reader of the store sees no row and no bytes);
+// once it is, the transfer is stored signed and sent.
+func TestSignedBytesNotStoredBeforeTheirRecord(t *testing.T) {
 	ctx := context.Background()
 	w := rcNewWorld(t)
-	alice := common.HexToAddress("0x00000000000000000000000000000000000A11CE")
 	st, lg := w.process()
-	fees, err := w.dev.SuggestFees(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx := types.NewTx(&types.DynamicFeeTx{ChainID: big.NewInt(1337), Nonce: 0, GasTipCap: fees.TipCap, GasFeeCap: fees.FeeCap, Gas: 21000, To: &alice, Value: big.NewInt(1e15)})
-	signed, err := signer.SignTx(ctx, w.signer, tx, big.NewInt(1337))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := signed.MarshalBinary()
-	var id string
-	if err := st.Ledger(ctx, func(lt *store.LedgerTx) error {
-		nonce, err := lt.AllocateNonce(1337, w.from, 0)
-		if err != nil {
-			return err
-		}
-		tr, _, err := lt.InsertSigned(&store.Transfer{IdempotencyKey: "k1", ArgsHash: make([]byte, 32), ChainID: 1337, From: w.from, To: alice,
-			Asset: store.AssetETH, Amount: big.NewInt(1e15), Kind: store.KindAuto, Nonce: &nonce}, signed.Hash(), raw)
-		if tr != nil {
-			id = tr.ID
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	lg.Close()
-	st.Close()
-
-	st, lg = w.process()
 	defer st.Close()
 	defer lg.Close()
-	w.guard(st, lg) // its start-up settles what is due soon
-	w.waitMined(signed.Hash())
-	lg.Close()
-	recs := readAudit(t, filepath.Join(w.dir, "audit.log"))
-	if got := typesOf(recs, id); len(got) < 2 || got[0] != "signature" || got[1] != "broadcast" {
-		t.Fatalf("audit records of the recovered transfer: %v; want its signature first, then the broadcast", got)
+	held := heldSignatureRecords{Log: lg, started: make(chan struct{}, 1), release: make(chan struct{})}
+	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: st, Audit: held, Keys: approval.KeyMap{w.from: w.signer}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, r := range recs {
-		if r.Data["transfer_id"] != id || r.Type != "signature" {
-			continue
-		}
-		if r.Data["recovered"] != true || r.Data["tx_hash"] != signed.Hash().Hex() || r.Data["nonce"] != float64(0) ||
-			r.Data["from"] != w.from.Hex() || r.Data["tx_to"] != alice.Hex() || r.Data["value_wei"] != "1000000000000000" {
-			t.Fatalf("recovered signature record: %v", r.Data)
-		}
+	reader, err := store.Open(ctx, filepath.Join(w.dir, "state.db"), &store.Options{Key: make([]byte, store.KeyLen)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := w.balance(alice); got.Cmp(big.NewInt(1e15)) != 0 {
-		t.Fatalf("alice got %s, want exactly one transfer", got)
+	defer reader.Close()
+	type result struct {
+		out *approval.Outcome
+		err error
 	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: common.HexToAddress("0xa11ce").Hex(), Amount: "0.001", IdempotencyKey: "k1"})
+		done <- result{out, err}
+	}()
+	<-held.started
+	time.Sleep(50 * time.Millisecond) // the group reaches its commit condition
+	if tr, err := reader.TransferByKey(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the signed transfer is readable before its signature record is on disk: %+v, %v", tr, err)
+	}
+	close(held.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	tr, err := reader.TransferByKey(ctx, "k1")
+	if err != nil || tr.Status != store.StatusSigned || *tr.TxHash != r.out.TxHash {
+		t.Fatalf("after the record: %+v, %v", tr, err)
+	}
+	w.waitMined(r.out.TxHash)
 }
 
 // TestSignedReservationNotCommittedIsNotSent: when the store transaction an

@@ -544,18 +544,20 @@ func (l *Log) Append(ctx context.Context, typ string, fields any) error {
 // once, with a function that waits for the record's commit and returns
 // Append's outcome (nil once the record is written and fsynced, with the
 // head file updated to cover it). It never waits for the disk itself, so a
-// caller can overlap the record's fsync with other work, such as a store
-// commit, and wait before it acts on the record being durable. An event
-// that cannot be queued (invalid, or the log is closed or stopped) is
-// reported by the wait.
-func (l *Log) Start(typ string, fields any) func(context.Context) error {
+// caller can overlap the record's fsync with other work, and wait before it
+// acts on the record being durable; the wait does nothing else, so it may
+// be called inside a store transaction. An event that cannot be queued
+// (invalid, or the log is closed or stopped) is reported by the wait. The
+// second function is for Auditors that do more with a record than write it
+// (ops.Tee); the Log's does nothing.
+func (l *Log) Start(typ string, fields any) (wait func(context.Context) error, seen func()) {
 	data, err := prepare(typ, fields)
 	if err != nil {
-		return func(context.Context) error { return err }
+		return func(context.Context) error { return err }, func() {}
 	}
 	b, _, err := l.queue(typ, data, true)
 	if err != nil {
-		return func(context.Context) error { return err }
+		return func(context.Context) error { return err }, func() {}
 	}
 	return func(ctx context.Context) error {
 		select {
@@ -564,7 +566,7 @@ func (l *Log) Start(typ string, fields any) func(context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
+	}, func() {}
 }
 
 // Enqueue validates and queues one event exactly like Append but returns

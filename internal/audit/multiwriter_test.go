@@ -568,7 +568,7 @@ func TestStart(t *testing.T) {
 	l := mustOpen(t, path)
 	release := make(chan struct{})
 	l.beforeSync = func(int) { <-release }
-	wait := l.Start(TypeSignature, map[string]int{"i": 1})
+	wait, _ := l.Start(TypeSignature, map[string]int{"i": 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := wait(ctx); !errors.Is(err, context.Canceled) {
@@ -579,15 +579,16 @@ func TestStart(t *testing.T) {
 		t.Fatalf("wait = %v", err)
 	}
 	l.beforeSync = nil
-	if err := l.Start("a b", nil)(context.Background()); !errors.Is(err, ErrInvalidType) {
+	start := func(typ string) error { w, _ := l.Start(typ, nil); return w(context.Background()) }
+	if err := start("a b"); !errors.Is(err, ErrInvalidType) {
 		t.Fatalf("an invalid type: %v", err)
 	}
 	l.f.Close() // every commit from now on fails
-	if err := l.Start(TypeSignature, nil)(context.Background()); err == nil {
+	if err := start(TypeSignature); err == nil {
 		t.Fatal("the wait of a failed commit returned nil")
 	}
 	l.Close()
-	if err := l.Start(TypeSignature, nil)(context.Background()); err == nil {
+	if err := start(TypeSignature); err == nil {
 		t.Fatal("Start after Close: the wait returned nil")
 	}
 	if sum, err := Verify(path); err != nil || sum.Records != 1 {

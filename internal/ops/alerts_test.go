@@ -116,8 +116,8 @@ func TestWebhookEveryKindSignedNoSecret(t *testing.T) {
 type nopLog struct{}
 
 func (nopLog) Append(context.Context, string, any) error { return nil }
-func (nopLog) Start(string, any) func(context.Context) error {
-	return func(context.Context) error { return nil }
+func (nopLog) Start(string, any) (func(context.Context) error, func()) {
+	return func(context.Context) error { return nil }, func() {}
 }
 func (nopLog) Enqueue(string, any) error { return nil }
 
@@ -205,17 +205,19 @@ func TestCommandTarget(t *testing.T) {
 	}
 }
 
-// TestTeeStartObservesInTheWait: Start only queues; the observers (the
-// anomaly watcher writes the state store) and OnAppend run in the wait,
-// which the Guard calls after its store transaction, never inside it.
-func TestTeeStartObservesInTheWait(t *testing.T) {
+// TestTeeStartObservesWhenSeen: Start only queues, and its wait only
+// waits (the Guard waits inside a store transaction); the observers (the
+// anomaly watcher writes the state store) and OnAppend run in seen, which
+// the Guard calls after its store transaction.
+func TestTeeStartObservesWhenSeen(t *testing.T) {
 	var seen, appended int
 	tee := &Tee{Log: nopLog{}, Observe: func(string, map[string]any) { seen++ }, OnAppend: func(time.Duration) { appended++ }}
-	wait := tee.Start("verdict", map[string]any{"op": "send"})
-	if seen != 0 || appended != 0 {
-		t.Fatalf("Start observed the record (%d, %d) before its wait", seen, appended)
+	wait, done := tee.Start("verdict", map[string]any{"op": "send"})
+	if err := wait(context.Background()); err != nil || seen != 0 || appended != 0 {
+		t.Fatalf("Start and its wait: %v, observed %d, appends %d; want nothing observed", err, seen, appended)
 	}
-	if err := wait(context.Background()); err != nil || seen != 1 || appended != 1 {
-		t.Fatalf("after the wait: %v, observed %d, appends %d; want once each", err, seen, appended)
+	done()
+	if seen != 1 || appended != 1 {
+		t.Fatalf("after seen: observed %d, appends %d; want once each", seen, appended)
 	}
 }

@@ -9,7 +9,7 @@ import (
 type Auditor interface {
 	Append(ctx context.Context, typ string, fields any) error
 	Enqueue(typ string, fields any) error
-	Start(typ string, fields any) func(context.Context) error
+	Start(typ string, fields any) (wait func(context.Context) error, seen func())
 }
 
 // Tee is an audit log that also turns every security event into an alert
@@ -40,20 +40,20 @@ func (t *Tee) Append(ctx context.Context, typ string, fields any) error {
 	return err
 }
 
-// Start queues fields in the log at once and returns the wait for their
-// commit; the alert and the observers (which may write the state store) run
-// in the wait, not in Start, which a caller may call inside a store
-// transaction (approval.Auditor).
-func (t *Tee) Start(typ string, fields any) func(context.Context) error {
+// Start queues fields in the log at once and returns the log's wait for
+// their commit, which does nothing else (a caller may wait inside a store
+// transaction, approval.Auditor), and seen, which raises the alert and
+// shows the record to the observers (the anomaly watcher writes the state
+// store): the caller calls it once, outside any store transaction.
+func (t *Tee) Start(typ string, fields any) (wait func(context.Context) error, seen func()) {
 	start := time.Now()
-	wait := t.Log.Start(typ, fields)
-	return func(ctx context.Context) error {
-		err := wait(ctx)
+	w, logSeen := t.Log.Start(typ, fields)
+	return w, func() {
+		logSeen()
 		if t.OnAppend != nil {
 			t.OnAppend(time.Since(start))
 		}
 		t.see(typ, fields)
-		return err
 	}
 }
 
