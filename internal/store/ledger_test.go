@@ -805,3 +805,69 @@ func TestCommitAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupPanicFailsItsWrites: a panic in the group commit outside the
+// writes' fns (here just before the COMMIT) writes nothing, tells every
+// write of the group so (none waits forever), reaches the leading caller,
+// and leaves the store taking writes.
+func TestGroupPanicFailsItsWrites(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	insert := func(key string) (err error, panicked any) {
+		defer func() { panicked = recover() }()
+		return s.Ledger(ctx, func(lt *LedgerTx) error {
+			tr := testTransfer()
+			tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
+			_, _, err := lt.Insert(tr)
+			return err
+		}), nil
+	}
+	s.beforeCommit = func() { panic("driver") }
+	s.wlock <- struct{}{}
+	type outcome struct {
+		err      error
+		panicked any
+	}
+	outs := make(chan outcome, 2)
+	for _, k := range []string{"k1", "k2"} {
+		go func() { err, p := insert(k); outs <- outcome{err, p} }()
+	}
+	for {
+		s.gmu.Lock()
+		n := len(s.queue)
+		s.gmu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-s.wlock
+	var panics, aborted int
+	for range 2 {
+		select {
+		case o := <-outs:
+			switch {
+			case o.panicked == "driver":
+				panics++
+			case errors.Is(o.err, ErrNotCommitted):
+				aborted++
+			default:
+				t.Errorf("a write of the group: %+v", o)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write of the group never returned")
+		}
+	}
+	if panics != 1 || aborted != 1 {
+		t.Fatalf("%d panics, %d failed writes; want the leader's panic and the other's failure", panics, aborted)
+	}
+	s.beforeCommit = nil
+	if err, p := insert("k3"); err != nil || p != nil {
+		t.Fatalf("a write after the panic: %v, %v", err, p)
+	}
+	for key, want := range map[string]bool{"k1": false, "k2": false, "k3": true} {
+		if _, err := s.TransferByKey(ctx, key); (err == nil) != want {
+			t.Errorf("%s stored: %v, want %v", key, err == nil, want)
+		}
+	}
+}

@@ -110,6 +110,8 @@ type Store struct {
 	// the ledger_head row does not hold it yet: the group writes the head
 	// once (flushHead), not once per change. Only the committer uses it.
 	headDirty bool
+	// beforeCommit, if set (tests only), runs just before a group's COMMIT.
+	beforeCommit func()
 	// groupConds are the commit conditions the group's writes set
 	// (LedgerTx.CommitAfter). Only the committer uses it.
 	groupConds []func(context.Context) error
@@ -383,7 +385,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
+	finished := false
 	finish := func(rs []*writeReq, err error) {
+		finished = true
 		for _, r := range rs {
 			switch {
 			case err == nil:
@@ -407,6 +411,18 @@ func (s *Store) commitGroup(group []*writeReq) {
 	}
 	s.groupHead, s.headDirty, s.groupConds = nil, false, nil
 	defer func() { s.groupHead, s.headDirty, s.groupConds = nil, false, nil }()
+	defer func() {
+		// A panic outside the writes' fns (runFn keeps theirs), in the
+		// driver say: nothing of the group is written, and every caller
+		// hears so rather than wait for an answer that never comes.
+		if p := recover(); p != nil {
+			tx.Rollback()
+			if !finished {
+				finish(live, errGroupAborted)
+			}
+			panic(p)
+		}
+	}()
 	abort := func() {
 		// The transaction is gone (an interrupted statement rolls it
 		// back) or unusable: nothing of the group is written.
@@ -462,6 +478,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if err := s.flushHead(tx); err != nil {
 		abort()
 		return
+	}
+	if s.beforeCommit != nil {
+		s.beforeCommit()
 	}
 	if err := awaitConds(s.groupConds); err != nil {
 		tx.Rollback()
