@@ -813,14 +813,14 @@ func TestCommitAfter(t *testing.T) {
 func TestGroupPanicFailsItsWrites(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t, nil)
-	insert := func(key string) (err error, panicked any) {
+	insert := func(key string) (panicked any, err error) {
 		defer func() { panicked = recover() }()
-		return s.Ledger(ctx, func(lt *LedgerTx) error {
+		return nil, s.Ledger(ctx, func(lt *LedgerTx) error {
 			tr := testTransfer()
 			tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
 			_, _, err := lt.Insert(tr)
 			return err
-		}), nil
+		})
 	}
 	s.beforeCommit = func() { panic("driver") }
 	s.wlock <- struct{}{}
@@ -830,7 +830,7 @@ func TestGroupPanicFailsItsWrites(t *testing.T) {
 	}
 	outs := make(chan outcome, 2)
 	for _, k := range []string{"k1", "k2"} {
-		go func() { err, p := insert(k); outs <- outcome{err, p} }()
+		go func() { p, err := insert(k); outs <- outcome{err, p} }()
 	}
 	for {
 		s.gmu.Lock()
@@ -862,7 +862,7 @@ func TestGroupPanicFailsItsWrites(t *testing.T) {
 		t.Fatalf("%d panics, %d failed writes; want the leader's panic and the other's failure", panics, aborted)
 	}
 	s.beforeCommit = nil
-	if err, p := insert("k3"); err != nil || p != nil {
+	if p, err := insert("k3"); err != nil || p != nil {
 		t.Fatalf("a write after the panic: %v, %v", err, p)
 	}
 	for key, want := range map[string]bool{"k1": false, "k2": false, "k3": true} {
