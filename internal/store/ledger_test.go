@@ -660,6 +660,82 @@ func TestInsertSigned(t *testing.T) {
 	}
 }
 
+// insertKeyed inserts a test transfer with idempotency key key.
+func insertKeyed(lt *LedgerTx, key string) error {
+	tr := testTransfer()
+	tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
+	_, _, err := lt.Insert(tr)
+	return err
+}
+
+// inOneGroup starts fs, each making one write, so that their writes queue
+// into one group commit: it holds the write lock until all have queued.
+func inOneGroup(t *testing.T, s *Store, fs ...func()) {
+	t.Helper()
+	s.wlock <- struct{}{}
+	for _, f := range fs {
+		go f()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.gmu.Lock()
+		n := len(s.queue)
+		s.gmu.Unlock()
+		if n == len(fs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			<-s.wlock
+			t.Fatalf("%d of %d writes queued", n, len(fs))
+		}
+	}
+	<-s.wlock
+}
+
+// writeOutcome is what a write's caller got: an error, or a panic.
+type writeOutcome struct {
+	err      error
+	panicked any
+}
+
+// catch runs a write, keeping its error or its panic.
+func catch(write func() error) (o writeOutcome) {
+	defer func() { o.panicked = recover() }()
+	o.err = write()
+	return o
+}
+
+// outcomes runs writes in one group and returns what each caller got, in
+// order; a write that never returns fails the test.
+func outcomes(t *testing.T, s *Store, writes ...func() error) []writeOutcome {
+	t.Helper()
+	cs := make([]chan writeOutcome, len(writes))
+	fs := make([]func(), len(writes))
+	for i, w := range writes {
+		cs[i] = make(chan writeOutcome, 1)
+		fs[i] = func() { cs[i] <- catch(w) }
+	}
+	inOneGroup(t, s, fs...)
+	out := make([]writeOutcome, len(writes))
+	for i, c := range cs {
+		select {
+		case out[i] = <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("write %d of the group never returned", i+1)
+		}
+	}
+	return out
+}
+
+// storedKeys checks which idempotency keys have a transfer.
+func storedKeys(t *testing.T, s *Store, want map[string]bool) {
+	t.Helper()
+	for key, w := range want {
+		if _, err := s.TransferByKey(context.Background(), key); (err == nil) != w {
+			t.Errorf("%s stored: %v, want %v", key, err == nil, w)
+		}
+	}
+}
+
 // TestWritePanicRaisedInItsCaller: a write whose fn panics is rolled back
 // alone, the rest of its group commits, the panic reaches that write's
 // caller (not the goroutine leading the group), and the store takes writes
@@ -667,12 +743,10 @@ func TestInsertSigned(t *testing.T) {
 func TestWritePanicRaisedInItsCaller(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t, nil)
-	insert := func(key string, boom bool) func() error {
+	write := func(key string, boom bool) func() error {
 		return func() error {
 			return s.Ledger(ctx, func(lt *LedgerTx) error {
-				tr := testTransfer()
-				tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
-				if _, _, err := lt.Insert(tr); err != nil {
+				if err := insertKeyed(lt, key); err != nil {
 					return err
 				}
 				if boom {
@@ -682,58 +756,17 @@ func TestWritePanicRaisedInItsCaller(t *testing.T) {
 			})
 		}
 	}
-	type outcome struct {
-		err      error
-		panicked any
+	got := outcomes(t, s, write("k-bad", true), write("k-good", false))
+	if got[0].panicked != "boom" {
+		t.Fatalf("the panicking write's caller got %+v, want the panic", got[0])
 	}
-	run := func(f func() error) chan outcome {
-		c := make(chan outcome, 1)
-		go func() {
-			var o outcome
-			defer func() { o.panicked = recover(); c <- o }()
-			o.err = f()
-		}()
-		return c
+	if got[1] != (writeOutcome{}) {
+		t.Fatalf("the other write of the group: %+v", got[1])
 	}
-	// Hold the write lock so that both writes queue into one group.
-	s.wlock <- struct{}{}
-	bad, good := run(insert("k-bad", true)), run(insert("k-good", false))
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		s.gmu.Lock()
-		n := len(s.queue)
-		s.gmu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	<-s.wlock
-	wait := func(c chan outcome) outcome {
-		select {
-		case o := <-c:
-			return o
-		case <-time.After(10 * time.Second):
-			t.Fatal("a write never returned")
-			return outcome{}
-		}
-	}
-	if o := wait(bad); o.panicked != "boom" {
-		t.Fatalf("the panicking write's caller got %+v, want the panic", o)
-	}
-	if o := wait(good); o.panicked != nil || o.err != nil {
-		t.Fatalf("the other write of the group: %+v", o)
-	}
-	if o := wait(run(insert("k-after", false))); o.panicked != nil || o.err != nil {
+	if o := catch(write("k-after", false)); o != (writeOutcome{}) {
 		t.Fatalf("a write after the panic: %+v", o)
 	}
-	for key, want := range map[string]bool{"k-bad": false, "k-good": true, "k-after": true} {
-		if _, err := s.TransferByKey(ctx, key); (err == nil) != want {
-			t.Errorf("%s stored: %v, want %v", key, err == nil, want)
-		}
-	}
+	storedKeys(t, s, map[string]bool{"k-bad": false, "k-good": true, "k-after": true})
 	if all, h, err := s.LoadLedger(ctx, time.Time{}); err != nil || len(all) != 2 || h != (LedgerHead{2, 2}) {
 		t.Fatalf("ledger: %d rows, head %+v, %v", len(all), h, err)
 	}
@@ -746,12 +779,10 @@ func TestWritePanicRaisedInItsCaller(t *testing.T) {
 func TestCommitAfter(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t, nil)
-	insert := func(key string, cond func(context.Context) error, fnErr error) func() error {
+	write := func(key string, cond func(context.Context) error, fnErr error) func() error {
 		return func() error {
 			return s.Ledger(ctx, func(lt *LedgerTx) error {
-				tr := testTransfer()
-				tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
-				if _, _, err := lt.Insert(tr); err != nil {
+				if err := insertKeyed(lt, key); err != nil {
 					return err
 				}
 				if cond != nil {
@@ -761,49 +792,20 @@ func TestCommitAfter(t *testing.T) {
 			})
 		}
 	}
-	// Both writes queue into one group behind the held write lock.
-	group := func(fs ...func() error) []error {
-		s.wlock <- struct{}{}
-		errs := make([]chan error, len(fs))
-		for i, f := range fs {
-			errs[i] = make(chan error, 1)
-			go func() { errs[i] <- f() }()
-		}
-		for {
-			s.gmu.Lock()
-			n := len(s.queue)
-			s.gmu.Unlock()
-			if n == len(fs) {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		<-s.wlock
-		out := make([]error, len(fs))
-		for i := range fs {
-			out[i] = <-errs[i]
-		}
-		return out
-	}
 	disk := errors.New("audit: disk full")
-	var held atomic.Bool
-	errs := group(insert("k1", func(context.Context) error { return disk }, nil), insert("k2", nil, nil))
-	for i, err := range errs {
-		if !errors.Is(err, ErrCommitCondition) || !errors.Is(err, ErrNotCommitted) || !errors.Is(err, disk) {
-			t.Errorf("write %d of the group whose condition failed: %v", i+1, err)
+	for i, o := range outcomes(t, s, write("k1", func(context.Context) error { return disk }, nil), write("k2", nil, nil)) {
+		if !errors.Is(o.err, ErrCommitCondition) || !errors.Is(o.err, ErrNotCommitted) || !errors.Is(o.err, disk) {
+			t.Errorf("write %d of the group whose condition failed: %+v", i+1, o)
 		}
 	}
 	refused := errors.New("refused")
-	errs = group(insert("k3", func(context.Context) error { return disk }, refused),
-		insert("k4", func(context.Context) error { held.Store(true); return nil }, nil))
-	if !errors.Is(errs[0], refused) || errs[1] != nil || !held.Load() {
-		t.Fatalf("a failed write's condition: %v, %v (condition ran: %v)", errs[0], errs[1], held.Load())
+	var held atomic.Bool
+	got := outcomes(t, s, write("k3", func(context.Context) error { return disk }, refused),
+		write("k4", func(context.Context) error { held.Store(true); return nil }, nil))
+	if !errors.Is(got[0].err, refused) || got[1] != (writeOutcome{}) || !held.Load() {
+		t.Fatalf("a failed write's condition: %+v, %+v (condition ran: %v)", got[0], got[1], held.Load())
 	}
-	for key, want := range map[string]bool{"k1": false, "k2": false, "k3": false, "k4": true} {
-		if _, err := s.TransferByKey(ctx, key); (err == nil) != want {
-			t.Errorf("%s stored: %v, want %v", key, err == nil, want)
-		}
-	}
+	storedKeys(t, s, map[string]bool{"k1": false, "k2": false, "k3": false, "k4": true})
 }
 
 // TestGroupPanicFailsItsWrites: a panic in the group commit outside the
@@ -813,61 +815,27 @@ func TestCommitAfter(t *testing.T) {
 func TestGroupPanicFailsItsWrites(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t, nil)
-	insert := func(key string) (panicked any, err error) {
-		defer func() { panicked = recover() }()
-		return nil, s.Ledger(ctx, func(lt *LedgerTx) error {
-			tr := testTransfer()
-			tr.IdempotencyKey, tr.ArgsHash = key, make([]byte, 32)
-			_, _, err := lt.Insert(tr)
-			return err
-		})
+	write := func(key string) func() error {
+		return func() error { return s.Ledger(ctx, func(lt *LedgerTx) error { return insertKeyed(lt, key) }) }
 	}
 	s.beforeCommit = func() { panic("driver") }
-	s.wlock <- struct{}{}
-	type outcome struct {
-		err      error
-		panicked any
-	}
-	outs := make(chan outcome, 2)
-	for _, k := range []string{"k1", "k2"} {
-		go func() { p, err := insert(k); outs <- outcome{err, p} }()
-	}
-	for {
-		s.gmu.Lock()
-		n := len(s.queue)
-		s.gmu.Unlock()
-		if n == 2 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	<-s.wlock
 	var panics, aborted int
-	for range 2 {
-		select {
-		case o := <-outs:
-			switch {
-			case o.panicked == "driver":
-				panics++
-			case errors.Is(o.err, ErrNotCommitted):
-				aborted++
-			default:
-				t.Errorf("a write of the group: %+v", o)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("a write of the group never returned")
+	for _, o := range outcomes(t, s, write("k1"), write("k2")) {
+		switch {
+		case o.panicked == "driver":
+			panics++
+		case errors.Is(o.err, ErrNotCommitted):
+			aborted++
+		default:
+			t.Errorf("a write of the group: %+v", o)
 		}
 	}
 	if panics != 1 || aborted != 1 {
 		t.Fatalf("%d panics, %d failed writes; want the leader's panic and the other's failure", panics, aborted)
 	}
 	s.beforeCommit = nil
-	if p, err := insert("k3"); err != nil || p != nil {
-		t.Fatalf("a write after the panic: %v, %v", err, p)
+	if o := catch(write("k3")); o != (writeOutcome{}) {
+		t.Fatalf("a write after the panic: %+v", o)
 	}
-	for key, want := range map[string]bool{"k1": false, "k2": false, "k3": true} {
-		if _, err := s.TransferByKey(ctx, key); (err == nil) != want {
-			t.Errorf("%s stored: %v, want %v", key, err == nil, want)
-		}
-	}
+	storedKeys(t, s, map[string]bool{"k1": false, "k2": false, "k3": true})
 }
