@@ -1,9 +1,12 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -131,3 +134,36 @@ type swappedNow struct {
 
 func (s *swappedNow) Address() common.Address { return s.addr }
 func (s *swappedNow) SignsNow() bool          { return true }
+
+// TestSelfCheckStoppedIsNoFailure: a check cut short by the server's stop
+// (its context done while a key signs) disables no key, freezes nothing
+// and logs no error.
+func TestSelfCheckStoppedIsNoFailure(t *testing.T) {
+	a, _ := crypto.GenerateKey()
+	sealed, err := wallet.SealKey(crypto.FromECDSA(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sealed.Destroy()
+	k := &Checked{Signer: kssigner.New(sealed), Backend: "keystore"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := SelfCheck(ctx, []*Checked{k}, rand.Reader); !errors.Is(err, context.Canceled) || k.Disabled() {
+		t.Fatalf("SelfCheck after the stop: %v, disabled %v; want the context's error and the key enabled", err, k.Disabled())
+	}
+	var logs bytes.Buffer
+	st := &markStore{}
+	(&PeriodicCheck{Keys: []*Checked{k}, Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Run(ctx)
+	if k.Disabled() || st.frozen || strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a stopped pass: disabled %v, frozen %v, logs %q", k.Disabled(), st.frozen, logs.String())
+	}
+}
+
+// markStore is a SelfCheckStore that fails as a stopped store does.
+type markStore struct{ frozen bool }
+
+func (m *markStore) SetFrozen(ctx context.Context, _ common.Address, frozen bool, _ string) (bool, error) {
+	m.frozen = frozen
+	return false, ctx.Err()
+}
+func (m *markStore) SetMark(ctx context.Context, _, _ string) error { return ctx.Err() }
