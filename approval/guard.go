@@ -568,7 +568,10 @@ func (g *Guard) replayKey(ctx context.Context, key string, ah []byte) (*Outcome,
 // finishes the records' audit (p.seen). A signature that fails, or whose
 // records cannot be made durable, stores nothing; a transaction that does
 // not commit leaves records of a signature that was never stored, and a
-// broadcast record saying it was not sent. Neither leaves the process. Any
+// broadcast record saying it was not sent. Neither leaves the process. A
+// COMMIT that fails may still have reached the disk (store.ErrCommitUnknown):
+// then the record and the answer say the outcome is unknown (if it did, the
+// transfer is counted and recovery sends it), never that nothing will be. Any
 // other key (an HSM, a key still being unlocked) signs after the commit
 // (execute), so that no slow signature holds the store's write lock.
 func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limits, cf *chainFacts, want *store.Transfer, verdictOp string) (p *plan, t, prev *store.Transfer, err error) {
@@ -579,14 +582,24 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		}
 	}
 	var audited *plan // a plan whose records were queued in the transaction
+	var txErr error   // the transaction's own error
 	defer func() {
-		if err != nil && audited != nil {
-			// Not stored: the signature never leaves the process.
-			for _, seen := range audited.seen {
-				seen()
-			}
-			_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, map[string]any{"transfer_id": audited.transferID, "tx_hash": audited.signed.Hash().Hex(), "ok": false, "not_sent": true, "error": "recording the transfer failed"})
+		if err == nil || audited == nil {
+			return
 		}
+		for _, seen := range audited.seen {
+			seen()
+		}
+		rec := map[string]any{"transfer_id": audited.transferID, "tx_hash": audited.signed.Hash().Hex(), "ok": false}
+		if errors.Is(txErr, store.ErrCommitUnknown) {
+			// The signed row may be on disk: if it is, it is counted
+			// and the settling loop sends it after the next open.
+			rec["outcome_unknown"], rec["error"] = true, "the store's commit failed; whether the signed transfer reached the disk is unknown"
+		} else {
+			// Not stored: the signature never leaves the process.
+			rec["not_sent"], rec["error"] = true, "recording the transfer failed"
+		}
+		_ = g.cfg.Audit.Enqueue(audit.TypeBroadcast, rec)
 	}()
 	err = g.ledgerTx(ctx, func(lt *store.LedgerTx) error {
 		if err := g.syncIn(lt); err != nil {
@@ -697,8 +710,12 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		return nil
 	})
 	if err != nil {
+		txErr = err
 		if errors.Is(err, errKeyParked) {
 			return nil, nil, nil, err
+		}
+		if audited != nil && errors.Is(err, store.ErrCommitUnknown) {
+			return nil, nil, nil, policy.Errorf(policy.CodeInternal, "recording the transfer failed, and whether it reached the disk is unknown: if it did, it is counted and is sent after the wallet restarts; nothing was sent now")
 		}
 		g.tampered(err)
 		if errors.Is(err, store.ErrConflict) {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,5 +389,57 @@ func TestKeyPanicInItsReservation(t *testing.T) {
 	w.waitMined(out.TxHash)
 	if n, _ := w.dev.PendingNonce(ctx, w.from); n != 1 {
 		t.Fatalf("nonce %d, want 1", n)
+	}
+}
+
+// commitUnknownStore commits its next ledger transaction and then reports
+// the COMMIT as failed, as a failed fsync after SQLite wrote the WAL does.
+type commitUnknownStore struct {
+	*store.Store
+	once atomic.Bool
+}
+
+func (s *commitUnknownStore) Ledger(ctx context.Context, fn func(*store.LedgerTx) error) error {
+	err := s.Store.Ledger(ctx, fn)
+	if err == nil && s.once.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: %w", store.ErrNotCommitted, store.ErrCommitUnknown)
+	}
+	return err
+}
+
+// TestSignedReservationCommitUnknown: when the COMMIT of a reservation an
+// immediate key signed in fails, the transfer may be on disk: the answer and
+// the audit say the outcome is unknown (not "not sent"), nothing is sent by
+// the call, and the row that did reach the disk is counted.
+func TestSignedReservationCommitUnknown(t *testing.T) {
+	ctx := context.Background()
+	w := rcNewWorld(t)
+	st, lg := w.process()
+	defer st.Close()
+	defer lg.Close()
+	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: w.dev, Store: &commitUnknownStore{Store: st}, Audit: lg, Keys: approval.KeyMap{w.from: w.signer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Send(ctx, approval.TransferArgs{From: w.from.Hex(), To: common.HexToAddress("0xa11ce").Hex(), Amount: "0.001", IdempotencyKey: "k1"})
+	if err == nil || !strings.Contains(err.Error(), "whether it reached the disk is unknown") {
+		t.Fatalf("send whose commit failed: %v", err)
+	}
+	if n, err := w.dev.PendingNonce(ctx, w.from); err != nil || n != 0 {
+		t.Fatalf("nonce %d, %v: the call sent the transaction", n, err)
+	}
+	tr, err := st.TransferByKey(ctx, "k1")
+	if err != nil || !tr.Counted() {
+		t.Fatalf("the row on disk: %+v, %v", tr, err)
+	}
+	lg.Close()
+	var rec map[string]any
+	for _, r := range readAudit(t, filepath.Join(w.dir, "audit.log")) {
+		if r.Type == "broadcast" && r.Data["transfer_id"] == tr.ID {
+			rec = r.Data
+		}
+	}
+	if rec == nil || rec["outcome_unknown"] != true || rec["not_sent"] != nil {
+		t.Fatalf("broadcast record of the transfer: %v; want outcome_unknown, not not_sent", rec)
 	}
 }

@@ -839,3 +839,24 @@ func TestGroupPanicFailsItsWrites(t *testing.T) {
 	}
 	storedKeys(t, s, map[string]bool{"k1": false, "k2": false, "k3": true})
 }
+
+// TestCommitFailureIsUnknown: a COMMIT that fails may have reached the disk
+// (a failed fsync after the WAL frames were written): every write of its
+// group gets ErrCommitUnknown with ErrNotCommitted, never a plain "not
+// written". Here the commit did reach the disk.
+func TestCommitFailureIsUnknown(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t, nil)
+	s.commitFn = func(tx *sql.Tx) error {
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		return errors.New("fsync: input/output error")
+	}
+	err := s.Ledger(ctx, func(lt *LedgerTx) error { return insertKeyed(lt, "k1") })
+	if !errors.Is(err, ErrCommitUnknown) || !errors.Is(err, ErrNotCommitted) {
+		t.Fatalf("a failed COMMIT: %v; want ErrCommitUnknown and ErrNotCommitted", err)
+	}
+	s.commitFn = nil
+	storedKeys(t, s, map[string]bool{"k1": true})
+}

@@ -110,8 +110,10 @@ type Store struct {
 	// the ledger_head row does not hold it yet: the group writes the head
 	// once (flushHead), not once per change. Only the committer uses it.
 	headDirty bool
-	// beforeCommit, if set (tests only), runs just before a group's COMMIT.
+	// beforeCommit, if set (tests only), runs just before a group's COMMIT;
+	// commitFn, if set (tests only), commits in place of tx.Commit.
 	beforeCommit func()
+	commitFn     func(*sql.Tx) error
 	// groupConds are the commit conditions the group's writes set
 	// (LedgerTx.CommitAfter). Only the committer uses it.
 	groupConds []func(context.Context) error
@@ -487,8 +489,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		finish(live, err)
 		return
 	}
-	if err := tx.Commit(); err != nil {
-		finish(live, wrapDBErr("commit", err))
+	if err := s.commit(tx); err != nil {
+		finish(live, commitUnknown{wrapDBErr("commit", err)})
 		return
 	}
 	s.commits.Add(1)
@@ -523,8 +525,29 @@ func awaitConds(conds []func(context.Context) error) error {
 
 // ErrNotCommitted is matched (errors.Is) by the error of a write whose
 // group commit did not commit: nothing of the group was written, whether the
-// write's own fn succeeded or failed (its error is kept, and matched too).
+// write's own fn succeeded or failed (its error is kept, and matched too),
+// unless ErrCommitUnknown is matched too.
 var ErrNotCommitted = errors.New("store: the write's group did not commit")
+
+// ErrCommitUnknown is matched, with ErrNotCommitted, when the COMMIT itself
+// failed: SQLite may have written the group's frames to the WAL before the
+// error (a failed fsync), and a later open then finds them committed. This
+// process reads the database without them; whether they are on disk is
+// unknown until the next open.
+var ErrCommitUnknown = errors.New("store: the commit failed; whether it reached the disk is unknown")
+
+type commitUnknown struct{ error }
+
+func (e commitUnknown) Unwrap() error        { return e.error }
+func (e commitUnknown) Is(target error) bool { return target == ErrCommitUnknown }
+
+// commit commits a group's transaction; tests replace it (Store.commitFn).
+func (s *Store) commit(tx *sql.Tx) error {
+	if s.commitFn != nil {
+		return s.commitFn(tx)
+	}
+	return tx.Commit()
+}
 
 type notCommitted struct{ error }
 
