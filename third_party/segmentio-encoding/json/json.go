@@ -423,7 +423,7 @@ func (dec *Decoder) readValue() (v []byte, err error) {
 			// bytes.Reader of an Unmarshal-style caller) gets a first
 			// buffer of that size, not minBufferSize.
 			size := minBufferSize
-			if r, ok := dec.reader.(interface{ Len() int }); ok && r.Len() < minBufferSize {
+			if r, ok := dec.reader.(interface{ Len() int }); ok && r.Len() >= 0 && r.Len() < minBufferSize {
 				size, fits = r.Len()+1, true
 			}
 			dec.buffer = make([]byte, 0, size)
