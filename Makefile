@@ -74,10 +74,11 @@ zbar:
 # All tests, with the race detector (the geth node test needs bin/geth, the
 # interop tests Node.js 22 and interop/node_modules, the hsm tests SoftHSM2,
 # signer/offline zbarimg), then the tests of third_party/segmentio-encoding
-# (the patched JSON library the go-sdk decodes with, see its PATCHES.md).
+# (the patched JSON library the go-sdk decodes with, see its PATCHES.md),
+# built with the versions walletmcp links.
 test: geth chromium softhsm zbar interop
 	$(GO) test -race -count=1 -timeout 20m ./...
-	cd third_party/segmentio-encoding && $(GO) test -count=1 ./...
+	$(GO) test -count=1 github.com/segmentio/encoding/...
 
 lint: staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.scratch/*')); \

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -419,17 +420,25 @@ func (dec *Decoder) readValue() (v []byte, err error) {
 
 		fits := false
 		if dec.buffer == nil {
-			// walletmcp patch: a reader that knows what it holds (the
-			// bytes.Reader of an Unmarshal-style caller) gets a first
-			// buffer of that size, not minBufferSize.
+			// walletmcp patch (PATCHES.md): a decoder of a byte slice or
+			// string in memory starts with a buffer of its size, not
+			// minBufferSize.
 			size := minBufferSize
-			if r, ok := dec.reader.(interface{ Len() int }); ok && r.Len() >= 0 && r.Len() < minBufferSize {
-				size, fits = r.Len()+1, true
+			if n, ok := memoryLen(dec.reader); ok && n < minBufferSize {
+				size, fits = n+1, true
 			}
 			dec.buffer = make([]byte, 0, size)
 		} else {
 			dec.buffer = dec.buffer[:copy(dec.buffer[:cap(dec.buffer)], dec.remain)]
 			dec.remain = nil
+			if cap(dec.buffer) < minBufferSize {
+				// walletmcp patch: more than that first buffer is
+				// needed (a bytes.Buffer written to after the first
+				// Decode): from here on, upstream's buffer.
+				buf := make([]byte, len(dec.buffer), minBufferSize)
+				copy(buf, dec.buffer)
+				dec.buffer = buf
+			}
 		}
 
 		if !fits && (cap(dec.buffer)-len(dec.buffer)) < minReadSize {
@@ -452,6 +461,21 @@ func (dec *Decoder) readValue() (v []byte, err error) {
 		dec.inputOffset += int64(n)
 		dec.err = err
 	}
+}
+
+// memoryLen reports, for the readers of bytes already in memory, how many
+// bytes are left to read (walletmcp patch, PATCHES.md). Other readers,
+// whose Len (if any) need not be what they will return, are not sized.
+func memoryLen(r io.Reader) (int, bool) {
+	switch r := r.(type) {
+	case *bytes.Reader:
+		return r.Len(), true
+	case *strings.Reader:
+		return r.Len(), true
+	case *bytes.Buffer:
+		return r.Len(), true
+	}
+	return 0, false
 }
 
 // DisallowUnknownFields is documented at https://golang.org/pkg/encoding/json/#Decoder.DisallowUnknownFields

@@ -2,62 +2,171 @@ package json_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/segmentio/encoding/json"
 )
 
-// shortLen is a reader whose Len reports less than it holds: the first
-// buffer (sized by Len) is too small and later reads must grow it.
-type shortLen struct{ r *strings.Reader }
+// The tests of walletmcp's change to (*Decoder).readValue (PATCHES.md).
 
-func (s shortLen) Read(p []byte) (int, error) { return s.r.Read(p) }
-func (s shortLen) Len() int                   { return 1 }
+// lenReader is a reader with a Len method that need not be what it holds:
+// the patch must not trust it (only *bytes.Reader, *strings.Reader and
+// *bytes.Buffer are sized).
+type lenReader struct {
+	r    io.Reader
+	lens []int // returned by successive Len calls, the last one repeated
+	n    int
+}
 
-// negativeLen reports a length no reader holds.
-type negativeLen struct{ r *strings.Reader }
+func (l *lenReader) Read(p []byte) (int, error) { return l.r.Read(p) }
+func (l *lenReader) Len() int {
+	v := l.lens[min(l.n, len(l.lens)-1)]
+	l.n++
+	return v
+}
 
-func (n negativeLen) Read(p []byte) (int, error) { return n.r.Read(p) }
-func (n negativeLen) Len() int                   { return -5 }
+// step is what one Decode returned, with the decoder's state after it.
+type step struct {
+	v        any
+	err      string
+	offset   int64
+	buffered string
+}
 
-// TestDecoderFirstBufferSizedByLen covers walletmcp's change to readValue
-// (PATCHES.md): whatever a reader's Len says, every value is decoded whole
-// and in order, and the end of the input is io.EOF.
-func TestDecoderFirstBufferSizedByLen(t *testing.T) {
-	long := `{"a":"` + strings.Repeat("x", 70000) + `"}`
-	input := `{"a":"one"} ` + long + ` {"a":"three"}`
-	want := []int{3, 70000, 5}
-	readers := map[string]func() io.Reader{
-		"bytes.Reader":   func() io.Reader { return bytes.NewReader([]byte(input)) },
-		"strings.Reader": func() io.Reader { return strings.NewReader(input) },
-		"short Len":      func() io.Reader { return shortLen{strings.NewReader(input)} },
-		"negative Len":   func() io.Reader { return negativeLen{strings.NewReader(input)} },
-		"no Len":         func() io.Reader { return io.MultiReader(strings.NewReader(input)) },
+func decodeAll(r io.Reader, opts func(*json.Decoder)) []step {
+	dec := json.NewDecoder(r)
+	if opts != nil {
+		opts(dec)
 	}
-	for name, r := range readers {
-		t.Run(name, func(t *testing.T) {
-			dec := json.NewDecoder(r())
-			for i, n := range want {
-				var v struct{ A string }
-				if err := dec.Decode(&v); err != nil {
-					t.Fatalf("value %d: %v", i, err)
-				}
-				if len(v.A) != n {
-					t.Fatalf("value %d: %d bytes, want %d", i, len(v.A), n)
-				}
-			}
-			var v struct{ A string }
-			if err := dec.Decode(&v); err != io.EOF {
-				t.Fatalf("after the last value: %v, want io.EOF", err)
-			}
-		})
-	}
-	t.Run("empty", func(t *testing.T) {
+	var out []step
+	for range 20 {
 		var v any
-		if err := json.NewDecoder(bytes.NewReader(nil)).Decode(&v); err != io.EOF {
-			t.Fatalf("empty input: %v, want io.EOF", err)
+		err := dec.Decode(&v)
+		buf, _ := io.ReadAll(dec.Buffered())
+		s := step{v: v, offset: dec.InputOffset(), buffered: string(buf)}
+		if err != nil {
+			s.err = err.Error()
 		}
-	})
+		out = append(out, s)
+		if err != nil {
+			break
+		}
+	}
+	return out
+}
+
+// TestPatchedDecoderMatchesUpstream decodes each input through every kind
+// of reader and compares every step (value, error, InputOffset, Buffered)
+// with a reader that has no Len, which takes upstream's unchanged path.
+func TestPatchedDecoderMatchesUpstream(t *testing.T) {
+	inputs := []string{
+		``,
+		`   `,
+		` {}`,
+		`{"a":"one"}`,
+		`{"a":"one"} ` + `{"a":"` + strings.Repeat("x", 70000) + `"}` + ` {"a":"three"}`,
+		`1 2 3`,
+		`123456789 42`,
+		`false null true`,
+		`[1,2,{"b":[3,4]}]` + "\n" + `"s"` + "\r\n",
+		`{"a":`,
+		`{"a":1}}`,
+		`{"a":1} x`,
+		strings.Repeat(" ", 40000) + `{"late":true}`,
+		`{"n":12345678901234567890}`,
+	}
+	opts := map[string]func(*json.Decoder){
+		"default":   nil,
+		"UseNumber": func(d *json.Decoder) { d.UseNumber() },
+	}
+	for i, in := range inputs {
+		for on, opt := range opts {
+			want := decodeAll(io.MultiReader(strings.NewReader(in)), opt)
+			readers := map[string]io.Reader{
+				"bytes.Reader":            bytes.NewReader([]byte(in)),
+				"strings.Reader":          strings.NewReader(in),
+				"bytes.Buffer":            bytes.NewBufferString(in),
+				"Len too small":           &lenReader{r: strings.NewReader(in), lens: []int{0}},
+				"Len negative":            &lenReader{r: strings.NewReader(in), lens: []int{-5}},
+				"Len too large":           &lenReader{r: strings.NewReader(in), lens: []int{1 << 40}},
+				"Len changing":            &lenReader{r: strings.NewReader(in), lens: []int{5, 5, -10, 0, 1 << 40}},
+				"bytes.Reader, read half": halfRead(in),
+			}
+			for name, r := range readers {
+				if got := decodeAll(r, opt); !reflect.DeepEqual(got, want) {
+					t.Errorf("input %d (%.20q…), %s, %s:\n got  %v\n want %v", i, in, on, name, got, want)
+				}
+			}
+		}
+	}
+}
+
+// halfRead is a bytes.Reader from which half the input was already read:
+// its Len is what is left.
+func halfRead(in string) io.Reader {
+	r := bytes.NewReader([]byte(" " + in))
+	r.ReadByte()
+	return r
+}
+
+// TestPatchedDecoderOnAGrowingBuffer: a bytes.Buffer written to after the
+// first Decode (sized by its Len then) decodes what follows as upstream does,
+// including a number longer than the first buffer.
+func TestPatchedDecoderOnAGrowingBuffer(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString("1 ")
+	dec := json.NewDecoder(&buf)
+	var got []any
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, v)
+	buf.WriteString("123456789012 7")
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if want := []any{1.0, 123456789012.0, 7.0}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded %v, want %v", got, want)
+	}
+}
+
+// TestPatchedDecoderSizedToItsInput is the point of the change: decoding a
+// small message held in memory no longer allocates upstream's 32 KiB buffer.
+func TestPatchedDecoderSizedToItsInput(t *testing.T) {
+	msg := []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"a":%q}}}`, strings.Repeat("b", 100)))
+	decode := func() {
+		var v struct {
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}
+		if err := json.NewDecoder(bytes.NewReader(msg)).Decode(&v); err != nil || v.Method != "tools/call" {
+			t.Fatalf("decoded %+v, %v", v, err)
+		}
+	}
+	decode()
+	const runs = 100
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		decode()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 4<<10 {
+		t.Fatalf("a decode of %d bytes allocates %d bytes", len(msg), per)
+	}
 }
