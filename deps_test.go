@@ -21,7 +21,7 @@ const module = "github.com/walletmcp/walletmcp"
 // allowed lists, for each package, the packages of this module it may import
 // directly (production code; tests may import more).
 var allowed = map[string][]string{
-	"":                         {}, // the root holds only this test
+	"":                         {}, // the root holds only tests
 	"internal/secret":          {},
 	"internal/fslock":          {},
 	"internal/callrate":        {},

@@ -207,6 +207,7 @@ func securityModules() []string {
 	return []string{
 		"github.com/ethereum/go-ethereum",
 		"github.com/modelcontextprotocol/go-sdk",
+		"github.com/segmentio/encoding", // parses every MCP message; a patched copy (third_party)
 		"golang.org/x/crypto",
 		"github.com/pquerna/otp",
 		"modernc.org/sqlite",
@@ -220,6 +221,19 @@ func securityModules() []string {
 		"github.com/lestrrat-go/jwx/v3",
 		"github.com/skip2/go-qrcode",
 	}
+}
+
+// moduleVersion is d's version, and what replaced it if anything: a path
+// and version, or a directory of the source tree (no version).
+func moduleVersion(d *debug.Module) string {
+	v := d.Version
+	if r := d.Replace; r != nil {
+		v += " => " + r.Path
+		if r.Version != "" && r.Version != "(devel)" {
+			v += "@" + r.Version
+		}
+	}
+	return v
 }
 
 func (c *cli) version(_ context.Context, args []string) error {
@@ -250,11 +264,7 @@ func (c *cli) version(_ context.Context, args []string) error {
 		if !ok {
 			continue // not linked into this binary
 		}
-		v := d.Version
-		if d.Replace != nil {
-			v += " => " + d.Replace.Path + " " + d.Replace.Version
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", path, v)
+		fmt.Fprintf(tw, "%s\t%s\n", path, moduleVersion(d))
 	}
 	return tw.Flush()
 }

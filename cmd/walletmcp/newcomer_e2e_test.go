@@ -84,7 +84,7 @@ func TestHelpOnStdoutExitZero(t *testing.T) {
 		}
 	}
 	r := runBare(t, "version")
-	for _, want := range []string{"walletmcp ", "go1.", "github.com/ethereum/go-ethereum v1.", "github.com/modelcontextprotocol/go-sdk v", "golang.org/x/crypto v", "github.com/pquerna/otp v", "modernc.org/sqlite v"} {
+	for _, want := range []string{"walletmcp ", "go1.", "github.com/ethereum/go-ethereum v1.", "github.com/modelcontextprotocol/go-sdk v", "github.com/segmentio/encoding v0.5.4 => ./third_party/segmentio-encoding", "golang.org/x/crypto v", "github.com/pquerna/otp v", "modernc.org/sqlite v"} {
 		if r.code != 0 || !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), want) {
 			t.Errorf("version lacks %q (exit %d):\n%s", want, r.code, r.stdout)
 		}

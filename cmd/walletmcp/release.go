@@ -68,11 +68,7 @@ func binaryIdentity() map[string]any {
 		out["main"] = bi.Main.Path + "@" + bi.Main.Version
 		mods := map[string]string{}
 		for _, d := range bi.Deps {
-			v := d.Version
-			if d.Replace != nil {
-				v += " => " + d.Replace.Path + "@" + d.Replace.Version
-			}
-			mods[d.Path] = v
+			mods[d.Path] = moduleVersion(d)
 		}
 		out["modules"] = mods
 	}
