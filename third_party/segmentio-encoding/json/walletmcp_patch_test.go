@@ -2,7 +2,6 @@ package json_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -117,31 +116,47 @@ func halfRead(in string) io.Reader {
 
 // TestPatchedDecoderOnAGrowingBuffer: a bytes.Buffer written to after the
 // first Decode (sized by its Len then) decodes what follows as upstream does,
-// including a number longer than the first buffer.
+// including a number longer than the first buffer: every step (value,
+// error, InputOffset, Buffered) equals that of the same writes read through
+// a reader without Len, which takes upstream's path.
 func TestPatchedDecoderOnAGrowingBuffer(t *testing.T) {
-	var buf bytes.Buffer
-	buf.WriteString("1 ")
-	dec := json.NewDecoder(&buf)
-	var got []any
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, v)
-	buf.WriteString("123456789012 7")
-	for {
-		var v any
-		err := dec.Decode(&v)
-		if errors.Is(err, io.EOF) {
-			break
+	run := func(wrap func(*bytes.Buffer) io.Reader) (vals []any, steps []step) {
+		var buf bytes.Buffer
+		dec := json.NewDecoder(wrap(&buf))
+		writes := []struct {
+			data   string
+			values int // complete values it adds: decoding more would hit EOF
+		}{
+			{"1 ", 1},
+			{"123456789012 7 ", 2},
+			{`{"a":"` + strings.Repeat("y", 40000) + `"} 5 `, 2},
+			{"", 1}, // the end: io.EOF
 		}
-		if err != nil {
-			t.Fatal(err)
+		for _, w := range writes {
+			buf.WriteString(w.data)
+			for range w.values {
+				var v any
+				err := dec.Decode(&v)
+				b, _ := io.ReadAll(dec.Buffered())
+				s := step{v: v, offset: dec.InputOffset(), buffered: string(b)}
+				if err != nil {
+					s.err = err.Error()
+				}
+				steps = append(steps, s)
+				if err == nil {
+					vals = append(vals, v)
+				}
+			}
 		}
-		got = append(got, v)
+		return vals, steps
 	}
-	if want := []any{1.0, 123456789012.0, 7.0}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("decoded %v, want %v", got, want)
+	gotVals, got := run(func(b *bytes.Buffer) io.Reader { return b })
+	_, want := run(func(b *bytes.Buffer) io.Reader { return struct{ io.Reader }{b} })
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("steps differ from upstream's path:\n got  %v\n want %v", got, want)
+	}
+	if len(gotVals) != 5 || gotVals[0] != 1.0 || gotVals[1] != 123456789012.0 || gotVals[2] != 7.0 || gotVals[4] != 5.0 {
+		t.Fatalf("decoded %.60v", gotVals)
 	}
 }
 
