@@ -125,12 +125,10 @@ func signatureFields(t *store.Transfer, signed *types.Transaction) map[string]an
 
 // sendStored broadcasts the transaction that reserve signed and stored with
 // the row (p.signed). Its verdict and signature records were on disk before
-// the row committed; their audit is finished first (p.seen).
+// the row committed; their audit is finished first (finishAudit).
 func (g *Guard) sendStored(ctx context.Context, t *store.Transfer, p *plan) (*Outcome, error) {
 	ctx = context.WithoutCancel(ctx)
-	for _, seen := range p.seen {
-		seen()
-	}
+	p.finishAudit()
 	return g.broadcast(ctx, t, p, p.signed, false)
 }
 

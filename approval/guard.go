@@ -247,6 +247,14 @@ type plan struct {
 	seen       []func()
 }
 
+// finishAudit finishes the audit of the records queued in the reservation
+// (p.seen), outside its store transaction.
+func (p *plan) finishAudit() {
+	for _, seen := range p.seen {
+		seen()
+	}
+}
+
 // catchUp brings the ledger up to date with every process's spends, for a
 // verdict that reserves nothing.
 // When nothing was committed to the store since an earlier catch-up found it
@@ -587,9 +595,7 @@ func (g *Guard) reserve(ctx context.Context, in *policy.Intent, lim *policy.Limi
 		if err == nil || audited == nil {
 			return
 		}
-		for _, seen := range audited.seen {
-			seen()
-		}
+		audited.finishAudit()
 		rec := map[string]any{"transfer_id": audited.transferID, "tx_hash": audited.signed.Hash().Hex(), "ok": false}
 		if errors.Is(txErr, store.ErrCommitUnknown) {
 			// The signed row may be on disk: if it is, it is counted

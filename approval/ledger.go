@@ -106,6 +106,11 @@ func checkSpend(t *store.Transfer) error {
 // ignored. An invalid transfer changes nothing and
 // returns ErrLedgerSpend.
 func (l *Ledger) Apply(ts []*store.Transfer, head store.LedgerHead, now time.Time) error {
+	return l.apply(nil, ts, head, now)
+}
+
+// apply is Apply, and ApplyAt when prev is not nil.
+func (l *Ledger) apply(prev *store.LedgerHead, ts []*store.Transfer, head store.LedgerHead, now time.Time) error {
 	for _, t := range ts {
 		if err := checkSpend(t); err != nil {
 			return err
@@ -113,17 +118,14 @@ func (l *Ledger) Apply(ts []*store.Transfer, head store.LedgerHead, now time.Tim
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.applyLocked(ts, head, now)
-	return nil
-}
-
-// applyLocked is Apply's change, with l.mu held and ts checked.
-func (l *Ledger) applyLocked(ts []*store.Transfer, head store.LedgerHead, now time.Time) {
+	if prev != nil && l.head != *prev {
+		return nil
+	}
 	cut := now.Add(-l.retention)
 	if head.Seq <= l.head.Seq && head.Version <= l.head.Version {
 		// Everything up to head is applied already; these rows may be
 		// older than what was applied since.
-		return
+		return nil
 	}
 	for _, t := range ts {
 		_, known := l.byID[t.ID]
@@ -142,6 +144,7 @@ func (l *Ledger) applyLocked(ts []*store.Transfer, head store.LedgerHead, now ti
 	if head.Version > l.head.Version {
 		l.head.Version = head.Version
 	}
+	return nil
 }
 
 // ApplyAt applies ts and head as Apply does, only if the Ledger is at prev:
@@ -149,17 +152,7 @@ func (l *Ledger) applyLocked(ts []*store.Transfer, head store.LedgerHead, now ti
 // When a reload moved the Ledger meanwhile, it does nothing (the next
 // catch-up reads the rows).
 func (l *Ledger) ApplyAt(prev store.LedgerHead, ts []*store.Transfer, head store.LedgerHead, now time.Time) error {
-	for _, t := range ts {
-		if err := checkSpend(t); err != nil {
-			return err
-		}
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.head == prev {
-		l.applyLocked(ts, head, now)
-	}
-	return nil
+	return l.apply(&prev, ts, head, now)
 }
 
 // Reset replaces what the Ledger holds with ts at head (store.LoadLedger),
