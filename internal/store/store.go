@@ -531,9 +531,16 @@ var ErrNotCommitted = errors.New("store: the write's group did not commit")
 
 // ErrCommitUnknown is matched, with ErrNotCommitted, when the COMMIT itself
 // failed: SQLite may have written the group's frames to the WAL before the
-// error (a failed fsync), and a later open then finds them committed. This
-// process reads the database without them; whether they are on disk is
-// unknown until the next open.
+// error (a failed fsync), and a later open may then find them committed.
+// This process reads the database without them; whether they are on disk is
+// unknown until the next open. SQLite lists a commit's frames in the WAL
+// index only after their fsync succeeded, and the next commit by any
+// connection, of any process, is written from the last listed frame on, over
+// the unlisted ones (or from the WAL's start under a new salt, after a
+// checkpoint): once anything commits after the failure, the group is
+// lost for good and a later open cannot find it. So the group can only
+// appear at a later open if nothing committed in between, and every write
+// that spends (a reservation) is such a commit.
 var ErrCommitUnknown = errors.New("store: the commit failed; whether it reached the disk is unknown")
 
 type commitUnknown struct{ error }
