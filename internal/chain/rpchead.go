@@ -42,6 +42,10 @@ func atPushedHead(ctx context.Context) bool {
 	return v
 }
 
+// IsAtPushedHead reports whether ctx is marked AtPushedHead, for another
+// implementation of the chain's reads (a test's fake) to check the mark.
+func IsAtPushedHead(ctx context.Context) bool { return atPushedHead(ctx) }
+
 // isWebsocket reports whether rawURL is a ws:// or wss:// URL.
 func isWebsocket(rawURL string) bool {
 	u, err := url.Parse(rawURL)
