@@ -33,9 +33,12 @@ import (
 //     of every transfer) look in the chain's index and the pool, as
 //     eth_getTransactionByHash and eth_getTransactionReceipt do, with the
 //     same "not found" and "indexing in progress" answers;
-//   - EstimateGas runs go-ethereum's estimator on the head's state (devgas.go).
+//   - EstimateGas runs go-ethereum's estimator on the head's state (devgas.go);
+//   - CallContract at the head runs the EVM on the head's state, as eth_call
+//     does (devcall.go).
 //
-// Everything else (calls, other blocks) still goes through JSON-RPC.
+// Everything else (other blocks, blob and set-code messages) still goes
+// through JSON-RPC.
 type devClient struct {
 	simulated.Client
 	eth   *eth.Ethereum

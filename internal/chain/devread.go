@@ -90,7 +90,8 @@ func (d *Dev) PendingNonce(ctx context.Context, addr common.Address) (uint64, er
 	return d.pool.PoolNonce(addr), nil
 }
 
-// Call executes msg against the head block. A call that depends only on the
+// Call executes msg against the head block, on its state directly
+// (devClient.CallContract, as eth_call does). A call that depends only on the
 // block (balanceOf, decimals...) is answered from the cache when it was made
 // at the same head before.
 func (d *Dev) Call(ctx context.Context, msg ethereum.CallMsg) ([]byte, error) {
