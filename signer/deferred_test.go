@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -25,16 +26,33 @@ func TestDeferred(t *testing.T) {
 	digest := make([]byte, signer.DigestLength)
 
 	t.Run("a signature asked for first waits for the key", func(t *testing.T) {
-		d := signer.NewDeferred(addr)
-		if d.Address() != addr {
-			t.Fatal("Address before the key is ready")
-		}
-		done := make(chan error, 1)
-		go func() { _, err := d.SignDigest(context.Background(), digest); done <- err }()
-		d.Resolve(zeroSigner{addr}, nil)
-		if err := <-done; err != nil {
-			t.Fatalf("SignDigest = %v", err)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			raw := newRaw(t)
+			d := signer.NewDeferred(raw.addr)
+			if d.Address() != raw.addr {
+				t.Fatal("Address before the key is ready")
+			}
+			digest := crypto.Keccak256([]byte("asked for before the key is ready"))
+			done := signWhileNotReady(t, d, digest)
+			d.Resolve(raw, nil)
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("SignDigest after the key became ready = %v", r.err)
+			}
+			if err := signer.VerifySignature(digest, r.sig, raw.addr); err != nil {
+				t.Fatalf("the waiting signature is not the resolved key's: %v", err)
+			}
+		})
+	})
+	t.Run("a signature asked for first gets the key's failure", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			d := signer.NewDeferred(addr)
+			done := signWhileNotReady(t, d, digest)
+			d.Resolve(nil, errors.New("wrong passphrase"))
+			if r := <-done; !errors.Is(r.err, signer.ErrKeyUnavailable) || r.sig != nil {
+				t.Fatalf("SignDigest after the key failed = %x, %v; want ErrKeyUnavailable", r.sig, r.err)
+			}
+		})
 	})
 	t.Run("bounded by its context", func(t *testing.T) {
 		d := signer.NewDeferred(addr)
@@ -59,6 +77,33 @@ func TestDeferred(t *testing.T) {
 			t.Fatalf("SignDigest = %v, want ErrKeyUnavailable", err)
 		}
 	})
+}
+
+type signResult struct {
+	sig []byte
+	err error
+}
+
+// signWhileNotReady asks d, whose key is not ready, for a signature of
+// digest in another goroutine, and returns once that goroutine is provably
+// blocked (synctest.Wait: every other goroutine of the bubble is durably
+// blocked): its result arrives on the channel only after the key is
+// resolved. A Deferred that answers before its key is ready fails the test.
+// It must be called inside a synctest bubble that also made d.
+func signWhileNotReady(t *testing.T, d *signer.Deferred, digest []byte) <-chan signResult {
+	t.Helper()
+	done := make(chan signResult, 1)
+	go func() {
+		sig, err := d.SignDigest(context.Background(), digest)
+		done <- signResult{sig, err}
+	}()
+	synctest.Wait()
+	select {
+	case r := <-done:
+		t.Fatalf("SignDigest answered before the key was ready: %x, %v", r.sig, r.err)
+	default:
+	}
+	return done
 }
 
 // nowSigner is a zeroSigner that says whether it signs now.
