@@ -124,7 +124,7 @@ func unlockKeystore(ctx context.Context, ks *wallet.Keystore, todo []*signer.Def
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			k, err := ks.Unlock(d.Address(), pass)
+			k, err := unlockOne(ks, d.Address(), pass)
 			if err != nil {
 				d.Resolve(nil, err)
 				fail(fmt.Errorf("serve: unlocking %s: %w", d.Address().Hex(), err))
@@ -134,6 +134,10 @@ func unlockKeystore(ctx context.Context, ks *wallet.Keystore, todo []*signer.Def
 		})
 	}
 }
+
+// unlockOne unlocks one keystore key for unlockKeystore: a variable only so
+// that a test can hold the unlocks and count how many run at once.
+var unlockOne = (*wallet.Keystore).Unlock
 
 // resolveAll resolves each Deferred of want with its key in got, or, when
 // err is not nil, as failed (fail is told err once).
