@@ -18,16 +18,24 @@ import (
 )
 
 // CallContract executes msg on the head's state, as eth_call does
-// (go-ethereum's ethapi.DoCall), without the JSON-RPC hop: the message
-// built as for EstimateGas (estimateMessage: the node's RPC gas cap as the
-// default and the limit, fees as given), a gas pool of that cap, no base
-// fee check, the node's EVM timeout, and the handler's errors: a revert is
-// code 3 with its data, any other failure code -32000. Only the head is
-// served here (Dev.Call asks at the head it just read); another block, or a
-// message with blob hashes or authorizations (which a token read never
-// has), goes through JSON-RPC.
+// (go-ethereum's ethapi.DoCall), without the JSON-RPC hop:
+//   - the message is built as eth_call builds it (estimateMessage, with the
+//     gas pool's size as the default and the limit of its gas: the node's
+//     RPC gas cap, or all gas when there is none);
+//   - for a call that gives no fee, the base fee is zeroed and not checked
+//     (NoBaseFee), as eth_call does; fees given are checked against it;
+//   - the EVM stops at the node's EVM timeout, or when ctx ends (then the
+//     error is ctx's, as through the client);
+//   - errors are the handler's: a revert is code 3 with its data, any other
+//     failure code -32000, a panic -32603.
+//
+// Only the head is served here (Dev.Call asks at the head it just read).
+// Another block, a message with blob hashes or authorizations (which a
+// token read never has), or one with a number outside 256 bits (which the
+// handler refuses while decoding it, code -32602) goes through JSON-RPC.
 func (c *devClient) CallContract(ctx context.Context, msg ethereum.CallMsg, number *big.Int) ([]byte, error) {
-	if len(msg.BlobHashes) > 0 || msg.BlobGasFeeCap != nil || len(msg.AuthorizationList) > 0 {
+	if len(msg.BlobHashes) > 0 || msg.BlobGasFeeCap != nil || len(msg.AuthorizationList) > 0 ||
+		!fitsU256(msg.Value) || !fitsU256(msg.GasPrice) || !fitsU256(msg.GasFeeCap) || !fitsU256(msg.GasTipCap) {
 		return c.Client.CallContract(ctx, msg, number)
 	}
 	if err := ctx.Err(); err != nil {
@@ -44,18 +52,28 @@ func (c *devClient) CallContract(ctx context.Context, msg ethereum.CallMsg, numb
 }
 
 // callAt runs msg on the state of block h (see CallContract).
-func (c *devClient) callAt(ctx context.Context, msg ethereum.CallMsg, h *types.Header) ([]byte, error) {
+func (c *devClient) callAt(ctx context.Context, msg ethereum.CallMsg, h *types.Header) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &devRPCError{err: errHandlerCrashed, code: -32603}
+		}
+	}()
 	st, err := c.chain.StateAt(h.Root, h.Number, h.Time)
 	if err != nil {
 		return nil, &devRPCError{err: err}
 	}
 	gasCap := c.eth.APIBackend.RPCGasCap()
-	m, err := estimateMessage(msg, h.BaseFee, gasCap)
+	pool := gasCap
+	if pool == 0 {
+		pool = math.MaxUint64
+	}
+	m, err := estimateMessage(msg, h.BaseFee, pool)
 	if err != nil {
 		return nil, &devRPCError{err: err}
 	}
 	m.SkipExecutionGasCapCheck()
 	timeout := c.eth.APIBackend.RPCEVMTimeout()
+	parent := ctx
 	var cancel context.CancelFunc
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -73,15 +91,14 @@ func (c *devClient) callAt(ctx context.Context, msg ethereum.CallMsg, h *types.H
 		<-ctx.Done()
 		evm.Cancel()
 	}()
-	pool := gasCap
-	if pool == 0 {
-		pool = math.MaxUint64
-	}
 	res, err := core.ApplyMessage(evm, m, core.NewGasPool(pool))
 	if serr := st.Error(); serr != nil {
 		return nil, &devRPCError{err: serr}
 	}
 	if evm.Cancelled() {
+		if perr := parent.Err(); perr != nil {
+			return nil, perr // the caller gave up, as the client reports it
+		}
 		return nil, &devRPCError{err: fmt.Errorf("execution aborted (timeout = %v)", timeout)}
 	}
 	if err != nil {
@@ -95,6 +112,14 @@ func (c *devClient) callAt(ctx context.Context, msg ethereum.CallMsg, h *types.H
 	}
 	return res.Return(), nil
 }
+
+// errHandlerCrashed is what the JSON-RPC server answers for a handler that
+// panicked.
+var errHandlerCrashed = errors.New("method handler crashed")
+
+// fitsU256 reports whether v is nil or a 256-bit word (what the handler
+// decodes a quantity into).
+func fitsU256(v *big.Int) bool { return v == nil || (v.Sign() >= 0 && v.BitLen() <= 256) }
 
 // devRevertError is a revert as the JSON-RPC handler answers it: code 3,
 // "execution reverted" with the ABI-decoded reason when there is one, and

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -30,16 +31,25 @@ var (
 	reasonInit = append(hexutil.MustDecode("0x6070600c60003960706000f3"), reasonRuntime...)
 )
 
+// loopRuntime loops until its gas runs out (JUMPDEST PUSH1 0 JUMP).
+var (
+	loopRuntime = hexutil.MustDecode("0x5b600056")
+	loopInit    = append(hexutil.MustDecode("0x6004600c60003960046000f3"), loopRuntime...)
+)
+
 // TestDevCallMatchesRPC: Dev's direct eth_call answers what eth_call
 // through the in-process JSON-RPC handler answers, byte for byte, and fails
 // where it fails with the same message, code and data: the message and
 // block context a call sees, with and without fees, value and sender; a
 // call to an account without code; a revert without and with a reason; out
 // of gas; below the intrinsic gas; a value above the balance; fees given
-// both ways.
+// both ways; numbers the handler refuses to decode (which go to it). Then,
+// with the JSON-RPC client closed, the direct answers are the same: they
+// did not come through it.
 func TestDevCallMatchesRPC(t *testing.T) {
 	key, from := newKey(t)
-	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}})
+	// No idle blocks: the head, which the context contract returns, stays.
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}, IdleBlockTime: time.Hour})
 	ctx := context.Background()
 	fees := suggestFees(t, d)
 	ctxc := deployDev(t, d, key, 0, 200_000, fees, contextInit)
@@ -47,10 +57,12 @@ func TestDevCallMatchesRPC(t *testing.T) {
 	reasoner := deployDev(t, d, key, 2, 200_000, fees, reasonInit)
 	eoa := common.HexToAddress("0x00000000000000000000000000000000000b0b01")
 	dc := d.conn.c.(*devClient)
+	huge := new(big.Int).Lsh(big.NewInt(1), 256)
 	tests := []struct {
 		name    string
 		msg     ethereum.CallMsg
 		wantErr bool
+		viaRPC  bool // answered through JSON-RPC, by design
 	}{
 		{name: "context", msg: ethereum.CallMsg{To: &ctxc}},
 		{name: "context from an account with value", msg: ethereum.CallMsg{From: from, To: &ctxc, Value: big.NewInt(7)}},
@@ -63,42 +75,83 @@ func TestDevCallMatchesRPC(t *testing.T) {
 		{name: "below the intrinsic gas", msg: ethereum.CallMsg{To: &ctxc, Gas: 100}, wantErr: true},
 		{name: "above the balance", msg: ethereum.CallMsg{From: from, To: &eoa, Value: ether(11)}, wantErr: true},
 		{name: "fees both ways", msg: ethereum.CallMsg{To: &ctxc, GasPrice: fees.FeeCap, GasFeeCap: fees.FeeCap}, wantErr: true},
+		{name: "a negative value", msg: ethereum.CallMsg{To: &ctxc, Value: big.NewInt(-1)}, wantErr: true, viaRPC: true},
+		{name: "a gas price above 256 bits", msg: ethereum.CallMsg{To: &ctxc, GasPrice: huge}, wantErr: true, viaRPC: true},
 	}
-	for _, tt := range tests {
+	h := d.chain.CurrentBlock()
+	type answer struct {
+		out []byte
+		err error
+	}
+	want := make([]answer, len(tests))
+	for i, tt := range tests {
+		out, err := dc.Client.CallContract(ctx, tt.msg, h.Number)
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("%s: JSON-RPC call: %x, %v; want error %v", tt.name, out, err, tt.wantErr)
+		}
+		want[i] = answer{out, err}
+	}
+	compare := func(t *testing.T, msg ethereum.CallMsg, number *big.Int, want answer) {
+		t.Helper()
+		got, err := dc.CallContract(ctx, msg, number)
+		if string(got) != string(want.out) {
+			t.Errorf("block %v: direct call %x, JSON-RPC %x", number, got, want.out)
+		}
+		if (err != nil) != (want.err != nil) {
+			t.Fatalf("block %v: direct call error %v, JSON-RPC %v", number, err, want.err)
+		}
+		if err == nil {
+			return
+		}
+		if err.Error() != want.err.Error() {
+			t.Errorf("block %v: direct call error %q, JSON-RPC %q", number, err, want.err)
+		}
+		var re, we rpc.Error
+		if errors.As(err, &re) != errors.As(want.err, &we) || (re != nil && re.ErrorCode() != we.ErrorCode()) {
+			t.Errorf("block %v: direct call error code %v, JSON-RPC %v", number, re, we)
+		}
+		if got, want := errorData(err), errorData(want.err); got != want {
+			t.Errorf("block %v: direct call error data %v, JSON-RPC %v", number, got, want)
+		}
+	}
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := d.chain.CurrentBlock()
-			want, wantErr := dc.Client.CallContract(ctx, tt.msg, h.Number)
-			if (wantErr != nil) != tt.wantErr {
-				t.Fatalf("JSON-RPC call: %x, %v; want error %v", want, wantErr, tt.wantErr)
-			}
 			for _, number := range []*big.Int{nil, h.Number} {
-				got, err := dc.CallContract(ctx, tt.msg, number)
-				if string(got) != string(want) {
-					t.Errorf("block %v: direct call %x, JSON-RPC %x", number, got, want)
-				}
-				if (err != nil) != tt.wantErr {
-					t.Fatalf("block %v: direct call error %v, JSON-RPC %v", number, err, wantErr)
-				}
-				if err == nil {
-					continue
-				}
-				if err.Error() != wantErr.Error() {
-					t.Errorf("block %v: direct call error %q, JSON-RPC %q", number, err, wantErr)
-				}
-				var re, we rpc.Error
-				if errors.As(err, &re) != errors.As(wantErr, &we) || (re != nil && re.ErrorCode() != we.ErrorCode()) {
-					t.Errorf("block %v: direct call error code %v, JSON-RPC %v", number, re, we)
-				}
-				if got, want := errorData(err), errorData(wantErr); got != want {
-					t.Errorf("block %v: direct call error data %v, JSON-RPC %v", number, got, want)
-				}
+				compare(t, tt.msg, number, want[i])
 			}
 		})
+	}
+	// The same answers with the JSON-RPC client closed: they are the direct
+	// path's.
+	d.backend.client.Close()
+	if _, err := dc.Client.CallContract(ctx, tests[0].msg, nil); err == nil {
+		t.Fatal("the closed in-process JSON-RPC client still answers eth_call")
+	}
+	for i, tt := range tests {
+		if tt.viaRPC {
+			continue
+		}
+		t.Run(tt.name+" without JSON-RPC", func(t *testing.T) { compare(t, tt.msg, nil, want[i]) })
 	}
 	// Through Dev.Call, as erc20 asks.
 	out, err := d.Call(ctx, ethereum.CallMsg{From: from, To: &ctxc})
 	if err != nil || len(out) != 6*32 || common.BytesToAddress(out[:32]) != from {
 		t.Errorf("Dev.Call: %x, %v; want six words, the first %s", out, err, from.Hex())
+	}
+}
+
+// TestDevCallStopsWhenTheCallerGivesUp: a call that would run to the gas
+// cap stops when its caller's context ends, with that context's error (as
+// through the JSON-RPC client), not the node's EVM timeout.
+func TestDevCallStopsWhenTheCallerGivesUp(t *testing.T) {
+	key, from := newKey(t)
+	d := newDev(t, &DevOptions{Alloc: map[common.Address]*big.Int{from: ether(10)}})
+	loop := deployDev(t, d, key, 0, 200_000, suggestFees(t, d), loopInit)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	out, err := d.conn.c.(*devClient).CallContract(ctx, ethereum.CallMsg{To: &loop}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call past its caller's deadline = %x, %v; want context.DeadlineExceeded", out, err)
 	}
 }
 

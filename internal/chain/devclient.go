@@ -69,11 +69,19 @@ var _ client = (*devClient)(nil)
 // devRPCError is a pool error as the JSON-RPC handler would have answered it
 // (code -32000, the message as is): conn's rejection and "already known"
 // checks see the same error as through JSON-RPC.
-type devRPCError struct{ err error }
+type devRPCError struct {
+	err  error
+	code int // the JSON-RPC error code; 0 means -32000
+}
 
-func (e *devRPCError) Error() string  { return e.err.Error() }
-func (e *devRPCError) ErrorCode() int { return -32000 }
-func (e *devRPCError) Unwrap() error  { return e.err }
+func (e *devRPCError) Error() string { return e.err.Error() }
+func (e *devRPCError) ErrorCode() int {
+	if e.code != 0 {
+		return e.code
+	}
+	return -32000
+}
+func (e *devRPCError) Unwrap() error { return e.err }
 
 // SendTransaction adds tx to the pool, as eth_sendRawTransaction does.
 func (c *devClient) SendTransaction(ctx context.Context, tx *types.Transaction) error {
