@@ -42,10 +42,7 @@ func TestPlainTransferIsNotEstimated(t *testing.T) {
 	defer st.Close()
 	defer lg.Close()
 	c := &estimateCounter{Chain: w.dev, contract: common.HexToAddress("0x00000000000000000000000000000000c0de0001")}
-	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: c, Store: st, Audit: lg, Keys: approval.KeyMap{w.from: w.signer}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.guardOn(st, lg, c)
 	for _, r := range []struct {
 		to   string
 		want int32

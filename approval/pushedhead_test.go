@@ -93,10 +93,7 @@ func TestOnlyReadToolsReadAtPushedHead(t *testing.T) {
 	defer st.Close()
 	defer lg.Close()
 	c := &markChain{Chain: w.dev}
-	g, err := approval.NewGuard(ctx, &approval.Config{Policy: w.policy, Chain: c, Store: st, Audit: lg, Keys: approval.KeyMap{w.from: w.signer}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := w.guardOn(st, lg, c)
 	c.take() // whatever the start-up read
 
 	b, err := g.Balance(ctx, w.from.Hex(), "ETH")

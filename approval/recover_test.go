@@ -79,8 +79,14 @@ func (w *rcWorld) process() (*store.Store, *audit.Log) {
 // guard starts a Guard (its start-up runs crash recovery).
 func (w *rcWorld) guard(st *store.Store, lg *audit.Log) *approval.Guard {
 	w.t.Helper()
+	return w.guardOn(st, lg, w.dev)
+}
+
+// guardOn starts a Guard on chain c (the dev chain behind a test's wrapper).
+func (w *rcWorld) guardOn(st *store.Store, lg *audit.Log, c approval.Chain) *approval.Guard {
+	w.t.Helper()
 	g, err := approval.NewGuard(context.Background(), &approval.Config{
-		Policy: w.policy, Chain: w.dev, Store: st, Audit: lg, Keys: approval.KeyMap{w.from: w.signer},
+		Policy: w.policy, Chain: c, Store: st, Audit: lg, Keys: approval.KeyMap{w.from: w.signer},
 	})
 	if err != nil {
 		w.t.Fatal(err)
