@@ -34,9 +34,13 @@ import (
 // token read never has), or one with a number outside 256 bits (which the
 // handler refuses while decoding it, code -32602) goes through JSON-RPC.
 func (c *devClient) CallContract(ctx context.Context, msg ethereum.CallMsg, number *big.Int) ([]byte, error) {
-	if len(msg.BlobHashes) > 0 || msg.BlobGasFeeCap != nil || len(msg.AuthorizationList) > 0 ||
-		!fitsU256(msg.Value) || !fitsU256(msg.GasPrice) || !fitsU256(msg.GasFeeCap) || !fitsU256(msg.GasTipCap) {
+	if len(msg.BlobHashes) > 0 || msg.BlobGasFeeCap != nil || len(msg.AuthorizationList) > 0 {
 		return c.Client.CallContract(ctx, msg, number)
+	}
+	for _, v := range []*big.Int{msg.Value, msg.GasPrice, msg.GasFeeCap, msg.GasTipCap} {
+		if _, err := toU256("", v); err != nil { // the handler refuses it while decoding
+			return c.Client.CallContract(ctx, msg, number)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -48,26 +52,26 @@ func (c *devClient) CallContract(ctx context.Context, msg ethereum.CallMsg, numb
 	if number != nil && number.Cmp(h.Number) != 0 {
 		return c.Client.CallContract(ctx, msg, number)
 	}
-	return c.callAt(ctx, msg, h)
+	pool := c.eth.APIBackend.RPCGasCap()
+	if pool == 0 {
+		pool = math.MaxUint64
+	}
+	m, err := estimateMessage(msg, h.BaseFee, pool)
+	if err != nil {
+		return nil, &devRPCError{err: err}
+	}
+	return c.callAt(ctx, m, h, pool)
 }
 
-// callAt runs msg on the state of block h (see CallContract).
-func (c *devClient) callAt(ctx context.Context, msg ethereum.CallMsg, h *types.Header) (out []byte, err error) {
+// callAt runs m on the state of block h with a gas pool of pool (see
+// CallContract).
+func (c *devClient) callAt(ctx context.Context, m *core.Message, h *types.Header, pool uint64) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, &devRPCError{err: errHandlerCrashed, code: -32603}
 		}
 	}()
 	st, err := c.chain.StateAt(h.Root, h.Number, h.Time)
-	if err != nil {
-		return nil, &devRPCError{err: err}
-	}
-	gasCap := c.eth.APIBackend.RPCGasCap()
-	pool := gasCap
-	if pool == 0 {
-		pool = math.MaxUint64
-	}
-	m, err := estimateMessage(msg, h.BaseFee, pool)
 	if err != nil {
 		return nil, &devRPCError{err: err}
 	}
@@ -116,10 +120,6 @@ func (c *devClient) callAt(ctx context.Context, msg ethereum.CallMsg, h *types.H
 // errHandlerCrashed is what the JSON-RPC server answers for a handler that
 // panicked.
 var errHandlerCrashed = errors.New("method handler crashed")
-
-// fitsU256 reports whether v is nil or a 256-bit word (what the handler
-// decodes a quantity into).
-func fitsU256(v *big.Int) bool { return v == nil || (v.Sign() >= 0 && v.BitLen() <= 256) }
 
 // devRevertError is a revert as the JSON-RPC handler answers it: code 3,
 // "execution reverted" with the ABI-decoded reason when there is one, and
